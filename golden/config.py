@@ -1,0 +1,128 @@
+"""Array (generate-time) and layer (run-time) parameters, shared by golden, hdl and sim.
+
+One source of truth, like Gemmini's configuration object: ``hdl`` builds from an
+:class:`ArrayConfig`, the manifest JSON is its ``to_dict()``, and the golden model reads the same
+object to predict cycles. Every field is validated up front with a message that names the
+parameter and the fix, because a wrong width found only in simulation costs a Verilator build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+DATAFLOWS = ("dense", "kernel")
+"""Dataflows the generator can build (sequencer + index decoder per dataflow)."""
+
+
+def bits_for(n: int) -> int:
+    """Bits needed to hold the unsigned values ``0 .. n`` (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+def _check_int(name: str, value: object, lo: int, hi: int | None = None, hint: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {rng}, not {value}{'; ' + hint if hint else ''}")
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Generate-time parameters of one PE array.
+
+    Attributes
+    ----------
+    dataflow : which sequencer/decoder to build (see :data:`DATAFLOWS`).
+    rows, cols : PE array shape; PE (i, j) owns output pixel (y0 + i, x0 + j) of a pixel tile.
+    acc_depth : accumulators per PE = filters processed together (one filter group).
+    act_bits, weight_bits : signed operand widths.
+    acc_bits : accumulator width; accumulation wraps modulo ``2**acc_bits`` (two's complement).
+    max_kernel : largest R and S the tile register and position counters support.
+    max_stride : largest convolution stride the tile mux supports.
+    act_depth, weight_depth, index_depth, out_depth : buffer depths in words.
+    """
+
+    dataflow: str = "kernel"
+    rows: int = 4
+    cols: int = 4
+    acc_depth: int = 32
+    act_bits: int = 8
+    weight_bits: int = 8
+    acc_bits: int = 32
+    max_kernel: int = 3
+    max_stride: int = 2
+    act_depth: int = 8192
+    weight_depth: int = 16384
+    index_depth: int = 2048
+    out_depth: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.dataflow not in DATAFLOWS:
+            raise ValueError(f"unknown dataflow {self.dataflow!r}; choose one of {', '.join(DATAFLOWS)}")
+        _check_int("rows", self.rows, 1, 64)
+        _check_int("cols", self.cols, 1, 64)
+        _check_int("acc_depth", self.acc_depth, 1, 4096)
+        _check_int("act_bits", self.act_bits, 2, 32)
+        _check_int("weight_bits", self.weight_bits, 2, 32)
+        _check_int("max_kernel", self.max_kernel, 1, 15)
+        _check_int("max_stride", self.max_stride, 1, 4)
+        _check_int("act_depth", self.act_depth, 1, 1 << 24)
+        _check_int("weight_depth", self.weight_depth, 1, 1 << 24)
+        _check_int("index_depth", self.index_depth, 2, 1 << 24)
+        _check_int("out_depth", self.out_depth, 1, 1 << 24)
+        need = self.act_bits + self.weight_bits
+        _check_int("acc_bits", self.acc_bits, need, 64,
+                   hint=f"a product of {self.weight_bits}-bit weights and {self.act_bits}-bit activations "
+                        f"needs at least {need} bits")
+
+    # --- derived sizes (used by hdl, golden and the manifest alike) ---
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def tile_rows(self) -> int:
+        """Rows of the activation tile register: enough for the largest stride and kernel."""
+        return (self.rows - 1) * self.max_stride + self.max_kernel
+
+    @property
+    def tile_cols(self) -> int:
+        return (self.cols - 1) * self.max_stride + self.max_kernel
+
+    @property
+    def dim_bits(self) -> int:
+        """Width of every runtime dimension field in the configuration struct."""
+        return bits_for(max(self.act_depth, self.out_depth, self.acc_depth, self.max_kernel))
+
+    @property
+    def slot_bits(self) -> int:
+        return bits_for(self.acc_depth - 1)
+
+    @property
+    def chan_bits(self) -> int:
+        """Bits of a channel number: a channel holds at least one pixel, so C <= act_depth."""
+        return bits_for(self.act_depth - 1)
+
+    @property
+    def count_bits(self) -> int:
+        """Bits of a per-channel kernel count (0 .. acc_depth) and of a group's entry count."""
+        return bits_for(max(self.acc_depth, self.act_depth))
+
+    @property
+    def chan_index_bits(self) -> int:
+        """Width of one channel-index word: an entry ``(c, nk)`` or a group header ``n``."""
+        return self.chan_bits + self.count_bits
+
+    @property
+    def has_index(self) -> bool:
+        """Whether this dataflow stores an index (the dense one derives everything from counters)."""
+        return self.dataflow != "dense"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ArrayConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

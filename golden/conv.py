@@ -1,0 +1,54 @@
+"""Integer reference convolution: the arithmetic the PE array must reproduce bit for bit.
+
+Semantics (the contract with the RTL):
+- weights ``W[M][C][R][S]`` and activations ``A[C][H][W]`` are signed integers;
+- zero padding of ``padding`` pixels on every side, stride ``stride`` in both directions;
+- every product is exact; the sum wraps modulo ``2**acc_bits`` into two's complement, which is
+  what an ``acc_bits``-wide accumulator does. Wrapping (not saturating) is chosen because the sum of
+  wrapped partial sums equals the wrapped total in any order, so sparse dataflows that skip or
+  reorder MACs give identical results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output extent of one spatial dimension (floor division, as in every framework)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def wrap(values: np.ndarray, bits: int) -> np.ndarray:
+    """Reduce integers to ``bits``-bit two's complement, as a register of that width holds them."""
+    v = np.asarray(values, dtype=object) if bits > 62 else np.asarray(values, dtype=np.int64)
+    mod = 1 << bits
+    half = 1 << (bits - 1)
+    return ((v + half) % mod) - half
+
+
+def conv2d(weights: np.ndarray, activations: np.ndarray, stride: int = 1, padding: int = 0,
+           acc_bits: int = 32) -> np.ndarray:
+    """Reference convolution ``out[m, y, x] = sum_{c,r,s} W[m,c,r,s] * A[c, y*st+r-p, x*st+s-p]``.
+
+    Returns an ``int64`` array ``(M, E, F)`` already wrapped to ``acc_bits`` (object dtype past 62 bits).
+    Computed as one exact integer matrix product (im2col), deliberately unlike the RTL's schedule.
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    a = np.asarray(activations, dtype=np.int64)
+    m, c, r, s = w.shape
+    c2, h, wd = a.shape
+    if c != c2:
+        raise ValueError(f"weights have {c} input channels but activations have {c2}")
+    e = output_size(h, r, stride, padding)
+    f = output_size(wd, s, stride, padding)
+    if e < 1 or f < 1:
+        raise ValueError(f"a {r}x{s} kernel does not fit a {h}x{wd} input with padding {padding}")
+    ap = np.pad(a, ((0, 0), (padding, padding), (padding, padding)))
+    cols = np.empty((c, r, s, e, f), dtype=np.int64)
+    for i in range(r):
+        for j in range(s):
+            cols[:, i, j] = ap[:, i:i + stride * (e - 1) + 1:stride, j:j + stride * (f - 1) + 1:stride]
+    wm = w.reshape(m, c * r * s).astype(object)
+    out = wm.dot(cols.reshape(c * r * s, e * f).astype(object))  # exact, no int64 overflow
+    return wrap(out.reshape(m, e, f), acc_bits)

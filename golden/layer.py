@@ -1,0 +1,104 @@
+"""A convolution layer as the user hands it to the array, and the checks that it fits.
+
+Every check raises ``ValueError`` with one line naming what is wrong and what to change: a layer
+that does not fit must fail before a Verilator build, never be truncated silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ArrayConfig
+from .conv import output_size
+
+
+def _signed_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Weights ``(M, C, R, S)``, activations ``(C, H, W)``, stride and zero padding."""
+
+    weights: np.ndarray
+    activations: np.ndarray
+    stride: int = 1
+    padding: int = 0
+
+    def __post_init__(self) -> None:
+        w, a = self.weights, self.activations
+        if not isinstance(w, np.ndarray) or w.ndim != 4:
+            raise ValueError(f"weights must be a 4-D integer array (M, C, R, S), not {_describe(w)}")
+        if not isinstance(a, np.ndarray) or a.ndim != 3:
+            raise ValueError(f"activations must be a 3-D integer array (C, H, W), not {_describe(a)}")
+        for name, arr in (("weights", w), ("activations", a)):
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(f"{name} must have an integer dtype, not {arr.dtype}; quantize first")
+            if arr.size == 0:
+                raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+        if w.shape[1] != a.shape[0]:
+            raise ValueError(f"weights have C={w.shape[1]} input channels but activations have C={a.shape[0]}")
+        for name, v, lo in (("stride", self.stride, 1), ("padding", self.padding, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, not {v!r}")
+        object.__setattr__(self, "stride", int(self.stride))
+        object.__setattr__(self, "padding", int(self.padding))
+        if self.padding >= max(self.r, self.s):
+            raise ValueError(f"padding {self.padding} must be smaller than the kernel ({self.r}x{self.s})")
+        if self.e < 1 or self.f < 1:
+            raise ValueError(f"a {self.r}x{self.s} kernel does not fit a {self.h}x{self.w} input "
+                             f"with padding {self.padding}")
+
+    m = property(lambda self: int(self.weights.shape[0]))
+    c = property(lambda self: int(self.weights.shape[1]))
+    r = property(lambda self: int(self.weights.shape[2]))
+    s = property(lambda self: int(self.weights.shape[3]))
+    h = property(lambda self: int(self.activations.shape[1]))
+    w = property(lambda self: int(self.activations.shape[2]))
+
+    @property
+    def e(self) -> int:
+        return output_size(self.h, self.r, self.stride, self.padding)
+
+    @property
+    def f(self) -> int:
+        return output_size(self.w, self.s, self.stride, self.padding)
+
+    def check_fits(self, cfg: ArrayConfig) -> None:
+        """Raise ``ValueError`` if this layer cannot run on an array built with ``cfg``."""
+        if self.r > cfg.max_kernel or self.s > cfg.max_kernel:
+            raise ValueError(f"kernel {self.r}x{self.s} exceeds max_kernel={cfg.max_kernel}; "
+                             f"regenerate with --max-kernel {max(self.r, self.s)}")
+        if self.stride > cfg.max_stride:
+            raise ValueError(f"stride {self.stride} exceeds max_stride={cfg.max_stride}; "
+                             f"regenerate with --max-stride {self.stride}")
+        for name, arr, bits, flag in (("weights", self.weights, cfg.weight_bits, "--weight-bits"),
+                                      ("activations", self.activations, cfg.act_bits, "--act-bits")):
+            lo, hi = _signed_range(bits)
+            amin, amax = int(arr.min()), int(arr.max())
+            if amin < lo or amax > hi:
+                raise ValueError(f"{name} range [{amin}, {amax}] does not fit {bits}-bit signed [{lo}, {hi}]; "
+                                 f"requantize or regenerate with {flag} {_bits_needed(amin, amax)}")
+        acts = self.c * self.h * self.w
+        if acts > cfg.act_depth:
+            raise ValueError(f"activations need {acts} words but act_depth is {cfg.act_depth}; "
+                             f"regenerate with --act-depth {acts} or split the layer")
+        outs = self.m * self.e * self.f
+        if outs > cfg.out_depth:
+            raise ValueError(f"outputs need {outs} words but out_depth is {cfg.out_depth}; "
+                             f"regenerate with --out-depth {outs} or split the layer")
+
+
+def _bits_needed(lo: int, hi: int) -> int:
+    bits = 2
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, np.ndarray):
+        return f"shape {x.shape}"
+    return type(x).__name__

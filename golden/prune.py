@@ -1,0 +1,624 @@
+"""Group-magnitude pruning of convolution weights ``W[M][C][R][S]`` at every granularity of the brief.
+
+Why this module exists: the accelerator's dataflows differ only in *which zeros they can name*, so the
+sweeps need the same layer pruned to the same sparsity at different granularities. Pruning here is
+deliberately plain -- rank groups by magnitude, zero the smallest -- because the point is to compare
+hardware, not to win accuracy.
+
+Granularities (the group that is pruned together):
+
+========  ==========================================  =============================================
+name      group                                        notes
+========  ==========================================  =============================================
+element   one weight ``W[m,c,r,s]``                    fine-grained, 0-D
+vector    one kernel row ``W[m,c,r,:]``                1-D
+kernel    one kernel ``W[m,c,:,:]``                    2-D
+filter    one filter ``W[m,:,:,:]``                    shrinks M
+channel   one input channel ``W[:,c,:,:]``             shrinks C
+strided   kernel positions ``k = r*S + s`` with        ``(sigma, phi)`` shared by all filters reading
+          ``k % sigma != phi`` are zeroed              channel ``c``: whole im2col columns vanish
+block     ``bm x bc`` kernels after permuting filters  TETRIS (Ji et al., NeurIPS 2018)
+          and channels
+========  ==========================================  =============================================
+
+Magnitude is the L2 norm of a group (default) or its L1 norm (``norm="l1"``). Sparsity is always the
+fraction of zero *weights*, whatever the granularity.
+
+Rounding rule
+-------------
+Groups are pruned in ascending norm order (stable sort, so equal norms go in index order; indices are
+row-major over the group grid). The number pruned is the count ``k`` whose pruned weight total is
+closest to ``target * W.size``, ties going to the SMALLER ``k``. For equal-size groups that is simply
+``k = round_half_down(target * n_groups)``, so the achieved sparsity is within half a group of the
+target (hence never above it by more than one group). Ties prune less because a zeroed weight is lost
+for good while the target is a soft goal: a layer that is a single block is left whole at 50 %, not
+deleted. Weights that were already zero inside *kept* groups still count as zeros, so on a layer that
+arrives partly sparse the achieved sparsity can exceed the target.
+
+Strided
+-------
+``sigma`` is either given or chosen as ``round_half_down(1 / (1 - sparsity))`` clipped to ``[1, R*S]``;
+each channel then takes the phase ``phi`` in ``[0, sigma)`` that keeps the most magnitude of that
+channel's weights (ties: smallest ``phi``). The achieved sparsity is therefore set by ``sigma`` and the
+kernel size, not by the target: a 3x3 kernel can only reach 0, 4/9 or 5/9, 6/9, ... It is reported,
+never topped up with extra pruning, because extra zeros would break the "no per-weight index" property
+that makes strided sparsity cheap in hardware.
+
+Block (TETRIS)
+--------------
+See :func:`_tetris_permutations` for the reordering algorithm. Blocks are pruned in the *reordered*
+tensor and the permutation is then undone, so ``PruneResult.weights`` computes exactly the same layer
+function as the block-pruned reordered tensor but its mask is generally not block-shaped in the original
+order. ``reordered = W[filter_perm][:, channel_perm]`` recovers the block structure.
+
+Command line::
+
+    python -m golden.prune --layer IN.npz --granularity kernel --sparsity 0.5 -o OUT.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+GRANULARITIES = ("element", "vector", "kernel", "filter", "channel", "strided", "block")
+
+# Axes of W[M][C][R][S] summed into one group, for the granularities whose groups are axis-aligned.
+_REDUCE_AXES: dict[str, tuple[int, ...]] = {
+    "element": (),
+    "vector": (3,),
+    "kernel": (2, 3),
+    "filter": (1, 2, 3),
+    "channel": (0, 2, 3),
+    "strided": (0,),  # group_norms only: one im2col column W[:, c, r, s]
+}
+
+# Arrays this module writes into OUT.npz; stale copies from an earlier run are not carried through.
+_OUTPUT_KEYS = ("weights", "mask", "filter_perm", "channel_perm", "stride_pattern")
+
+# What each per-granularity pruner returns: mask, groups pruned, number of groups, extra result arrays.
+_Pruned = tuple[np.ndarray, int, int, dict[str, np.ndarray]]
+
+_TETRIS_RESTARTS = 4  # random starting permutations, on top of identity and magnitude-sorted starts
+_TETRIS_ROUNDS = 10  # alternating filter/channel passes per start (stops earlier when nothing improves)
+
+
+@dataclass(frozen=True, eq=False)
+class PruneResult:
+    """The outcome of :func:`prune`.
+
+    ``eq=False`` because the fields are arrays: element-wise ``==`` has no single truth value.
+
+    Attributes
+    ----------
+    weights : np.ndarray
+        Pruned weights, same shape and dtype as the input ``(M, C, R, S)``; for ``block`` in the
+        ORIGINAL filter/channel order.
+    mask : np.ndarray
+        Boolean, same shape; ``True`` = kept. Pruned positions are exactly the ``False`` ones.
+    granularity : str
+        One of :data:`GRANULARITIES`.
+    target_sparsity : float
+        The requested fraction of zero weights.
+    filter_perm, channel_perm : np.ndarray or None
+        ``block`` only: ``W[filter_perm][:, channel_perm]`` is the tensor whose ``bm x bc`` kernel
+        blocks were pruned.
+    stride_pattern : np.ndarray or None
+        ``strided`` only: int array ``(C, 2)`` of ``(sigma, phi)`` per input channel.
+    groups_pruned, n_groups : int
+        How many groups were zeroed, out of how many (for ``strided`` a group is one im2col column
+        ``W[:, c, r, s]``; for ``block`` one block of the reordered tensor).
+    """
+
+    weights: np.ndarray
+    mask: np.ndarray
+    granularity: str
+    target_sparsity: float
+    filter_perm: np.ndarray | None
+    channel_perm: np.ndarray | None
+    stride_pattern: np.ndarray | None
+    groups_pruned: int = 0
+    n_groups: int = 0
+
+    @property
+    def sparsity(self) -> float:
+        """Achieved fraction of zero weights (including weights that were zero before pruning)."""
+        return 1.0 - np.count_nonzero(self.weights) / self.weights.size
+
+
+# --------------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_weights(weights: np.ndarray) -> np.ndarray:
+    """Return ``weights`` as an ndarray, or raise if it is not a finite, non-empty numeric 4-D tensor."""
+    w = np.asarray(weights)
+    if w.ndim != 4:
+        raise ValueError(f"weights must be a 4-D array (M, C, R, S), not shape {w.shape}")
+    if w.dtype.kind not in "iuf":
+        raise ValueError(f"weights must have an integer or float dtype, not {w.dtype}")
+    if w.size == 0:
+        raise ValueError(f"weights must not be empty, got shape {w.shape}")
+    if w.dtype.kind == "f" and not np.all(np.isfinite(w)):
+        raise ValueError("weights contain NaN or infinity; clean the layer before pruning")
+    return w
+
+
+def _check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r}; choose one of {', '.join(GRANULARITIES)}")
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in ("l1", "l2"):
+        raise ValueError(f"norm must be 'l1' or 'l2', not {norm!r}")
+
+
+def _check_sparsity(sparsity: float) -> float:
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.integer, np.floating)):
+        raise ValueError(f"sparsity must be a number in [0, 1), not {sparsity!r}")
+    if not 0.0 <= float(sparsity) < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), not {sparsity}; 1 would delete the whole layer")
+    return float(sparsity)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_block(block: Sequence[int]) -> tuple[int, int]:
+    try:
+        ok = len(block) == 2 and all(_is_int(b) and b >= 1 for b in block)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"block must be two positive integers (bm, bc), e.g. (4, 4), not {block!r}")
+    return int(block[0]), int(block[1])
+
+
+def _check_sigma(sigma: int, positions: int) -> int:
+    if not _is_int(sigma) or not 1 <= sigma <= positions:
+        raise ValueError(f"sigma must be an integer in [1, R*S={positions}], not {sigma!r}")
+    return int(sigma)
+
+
+# --------------------------------------------------------------------------------------------------
+# magnitudes and the rounding rule
+
+
+def _magnitude(w: np.ndarray, axes: tuple[int, ...], norm: str) -> np.ndarray:
+    """Additive magnitude over ``axes`` (sum |w| for L1, sum w^2 for L2), float64, keepdims.
+
+    Additive so block sums can be formed by adding kernel sums; float64 so int weights cannot overflow.
+    """
+    a = np.abs(w.astype(np.float64))
+    if norm == "l2":
+        a = a * a
+    return np.sum(a, axis=axes, keepdims=True)
+
+
+def _to_norm(magnitude: np.ndarray, norm: str) -> np.ndarray:
+    """Turn an additive magnitude into the norm itself (sqrt for L2)."""
+    return np.sqrt(magnitude) if norm == "l2" else magnitude
+
+
+def _round_half_down(x: float) -> int:
+    """Nearest integer, exact halves going down (tolerant of float noise such as 1 / 0.4 = 2.5000...1)."""
+    return int(math.ceil(x - 0.5 - 1e-9))
+
+
+def _n_to_prune(sizes_in_order: np.ndarray, target_weights: float) -> int:
+    """Number ``k`` of leading groups whose total size is closest to ``target_weights``; ties -> smaller k.
+
+    A small tolerance makes ``0.3 * 5`` count as the tie it is in exact arithmetic, so equal-size groups
+    follow ``round_half_down(target * n_groups)`` exactly as documented.
+    """
+    cum = np.concatenate(([0.0], np.cumsum(sizes_in_order, dtype=np.float64)))
+    err = np.abs(cum - target_weights)
+    best = err <= err.min() + 1e-9 * max(cum[-1], 1.0)
+    return int(np.flatnonzero(best)[0])
+
+
+def _prune_smallest(norms: np.ndarray, sizes: np.ndarray, target: float, total: int) -> np.ndarray:
+    """Keep-flags (same shape as ``norms``) after zeroing the smallest groups to the target."""
+    order = np.argsort(norms.ravel(), kind="stable")
+    k = _n_to_prune(np.broadcast_to(sizes, norms.shape).ravel()[order], target * total)
+    keep = np.ones(norms.size, dtype=bool)
+    keep[order[:k]] = False
+    return keep.reshape(norms.shape)
+
+
+def _block_starts(n: int, b: int) -> np.ndarray:
+    return np.arange(0, n, b)
+
+
+def _block_sizes(n: int, b: int) -> np.ndarray:
+    starts = _block_starts(n, b)
+    return np.minimum(starts + b, n) - starts
+
+
+def _block_sum(kernel_mag: np.ndarray, bm: int, bc: int) -> np.ndarray:
+    """Sum an ``(M, C)`` kernel-magnitude matrix over ``bm x bc`` tiles (last tiles may be partial)."""
+    m, c = kernel_mag.shape
+    rows = np.add.reduceat(kernel_mag, _block_starts(m, bm), axis=0)
+    return np.add.reduceat(rows, _block_starts(c, bc), axis=1)
+
+
+def group_norms(weights: np.ndarray, granularity: str, norm: str = "l2", *,
+                block: Sequence[int] = (4, 4)) -> np.ndarray:
+    """Norm of every group of ``weights`` at ``granularity``: the quantity :func:`prune` ranks by.
+
+    Parameters
+    ----------
+    weights : array_like, shape (M, C, R, S)
+    granularity : str
+        One of :data:`GRANULARITIES`.
+    norm : {"l2", "l1"}
+    block : (int, int)
+        ``(bm, bc)`` for ``block``; ignored otherwise.
+
+    Returns
+    -------
+    np.ndarray of float64 with shape ``(M, C, R, S)`` for element, ``(M, C, R)`` vector,
+    ``(M, C)`` kernel, ``(M,)`` filter, ``(C,)`` channel, ``(C, R, S)`` strided (one im2col column
+    ``W[:, c, r, s]`` per entry, the unit the strided phase choice weighs) and
+    ``(ceil(M/bm), ceil(C/bc))`` block, in the given (unpermuted) order.
+    """
+    w = _check_weights(weights)
+    _check_granularity(granularity)
+    _check_norm(norm)
+    if granularity == "block":
+        bm, bc = _check_block(block)
+        return _to_norm(_block_sum(_magnitude(w, (2, 3), norm)[:, :, 0, 0], bm, bc), norm)
+    axes = _REDUCE_AXES[granularity]
+    return _to_norm(np.squeeze(_magnitude(w, axes, norm), axis=axes), norm)
+
+
+# --------------------------------------------------------------------------------------------------
+# per-granularity pruning; each returns (mask, groups_pruned, n_groups, extras)
+
+
+def _prune_axis_groups(w: np.ndarray, granularity: str, target: float, norm: str) -> _Pruned:
+    """element / vector / kernel / filter / channel: equal-size groups along fixed axes."""
+    axes = _REDUCE_AXES[granularity]
+    norms = _to_norm(_magnitude(w, axes, norm), norm)  # keepdims: broadcasts back onto w
+    group_size = w.size // norms.size
+    keep = _prune_smallest(norms, np.array(group_size), target, w.size)
+    mask = np.broadcast_to(keep, w.shape).copy()
+    return mask, int(keep.size - np.count_nonzero(keep)), int(keep.size), {}
+
+
+def _strided_sigma(sparsity: float, positions: int) -> int:
+    """Default stride: keeping one position in sigma gives sparsity about 1 - 1/sigma."""
+    return min(max(_round_half_down(1.0 / (1.0 - sparsity)), 1), positions)
+
+
+def _prune_strided(w: np.ndarray, target: float, norm: str, sigma: int | None) -> _Pruned:
+    m, c, r, s = w.shape
+    positions = r * s
+    sigma = _strided_sigma(target, positions) if sigma is None else _check_sigma(sigma, positions)
+    column_mag = _magnitude(w, (0,), norm).reshape(c, positions)  # additive, so kept sums add up
+    k = np.arange(positions)
+    phase_of_k = (k[None, :] % sigma) == np.arange(sigma)[:, None]  # (sigma, positions)
+    kept_by_phase = column_mag @ phase_of_k.T.astype(np.float64)  # (C, sigma)
+    phi = np.argmax(kept_by_phase, axis=1)  # first maximum: smallest phi on ties
+    keep_cols = (k[None, :] % sigma) == phi[:, None]  # (C, positions)
+    mask = np.broadcast_to(keep_cols.reshape(1, c, r, s), w.shape).copy()
+    pattern = np.stack([np.full(c, sigma, dtype=np.int64), phi.astype(np.int64)], axis=1)
+    pruned = int(keep_cols.size - np.count_nonzero(keep_cols))
+    return mask, pruned, int(keep_cols.size), {"stride_pattern": pattern}
+
+
+def _block_keep(kernel_mag: np.ndarray, bm: int, bc: int, target: float, norm: str,
+                rs: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Block-prune an already reordered ``(M, C)`` kernel-magnitude matrix.
+
+    Returns ``(keep, score)``: block keep-flags ``(ceil(M/bm), ceil(C/bc))`` and the score the
+    reordering maximizes, ``(-miss, retained)``. ``retained`` is the additive magnitude that survives;
+    ``miss`` is how many weights the pruning is off target. With partial edge blocks the number of
+    pruned weights depends on the permutation, and a permutation must not win merely by pruning less,
+    so closeness to the target is compared first (it is the same for every permutation when all blocks
+    are full).
+    """
+    m, c = kernel_mag.shape
+    sums = _block_sum(kernel_mag, bm, bc)
+    sizes = np.outer(_block_sizes(m, bm), _block_sizes(c, bc)) * rs
+    keep = _prune_smallest(_to_norm(sums, norm), sizes, target, m * c * rs)
+    miss = round(abs(float(sizes[~keep].sum()) - target * m * c * rs), 6)
+    return keep, (-miss, float(sums[keep].sum()))
+
+
+def _greedy_assign(value: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Assign each item (row of ``value``) to a slot (column) with limited capacity, greedily.
+
+    Items that care most -- largest gap between their best and second-best slot -- choose first and
+    take their best slot that still has room. Deterministic: ties go to the lower item, then slot.
+    """
+    n_items, n_slots = value.shape
+    if n_slots > 1:
+        top2 = -np.partition(-value, 1, axis=1)[:, :2]
+        regret = top2[:, 0] - top2[:, 1]
+    else:
+        regret = np.zeros(n_items)
+    remaining = capacity.copy()
+    slot = np.empty(n_items, dtype=np.int64)
+    for item in np.lexsort((np.arange(n_items), -regret)):
+        choice = int(np.argmax(np.where(remaining > 0, value[item], -np.inf)))
+        slot[item] = choice
+        remaining[choice] -= 1
+    return slot
+
+
+def _improve_by_swaps(value: np.ndarray, slot: np.ndarray, n_slots: int, max_iter: int = 50) -> np.ndarray:
+    """Pairwise-swap refinement of an assignment: the greedy pass alone often stalls one swap short.
+
+    Swapping item ``a`` (slot ``p``) with item ``b`` (slot ``q``) gains ``D[a, q] + D[b, p]`` where
+    ``D[i, t] = value[i, t] - value[i, slot[i]]``. The best swap between two slots therefore only needs
+    the best ``D`` per (slot, slot) pair -- O(items x slots), not O(items^2) -- and swaps between
+    disjoint slot pairs do not interact, so each iteration applies the best swap of many slot pairs.
+    """
+    n = slot.size
+    slot = slot.copy()
+    tol = 1e-12 * (float(np.abs(value).max()) + 1.0)
+    for _ in range(max_iter):
+        d = value - value[np.arange(n), slot][:, None]
+        order = np.argsort(slot, kind="stable")
+        seg = np.searchsorted(slot[order], np.arange(n_slots))
+        ends = np.append(seg[1:], n)
+        best = np.maximum.reduceat(d[order], seg, axis=0)  # best[p, q]: best gain of moving p -> q
+        gain = np.triu(best + best.T, k=1)
+        p_idx, q_idx = np.nonzero(gain > tol)
+        if p_idx.size == 0:
+            break
+        used = np.zeros(n_slots, dtype=bool)
+        for t in np.argsort(-gain[p_idx, q_idx], kind="stable"):
+            p, q = int(p_idx[t]), int(q_idx[t])
+            if used[p] or used[q]:
+                continue
+            # members as of the iteration start: still exact, each slot is touched once per iteration
+            in_p, in_q = order[seg[p]:ends[p]], order[seg[q]:ends[q]]
+            a, b = in_p[np.argmax(d[in_p, q])], in_q[np.argmax(d[in_q, p])]
+            slot[a], slot[b] = q, p
+            used[p] = used[q] = True
+    return slot
+
+
+def _assign(value: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Permutation placing items into capacity-limited slots to maximize the summed ``value``.
+
+    Greedy by regret, then pairwise swaps; items are listed slot by slot (ascending index inside a slot).
+    """
+    slot = _improve_by_swaps(value, _greedy_assign(value, capacity), capacity.size)
+    return np.lexsort((np.arange(slot.size), slot))
+
+
+def _reassign_filters(kmag: np.ndarray, fperm: np.ndarray, cperm: np.ndarray, keep: np.ndarray,
+                      bm: int, bc: int) -> np.ndarray:
+    """Move each filter to the block row whose *kept* blocks hold most of its magnitude."""
+    m, c = kmag.shape
+    per_block_col = np.add.reduceat(kmag[:, cperm], _block_starts(c, bc), axis=1)  # (M, nbc)
+    value = per_block_col @ keep.T.astype(np.float64)  # (M, nbm)
+    return _assign(value, _block_sizes(m, bm))
+
+
+def _reassign_channels(kmag: np.ndarray, fperm: np.ndarray, cperm: np.ndarray, keep: np.ndarray,
+                       bm: int, bc: int) -> np.ndarray:
+    """Move each channel to the block column whose *kept* blocks hold most of its magnitude."""
+    m, c = kmag.shape
+    per_block_row = np.add.reduceat(kmag[fperm, :], _block_starts(m, bm), axis=0)  # (nbm, C)
+    value = per_block_row.T @ keep.astype(np.float64)  # (C, nbc)
+    return _assign(value, _block_sizes(c, bc))
+
+
+def _tetris_permutations(kmag: np.ndarray, bm: int, bc: int, target: float, norm: str, rs: int,
+                         seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Filter and channel permutations that let block pruning keep the most magnitude (TETRIS-style).
+
+    Block pruning after a permutation can only help if the permutation gathers small kernels into the
+    same ``bm x bc`` tiles. Finding the best pair of permutations is combinatorial, so this follows the
+    alternating scheme of Ji et al. (optimize one dimension's permutation with the other dimension and
+    the block mask fixed), with a greedy assignment standing in for an exact one:
+
+    1. prune blocks of the current reordered kernel-magnitude matrix (this fixes a block keep-mask);
+    2. with channels and the keep-mask fixed, reassign every filter to the block row whose kept blocks
+       capture most of its magnitude (capacity ``bm`` per block row; greedy by regret, then improved
+       by pairwise swaps, see :func:`_improve_by_swaps`);
+    3. re-prune, then do the same for channels against block columns;
+    4. repeat until a round no longer raises the retained magnitude (at most ``_TETRIS_ROUNDS``).
+
+    The search starts from the identity, from filters/channels sorted by total magnitude, and from
+    ``_TETRIS_RESTARTS`` random permutations drawn from ``seed``; the pair with the largest retained
+    additive magnitude (sum |w| for L1, sum w^2 for L2) wins, the earliest on ties (with partial edge
+    blocks, closeness to the target comes first, see :func:`_block_keep`). Because the identity is a
+    candidate, reordering never keeps less than plain block pruning of the same number of weights.
+    """
+    m, c = kmag.shape
+    rng = np.random.default_rng(seed)
+    starts = [(np.arange(m), np.arange(c)),
+              (np.argsort(kmag.sum(axis=1), kind="stable"), np.argsort(kmag.sum(axis=0), kind="stable"))]
+    starts += [(rng.permutation(m), rng.permutation(c)) for _ in range(_TETRIS_RESTARTS)]
+
+    def evaluate(fp: np.ndarray, cp: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        return _block_keep(kmag[np.ix_(fp, cp)], bm, bc, target, norm, rs)
+
+    best_fp, best_cp = starts[0]
+    best = evaluate(best_fp, best_cp)[1]
+    for fp, cp in starts:
+        keep, score = evaluate(fp, cp)
+        for _ in range(_TETRIS_ROUNDS):
+            round_start = score
+            for step in (_reassign_filters, _reassign_channels):
+                new = step(kmag, fp, cp, keep, bm, bc)
+                fp, cp = (new, cp) if step is _reassign_filters else (fp, new)
+                keep, score = evaluate(fp, cp)
+                if score > best:
+                    best, best_fp, best_cp = score, fp, cp
+            if score <= round_start:
+                break
+    return best_fp.astype(np.int64), best_cp.astype(np.int64)
+
+
+def _prune_block(w: np.ndarray, target: float, norm: str, block: tuple[int, int], seed: int) -> _Pruned:
+    m, c, r, s = w.shape
+    bm, bc = block
+    kmag = _magnitude(w, (2, 3), norm)[:, :, 0, 0]
+    fperm, cperm = _tetris_permutations(kmag, bm, bc, target, norm, r * s, seed)
+    keep_blocks, _ = _block_keep(kmag[np.ix_(fperm, cperm)], bm, bc, target, norm, r * s)
+    keep_reordered = np.repeat(np.repeat(keep_blocks, bm, axis=0)[:m], bc, axis=1)[:, :c]
+    keep_kernels = np.empty((m, c), dtype=bool)
+    keep_kernels[np.ix_(fperm, cperm)] = keep_reordered  # undo: reordered[i, j] = W[fperm[i], cperm[j]]
+    mask = np.broadcast_to(keep_kernels[:, :, None, None], w.shape).copy()
+    pruned = int(keep_blocks.size - np.count_nonzero(keep_blocks))
+    return mask, pruned, int(keep_blocks.size), {"filter_perm": fperm, "channel_perm": cperm}
+
+
+def prune(weights: np.ndarray, granularity: str, sparsity: float, *, norm: str = "l2",
+          block: Sequence[int] = (4, 4), sigma: int | None = None, seed: int = 0) -> PruneResult:
+    """Zero the smallest-magnitude groups of ``weights`` until ``sparsity`` of the weights are zero.
+
+    Parameters
+    ----------
+    weights : array_like, shape (M, C, R, S)
+        Integer or float weights; not modified.
+    granularity : str
+        One of :data:`GRANULARITIES` (see the module docstring for the groups).
+    sparsity : float
+        Target fraction of zero weights, in ``[0, 1)``. Reached to within one group by the rounding
+        rule in the module docstring; for ``strided`` it only picks ``sigma`` when ``sigma`` is None.
+    norm : {"l2", "l1"}
+        Group magnitude used for ranking.
+    block : (int, int)
+        ``(bm, bc)``: filters x channels per block, for ``block`` only. Partial edge blocks are allowed.
+    sigma : int, optional
+        ``strided`` only: keep kernel positions ``k`` with ``k % sigma == phi``; ``1 <= sigma <= R*S``.
+    seed : int
+        Seeds the random restarts of the ``block`` reordering; the result is a pure function of the
+        arguments, seed included. Other granularities use no randomness.
+
+    Returns
+    -------
+    PruneResult
+
+    Raises
+    ------
+    ValueError
+        One line naming the bad argument and what would be accepted.
+    """
+    w = _check_weights(weights)
+    _check_granularity(granularity)
+    target = _check_sparsity(sparsity)
+    _check_norm(norm)
+    blk = _check_block(block)
+    if sigma is not None and granularity != "strided":
+        raise ValueError(f"sigma only applies to granularity 'strided', not {granularity!r}; drop it")
+    if not _is_int(seed):
+        raise ValueError(f"seed must be an integer, not {seed!r}")
+
+    if granularity == "strided":
+        mask, pruned, n_groups, extras = _prune_strided(w, target, norm, sigma)
+    elif granularity == "block":
+        mask, pruned, n_groups, extras = _prune_block(w, target, norm, blk, int(seed))
+    else:
+        mask, pruned, n_groups, extras = _prune_axis_groups(w, granularity, target, norm)
+    return PruneResult(
+        weights=np.where(mask, w, np.zeros((), dtype=w.dtype)),
+        mask=mask,
+        granularity=granularity,
+        target_sparsity=target,
+        filter_perm=extras.get("filter_perm"),
+        channel_perm=extras.get("channel_perm"),
+        stride_pattern=extras.get("stride_pattern"),
+        groups_pruned=pruned,
+        n_groups=n_groups,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are ONE line ``error: ...`` on stderr with exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}\n")
+
+
+def _parse_block(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected BMxBC with positive integers, e.g. 4x4, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _build_parser() -> _Parser:
+    p = _Parser(prog="python -m golden.prune",
+                description="Magnitude-prune the weights of one layer (.npz) at a given granularity.")
+    p.add_argument("--layer", required=True, metavar="IN.npz",
+                   help="archive with 'weights' (M, C, R, S); other arrays are copied through")
+    p.add_argument("--granularity", required=True, metavar="G", help=f"one of {', '.join(GRANULARITIES)}")
+    p.add_argument("--sparsity", required=True, type=float, metavar="S", help="target zero fraction, [0, 1)")
+    p.add_argument("--norm", default="l2", choices=("l1", "l2"), help="group magnitude (default l2)")
+    p.add_argument("--block", default=(4, 4), type=_parse_block, metavar="BMxBC",
+                   help="block size for 'block' (default 4x4)")
+    p.add_argument("--sigma", type=int, default=None, metavar="N", help="stride for 'strided'")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for block reordering restarts")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="where to write the result")
+    return p
+
+
+def _load_layer(parser: _Parser, path: str) -> dict[str, np.ndarray]:
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            parser.error(f"{path} is not an .npz archive; save the layer with np.savez(path, weights=W)")
+        with data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        parser.error(f"cannot read {path}: {exc}")
+    if "weights" not in arrays:
+        found = ", ".join(sorted(arrays)) or "nothing"
+        parser.error(f"{path} has no 'weights' array (found: {found}); "
+                     "save the layer with np.savez(path, weights=W)")
+    return arrays
+
+
+def _run(parser: _Parser, argv: Sequence[str] | None) -> int:
+    args = parser.parse_args(argv)
+    arrays = _load_layer(parser, args.layer)
+    try:
+        result = prune(arrays["weights"], args.granularity, args.sparsity, norm=args.norm,
+                       block=args.block, sigma=args.sigma, seed=args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
+    out = {k: v for k, v in arrays.items() if k not in _OUTPUT_KEYS}
+    out.update(weights=result.weights, mask=result.mask)
+    for key in ("filter_perm", "channel_perm", "stride_pattern"):
+        if getattr(result, key) is not None:
+            out[key] = getattr(result, key)
+    try:
+        with open(args.output, "wb") as f:  # a file object, so numpy does not append ".npz"
+            np.savez(f, **out)
+    except OSError as exc:
+        parser.error(f"cannot write {args.output}: {exc}")
+    print(f"{result.granularity}: target sparsity {result.target_sparsity:.4f}, achieved "
+          f"{result.sparsity:.4f}, {result.groups_pruned}/{result.n_groups} groups pruned -> {args.output}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (2 on bad input, after one ``error:`` line)."""
+    parser = _build_parser()
+    try:
+        return _run(parser, argv)
+    except SystemExit as exc:  # argparse exits; hand the status back so main() is testable
+        return exc.code if isinstance(exc.code, int) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Exact cycle and performance-counter model of the array (the timing contract).
+
+The array runs three processes that hand buffers to each other (see docs/architecture.md):
+
+* the **loader** fills the two activation tile buffers, alternately, one window per channel entry:
+  per tile it spends 2 cycles reading the group header; per entry it waits until its buffer is
+  free, then takes ``1 + TH*TW + 1`` cycles (setup, one window position per cycle, last write);
+  the buffer is *full* from the cycle after that;
+* the **compute sequencer** per tile spends 2 cycles on the header, then per entry waits in one
+  cycle for its buffer to be full and issues ``nk*R*S`` MACs back to back; the buffer is free from
+  the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
+  soon as the drain is idle and starts the next tile the cycle after;
+* the **drain** waits 2 cycles for the MAC pipeline to empty, then writes one output per cycle
+  (``M_g`` filters x valid rows x valid columns of the tile) and is idle one cycle after its last one.
+
+``done`` rises in the cycle the last drain becomes idle (and the loader has walked every tile). Cycle 1 is the first cycle ``busy`` is high
+(the cycle after ``start``), so the returned count equals the number of busy cycles.
+
+Deliberately written as a recurrence over events, not as a cycle-by-cycle simulation: it is the
+specification the RTL's FSMs are checked against, and it is fast enough for design-space sweeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .encode import EncodedLayer
+
+HEADER_CYCLES = 2  # tile start + header read latency (both loader and sequencer)
+LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
+DRAIN_FLUSH = 2  # MAC pipeline depth not already covered by the hand-off
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Performance counters of one run; names match the RTL's ``perf`` struct fields."""
+
+    busy_cycles: int = 0
+    mac_cycles: int = 0
+    load_stall_cycles: int = 0
+    drain_cycles: int = 0
+    drain_stall_cycles: int = 0
+    tile_loads: int = 0
+    act_reads: int = 0
+    weight_reads: int = 0
+    index_reads: int = 0
+    output_writes: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _tiles(enc: EncodedLayer):
+    """Tiles in execution order: filter group outermost, then tile row, then tile column."""
+    for g in range(enc.groups):
+        for ty in range(enc.tiles_y):
+            for tx in range(enc.tiles_x):
+                yield g, ty, tx
+
+
+def _window_reads(enc: EncodedLayer, ty: int, tx: int) -> int:
+    """In-bounds input pixels of one tile window (padding positions are not read)."""
+    ly, cfg = enc.layer, enc.cfg
+    th = (cfg.rows - 1) * ly.stride + ly.r
+    tw = (cfg.cols - 1) * ly.stride + ly.s
+    y0 = ty * cfg.rows * ly.stride - ly.padding
+    x0 = tx * cfg.cols * ly.stride - ly.padding
+    ny = max(0, min(y0 + th, ly.h) - max(y0, 0))
+    nx = max(0, min(x0 + tw, ly.w) - max(x0, 0))
+    return ny * nx
+
+
+def simulate(enc: EncodedLayer) -> Counters:
+    """Exact counter values (``busy_cycles`` = cycles from ``start`` to ``done``) for ``enc``."""
+    ly, cfg = enc.layer, enc.cfg
+    rs = ly.r * ly.s
+    window = ((cfg.rows - 1) * ly.stride + ly.r) * ((cfg.cols - 1) * ly.stride + ly.s)
+    full_vis: list[int] = []  # per global entry: first cycle the sequencer sees its buffer full
+    free_vis: list[int] = []  # per global entry: first cycle its buffer is free for entry + 2
+    loader = 1  # cycle the loader starts its next tile
+    seq = 1  # cycle the sequencer starts its next tile
+    drain_idle = 1  # first cycle the drain is idle
+    c = dict(mac=0, stall=0, drain=0, dstall=0, loads=0, act=0, index=0)
+
+    # The loader runs ahead of the sequencer; both walk the same entries. Entry by entry, loader
+    # first: the loader's entry e waits only for the sequencer's entry e - 2 to free its buffer.
+    for g, ty, tx in _tiles(enc):
+        ents = enc.entries[g]
+        reads = _window_reads(enc, ty, tx)
+        tl = loader + HEADER_CYCLES
+        ts = seq + HEADER_CYCLES
+        for _, nk in ents:
+            e = len(full_vis)
+            start = max(tl, free_vis[e - 2] if e >= 2 else 0)
+            tl = start + LOAD_OVERHEAD + window
+            full_vis.append(tl)
+            c["loads"] += 1
+            c["act"] += reads
+            leave = max(ts, full_vis[e])
+            c["stall"] += leave - ts
+            last = leave + nk * rs
+            c["mac"] += nk * rs
+            free_vis.append(last + 1)
+            ts = last + 1
+        loader = tl
+        t = ts
+        # hand the bank to the drain, start the next tile the cycle after
+        handoff = max(t, drain_idle)
+        c["dstall"] += handoff - t
+        rows_valid = min(cfg.rows, ly.e - ty * cfg.rows)
+        cols_valid = min(cfg.cols, ly.f - tx * cfg.cols)
+        n_drain = enc.group_filters(g) * rows_valid * cols_valid
+        c["drain"] += n_drain
+        drain_idle = handoff + 1 + DRAIN_FLUSH + n_drain
+        seq = handoff + 1
+        if cfg.has_index:
+            c["index"] += 2 * (1 + len(ents)) + sum(nk for _, nk in ents)
+    return Counters(busy_cycles=max(drain_idle, loader), mac_cycles=c["mac"], load_stall_cycles=c["stall"],
+                    drain_cycles=c["drain"], drain_stall_cycles=c["dstall"], tile_loads=c["loads"],
+                    act_reads=c["act"], weight_reads=c["mac"], index_reads=c["index"],
+                    output_writes=ly.m * ly.e * ly.f)
+
+
+def cycles(enc: EncodedLayer) -> int:
+    """Exact number of cycles from ``start`` to ``done`` (busy cycles)."""
+    return simulate(enc).busy_cycles
+
+
+def traffic(enc: EncodedLayer) -> dict[str, int]:
+    """Exact performance-counter values of a run of ``enc``."""
+    return simulate(enc).to_dict()

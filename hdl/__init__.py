@@ -1,0 +1,1 @@
+"""Amaranth gateware of the sparse PE array and the ``generate`` command."""

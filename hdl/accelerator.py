@@ -1,0 +1,185 @@
+"""Top level: buffers, the shared datapath, one dataflow's decoder, host interface and counters.
+
+Host protocol (one layer):
+
+1. while idle, push the encoded images through ``load`` (stream of ``{target, data}``, see
+   ``golden.encode.LOAD_TARGETS``); each target's buffer is written from address 0 upward;
+2. drive ``cfg`` (``golden.encode.EncodedLayer.runtime_config``) and pulse ``start``; ``cfg`` is
+   latched, load pointers rewind for the next layer, counters clear;
+3. ``busy`` is high from the next cycle until the run ends; then ``done`` stays high and ``perf``
+   holds the counters (``perf.busy_cycles`` = cycles from ``start`` to ``done``);
+4. read the ``M*E*F`` outputs from ``o`` in ``(m, y, x)`` order (any backpressure).
+
+Loading and reading back are outside the timed window by design, so stream stalls never change the
+cycle count: the timed run works only from on-chip buffers, and ``golden.timing`` predicts it exactly.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig, bits_for
+from golden.encode import LOAD_TARGETS
+
+from .array import PEArray
+from .decoder import make_decoder
+from .drain import Drain
+from .layouts import PERF_FIELDS, config_layout, load_layout, perf_layout
+from .loader import TileLoader
+from .sequencer import ComputeSequencer
+
+
+class Accelerator(wiring.Component):
+    """The generated top level (``sparse_pe_array`` in Verilog)."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self._cfg = cfg
+        super().__init__({
+            "load": In(stream.Signature(load_layout(cfg))),
+            "o": Out(stream.Signature(signed(cfg.acc_bits))),
+            "cfg": In(config_layout(cfg)),
+            "start": In(1), "busy": Out(1), "done": Out(1),
+            "perf": Out(perf_layout()),
+        })
+
+    @property
+    def config(self) -> ArrayConfig:
+        return self._cfg
+
+    def elaborate(self, platform) -> Module:
+        cfg = self._cfg
+        m = Module()
+        start = Signal()
+        m.d.comb += start.eq(self.start & ~self.busy)
+        lcfg = Signal(config_layout(cfg))  # latched layer configuration
+        with m.If(start):
+            m.d.sync += lcfg.eq(self.cfg)
+
+        m.submodules.act_mem = act_mem = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
+        m.submodules.w_mem = w_mem = memory.Memory(shape=signed(cfg.weight_bits), depth=cfg.weight_depth, init=[])
+        m.submodules.out_mem = out_mem = memory.Memory(shape=signed(cfg.acc_bits), depth=cfg.out_depth, init=[])
+        m.submodules.decoder = dec = make_decoder(cfg)
+        m.submodules.loader = loader = TileLoader(cfg)
+        m.submodules.sequencer = seq = ComputeSequencer(cfg)
+        m.submodules.drain = drain = Drain(cfg)
+        m.submodules.array = array = PEArray(cfg)
+
+        self._elaborate_load(m, start, act_mem, w_mem, dec)
+        for unit in (loader, seq, drain, array):
+            m.d.comb += unit.cfg.eq(lcfg)
+        m.d.comb += [loader.start.eq(start), seq.start.eq(start), dec.channels.eq(lcfg.c)]
+        wiring.connect(m, loader.idx, dec.loader)
+        wiring.connect(m, seq.idx, dec.seq)
+        wiring.connect(m, seq.slot, dec.slot)
+        wiring.connect(m, seq.drain, drain.req)
+
+        # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer)
+        act_rd = act_mem.read_port()
+        full = Signal(2)
+        m.d.comb += [act_rd.addr.eq(loader.act_addr), act_rd.en.eq(loader.act_en),
+                     loader.act_data.eq(act_rd.data), loader.full.eq(full), seq.full.eq(full)]
+        for b in range(2):
+            with m.If(loader.filled & (loader.tile_buf == b)):
+                m.d.sync += full[b].eq(1)
+            with m.If(seq.consumed & (seq.consume_buf == b)):
+                m.d.sync += full[b].eq(0)
+        with m.If(start):
+            m.d.sync += full.eq(0)
+        m.d.comb += [array.tile_we.eq(loader.tile_we), array.tile_buf.eq(loader.tile_buf),
+                     array.tile_row.eq(loader.tile_row), array.tile_col.eq(loader.tile_col),
+                     array.tile_data.eq(loader.tile_data)]
+
+        # weights + decoded slot -> PE array (stage 1)
+        w_rd = w_mem.read_port()
+        m.d.comb += [w_rd.addr.eq(seq.w_addr), w_rd.en.eq(seq.w_en),
+                     array.weight.eq(w_rd.data), array.valid.eq(seq.op_valid), array.fresh.eq(seq.op_fresh),
+                     array.slot.eq(seq.slot.slot), array.bank.eq(seq.op_bank), array.buf.eq(seq.op_buf),
+                     array.r.eq(seq.op_r), array.s.eq(seq.op_s)]
+
+        # accumulators -> drain -> output buffer
+        out_wr = out_mem.write_port()
+        for b in range(2):
+            m.d.comb += drain.touched[b].eq(seq.touched[b])
+        m.d.comb += [array.drain_addr.eq(drain.rd_addr), array.drain_en.eq(drain.rd_en),
+                     out_wr.addr.eq(drain.out_addr), out_wr.data.eq(drain.out_data), out_wr.en.eq(drain.out_en)]
+        for p in range(cfg.rows * cfg.cols):
+            m.d.comb += drain.rd_data[p].eq(array.drain_data[p])
+
+        # run control
+        finishing = Signal()
+        m.d.comb += finishing.eq(self.busy & seq.finished & loader.finished & drain.req.idle)
+        with m.If(start):
+            m.d.sync += [self.busy.eq(1), self.done.eq(0)]
+        with m.Elif(finishing):
+            m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+
+        self._elaborate_readback(m, start, out_mem, lcfg)
+        self._elaborate_counters(m, start, {
+            "busy_cycles": self.busy,
+            "mac_cycles": seq.w_en,
+            "load_stall_cycles": seq.load_stall,
+            "drain_cycles": drain.active,
+            "drain_stall_cycles": seq.drain_stall,
+            "tile_loads": loader.filled,
+            "act_reads": loader.act_en,
+            "weight_reads": seq.w_en,
+            "output_writes": drain.out_en,
+        }, index_strobes=[dec.loader.en, dec.seq.en, dec.slot.en] if cfg.has_index else [])
+        return m
+
+    def _elaborate_load(self, m: Module, start, act_mem, w_mem, dec) -> None:
+        """Load stream → buffers: each target has its own write pointer, rewound by ``start``."""
+        cfg = self._cfg
+        ld = self.load
+        m.d.comb += ld.ready.eq(~self.busy)
+        targets = {"act": act_mem.write_port(), "weight": w_mem.write_port()}
+        ptrs = {}
+        for name, port in targets.items():
+            ptrs[name] = ptr = Signal.like(port.addr, name=f"{name}_ptr")
+            m.d.comb += [port.addr.eq(ptr), port.data.eq(ld.payload.data),
+                         port.en.eq(ld.valid & ld.ready & (ld.payload.target == LOAD_TARGETS[name]))]
+        if cfg.has_index:
+            for name in ("chan_index", "kernel_index"):
+                ptrs[name] = Signal.like(dec.wr.addr, name=f"{name}_ptr")
+            is_kernel = ld.payload.target == LOAD_TARGETS["kernel_index"]
+            is_index = is_kernel | (ld.payload.target == LOAD_TARGETS["chan_index"])
+            m.d.comb += [dec.wr.en.eq(ld.valid & ld.ready & is_index), dec.wr.kernel.eq(is_kernel),
+                         dec.wr.addr.eq(Mux(is_kernel, ptrs["kernel_index"], ptrs["chan_index"])),
+                         dec.wr.data.eq(ld.payload.data)]
+        for name, ptr in ptrs.items():
+            with m.If(start):
+                m.d.sync += ptr.eq(0)
+            with m.Elif(ld.valid & ld.ready & (ld.payload.target == LOAD_TARGETS[name])):
+                m.d.sync += ptr.eq(ptr + 1)
+
+    def _elaborate_readback(self, m: Module, start, out_mem, lcfg: data.View) -> None:
+        """Output buffer → ``o`` stream after ``done``, in address order, with full backpressure."""
+        cfg = self._cfg
+        rd = out_mem.read_port()
+        rptr = Signal(bits_for(cfg.out_depth))
+        total = Signal.like(rptr)
+        m.d.comb += [total.eq(lcfg.m * lcfg.e * lcfg.f), rd.addr.eq(rptr), self.o.payload.eq(rd.data)]
+        advance = Signal()
+        m.d.comb += advance.eq(self.done & (rptr < total) & (~self.o.valid | self.o.ready))
+        m.d.comb += rd.en.eq(advance)
+        with m.If(start):
+            m.d.sync += [rptr.eq(0), self.o.valid.eq(0)]
+        with m.Elif(advance):
+            m.d.sync += [rptr.eq(rptr + 1), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+    def _elaborate_counters(self, m: Module, start, strobes: dict, index_strobes: list) -> None:
+        """One counter per ``perf`` field, cleared by ``start``; index reads may count up to 3 per cycle."""
+        for name in PERF_FIELDS:
+            ctr = getattr(self.perf, name)
+            if name == "index_reads":
+                inc = sum(s.as_unsigned() for s in index_strobes) if index_strobes else 0
+            else:
+                inc = strobes[name]
+            with m.If(start):
+                m.d.sync += ctr.eq(0)
+            with m.Elif(self.busy):
+                m.d.sync += ctr.eq(ctr + inc)

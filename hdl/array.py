@@ -1,0 +1,53 @@
+"""The PE array: ``rows x cols`` processing elements around one activation tile register.
+
+Every PE receives the same broadcast operands (weight, slot, bank, ``fresh``) each cycle and its own
+activation from the tile mux, so all PEs stay in lockstep under any sparsity pattern: the
+dataflows never cause load imbalance, only differ in what they schedule.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig, bits_for
+
+from .layouts import config_layout
+from .pe import ProcessingElement
+from .tile import ActivationTile
+
+
+class PEArray(wiring.Component):
+    def __init__(self, cfg: ArrayConfig):
+        self._cfg = cfg
+        kb = bits_for(cfg.max_kernel - 1)
+        super().__init__({
+            "cfg": In(config_layout(cfg)),
+            "tile_we": In(1), "tile_buf": In(1), "tile_row": In(bits_for(cfg.tile_rows - 1)),
+            "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)),
+            "valid": In(1), "fresh": In(1), "slot": In(cfg.slot_bits), "bank": In(1),
+            "buf": In(1), "r": In(kb), "s": In(kb), "weight": In(signed(cfg.weight_bits)),
+            "drain_addr": In(cfg.slot_bits + 1), "drain_en": In(1),
+            "drain_data": Out(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
+        })
+
+    def elaborate(self, platform) -> Module:
+        cfg = self._cfg
+        m = Module()
+        m.submodules.tile = tile = ActivationTile(cfg)
+        m.d.comb += [tile.we.eq(self.tile_we), tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row),
+                     tile.wcol.eq(self.tile_col), tile.wdata.eq(self.tile_data),
+                     tile.rbuf.eq(self.buf), tile.r.eq(self.r), tile.s.eq(self.s), tile.stride.eq(self.cfg.stride)]
+        for i in range(cfg.rows):
+            for j in range(cfg.cols):
+                pe = ProcessingElement(cfg)
+                m.submodules[f"pe_{i}_{j}"] = pe
+                m.d.comb += [
+                    pe.valid.eq(self.valid), pe.fresh.eq(self.fresh),
+                    pe.addr.eq(self.slot | (self.bank << cfg.slot_bits)),
+                    pe.weight.eq(self.weight), pe.act.eq(tile.act[i][j]),
+                    pe.drain_addr.eq(self.drain_addr), pe.drain_en.eq(self.drain_en),
+                    self.drain_data[i * cfg.cols + j].eq(pe.drain_data),
+                ]
+        return m

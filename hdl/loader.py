@@ -1,0 +1,124 @@
+"""Tile loader: fills the activation tile buffers, one channel window per schedule entry.
+
+Walks the same schedule as the sequencer (through its own decoder port) and runs ahead of it by up
+to two windows, alternating between the two tile buffers. Per entry it waits in ``ENTRY`` until its
+buffer is free, spends one cycle computing the window's start address, then one cycle per window
+position (``TH x TW``, runtime sizes): in-bounds positions read the activation buffer, padding
+positions write 0 without a read. The write lags the read by one cycle, so a window takes
+``1 + TH*TW + 1`` cycles and the buffer is reported full in its last cycle (``filled``).
+Timing contract: ``golden/timing.py``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig, bits_for
+
+from .decoder import channel_query
+from .layouts import config_layout
+from .walker import TileCounter
+
+
+class TileLoader(wiring.Component):
+    def __init__(self, cfg: ArrayConfig):
+        self._cfg = cfg
+        super().__init__({
+            "cfg": In(config_layout(cfg)), "start": In(1),
+            "idx": Out(channel_query(cfg)),
+            "act_addr": Out(bits_for(cfg.act_depth - 1)), "act_en": Out(1), "act_data": In(signed(cfg.act_bits)),
+            "tile_we": Out(1), "tile_buf": Out(1), "tile_row": Out(bits_for(cfg.tile_rows - 1)),
+            "tile_col": Out(bits_for(cfg.tile_cols - 1)), "tile_data": Out(signed(cfg.act_bits)),
+            "full": In(2), "filled": Out(1), "finished": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        cfg = self._cfg
+        m = Module()
+        c: data.View = self.cfg
+        m.submodules.tiles = tiles = TileCounter(cfg)
+        db = cfg.dim_bits
+        n = Signal(cfg.count_bits)  # entries in the current tile
+        k = Signal(cfg.count_bits)  # current entry
+        buf = Signal()  # buffer being filled
+        th = Signal(db)
+        tw = Signal(db)
+        m.d.comb += [
+            tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start),
+            th.eq((cfg.rows - 1) * c.stride + c.r), tw.eq((cfg.cols - 1) * c.stride + c.s),
+            self.idx.mg.eq(tiles.mg), self.tile_buf.eq(buf),
+        ]
+        # window position (u, v) at input pixel (y, x), linear address addr
+        u, v = Signal(db), Signal(db)
+        y, x, x0 = Signal(signed(db + 2)), Signal(signed(db + 2)), Signal(signed(db + 2))
+        awidth = 2 * db + 3
+        addr, row_addr = Signal(signed(awidth)), Signal(signed(awidth))
+        y0 = Signal(signed(db + 2))
+        m.d.comb += [y0.eq(tiles.ty * (cfg.rows * c.stride) - c.pad),
+                     x0.eq(tiles.tx * (cfg.cols * c.stride) - c.pad)]
+        inb = Signal()
+        m.d.comb += [inb.eq((y >= 0) & (y < c.h) & (x >= 0) & (x < c.w)), self.act_addr.eq(addr)]
+        # write stage: one cycle behind the read
+        wvalid, winb = Signal(), Signal()
+        wrow, wcol = Signal.like(self.tile_row), Signal.like(self.tile_col)
+        m.d.comb += [self.tile_we.eq(wvalid), self.tile_row.eq(wrow), self.tile_col.eq(wcol),
+                     self.tile_data.eq(self.act_data & winb.replicate(cfg.act_bits))]
+        m.d.sync += wvalid.eq(0)
+
+        def next_tile():
+            m.d.comb += tiles.advance.eq(1)
+            with m.If(tiles.last):
+                m.next = "FINISHED"
+            with m.Else():
+                m.next = "TILE"
+
+        def read_entry(index):
+            m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(tiles.gbase + 1 + index)]
+
+        with m.FSM(name="loader"):
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.next = "TILE"
+            with m.State("TILE"):
+                m.d.comb += [self.idx.en.eq(1), self.idx.header.eq(1), self.idx.addr.eq(tiles.gbase)]
+                m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += tiles.n.eq(self.idx.count)
+                m.d.sync += [n.eq(self.idx.count), k.eq(0)]
+                with m.If(self.idx.count == 0):
+                    next_tile()
+                with m.Else():
+                    read_entry(0)
+                    m.next = "ENTRY"
+            with m.State("ENTRY"):
+                with m.If(~self.full.bit_select(buf, 1)):
+                    start = self.idx.chan * (c.h * c.w) + y0 * c.w + x0
+                    m.d.sync += [u.eq(0), v.eq(0), y.eq(y0), x.eq(x0), addr.eq(start), row_addr.eq(start)]
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += self.act_en.eq(inb)
+                m.d.sync += [wvalid.eq(1), winb.eq(inb), wrow.eq(u), wcol.eq(v)]
+                with m.If(v == tw - 1):
+                    m.d.sync += [v.eq(0), u.eq(u + 1), y.eq(y + 1), x.eq(x0),
+                                 addr.eq(row_addr + c.w), row_addr.eq(row_addr + c.w)]
+                    with m.If(u == th - 1):
+                        m.next = "FILLED"
+                with m.Else():
+                    m.d.sync += [v.eq(v + 1), x.eq(x + 1), addr.eq(addr + 1)]
+            with m.State("FILLED"):
+                m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
+                m.d.sync += [buf.eq(~buf), k.eq(k + 1)]
+                with m.If(k + 1 < n):
+                    read_entry(k + 1)
+                    m.next = "ENTRY"
+                with m.Else():
+                    next_tile()
+            with m.State("FINISHED"):
+                m.d.comb += self.finished.eq(1)
+                with m.If(self.start):
+                    m.next = "TILE"
+        with m.If(self.start):
+            m.d.sync += buf.eq(0)
+        return m

@@ -1,0 +1,64 @@
+"""Processing element: one MAC per cycle into a double-banked accumulator file.
+
+Pipeline, counted from the array's stage 1 (operands valid):
+
+* stage 1: ``weight * act`` → product register (stage 2);
+* stage 2: read accumulator ``addr`` (sync, transparent to the stage-3 write);
+* stage 3: write ``(fresh ? 0 : acc) + product`` back, wrapping to ``acc_bits``.
+
+Because the read port is transparent to the write port, back-to-back MACs into the same slot see
+each other's results: the file needs no stall and no forwarding logic. ``fresh`` marks the first
+MAC of a slot in a tile, which replaces the clear of the accumulator between tiles, so the drain of
+the previous tile (port ``drain_addr``/``drain_data``, other bank) never competes with the clear.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig
+
+
+class ProcessingElement(wiring.Component):
+    LATENCY = 2
+    """Cycles from operands at stage 1 to the accumulator write (stage 3)."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self._cfg = cfg
+        addr_bits = cfg.slot_bits + 1
+        super().__init__({
+            "valid": In(1), "fresh": In(1), "addr": In(addr_bits),
+            "weight": In(signed(cfg.weight_bits)), "act": In(signed(cfg.act_bits)),
+            "drain_addr": In(addr_bits), "drain_en": In(1), "drain_data": Out(signed(cfg.acc_bits)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        cfg = self._cfg
+        m = Module()
+        depth = 2 << cfg.slot_bits  # bank bit on top of the slot
+        m.submodules.acc = acc = memory.Memory(shape=signed(cfg.acc_bits), depth=depth, init=[])
+        wp = acc.write_port()
+        rp = acc.read_port(transparent_for=(wp,))
+        dp = acc.read_port()
+
+        # stage 2
+        product = Signal(signed(cfg.weight_bits + cfg.act_bits))
+        valid2, fresh2 = Signal(), Signal()
+        addr2 = Signal.like(self.addr)
+        m.d.sync += [product.eq(self.weight * self.act), valid2.eq(self.valid), fresh2.eq(self.fresh),
+                     addr2.eq(self.addr)]
+        m.d.comb += [rp.addr.eq(addr2), rp.en.eq(valid2)]
+        # stage 3
+        product3 = Signal.like(product)
+        valid3, fresh3 = Signal(), Signal()
+        m.d.sync += [product3.eq(product), valid3.eq(valid2), fresh3.eq(fresh2), wp.addr.eq(addr2)]
+        base = Signal(signed(cfg.acc_bits))
+        m.d.comb += [
+            base.eq(rp.data & ~fresh3.replicate(cfg.acc_bits)),
+            wp.data.eq(base + product3),
+            wp.en.eq(valid3),
+            dp.addr.eq(self.drain_addr), dp.en.eq(self.drain_en), self.drain_data.eq(dp.data),
+        ]
+        return m

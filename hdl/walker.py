@@ -1,0 +1,58 @@
+"""Tile iteration shared by the loader and the compute sequencer.
+
+Both walk tiles in the same order (filter group outermost, then tile row, then tile column) and
+both need the same bookkeeping: where the current group's index starts (``gbase``) and how many
+filters it has (``mg``). One implementation, instantiated twice, keeps them from drifting apart.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig
+
+from .layouts import config_layout, index_addr_bits
+
+
+class TileCounter(wiring.Component):
+    """Current tile ``(g, ty, tx)``; ``advance`` moves to the next one.
+
+    ``n`` must hold the current group's entry count when ``advance`` is pulsed on its last tile: the
+    next group's index then starts ``1 + n`` words later (header + entries).
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        self._cfg = cfg
+        db = cfg.dim_bits
+        super().__init__({
+            "cfg": In(config_layout(cfg)), "reset": In(1), "advance": In(1), "n": In(cfg.count_bits),
+            "g": Out(db), "ty": Out(db), "tx": Out(db), "gbase": Out(index_addr_bits(cfg)),
+            "mg": Out(cfg.count_bits), "last_in_group": Out(1), "last": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        cfg = self._cfg
+        m = Module()
+        c: data.View = self.cfg
+        mrem = Signal(cfg.dim_bits + 1)  # filters not yet processed, including this group
+        m.d.comb += [
+            mrem.eq(c.m - self.g * cfg.acc_depth),
+            self.mg.eq(Mux(mrem > cfg.acc_depth, cfg.acc_depth, mrem)),
+            self.last_in_group.eq((self.ty == c.tiles_y - 1) & (self.tx == c.tiles_x - 1)),
+            self.last.eq(self.last_in_group & (self.g == c.groups - 1)),
+        ]
+        with m.If(self.reset):
+            # the configuration is latched in this same cycle: nothing here may depend on it
+            m.d.sync += [self.g.eq(0), self.ty.eq(0), self.tx.eq(0), self.gbase.eq(0)]
+        with m.Elif(self.advance):
+            with m.If(self.tx == c.tiles_x - 1):
+                m.d.sync += self.tx.eq(0)
+                with m.If(self.ty == c.tiles_y - 1):
+                    m.d.sync += [self.ty.eq(0), self.g.eq(self.g + 1), self.gbase.eq(self.gbase + 1 + self.n)]
+                with m.Else():
+                    m.d.sync += self.ty.eq(self.ty + 1)
+            with m.Else():
+                m.d.sync += self.tx.eq(self.tx + 1)
+        return m

@@ -1,0 +1,1 @@
+"""Verification and running: host-side packing, cocotb testbenches, Verilator runner, ``sim.run``."""
