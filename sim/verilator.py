@@ -138,3 +138,20 @@ def _short_hash(data: str | bytes) -> str:
 
 if __name__ == "__main__":  # pragma: no cover
     print(ensure_verilator(), file=sys.stderr)
+
+
+def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
+               backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT) -> list[dict]:
+    """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order."""
+    from golden.layerio import save_layer
+
+    b = build(cfg, root)
+    layer_dir = b.directory / "runs" / name / "layers"
+    layer_dir.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i, layer in enumerate(layers):
+        path = layer_dir / f"layer_{i}.npz"
+        save_layer(path, layer)
+        items.append({"npz": str(path)})
+    return run_job(b, {"layers": items, "seed": seed, "load_gap": load_gap, "backpressure": backpressure,
+                       "check": check}, name=name)

@@ -1,0 +1,72 @@
+"""Sparsity and efficiency metrics (BRIEF §5); the names here are used everywhere in reports.
+
+* ``useful_macs`` = non-zero weights x output pixels (every non-zero weight meets every output pixel
+  once; padding products count, as the hardware must do them);
+* ``ideal_cycles`` = ceil(useful MACs / PEs); ``utilization`` = useful MACs / (PEs x cycles);
+* ``speedup`` = dense cycles / sparse cycles (same layer, same array);
+* ``compression_ratio`` = dense weight bits / (stored weight bits + index bits) -- Mao et al.'s index
+  saving shows up here: a coarse index costs few bits per stored weight;
+* ``ops_saved`` = fraction of the dense layer's MACs the pruning removes (Schulte et al.'s
+  operation-based sparsity);
+* ``memory_references`` = activation + weight + index buffer reads + output writes, in words and bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .encode import EncodedLayer
+from .layer import Layer
+
+
+def sparsity(weights: np.ndarray) -> float:
+    """Fraction of zero weights."""
+    w = np.asarray(weights)
+    return float(np.count_nonzero(w == 0)) / w.size
+
+
+def useful_macs(layer: Layer) -> int:
+    return int(np.count_nonzero(layer.weights)) * layer.e * layer.f
+
+
+def dense_macs(layer: Layer) -> int:
+    return int(layer.weights.size) * layer.e * layer.f
+
+
+def ideal_cycles(layer: Layer, pes: int) -> int:
+    return -(-useful_macs(layer) // pes)
+
+
+def utilization(layer: Layer, pes: int, cycles: int) -> float:
+    return useful_macs(layer) / (pes * cycles) if cycles else 0.0
+
+
+def ops_saved(layer: Layer) -> float:
+    return 1.0 - useful_macs(layer) / dense_macs(layer)
+
+
+def storage_bits(enc: EncodedLayer) -> dict[str, int]:
+    """Bits the encoded weights occupy: values and index, by buffer."""
+    cfg = enc.cfg
+    return {"weight_bits": len(enc.weight) * cfg.weight_bits,
+            "index_bits": len(enc.chan_index) * cfg.chan_index_bits + len(enc.kernel_index) * cfg.slot_bits}
+
+
+def compression_ratio(enc: EncodedLayer) -> float:
+    dense_bits = enc.layer.weights.size * enc.cfg.weight_bits
+    st = storage_bits(enc)
+    return dense_bits / (st["weight_bits"] + st["index_bits"])
+
+
+def memory_references(enc: EncodedLayer, counters: dict[str, int]) -> dict[str, int]:
+    """Buffer reads and output writes of one run (counter values), in words and in bits."""
+    cfg = enc.cfg
+    words = {k: counters[k] for k in ("act_reads", "weight_reads", "index_reads", "output_writes")}
+    # the index reads mix channel-index and kernel-index words; split them by what the schedule reads
+    n_kernel = sum(nk for g, ents in enumerate(enc.entries) for _, nk in ents) * enc.tiles_y * enc.tiles_x
+    n_chan = counters["index_reads"] - (n_kernel if cfg.has_index else 0)
+    index_bits = (n_chan * cfg.chan_index_bits + n_kernel * cfg.slot_bits) if cfg.has_index else 0
+    bits = {"act_reads": words["act_reads"] * cfg.act_bits, "weight_reads": words["weight_reads"] * cfg.weight_bits,
+            "index_reads": index_bits, "output_writes": words["output_writes"] * cfg.acc_bits}
+    return {"words": sum(words.values()), "bits": sum(bits.values()),
+            **{f"{k}_words": v for k, v in words.items()}, **{f"{k}_bits": v for k, v in bits.items()}}
