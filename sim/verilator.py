@@ -62,11 +62,16 @@ class Build:
     manifest: dict
 
 
-def lint(verilog: Path) -> subprocess.CompletedProcess:
-    """``verilator --lint-only -Wall`` on one generated file; returns the completed process."""
+LINT_WAIVERS = REPO_ROOT / "hdl" / "lint.vlt"
+
+
+def lint(verilog: Path, waivers: bool = True) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` on one generated file (with ``hdl/lint.vlt``); returns the process."""
     binary = ensure_verilator()
-    return subprocess.run([str(binary), "--lint-only", "-Wall", "--top-module", TOP, str(verilog)],
-                          capture_output=True, text=True)
+    cmd = [str(binary), "--lint-only", "-Wall", "--top-module", TOP]
+    if waivers:
+        cmd.append(str(LINT_WAIVERS))
+    return subprocess.run(cmd + [str(verilog)], capture_output=True, text=True)
 
 
 def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False) -> Build:
@@ -117,17 +122,27 @@ def run_job(b: Build, job: dict, name: str = "job", verbose: bool = False) -> li
     runner = get_runner("verilator")
     env = {"SPARSE_PE_JOB": str(job_path),
            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    xml = runner.test(test_module=TB_MODULE, hdl_toplevel=TOP, hdl_toplevel_lang="verilog", build_dir=b.directory / "obj", test_dir=work,
-                      extra_env=env, results_xml=str(work / "results.xml"), verbose=verbose,
-                      log_file=work / "sim.log")
-    _, failed = get_results(xml)
+    try:
+        xml = runner.test(test_module=TB_MODULE, hdl_toplevel=TOP, hdl_toplevel_lang="verilog",
+                          build_dir=b.directory / "obj", test_dir=work, extra_env=env,
+                          results_xml=str(work / "results.xml"), verbose=verbose, log_file=work / "sim.log")
+        _, failed = get_results(xml)
+    except SystemExit:  # cocotb_tools exits when a test failed
+        failed = 1
     if not out_path.exists():
-        raise RuntimeError(f"the cocotb run wrote no results; see {work / 'sim.log'}")
+        raise RuntimeError(f"the cocotb run ended without results: {_last_error(work / 'sim.log')}")
     results = json.loads(out_path.read_text())
     if failed:
-        msgs = [r.get("error") for r in results if r.get("error")]
-        raise AssertionError(f"cocotb reported {failed} failing test(s): {msgs or 'see ' + str(work / 'sim.log')}")
+        msgs = [r["error"] for r in results if r.get("error")]
+        raise AssertionError("cocotb run failed: " + ("; ".join(msgs) or _last_error(work / "sim.log")))
     return results
+
+
+def _last_error(log: Path) -> str:
+    """The last exception line of a cocotb log, to say what went wrong without opening the file."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    errs = [ln.strip() for ln in lines if "Error" in ln or "error" in ln]
+    return (errs[-1] if errs else "no error line") + f" (log: {log})"
 
 
 def _short_hash(data: str | bytes) -> str:

@@ -1,0 +1,23 @@
+"""Shared fixtures: random layers with controlled structure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from golden.layer import Layer
+
+
+def random_layer(rng: np.random.Generator, m: int, c: int, h: int, w: int, r: int = 3, s: int = 3,
+                 stride: int = 1, padding: int = 0, kernel_density: float = 1.0, wbits: int = 8,
+                 abits: int = 8, zero_filters=(), zero_channels=()) -> Layer:
+    """Random signed weights/activations; whole kernels dropped with probability ``1 - kernel_density``."""
+    wmax, amax = 1 << (wbits - 1), 1 << (abits - 1)
+    weights = rng.integers(-wmax, wmax, (m, c, r, s))
+    keep = rng.random((m, c)) < kernel_density
+    weights = weights * keep[:, :, None, None]
+    for f in zero_filters:
+        weights[f] = 0
+    for ch in zero_channels:
+        weights[:, ch] = 0
+    acts = rng.integers(-amax, amax, (c, h, w))
+    return Layer(weights.astype(np.int64), acts.astype(np.int64), stride, padding)

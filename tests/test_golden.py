@@ -1,0 +1,116 @@
+"""Golden model: reference convolution, layer checks, encoding and the timing model's invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden.config import ArrayConfig
+from golden.conv import conv2d, wrap
+from golden.encode import encode
+from golden.layer import Layer
+from golden.timing import simulate
+from tests.conftest import random_layer
+
+
+def naive_conv(w, a, stride, pad):
+    m, c, r, s = w.shape
+    _, h, wd = a.shape
+    e, f = (h + 2 * pad - r) // stride + 1, (wd + 2 * pad - s) // stride + 1
+    out = np.zeros((m, e, f), dtype=object)
+    for mm in range(m):
+        for y in range(e):
+            for x in range(f):
+                acc = 0
+                for cc in range(c):
+                    for i in range(r):
+                        for j in range(s):
+                            yy, xx = y * stride + i - pad, x * stride + j - pad
+                            if 0 <= yy < h and 0 <= xx < wd:
+                                acc += int(w[mm, cc, i, j]) * int(a[cc, yy, xx])
+                out[mm, y, x] = acc
+    return out
+
+
+@pytest.mark.parametrize("stride,pad", [(1, 0), (1, 1), (2, 0), (2, 1)])
+def test_conv2d_matches_naive_loops(stride, pad):
+    rng = np.random.default_rng(stride * 10 + pad)
+    ly = random_layer(rng, 3, 2, 7, 6, stride=stride, padding=pad)
+    ref = naive_conv(ly.weights, ly.activations, stride, pad)
+    assert np.array_equal(conv2d(ly.weights, ly.activations, stride, pad, 64), ref.astype(np.int64))
+
+
+def test_accumulator_wraps_twos_complement():
+    w = np.full((1, 4, 1, 1), 127, dtype=np.int64)
+    a = np.full((4, 1, 1), 127, dtype=np.int64)
+    # 4 * 127 * 127 = 64516 wraps in 16 bits to 64516 - 65536
+    assert conv2d(w, a, acc_bits=16)[0, 0, 0] == 64516 - 65536
+    assert list(wrap(np.array([127, 128, -129]), 8)) == [127, -128, 127]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(weights=np.zeros((2, 2, 3)), activations=np.zeros((2, 4, 4), int)), r"weights must be a 4-D"),
+    (dict(weights=np.zeros((2, 2, 3, 3)), activations=np.zeros((2, 4, 4), int)), r"weights must have an integer"),
+    (dict(weights=np.zeros((2, 3, 3, 3), int), activations=np.zeros((2, 4, 4), int)), r"C=3 .* C=2"),
+    (dict(weights=np.zeros((2, 2, 5, 5), int), activations=np.zeros((2, 3, 3), int)), r"does not fit a 3x3"),
+    (dict(weights=np.zeros((2, 2, 3, 3), int), activations=np.zeros((2, 4, 4), int), stride=0), r"stride must"),
+    (dict(weights=np.zeros((2, 2, 3, 3), int), activations=np.zeros((2, 4, 4), int), padding=3), r"padding 3"),
+])
+def test_layer_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Layer(**kwargs)
+
+
+def test_check_fits_names_the_fix():
+    cfg = ArrayConfig(act_bits=4, act_depth=64, out_depth=64, max_kernel=3, max_stride=1)
+    ok = np.zeros((1, 1, 3, 3), np.int64)
+    with pytest.raises(ValueError, match=r"activations range \[-9, -9\] does not fit 4-bit .* --act-bits 5"):
+        encode(Layer(ok, np.full((1, 4, 4), -9, np.int64)), cfg)
+    with pytest.raises(ValueError, match=r"kernel 5x5 exceeds max_kernel=3; regenerate with --max-kernel 5"):
+        encode(Layer(np.zeros((1, 1, 5, 5), np.int64), np.zeros((1, 6, 6), np.int64)), cfg)
+    with pytest.raises(ValueError, match=r"stride 2 exceeds max_stride=1"):
+        encode(Layer(ok, np.zeros((1, 6, 6), np.int64), stride=2), cfg)
+    with pytest.raises(ValueError, match=r"activations need 100 words but act_depth is 64"):
+        encode(Layer(ok, np.zeros((1, 10, 10), np.int64)), cfg)
+    with pytest.raises(ValueError, match=r"weights need 90 words .* --weight-depth 90"):
+        encode(Layer(np.ones((10, 1, 3, 3), np.int64), np.zeros((1, 3, 3), np.int64)),
+               ArrayConfig(weight_depth=64))
+
+
+def test_kernel_encoding_skips_zero_kernels_and_channels():
+    cfg = ArrayConfig(dataflow="kernel", acc_depth=2)
+    w = np.zeros((3, 3, 1, 1), np.int64)
+    w[0, 0] = 5
+    w[1, 0] = 6
+    w[2, 2] = 7  # group 1 = filter 2 only; channel 1 is empty everywhere
+    enc = encode(Layer(w, np.zeros((3, 2, 2), np.int64)), cfg)
+    assert enc.entries == [[(0, 2)], [(2, 1)]]
+    cb = cfg.chan_bits
+    assert enc.chan_index == [1 << cb, 0 | 2 << cb, 1 << cb, 2 | 1 << cb]
+    assert enc.kernel_index == [0, 1, 0]
+    assert enc.weight == [5, 6, 7]
+
+
+def test_dense_encoding_is_every_weight_in_schedule_order():
+    cfg = ArrayConfig(dataflow="dense", acc_depth=2)
+    w = np.arange(3 * 2 * 2 * 2).reshape(3, 2, 2, 2)
+    enc = encode(Layer(w, np.zeros((2, 3, 3), np.int64)), cfg)
+    expect = [int(v) for g in (w[0:2], w[2:3]) for c in range(2) for m in range(g.shape[0]) for v in g[m, c].ravel()]
+    assert enc.weight == expect and enc.chan_index == [] and enc.kernel_index == []
+
+
+@pytest.mark.parametrize("df", ["dense", "kernel"])
+def test_timing_invariants(df):
+    rng = np.random.default_rng(3)
+    cfg = ArrayConfig(dataflow=df, rows=2, cols=3, acc_depth=4)
+    for _ in range(20):
+        ly = random_layer(rng, int(rng.integers(1, 9)), int(rng.integers(1, 6)), int(rng.integers(3, 9)),
+                          int(rng.integers(3, 9)), stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
+                          kernel_density=float(rng.random()))
+        enc = encode(ly, cfg)
+        t = simulate(enc)
+        sched = sum(nk for ents in enc.entries for _, nk in ents) * enc.tiles_y * enc.tiles_x * ly.r * ly.s
+        assert t.mac_cycles == sched == t.weight_reads
+        assert t.busy_cycles >= t.mac_cycles + t.load_stall_cycles
+        assert t.output_writes == t.drain_cycles == ly.m * ly.e * ly.f
+        assert (t.index_reads == 0) == (df == "dense")
