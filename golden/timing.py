@@ -13,8 +13,9 @@ The array runs three processes that hand buffers to each other (see docs/archite
 * the **drain** waits 2 cycles for the MAC pipeline to empty, then writes one output per cycle
   (``M_g`` filters x valid rows x valid columns of the tile) and is idle one cycle after its last one.
 
-``done`` rises in the cycle the last drain becomes idle (and the loader has walked every tile). Cycle 1 is the first cycle ``busy`` is high
-(the cycle after ``start``), so the returned count equals the number of busy cycles.
+``done`` rises in the cycle the last drain becomes idle (and the loader has walked every tile).
+Cycle 1 is the first cycle ``busy`` is high (the cycle after ``start``), so the returned count
+equals the number of busy cycles.
 
 Deliberately written as a recurrence over events, not as a cycle-by-cycle simulation: it is the
 specification the RTL's FSMs are checked against, and it is fast enough for design-space sweeps.
