@@ -11,12 +11,15 @@ the gateware rebuilds and an unchanged one never does.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,28 +80,49 @@ def lint(verilog: Path, waivers: bool = True) -> subprocess.CompletedProcess:
 def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False) -> Build:
     """Generate, and compile with Verilator unless an identical build exists."""
     ensure_verilator()
-    from cocotb_tools.runner import get_runner
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
+        v_path, j_path = generate(cfg, Path(staging))
+        return _build_generated(cfg, root, v_path, j_path, verbose)
 
-    staging = root / "staging" / _short_hash(json.dumps(cfg.to_dict(), sort_keys=True))
-    v_path, j_path = generate(cfg, staging)
+
+def _build_generated(cfg: ArrayConfig, root: Path, v_path: Path, j_path: Path, verbose: bool) -> Build:
     key = _short_hash(v_path.read_bytes())
     directory = root / f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}-{key}"
     stamp = directory / "BUILT"
-    if not stamp.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        shutil.copy(v_path, directory / v_path.name)
-        shutil.copy(j_path, directory / j_path.name)
-        runner = get_runner("verilator")
-        log = directory / "build.log"
-        try:
-            runner.build(sources=[directory / v_path.name], hdl_toplevel=TOP, build_dir=directory / "obj",
-                         build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"],
-                         always=True, verbose=verbose, log_file=log)
-        except Exception as e:
-            raise RuntimeError(f"Verilator build failed; see {log}") from e
-        stamp.write_text("ok\n")
+    directory.mkdir(parents=True, exist_ok=True)
+    with _locked(directory / ".lock"):  # parallel test workers may ask for the same build
+        if not stamp.exists():
+            _compile(v_path, j_path, directory, verbose)
+            stamp.write_text("ok\n")
     manifest = json.loads((directory / f"{TOP}.json").read_text())
     return Build(cfg, directory, directory / f"{TOP}.v", manifest)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _compile(v_path: Path, j_path: Path, directory: Path, verbose: bool) -> None:
+    from cocotb_tools.runner import get_runner
+
+    shutil.copy(v_path, directory / v_path.name)
+    shutil.copy(j_path, directory / j_path.name)
+    runner = get_runner("verilator")
+    log = directory / "build.log"
+    try:
+        # lint is a separate, strict step (``lint``); the simulation build only needs to compile
+        runner.build(sources=[directory / v_path.name], hdl_toplevel=TOP, build_dir=directory / "obj",
+                     build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"],
+                     always=True, verbose=verbose, log_file=log)
+    except Exception as e:
+        raise RuntimeError(f"Verilator build failed; see {log}") from e
 
 
 def run_job(b: Build, job: dict, name: str = "job", verbose: bool = False) -> list[dict]:
