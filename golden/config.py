@@ -10,8 +10,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-DATAFLOWS = ("dense", "kernel")
-"""Dataflows the generator can build (sequencer + index decoder per dataflow)."""
+DATAFLOWS = ("dense", "kernel", "vector", "strided", "element")
+"""Dataflows the generator can build (index decoder + encoder per dataflow).
+
+Each schedules *units* of consecutive weights that share one filter slot:
+
+* ``dense``: every kernel of every channel (no index);
+* ``kernel``: the non-zero kernels ``W[m, c, :, :]`` (index: channel entries + filter slot per kernel);
+* ``vector``: the non-zero kernel rows ``W[m, c, r, :]`` (index: slot and row per vector);
+* ``strided``: the non-zero kernels, each only at the positions ``k = r*S + s`` with ``k % sigma == phi``
+  of its channel (index: ``(sigma, phi)`` per channel entry + slot per kernel, no per-weight index);
+* ``element``: the non-zero weights (index: slot, row and column per weight).
+"""
+
+UNIT_KIND = {"dense": "kernel", "kernel": "kernel", "vector": "row", "strided": "kernel", "element": "single"}
+"""What one scheduled unit covers: a kernel's positions (stepping by the channel's stride pattern),
+one kernel row, or a single weight."""
 
 
 def bits_for(n: int) -> int:
@@ -105,14 +119,25 @@ class ArrayConfig:
         return bits_for(self.act_depth - 1)
 
     @property
+    def pos_bits(self) -> int:
+        """Bits of a kernel row/column, of a stride-pattern step and phase (all <= max_kernel)."""
+        return bits_for(self.max_kernel)
+
+    @property
     def count_bits(self) -> int:
-        """Bits of a per-channel kernel count (0 .. acc_depth) and of a group's entry count."""
-        return bits_for(max(self.acc_depth, self.act_depth))
+        """Bits of an entry's unit count (units of one channel in one group) and of a group's entry count."""
+        return bits_for(max(self.acc_depth * self.max_kernel ** 2, self.act_depth))
 
     @property
     def chan_index_bits(self) -> int:
-        """Width of one channel-index word: an entry ``(c, nk)`` or a group header ``n``."""
-        return self.chan_bits + self.count_bits
+        """Width of one channel-index word: ``c | count``, plus ``phi_r, phi_s, step_r, step_s`` for strided."""
+        return self.chan_bits + self.count_bits + (4 * self.pos_bits if self.dataflow == "strided" else 0)
+
+    @property
+    def unit_index_bits(self) -> int:
+        """Width of one unit-index word: the filter slot, plus the row (vector) or row and column (element)."""
+        extra = {"vector": 1, "element": 2}.get(self.dataflow, 0)
+        return self.slot_bits + extra * self.pos_bits
 
     @property
     def has_index(self) -> bool:

@@ -1,21 +1,20 @@
-"""Memory images the array loads, one encoder per dataflow.
+"""Memory images the array loads, one schedule per dataflow.
 
 The array works on one *filter group* (``acc_depth`` filters) at a time. For each group the
-sequencer walks a list of **channel entries** ``(c, nk)``: input channel ``c`` and the ``nk`` kernels
-of that channel it schedules, each kernel being ``R*S`` consecutive weights. The dataflows differ
-only in how that list and the kernel slots are stored:
+sequencer walks a list of **channel entries**: input channel ``c`` and the **units** of that channel
+it schedules. A unit is a run of weights of one filter slot (see ``golden.config.DATAFLOWS``): a whole
+kernel (``dense``, ``kernel``), a kernel at its channel's stride-pattern positions (``strided``), one
+kernel row (``vector``) or one weight (``element``). What is never scheduled is never computed: a
+channel with no unit in the group is not even loaded.
 
-``dense``
-    no index at all: every channel, every filter slot, every position (counters in hardware).
-``kernel``
-    a *channel index* (per group: a header word ``n`` then ``n`` entries ``(c, nk)`` for the
-    channels with at least one non-zero kernel) and a *kernel index* (the filter slot of each
-    scheduled kernel). All-zero kernels are never scheduled and a channel with no non-zero kernel
-    in the group is never loaded.
+Images (widths from ``ArrayConfig``), in load order:
 
-Word formats (``ArrayConfig`` gives the widths): channel-index word = ``c | count << chan_bits``
-(a header uses the count field for ``n``), kernel-index word = slot, weight word and activation
-word = the two's-complement value. Activations are stored ``[c][y][x]`` without padding.
+* ``act``: activations ``[c][y][x]``, no padding;
+* ``weight``: the scheduled weights, unit after unit, in schedule order (no addresses needed);
+* ``chan_index`` (all but dense): per group a header word ``n << chan_bits`` then ``n`` entries
+  ``c | units << chan_bits`` (strided adds ``phi_r, phi_s, step_r, step_s``, each ``pos_bits`` wide);
+* ``unit_index`` (all but dense): per unit ``slot`` (vector: ``| r << slot_bits``; element:
+  ``| r << slot_bits | s << (slot_bits + pos_bits)``).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import numpy as np
 from .config import ArrayConfig
 from .layer import Layer
 
-LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "kernel_index": 3}
+LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "unit_index": 3}
 """Load-stream target codes: which buffer a load word is written to."""
 
 
@@ -35,17 +34,18 @@ LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "kernel_index": 3}
 class EncodedLayer:
     """Everything the array needs for one layer, plus the schedule the golden model times.
 
-    ``entries[g]`` is the channel-entry list of filter group ``g`` (the schedule); the images are the
-    exact words loaded into each buffer, in load order.
+    ``entries[g]`` is the schedule of filter group ``g``: one ``(c, units, macs)`` per channel entry
+    (``macs`` = weights scheduled = MAC cycles per tile); the images are the exact words loaded into
+    each buffer, in load order.
     """
 
     cfg: ArrayConfig
     layer: Layer
-    entries: list[list[tuple[int, int]]]
+    entries: list[list[tuple[int, int, int]]]
     act: list[int]
     weight: list[int]
     chan_index: list[int] = field(default_factory=list)
-    kernel_index: list[int] = field(default_factory=list)
+    unit_index: list[int] = field(default_factory=list)
 
     @property
     def groups(self) -> int:
@@ -73,8 +73,49 @@ class EncodedLayer:
         """Load images by target name, only those this dataflow has."""
         imgs = {"act": self.act, "weight": self.weight}
         if self.cfg.has_index:
-            imgs.update(chan_index=self.chan_index, kernel_index=self.kernel_index)
+            imgs.update(chan_index=self.chan_index, unit_index=self.unit_index)
         return imgs
+
+
+def stride_pattern(kernels: np.ndarray) -> tuple[int, int]:
+    """Smallest strided pattern ``(sigma, phi)`` holding every non-zero position of ``kernels`` (N, R, S).
+
+    Positions are flattened ``k = r*S + s``; kept iff ``k % sigma == phi``. Any tensor has one
+    (``sigma = 1`` keeps everything); among those that fit, the one keeping fewest positions wins, so
+    a channel pruned by ``golden.prune(..., "strided")`` gets back exactly its pattern.
+    """
+    rs = kernels.shape[1] * kernels.shape[2]
+    used = np.flatnonzero(np.any(kernels.reshape(-1, rs) != 0, axis=0))
+    best = (1, 0)
+    best_count = rs
+    for sigma in range(2, rs + 1):
+        for phi in range(sigma):
+            if np.all(used % sigma == phi):
+                count = len(range(phi, rs, sigma))
+                if count < best_count:
+                    best, best_count = (sigma, phi), count
+    return best
+
+
+def _units(dataflow: str, wgc: np.ndarray, pattern: tuple[int, int]) -> list[tuple[int, int, int, list]]:
+    """Units ``(slot, r0, s0, positions)`` of one channel in one group (``wgc``: M_g x R x S)."""
+    mg, r, s = wgc.shape
+    every = [(i, j) for i in range(r) for j in range(s)]
+    units = []
+    for slot in range(mg):
+        k = wgc[slot]
+        if dataflow == "dense":
+            units.append((slot, 0, 0, every))
+        elif dataflow == "kernel" and np.any(k):
+            units.append((slot, 0, 0, every))
+        elif dataflow == "strided" and np.any(k):
+            sigma, phi = pattern
+            units.append((slot, 0, 0, [divmod(p, s) for p in range(phi, r * s, sigma)]))
+        elif dataflow == "vector":
+            units += [(slot, i, 0, [(i, j) for j in range(s)]) for i in range(r) if np.any(k[i])]
+        elif dataflow == "element":
+            units += [(slot, i, j, [(i, j)]) for i, j in every if k[i, j] != 0]
+    return units
 
 
 def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
@@ -82,33 +123,42 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
     layer.check_fits(cfg)
     w = np.asarray(layer.weights, dtype=np.int64)
     a = [int(v) for v in np.asarray(layer.activations, dtype=np.int64).reshape(-1)]
-    entries: list[list[tuple[int, int]]] = []
+    df = cfg.dataflow
+    cb, pb, sb = cfg.chan_bits, cfg.pos_bits, cfg.slot_bits
+    patterns = [stride_pattern(w[:, c]) if df == "strided" else (1, 0) for c in range(layer.c)]
+    entries: list[list[tuple[int, int, int]]] = []
     weight: list[int] = []
     chan_index: list[int] = []
-    kernel_index: list[int] = []
+    unit_index: list[int] = []
     A = cfg.acc_depth
     for g in range(-(-layer.m // A)):
         wg = w[g * A:(g + 1) * A]
-        if cfg.dataflow == "dense":
-            slots_per_c = [list(range(wg.shape[0])) for _ in range(layer.c)]
-        else:
-            nonzero = np.any(wg != 0, axis=(2, 3))  # (M_g, C)
-            slots_per_c = [list(np.flatnonzero(nonzero[:, c])) for c in range(layer.c)]
-        ent = [(c, len(sl)) for c, sl in enumerate(slots_per_c) if sl]
+        ent = []
+        words = []
+        for c in range(layer.c):
+            units = _units(df, wg[:, c], patterns[c])
+            if not units:
+                continue
+            macs = sum(len(u[3]) for u in units)
+            ent.append((c, len(units), macs))
+            word = c | len(units) << cb
+            if df == "strided":
+                sigma, phi = patterns[c]
+                step_r, step_s = divmod(sigma, layer.s)
+                phi_r, phi_s = divmod(phi, layer.s)
+                word |= (phi_r | phi_s << pb | step_r << 2 * pb | step_s << 3 * pb) << (cb + cfg.count_bits)
+            words.append(word)
+            for slot, r0, s0, positions in units:
+                unit_index.append(slot | r0 << sb | s0 << (sb + pb))
+                weight.extend(int(wg[slot, c, i, j]) for i, j in positions)
         entries.append(ent)
-        chan_index.append(len(ent) << cfg.chan_bits)
-        for c, _ in ent:
-            sl = slots_per_c[c]
-            chan_index.append(c | (len(sl) << cfg.chan_bits))
-            kernel_index.extend(int(x) for x in sl)
-            for slot in sl:
-                weight.extend(int(v) for v in wg[slot, c].reshape(-1))
-    enc = EncodedLayer(cfg, layer, entries, a, weight,
-                       chan_index if cfg.has_index else [], kernel_index if cfg.has_index else [])
+        chan_index += [len(ent) << cb] + words
+    if not cfg.has_index:
+        chan_index, unit_index = [], []
+    enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index)
     _check_depth("weights", len(weight), cfg.weight_depth, "--weight-depth")
-    if cfg.has_index:
-        _check_depth("channel index", len(chan_index), cfg.index_depth, "--index-depth")
-        _check_depth("kernel index", len(kernel_index), cfg.index_depth, "--index-depth")
+    _check_depth("channel index", len(chan_index), cfg.index_depth, "--index-depth")
+    _check_depth("unit index", len(unit_index), cfg.index_depth, "--index-depth")
     return enc
 
 

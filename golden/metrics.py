@@ -49,7 +49,7 @@ def storage_bits(enc: EncodedLayer) -> dict[str, int]:
     """Bits the encoded weights occupy: values and index, by buffer."""
     cfg = enc.cfg
     return {"weight_bits": len(enc.weight) * cfg.weight_bits,
-            "index_bits": len(enc.chan_index) * cfg.chan_index_bits + len(enc.kernel_index) * cfg.slot_bits}
+            "index_bits": len(enc.chan_index) * cfg.chan_index_bits + len(enc.unit_index) * cfg.unit_index_bits}
 
 
 def compression_ratio(enc: EncodedLayer) -> float:
@@ -62,10 +62,10 @@ def memory_references(enc: EncodedLayer, counters: dict[str, int]) -> dict[str, 
     """Buffer reads and output writes of one run (counter values), in words and in bits."""
     cfg = enc.cfg
     words = {k: counters[k] for k in ("act_reads", "weight_reads", "index_reads", "output_writes")}
-    # the index reads mix channel-index and kernel-index words; split them by what the schedule reads
-    n_kernel = sum(nk for g, ents in enumerate(enc.entries) for _, nk in ents) * enc.tiles_y * enc.tiles_x
-    n_chan = counters["index_reads"] - (n_kernel if cfg.has_index else 0)
-    index_bits = (n_chan * cfg.chan_index_bits + n_kernel * cfg.slot_bits) if cfg.has_index else 0
+    # the index reads mix channel-index and unit-index words; split them by what the schedule reads
+    n_unit = sum(u for ents in enc.entries for _, u, _ in ents) * enc.tiles_y * enc.tiles_x
+    n_chan = counters["index_reads"] - (n_unit if cfg.has_index else 0)
+    index_bits = (n_chan * cfg.chan_index_bits + n_unit * cfg.unit_index_bits) if cfg.has_index else 0
     bits = {"act_reads": words["act_reads"] * cfg.act_bits, "weight_reads": words["weight_reads"] * cfg.weight_bits,
             "index_reads": index_bits, "output_writes": words["output_writes"] * cfg.acc_bits}
     return {"words": sum(words.values()), "bits": sum(bits.values()),

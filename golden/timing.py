@@ -7,7 +7,7 @@ The array runs three processes that hand buffers to each other (see docs/archite
   free, then takes ``1 + TH*TW + 1`` cycles (setup, one window position per cycle, last write);
   the buffer is *full* from the cycle after that;
 * the **compute sequencer** per tile spends 2 cycles on the header, then per entry waits in one
-  cycle for its buffer to be full and issues ``nk*R*S`` MACs back to back; the buffer is free from
+  cycle for its buffer to be full and issues its scheduled weights back to back, one MAC each; the buffer is free from
   the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
   soon as the drain is idle and starts the next tile the cycle after;
 * the **drain** waits 2 cycles for the MAC pipeline to empty, then writes one output per cycle
@@ -74,7 +74,6 @@ def _window_reads(enc: EncodedLayer, ty: int, tx: int) -> int:
 def simulate(enc: EncodedLayer) -> Counters:
     """Exact counter values (``busy_cycles`` = cycles from ``start`` to ``done``) for ``enc``."""
     ly, cfg = enc.layer, enc.cfg
-    rs = ly.r * ly.s
     window = ((cfg.rows - 1) * ly.stride + ly.r) * ((cfg.cols - 1) * ly.stride + ly.s)
     full_vis: list[int] = []  # per global entry: first cycle the sequencer sees its buffer full
     free_vis: list[int] = []  # per global entry: first cycle its buffer is free for entry + 2
@@ -90,7 +89,7 @@ def simulate(enc: EncodedLayer) -> Counters:
         reads = _window_reads(enc, ty, tx)
         tl = loader + HEADER_CYCLES
         ts = seq + HEADER_CYCLES
-        for _, nk in ents:
+        for _, units, macs in ents:
             e = len(full_vis)
             start = max(tl, free_vis[e - 2] if e >= 2 else 0)
             tl = start + LOAD_OVERHEAD + window
@@ -99,8 +98,8 @@ def simulate(enc: EncodedLayer) -> Counters:
             c["act"] += reads
             leave = max(ts, full_vis[e])
             c["stall"] += leave - ts
-            last = leave + nk * rs
-            c["mac"] += nk * rs
+            last = leave + macs
+            c["mac"] += macs
             free_vis.append(last + 1)
             ts = last + 1
         loader = tl
@@ -115,7 +114,7 @@ def simulate(enc: EncodedLayer) -> Counters:
         drain_idle = handoff + 1 + DRAIN_FLUSH + n_drain
         seq = handoff + 1
         if cfg.has_index:
-            c["index"] += 2 * (1 + len(ents)) + sum(nk for _, nk in ents)
+            c["index"] += 2 * (1 + len(ents)) + sum(units for _, units, _ in ents)
     return Counters(busy_cycles=max(drain_idle, loader), mac_cycles=c["mac"], load_stall_cycles=c["stall"],
                     drain_cycles=c["drain"], drain_stall_cycles=c["dstall"], tile_loads=c["loads"],
                     act_reads=c["act"], weight_reads=c["mac"], index_reads=c["index"],

@@ -72,7 +72,7 @@ class Accelerator(wiring.Component):
         m.d.comb += [loader.start.eq(start), seq.start.eq(start), dec.channels.eq(lcfg.c)]
         wiring.connect(m, loader.idx, dec.loader)
         wiring.connect(m, seq.idx, dec.seq)
-        wiring.connect(m, seq.slot, dec.slot)
+        wiring.connect(m, seq.unit, dec.unit)
         wiring.connect(m, seq.drain, drain.req)
 
         # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer)
@@ -95,7 +95,7 @@ class Accelerator(wiring.Component):
         w_rd = w_mem.read_port()
         m.d.comb += [w_rd.addr.eq(seq.w_addr), w_rd.en.eq(seq.w_en),
                      array.weight.eq(w_rd.data), array.valid.eq(seq.op_valid), array.fresh.eq(seq.op_fresh),
-                     array.slot.eq(seq.slot.slot), array.bank.eq(seq.op_bank), array.buf.eq(seq.op_buf),
+                     array.slot.eq(seq.op_slot), array.bank.eq(seq.op_bank), array.buf.eq(seq.op_buf),
                      array.r.eq(seq.op_r), array.s.eq(seq.op_s)]
 
         # accumulators -> drain -> output buffer
@@ -126,7 +126,7 @@ class Accelerator(wiring.Component):
             "act_reads": loader.act_en,
             "weight_reads": seq.w_en,
             "output_writes": drain.out_en,
-        }, index_strobes=[dec.loader.en, dec.seq.en, dec.slot.en] if cfg.has_index else [])
+        }, index_strobes=[dec.loader.en, dec.seq.en, dec.unit.en] if cfg.has_index else [])
         return m
 
     def _elaborate_load(self, m: Module, start, act_mem, w_mem, dec) -> None:
@@ -141,12 +141,12 @@ class Accelerator(wiring.Component):
             m.d.comb += [port.addr.eq(ptr), port.data.eq(ld.payload.data),
                          port.en.eq(ld.valid & ld.ready & (ld.payload.target == LOAD_TARGETS[name]))]
         if cfg.has_index:
-            for name in ("chan_index", "kernel_index"):
+            for name in ("chan_index", "unit_index"):
                 ptrs[name] = Signal.like(dec.wr.addr, name=f"{name}_ptr")
-            is_kernel = ld.payload.target == LOAD_TARGETS["kernel_index"]
-            is_index = is_kernel | (ld.payload.target == LOAD_TARGETS["chan_index"])
-            m.d.comb += [dec.wr.en.eq(ld.valid & ld.ready & is_index), dec.wr.kernel.eq(is_kernel),
-                         dec.wr.addr.eq(Mux(is_kernel, ptrs["kernel_index"], ptrs["chan_index"])),
+            is_unit = ld.payload.target == LOAD_TARGETS["unit_index"]
+            is_index = is_unit | (ld.payload.target == LOAD_TARGETS["chan_index"])
+            m.d.comb += [dec.wr.en.eq(ld.valid & ld.ready & is_index), dec.wr.unit.eq(is_unit),
+                         dec.wr.addr.eq(Mux(is_unit, ptrs["unit_index"], ptrs["chan_index"])),
                          dec.wr.data.eq(ld.payload.data)]
         for name, ptr in ptrs.items():
             with m.If(start):

@@ -1,15 +1,20 @@
-"""Index decoders: the only per-dataflow part of the array besides the encoder.
+"""Index decoders: the per-dataflow part of the array (with the encoder in ``golden/encode.py``).
 
 The loader and the compute sequencer walk the same schedule: per filter group a header (number of
-channel entries ``n``), then entries ``(c, nk)``; per scheduled kernel a filter slot. They ask the
-decoder through :func:`channel_query` and :func:`slot_query` ports, and every answer arrives one
-cycle after the request (and holds while no new request is made), whatever the dataflow, so the
-walkers and their timing are shared:
+channel entries ``n``), then entries (channel ``c``, number of units); per unit a filter slot and a
+start position. They ask the decoder through :func:`channel_query` and :func:`unit_query` ports, and
+every answer arrives one cycle after the request (and holds while no new request is made), whatever
+the dataflow, so the walkers, their timing and the datapath are shared:
 
-* :class:`DenseDecoder` answers from counters: ``n = C``, entry ``k`` = ``(k, M_g)``, slot = kernel
-  number. No index memory, no index reads.
-* :class:`KernelDecoder` reads a channel-index memory (two read ports: loader and sequencer) and a
-  kernel-index memory (filter slots), loaded through ``wr``.
+* :class:`DenseDecoder` answers from counters: ``n = C``, entry ``k`` = ``(k, M_g)``, unit ``kc`` =
+  filter slot ``kc``. No index memory, no index reads.
+* :class:`IndexedDecoder` reads a channel-index memory (two read ports: loader and sequencer) and a
+  unit-index memory, loaded through ``wr``; only the unpacking of the words differs between
+  ``kernel``, ``vector``, ``strided`` and ``element``.
+
+Besides the unit's start position, the channel answer carries the step between a unit's positions
+(``step_r, step_s``): ``(0, 1)`` (next column) except for ``strided``, whose step is the channel's
+stride-pattern period ``sigma`` as ``divmod(sigma, S)``.
 """
 
 from __future__ import annotations
@@ -29,22 +34,23 @@ def channel_query(cfg: ArrayConfig) -> wiring.Signature:
         "en": Out(1), "header": Out(1), "k": Out(cfg.count_bits), "mg": Out(cfg.count_bits),
         "addr": Out(index_addr_bits(cfg)),
         "count": In(cfg.count_bits), "chan": In(cfg.chan_bits),
+        "step_r": In(cfg.pos_bits), "step_s": In(cfg.pos_bits),
     })
 
 
-def slot_query(cfg: ArrayConfig) -> wiring.Signature:
-    """Requester's view: ask for the filter slot of kernel number ``kc`` (index word ``addr``)."""
+def unit_query(cfg: ArrayConfig) -> wiring.Signature:
+    """Requester's view: ask for unit ``kc`` of the current entry (unit-index word ``addr``)."""
     return wiring.Signature({
-        "en": Out(1), "kc": Out(cfg.slot_bits), "addr": Out(index_addr_bits(cfg)),
-        "slot": In(cfg.slot_bits),
+        "en": Out(1), "kc": Out(cfg.count_bits), "addr": Out(index_addr_bits(cfg)),
+        "slot": In(cfg.slot_bits), "r0": In(cfg.pos_bits), "s0": In(cfg.pos_bits),
     })
 
 
 def index_write(cfg: ArrayConfig) -> wiring.Signature:
-    """Writer's view: one index word into the channel index (``kernel=0``) or kernel index (``kernel=1``)."""
+    """Writer's view: one word into the channel index (``unit=0``) or the unit index (``unit=1``)."""
     return wiring.Signature({
-        "en": Out(1), "kernel": Out(1), "addr": Out(index_addr_bits(cfg)),
-        "data": Out(max(cfg.chan_index_bits, cfg.slot_bits)),
+        "en": Out(1), "unit": Out(1), "addr": Out(index_addr_bits(cfg)),
+        "data": Out(max(cfg.chan_index_bits, cfg.unit_index_bits)),
     })
 
 
@@ -55,7 +61,7 @@ class _Decoder(wiring.Component):
             "channels": In(cfg.dim_bits),
             "loader": In(channel_query(cfg)),
             "seq": In(channel_query(cfg)),
-            "slot": In(slot_query(cfg)),
+            "unit": In(unit_query(cfg)),
             "wr": In(index_write(cfg)),
         })
 
@@ -66,44 +72,56 @@ class DenseDecoder(_Decoder):
     def elaborate(self, platform) -> Module:
         m = Module()
         for q in (self.loader, self.seq):
+            m.d.comb += [q.step_r.eq(0), q.step_s.eq(1)]
             with m.If(q.en):
                 m.d.sync += q.chan.eq(q.k)
                 with m.If(q.header):
                     m.d.sync += q.count.eq(self.channels)
                 with m.Else():
                     m.d.sync += q.count.eq(q.mg)
-        with m.If(self.slot.en):
-            m.d.sync += self.slot.slot.eq(self.slot.kc)
+        with m.If(self.unit.en):
+            m.d.sync += self.unit.slot.eq(self.unit.kc)
+        m.d.comb += [self.unit.r0.eq(0), self.unit.s0.eq(0)]
         return m
 
 
-class KernelDecoder(_Decoder):
-    """Memory-based decoder for the kernel dataflow: only channels and kernels that are non-zero."""
+class IndexedDecoder(_Decoder):
+    """Memory-based decoder: the channel index and the unit index as the encoder laid them out."""
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
+        cb, nb, pb, sb = cfg.chan_bits, cfg.count_bits, cfg.pos_bits, cfg.slot_bits
         m = Module()
-        m.submodules.chan_mem = chan_mem = memory.Memory(
-            shape=cfg.chan_index_bits, depth=cfg.index_depth, init=[])
-        m.submodules.kern_mem = kern_mem = memory.Memory(shape=cfg.slot_bits, depth=cfg.index_depth, init=[])
+        m.submodules.chan_mem = chan_mem = memory.Memory(shape=cfg.chan_index_bits, depth=cfg.index_depth, init=[])
+        m.submodules.unit_mem = unit_mem = memory.Memory(shape=cfg.unit_index_bits, depth=cfg.index_depth, init=[])
         cw = chan_mem.write_port()
-        kw = kern_mem.write_port()
+        uw = unit_mem.write_port()
         m.d.comb += [
-            cw.addr.eq(self.wr.addr), cw.data.eq(self.wr.data), cw.en.eq(self.wr.en & ~self.wr.kernel),
-            kw.addr.eq(self.wr.addr), kw.data.eq(self.wr.data), kw.en.eq(self.wr.en & self.wr.kernel),
+            cw.addr.eq(self.wr.addr), cw.data.eq(self.wr.data), cw.en.eq(self.wr.en & ~self.wr.unit),
+            uw.addr.eq(self.wr.addr), uw.data.eq(self.wr.data), uw.en.eq(self.wr.en & self.wr.unit),
         ]
-        for q in (self.loader, self.seq):
-            rp = chan_mem.read_port()
-            m.d.comb += [
-                rp.addr.eq(q.addr), rp.en.eq(q.en),
-                q.chan.eq(rp.data[:cfg.chan_bits]), q.count.eq(rp.data[cfg.chan_bits:]),
-            ]
-        kp = kern_mem.read_port()
-        m.d.comb += [kp.addr.eq(self.slot.addr), kp.en.eq(self.slot.en), self.slot.slot.eq(kp.data)]
+        words = {}
+        for name, q in (("loader", self.loader), ("seq", self.seq)):
+            words[name] = rp = chan_mem.read_port()
+            m.d.comb += [rp.addr.eq(q.addr), rp.en.eq(q.en), q.chan.eq(rp.data[:cb]), q.count.eq(rp.data[cb:cb + nb])]
+            if cfg.dataflow == "strided":
+                m.d.comb += [q.step_r.eq(rp.data[cb + nb + 2 * pb:][:pb]), q.step_s.eq(rp.data[cb + nb + 3 * pb:][:pb])]
+            else:
+                m.d.comb += [q.step_r.eq(0), q.step_s.eq(1)]
+        up = unit_mem.read_port()
+        m.d.comb += [up.addr.eq(self.unit.addr), up.en.eq(self.unit.en), self.unit.slot.eq(up.data[:sb])]
+        if cfg.dataflow == "strided":
+            # every kernel of a channel starts at the channel's phase: the sequencer's entry answer holds it
+            # from before the entry's first unit until after its last one
+            phase = words["seq"].data[cb + nb:]
+            m.d.comb += [self.unit.r0.eq(phase[:pb]), self.unit.s0.eq(phase[pb:][:pb])]
+        elif cfg.dataflow in ("vector", "element"):
+            m.d.comb += self.unit.r0.eq(up.data[sb:][:pb])
+            if cfg.dataflow == "element":
+                m.d.comb += self.unit.s0.eq(up.data[sb + pb:][:pb])
         return m
 
 
 def make_decoder(cfg: ArrayConfig) -> _Decoder:
     """The decoder of ``cfg.dataflow``."""
-    return {"dense": DenseDecoder, "kernel": KernelDecoder}[cfg.dataflow](cfg)
-
+    return DenseDecoder(cfg) if cfg.dataflow == "dense" else IndexedDecoder(cfg)

@@ -71,7 +71,7 @@ def manifest(cfg: ArrayConfig, top: Accelerator) -> dict:
         "derived": {
             "pes": cfg.pes, "tile_rows": cfg.tile_rows, "tile_cols": cfg.tile_cols, "dim_bits": cfg.dim_bits,
             "slot_bits": cfg.slot_bits, "chan_bits": cfg.chan_bits, "count_bits": cfg.count_bits,
-            "chan_index_bits": cfg.chan_index_bits,
+            "chan_index_bits": cfg.chan_index_bits, "unit_index_bits": cfg.unit_index_bits, "pos_bits": cfg.pos_bits,
         },
         "buffers": _buffers(cfg),
         "load_targets": {k: v for k, v in LOAD_TARGETS.items() if cfg.has_index or "index" not in k},
@@ -91,7 +91,7 @@ def _buffers(cfg: ArrayConfig) -> dict[str, dict[str, int]]:
     }
     if cfg.has_index:
         bufs["chan_index"] = {"depth": cfg.index_depth, "width": cfg.chan_index_bits}
-        bufs["kernel_index"] = {"depth": cfg.index_depth, "width": cfg.slot_bits}
+        bufs["unit_index"] = {"depth": cfg.index_depth, "width": cfg.unit_index_bits}
     bufs["total_bits"] = {"bits": sum(b["depth"] * b["width"] * b.get("count", 1) for b in bufs.values())}
     return bufs
 

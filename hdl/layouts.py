@@ -32,7 +32,7 @@ def perf_layout() -> data.StructLayout:
 def load_data_bits(cfg: ArrayConfig) -> int:
     widths = [cfg.act_bits, cfg.weight_bits]
     if cfg.has_index:
-        widths += [cfg.chan_index_bits, cfg.slot_bits]
+        widths += [cfg.chan_index_bits, cfg.unit_index_bits]
     return max(widths)
 
 

@@ -9,12 +9,19 @@ from golden.layer import Layer
 
 def random_layer(rng: np.random.Generator, m: int, c: int, h: int, w: int, r: int = 3, s: int = 3,
                  stride: int = 1, padding: int = 0, kernel_density: float = 1.0, wbits: int = 8,
-                 abits: int = 8, zero_filters=(), zero_channels=()) -> Layer:
-    """Random signed weights/activations; whole kernels dropped with probability ``1 - kernel_density``."""
+                 abits: int = 8, zero_filters=(), zero_channels=(), row_density: float = 1.0,
+                 element_density: float = 1.0) -> Layer:
+    """Random signed weights/activations with zeros at three granularities.
+
+    Whole kernels survive with probability ``kernel_density``, kernel rows with ``row_density`` and
+    single weights with ``element_density``.
+    """
     wmax, amax = 1 << (wbits - 1), 1 << (abits - 1)
     weights = rng.integers(-wmax, wmax, (m, c, r, s))
     keep = rng.random((m, c)) < kernel_density
     weights = weights * keep[:, :, None, None]
+    weights = weights * (rng.random((m, c, r)) < row_density)[:, :, :, None]
+    weights = weights * (rng.random((m, c, r, s)) < element_density)
     for f in zero_filters:
         weights[f] = 0
     for ch in zero_channels:

@@ -11,7 +11,7 @@ from hdl.generate import main
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(dataflow="bogus"), r"unknown dataflow 'bogus'; choose one of dense, kernel"),
+    (dict(dataflow="bogus"), r"unknown dataflow 'bogus'; choose one of dense, kernel, vector, strided, element"),
     (dict(rows=0), r"rows must be in \[1, 64\], not 0"),
     (dict(acc_bits=12), r"acc_bits must be in \[16, 64\], not 12; a product of 8-bit weights"),
     (dict(max_stride=5), r"max_stride must be in \[1, 4\], not 5"),
@@ -28,7 +28,7 @@ def test_generate_writes_verilog_and_manifest(tmp_path):
     man = json.loads((tmp_path / "sparse_pe_array.json").read_text())
     assert "module sparse_pe_array" in v
     assert man["params"]["rows"] == 2 and man["params"]["dataflow"] == "kernel"
-    assert set(man["load_targets"]) == {"act", "weight", "chan_index", "kernel_index"}
+    assert set(man["load_targets"]) == {"act", "weight", "chan_index", "unit_index"}
     assert {"load__payload", "o__payload", "cfg", "start", "busy", "done", "perf"} <= set(man["ports"])
     assert man["layouts"]["perf"]["busy_cycles"] == {"offset": 0, "width": 32}
     # memory zero-initialisation is one loop, not one line per word

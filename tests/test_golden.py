@@ -84,10 +84,10 @@ def test_kernel_encoding_skips_zero_kernels_and_channels():
     w[1, 0] = 6
     w[2, 2] = 7  # group 1 = filter 2 only; channel 1 is empty everywhere
     enc = encode(Layer(w, np.zeros((3, 2, 2), np.int64)), cfg)
-    assert enc.entries == [[(0, 2)], [(2, 1)]]
+    assert enc.entries == [[(0, 2, 2)], [(2, 1, 1)]]
     cb = cfg.chan_bits
     assert enc.chan_index == [1 << cb, 0 | 2 << cb, 1 << cb, 2 | 1 << cb]
-    assert enc.kernel_index == [0, 1, 0]
+    assert enc.unit_index == [0, 1, 0]
     assert enc.weight == [5, 6, 7]
 
 
@@ -96,10 +96,36 @@ def test_dense_encoding_is_every_weight_in_schedule_order():
     w = np.arange(3 * 2 * 2 * 2).reshape(3, 2, 2, 2)
     enc = encode(Layer(w, np.zeros((2, 3, 3), np.int64)), cfg)
     expect = [int(v) for g in (w[0:2], w[2:3]) for c in range(2) for m in range(g.shape[0]) for v in g[m, c].ravel()]
-    assert enc.weight == expect and enc.chan_index == [] and enc.kernel_index == []
+    assert enc.weight == expect and enc.chan_index == [] and enc.unit_index == []
 
 
-@pytest.mark.parametrize("df", ["dense", "kernel"])
+def test_vector_element_strided_encodings():
+    w = np.zeros((2, 1, 3, 3), np.int64)
+    w[0, 0, 1] = [1, 0, 2]  # one non-zero row with a zero inside
+    w[1, 0, 2, 2] = 3
+    ly = Layer(w, np.zeros((1, 4, 4), np.int64))
+    vec = encode(ly, ArrayConfig(dataflow="vector", acc_depth=2))
+    sb, pb = vec.cfg.slot_bits, vec.cfg.pos_bits
+    assert vec.entries == [[(0, 2, 6)]] and vec.weight == [1, 0, 2, 0, 0, 3]
+    assert vec.unit_index == [0 | 1 << sb, 1 | 2 << sb]
+    el = encode(ly, ArrayConfig(dataflow="element", acc_depth=2))
+    assert el.entries == [[(0, 3, 3)]] and el.weight == [1, 2, 3]
+    assert el.unit_index == [0 | 1 << sb | 0 << (sb + pb), 0 | 1 << sb | 2 << (sb + pb), 1 | 2 << sb | 2 << (sb + pb)]
+    # positions 3, 5, 8 used: the smallest pattern covering them is sigma=1 (gcd of gaps is 1) ...
+    st = encode(ly, ArrayConfig(dataflow="strided", acc_depth=2))
+    assert st.entries == [[(0, 2, 18)]]
+    # ... while a channel pruned to k % 4 == 1 keeps 2 positions per kernel (1 and 5)
+    w2 = np.zeros((2, 1, 3, 3), np.int64)
+    w2[0, 0, 0, 1], w2[1, 0, 1, 2] = 4, 5
+    st2 = encode(Layer(w2, np.zeros((1, 4, 4), np.int64)), ArrayConfig(dataflow="strided", acc_depth=2))
+    assert st2.entries == [[(0, 2, 4)]] and st2.weight == [4, 0, 0, 5]
+    cfg = st2.cfg
+    extra = st2.chan_index[1] >> (cfg.chan_bits + cfg.count_bits)
+    # phase 1 = (0, 1), step 4 = (1, 1) for S = 3
+    assert [(extra >> (i * cfg.pos_bits)) & ((1 << cfg.pos_bits) - 1) for i in range(4)] == [0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("df", ["dense", "kernel", "vector", "strided", "element"])
 def test_timing_invariants(df):
     rng = np.random.default_rng(3)
     cfg = ArrayConfig(dataflow=df, rows=2, cols=3, acc_depth=4)
@@ -109,8 +135,9 @@ def test_timing_invariants(df):
                           kernel_density=float(rng.random()))
         enc = encode(ly, cfg)
         t = simulate(enc)
-        sched = sum(nk for ents in enc.entries for _, nk in ents) * enc.tiles_y * enc.tiles_x * ly.r * ly.s
+        sched = sum(macs for ents in enc.entries for _, _, macs in ents) * enc.tiles_y * enc.tiles_x
         assert t.mac_cycles == sched == t.weight_reads
+        assert sched >= int(np.count_nonzero(ly.weights)) * enc.tiles_y * enc.tiles_x
         assert t.busy_cycles >= t.mac_cycles + t.load_stall_cycles
         assert t.output_writes == t.drain_cycles == ly.m * ly.e * ly.f
         assert (t.index_reads == 0) == (df == "dense")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.config import ArrayConfig
+from golden.config import DATAFLOWS, ArrayConfig
 from golden.conv import conv2d
 from golden.encode import encode
 from golden.timing import simulate
@@ -80,9 +80,9 @@ def test_tile_mux_picks_strided_window():
     _run(tile, bench)
 
 
-@pytest.mark.parametrize("dataflow", ["dense", "kernel"])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
 @pytest.mark.parametrize("case", [
-    dict(m=5, c=3, h=5, w=4, padding=1, kernel_density=0.6),
+    dict(m=5, c=3, h=5, w=4, padding=1, kernel_density=0.6, row_density=0.6, element_density=0.7),
     dict(m=3, c=2, h=6, w=7, stride=2, kernel_density=0.5),
     dict(m=2, c=2, h=3, w=3, r=1, s=1, kernel_density=0.0),  # all-zero layer
 ])

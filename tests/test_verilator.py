@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from golden import metrics
-from golden.config import ArrayConfig
+from golden.config import DATAFLOWS, ArrayConfig
 from golden.layer import Layer
+from golden.prune import prune
 from sim.verilator import build, lint, run_layers
 from tests.conftest import random_layer
 
@@ -26,10 +27,11 @@ def edge_layers(rng: np.random.Generator, params: dict) -> list[Layer]:
     wb, ab = cfg.weight_bits, cfg.act_bits
     A = cfg.acc_depth
     lay = []
+    mixed = dict(row_density=0.7, element_density=0.8)
     # C and M not multiples of the tile or the filter group, padding 0/1, stride 1/2
     for stride, pad in ((1, 0), (1, 1), (2, 0), (2, 1)):
         lay.append(random_layer(rng, A + 3, 3, 9, 7, stride=stride, padding=pad, kernel_density=0.5,
-                                wbits=wb, abits=ab))
+                                wbits=wb, abits=ab, **mixed))
     # all-zero kernels, channels and whole filters, plus a fully dense layer
     lay.append(random_layer(rng, A + 1, 4, 6, 6, padding=1, kernel_density=0.7, wbits=wb, abits=ab,
                             zero_filters=(0, A), zero_channels=(1, 3)))
@@ -44,16 +46,23 @@ def edge_layers(rng: np.random.Generator, params: dict) -> list[Layer]:
     a = np.full((6, 4, 4), -(1 << (ab - 1)), np.int64)
     lay.append(Layer(w, a, 1, 1))
     lay.append(Layer(np.full_like(w, (1 << (wb - 1)) - 1), a, 1, 0))
-    # random shapes and sparsities
+    # random shapes and sparsities at every granularity
     for _ in range(4):
         lay.append(random_layer(rng, int(rng.integers(1, 2 * A + 2)), int(rng.integers(1, 7)),
                                 int(rng.integers(3, 12)), int(rng.integers(3, 12)),
                                 stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
-                                kernel_density=float(rng.random()), wbits=wb, abits=ab))
+                                kernel_density=float(rng.random()), row_density=float(rng.random()),
+                                element_density=float(rng.random()), wbits=wb, abits=ab))
+    # pruned by the golden pruner: strided (sigma 4 and 2), vector, element
+    base = random_layer(rng, A + 2, 5, 7, 7, padding=1, wbits=wb, abits=ab)
+    for gran, sp, kw in (("strided", 0.75, dict(sigma=4)), ("strided", 0.5, dict(sigma=2)),
+                         ("vector", 0.6, {}), ("element", 0.8, {})):
+        pruned = prune(base.weights, gran, sp, **kw).weights
+        lay.append(Layer(pruned, base.activations, 1, 1))
     return lay
 
 
-@pytest.mark.parametrize("dataflow", ["dense", "kernel"])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
 @pytest.mark.parametrize("shape", ["default", "odd"])
 def test_random_and_edge_layers_bit_and_cycle_exact(dataflow, shape):
     params = DEFAULT if shape == "default" else ODD
@@ -67,7 +76,7 @@ def test_random_and_edge_layers_bit_and_cycle_exact(dataflow, shape):
         assert res["perf"] == res["predicted_perf"]
 
 
-@pytest.mark.parametrize("dataflow", ["dense", "kernel"])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
 @pytest.mark.parametrize("shape", ["default", "odd"])
 def test_generated_verilog_is_lint_clean(dataflow, shape):
     params = DEFAULT if shape == "default" else ODD

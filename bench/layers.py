@@ -1,0 +1,155 @@
+"""Real convolution-layer shapes for the sweeps, scaled to fit the default array buffers.
+
+Why scaled: the array holds one whole layer in its buffers (activations ``C*H*W <= act_depth`` = 8192
+words, weights ``M*C*R*S <= weight_depth`` = 16384 words for the dense image, kernel-index words
+``<= index_depth`` = 2048, outputs ``M*E*F <= out_depth`` = 8192, kernels up to 3x3). Real layers are
+larger, so every network below is scaled by ONE power-of-two factor on its channel counts (input
+image channels excepted); spatial sizes, kernels, strides and padding are the real ones. The factor
+is the smallest that fits every layer of that network into the default buffers:
+
+* ``cifar``: a VGG-style CIFAR-10 CNN (six 3x3 convolutions, widths 32-32-64-64-128-128 on
+  32/32/16/16/8/8-pixel maps, 2x2 max-pooling between pairs -- the shape family of the CIFAR-10
+  nets pruned by Anwar et al.), channels / 4: ``conv2`` (32 x 32 x 32 activations, 32 x 32 x 32
+  outputs) and ``conv6`` (128 x 128 x 3 x 3 weights) would not fit at / 2.
+* ``alexnet``: AlexNet conv3-conv5 as in the Caffe reference model used by Wen et al. (SSL, Table 4):
+  13 x 13 maps, 3x3, pad 1; conv3 256 -> 384, conv4 384 -> 384 and conv5 384 -> 256, the last two in
+  two groups of which we run ONE (192 -> 192, 192 -> 128; the other group has the same shape and
+  cost, so speedup, utilization and per-MAC metrics are those of the whole layer). Channels / 8:
+  conv3 becomes 32 -> 48 (48 * 169 = 8112 output words of 8192).
+* ``tiny``: two small layers for tests (not a real network).
+
+Weights are deterministic int8: Gaussian values times a log-normal scale per kernel ``(m, c)`` (so
+kernels differ in magnitude as in trained nets and magnitude pruning has something to rank),
+quantized so the 99.9th percentile of ``|w|`` maps to 127, with values that round to 0 pushed to
++-1 so the unpruned layer is exactly dense (sparsity 0). Activations are ReLU-like (non-negative,
+about half zeros); the array does not skip zero activations, so their values change no metric.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden.conv import output_size
+from golden.layer import Layer
+from golden.prune import PruneResult, prune
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One convolution's shape, named ``net.layer``; ``original`` is the unscaled shape, for reports."""
+
+    name: str
+    m: int
+    c: int
+    h: int
+    w: int
+    r: int = 3
+    s: int = 3
+    stride: int = 1
+    padding: int = 1
+    original: str = ""
+
+    @property
+    def e(self) -> int:
+        return output_size(self.h, self.r, self.stride, self.padding)
+
+    @property
+    def f(self) -> int:
+        return output_size(self.w, self.s, self.stride, self.padding)
+
+    @property
+    def dense_macs(self) -> int:
+        return self.m * self.c * self.r * self.s * self.e * self.f
+
+    def shape(self) -> dict[str, int]:
+        return dict(M=self.m, C=self.c, H=self.h, W=self.w, R=self.r, S=self.s, stride=self.stride,
+                    padding=self.padding)
+
+    def describe(self) -> str:
+        return f"{self.c}->{self.m} {self.r}x{self.s} on {self.h}x{self.w} (stride {self.stride}, pad {self.padding})"
+
+
+CIFAR_SCALE = 4
+ALEXNET_SCALE = 8
+
+NETS: dict[str, tuple[LayerSpec, ...]] = {
+    "cifar": (
+        LayerSpec("cifar.conv1", 32 // CIFAR_SCALE, 3, 32, 32, original="3->32 on 32x32"),
+        LayerSpec("cifar.conv2", 32 // CIFAR_SCALE, 32 // CIFAR_SCALE, 32, 32, original="32->32 on 32x32"),
+        LayerSpec("cifar.conv3", 64 // CIFAR_SCALE, 32 // CIFAR_SCALE, 16, 16, original="32->64 on 16x16"),
+        LayerSpec("cifar.conv4", 64 // CIFAR_SCALE, 64 // CIFAR_SCALE, 16, 16, original="64->64 on 16x16"),
+        LayerSpec("cifar.conv5", 128 // CIFAR_SCALE, 64 // CIFAR_SCALE, 8, 8, original="64->128 on 8x8"),
+        LayerSpec("cifar.conv6", 128 // CIFAR_SCALE, 128 // CIFAR_SCALE, 8, 8, original="128->128 on 8x8"),
+    ),
+    "alexnet": (
+        LayerSpec("alexnet.conv3", 384 // ALEXNET_SCALE, 256 // ALEXNET_SCALE, 13, 13, original="256->384 on 13x13"),
+        LayerSpec("alexnet.conv4", 192 // ALEXNET_SCALE, 192 // ALEXNET_SCALE, 13, 13,
+                  original="384->384 on 13x13, 2 groups of 192->192"),
+        LayerSpec("alexnet.conv5", 128 // ALEXNET_SCALE, 192 // ALEXNET_SCALE, 13, 13,
+                  original="384->256 on 13x13, 2 groups of 192->128"),
+    ),
+    "tiny": (
+        LayerSpec("tiny.a", 3, 2, 6, 6, original="test layer"),
+        LayerSpec("tiny.b", 4, 3, 5, 5, stride=2, padding=1, original="test layer"),
+    ),
+}
+"""Layer sets by network name (``--layers cifar,alexnet``)."""
+
+
+def layer_specs(names: list[str] | tuple[str, ...]) -> list[LayerSpec]:
+    """Specs for network names (``cifar``) and single layers (``alexnet.conv4``), in the given order."""
+    by_name = {spec.name: spec for specs in NETS.values() for spec in specs}
+    out: list[LayerSpec] = []
+    for name in names:
+        if name in NETS:
+            out.extend(NETS[name])
+        elif name in by_name:
+            out.append(by_name[name])
+        else:
+            raise ValueError(f"unknown layer set {name!r}; choose networks ({', '.join(NETS)}) "
+                             f"or layers such as {next(iter(by_name))}")
+    return list(dict.fromkeys(out))  # drop repeats, keep order
+
+
+def _rng(spec: LayerSpec, seed: int, what: str) -> np.random.Generator:
+    """A generator that depends only on (seed, layer name, purpose): stable across runs and processes."""
+    return np.random.default_rng([seed, zlib.crc32(f"{spec.name}/{what}".encode())])
+
+
+def dense_weights(spec: LayerSpec, seed: int = 0) -> np.ndarray:
+    """Deterministic int8-range weights ``(M, C, R, S)`` with no zeros (see the module docstring)."""
+    rng = _rng(spec, seed, "weights")
+    scale = rng.lognormal(0.0, 0.5, size=(spec.m, spec.c, 1, 1))
+    w = rng.standard_normal((spec.m, spec.c, spec.r, spec.s)) * scale
+    q = np.clip(np.rint(w * (127.0 / np.quantile(np.abs(w), 0.999))), -127, 127).astype(np.int64)
+    return np.where(q == 0, np.where(w < 0, -1, 1), q)
+
+
+def activations(spec: LayerSpec, seed: int = 0) -> np.ndarray:
+    """Deterministic ReLU-like activations ``(C, H, W)`` in ``[0, 127]``."""
+    rng = _rng(spec, seed, "activations")
+    return np.clip(np.rint(rng.normal(0.0, 48.0, (spec.c, spec.h, spec.w))), 0, 127).astype(np.int64)
+
+
+def make_layer(spec: LayerSpec, granularity: str | None = None, sparsity: float = 0.0,
+               seed: int = 0) -> tuple[Layer, PruneResult | None]:
+    """The layer with its weights magnitude-pruned by :func:`golden.prune.prune` at ``granularity``.
+
+    ``granularity`` None (the dense dataflow) or ``sparsity`` 0 leaves the weights unpruned and returns
+    no :class:`PruneResult`.
+    """
+    w = dense_weights(spec, seed)
+    result = None
+    if granularity is not None and sparsity > 0:
+        result = prune(w, granularity, sparsity)
+        w = result.weights
+    return Layer(w, activations(spec, seed), spec.stride, spec.padding), result
+
+
+def kept_energy(spec: LayerSpec, pruned: np.ndarray, seed: int = 0) -> float:
+    """Fraction of the squared L2 weight norm that survives pruning (a crude, training-free accuracy proxy)."""
+    w = dense_weights(spec, seed).astype(np.float64)
+    return float(np.sum(np.asarray(pruned, dtype=np.float64) ** 2) / np.sum(w * w))
