@@ -68,7 +68,7 @@ class ArrayConfig:
     max_stride: int = 2
     act_depth: int = 8192
     weight_depth: int = 16384
-    index_depth: int = 2048
+    index_depth: int = 4096
     out_depth: int = 8192
 
     def __post_init__(self) -> None:

@@ -39,10 +39,12 @@ Strided
 -------
 ``sigma`` is either given or chosen as ``round_half_down(1 / (1 - sparsity))`` clipped to ``[1, R*S]``;
 each channel then takes the phase ``phi`` in ``[0, sigma)`` that keeps the most magnitude of that
-channel's weights (ties: smallest ``phi``). The achieved sparsity is therefore set by ``sigma`` and the
-kernel size, not by the target: a 3x3 kernel can only reach 0, 4/9 or 5/9, 6/9, ... It is reported,
-never topped up with extra pruning, because extra zeros would break the "no per-weight index" property
-that makes strided sparsity cheap in hardware.
+channel's weights (ties: smallest ``phi``). The pattern alone reaches only the sparsities a kernel
+size allows (a 3x3 kernel with ``sigma = 4`` keeps 3 positions at ``phi = 0`` and 2 otherwise). When
+it falls short of the target, whole kernels are pruned on top (smallest norm of what the pattern
+kept, same rounding rule), as Anwar et al. combine granularities: zero kernels keep the "no
+per-weight index" property, since the strided dataflow skips them with its kernel index. Never
+single weights.
 
 Block (TETRIS)
 --------------
@@ -311,6 +313,15 @@ def _prune_strided(w: np.ndarray, target: float, norm: str, sigma: int | None) -
     mask = np.broadcast_to(keep_cols.reshape(1, c, r, s), w.shape).copy()
     pattern = np.stack([np.full(c, sigma, dtype=np.int64), phi.astype(np.int64)], axis=1)
     pruned = int(keep_cols.size - np.count_nonzero(keep_cols))
+    short = target * w.size - (w.size - np.count_nonzero(mask))
+    if short > 0:  # top up with whole kernels (see "Strided" in the module docstring)
+        kernel_norms = _to_norm(_magnitude(np.where(mask, w, 0), (2, 3), norm), norm).reshape(m, c)
+        sizes = np.broadcast_to(np.count_nonzero(keep_cols, axis=1)[None, :], (m, c))
+        order = np.argsort(kernel_norms.ravel(), kind="stable")
+        n = _n_to_prune(sizes.ravel()[order].astype(np.float64), short)
+        drop = np.zeros(m * c, dtype=bool)
+        drop[order[:n]] = True
+        mask &= ~drop.reshape(m, c)[:, :, None, None]
     return mask, pruned, int(keep_cols.size), {"stride_pattern": pattern}
 
 

@@ -89,7 +89,7 @@ def simulate(enc: EncodedLayer) -> Counters:
         reads = _window_reads(enc, ty, tx)
         tl = loader + HEADER_CYCLES
         ts = seq + HEADER_CYCLES
-        for _, units, macs in ents:
+        for _, _, macs in ents:
             e = len(full_vis)
             start = max(tl, free_vis[e - 2] if e >= 2 else 0)
             tl = start + LOAD_OVERHEAD + window

@@ -156,10 +156,10 @@ def test_strided_pattern_is_shared_per_channel_and_on_grid():
     for c, (sigma, phi) in enumerate(pattern):
         assert sigma == 2 and 0 <= phi < sigma
         expected = (k % sigma) == phi
-        for m in range(6):
-            np.testing.assert_array_equal(res.mask[m, c], expected)
+        for m in range(6):  # on the grid, or a whole kernel topped up to reach the target
+            assert np.array_equal(res.mask[m, c], expected) or not res.mask[m, c].any()
     assert res.n_groups == 5 * 9
-    assert res.groups_pruned == int((~res.mask[0]).sum())
+    assert res.groups_pruned == sum(9 - len(range(phi, 9, sigma)) for sigma, phi in pattern)
 
 
 def test_strided_phase_maximizes_kept_norm():
@@ -172,23 +172,34 @@ def test_strided_phase_maximizes_kept_norm():
             assert phi == int(np.argmax(kept))
 
 
-@pytest.mark.parametrize(("target", "sigma"), [
-    (0.0, 1),
-    (0.5, 2),  # keeps 5 of 9 (phi = 0): 4/9 < 0.5 is reported, not topped up with extra zeros
-    (0.66, 3),  # round(1 / 0.34) = 3: keeps 3 of 9
-    (0.95, 9),  # 1 / 0.05 = 20, clipped to R*S = 9
+@pytest.mark.parametrize(("target", "sigma", "sparsity"), [
+    (0.0, 1, 0.0),
+    (0.5, 2, 29 / 54),  # keeps 5 of 9 (phi = 0): 24/54; one 5-weight kernel more is closest to 27/54
+    (0.66, 3, 6 / 9),  # round(1 / 0.34) = 3: keeps 3 of 9
+    (0.95, 9, 51 / 54),  # 1 / 0.05 = 20, clipped to R*S = 9: 48/54; then 3 of the 6 one-weight kernels
 ])
-def test_strided_default_sigma_and_no_top_up(target, sigma):
+def test_strided_default_sigma_and_kernel_top_up(target, sigma, sparsity):
     w = np.ones((2, 3, 3, 3), dtype=np.int8)  # all phases tie: phi = 0 everywhere
     res = prune(w, "strided", target)
     assert (res.stride_pattern[:, 0] == sigma).all()
     assert (res.stride_pattern[:, 1] == 0).all()
-    assert res.sparsity == pytest.approx(1 - len(range(0, 9, sigma)) / 9)
+    assert res.sparsity == pytest.approx(sparsity)
+
+
+def test_strided_top_up_prunes_whole_kernels_to_the_target():
+    w = rand_weights(shape=(32, 32, 3, 3), seed=3)
+    res = prune(w, "strided", 0.75, sigma=4)  # the pattern alone: 2 or 3 of 9 kept
+    assert res.sparsity == pytest.approx(0.75, abs=0.005)
+    k = np.arange(9).reshape(3, 3)
+    for c, (sigma, phi) in enumerate(res.stride_pattern):
+        for m in range(32):
+            assert np.array_equal(res.mask[m, c], (k % sigma) == phi) or not res.mask[m, c].any()
 
 
 def test_strided_explicit_sigma_and_1x1_kernel():
     w = rand_weights(shape=(3, 4, 1, 1))
-    assert prune(w, "strided", 0.9).sparsity == 0.0  # sigma clipped to R*S = 1: nothing to prune
+    # sigma clipped to R*S = 1: the pattern prunes nothing, whole (1x1) kernels reach the target
+    assert prune(w, "strided", 0.9).sparsity == pytest.approx(11 / 12)
     res = prune(rand_weights(shape=(3, 4, 5, 5)), "strided", 0.1, sigma=4)
     assert (res.stride_pattern[:, 0] == 4).all()
 
