@@ -182,8 +182,11 @@ if __name__ == "__main__":  # pragma: no cover
 def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
                backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT) -> list[dict]:
     """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order."""
+    from golden.encode import encode
     from golden.layerio import save_layer
 
+    for layer in layers:  # a layer that does not fit fails here, before any build or run
+        encode(layer, cfg)
     b = build(cfg, root)
     layer_dir = b.directory / "runs" / name / "layers"
     layer_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.granularity import GRANULARITY_OF, headline_layer, pruned_layers
 from golden import metrics
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.layer import Layer
@@ -85,16 +86,19 @@ def test_generated_verilog_is_lint_clean(dataflow, shape):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_kernel_sparsity_speedup_on_compute_bound_layer():
-    """C=M=32, 16x16, 3x3, pad 1, 75 % kernel sparsity: >= 3x over dense; dense utilization >= 85 %."""
-    rng = np.random.default_rng(2026)
-    dense_layer = random_layer(rng, 32, 32, 16, 16, padding=1)
-    keep = np.zeros(32 * 32, bool)
-    keep[rng.permutation(32 * 32)[:256]] = True
-    sparse_layer = Layer(dense_layer.weights * keep.reshape(32, 32)[:, :, None, None], dense_layer.activations, 1, 1)
-    dense_on_dense = run_layers(ArrayConfig(dataflow="dense"), [dense_layer, sparse_layer], name="speedup")
-    kernel_on_sparse = run_layers(ArrayConfig(dataflow="kernel"), [sparse_layer], name="speedup")[0]
-    util = metrics.utilization(dense_layer, 16, dense_on_dense[0]["cycles"])
-    speedup = dense_on_dense[1]["cycles"] / kernel_on_sparse["cycles"]
-    assert util >= 0.85, util
-    assert speedup >= 3.0, speedup
+@pytest.fixture(scope="module")
+def headline():
+    """C=M=32, 16x16, 3x3, pad 1, and the dense array's cycles on it (the same for any weights)."""
+    base = headline_layer()
+    dense = run_layers(ArrayConfig(dataflow="dense"), [base], name="headline")[0]
+    assert metrics.utilization(base, 16, dense["cycles"]) >= 0.85
+    return base, dense["cycles"]
+
+
+@pytest.mark.parametrize("dataflow", ["kernel", "vector", "strided", "element"])
+def test_speedup_at_75_percent_of_own_granularity(headline, dataflow):
+    """Every dataflow >= 3x over dense at 75 % sparsity of its own granularity (strided: sigma = 4)."""
+    base, dense_cycles = headline
+    layer = pruned_layers(base, 0.75, sigma=4)[GRANULARITY_OF[dataflow]]
+    res = run_layers(ArrayConfig(dataflow=dataflow), [layer], name="headline")[0]
+    assert dense_cycles / res["cycles"] >= 3.0

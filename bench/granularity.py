@@ -1,0 +1,115 @@
+"""``python -m bench.granularity``: one layer, pruned at each granularity, run on every dataflow's RTL.
+
+The headline experiment of the project: C = M = 32, 16x16 input, 3x3 kernels, padding 1, pruned to
+the same sparsity (default 75 %) at element, vector, kernel and strided (sigma = 4) granularity,
+each pruned layer run on the Verilator RTL of every dataflow (plus the unpruned layer on dense).
+Prints Markdown tables: the diagonal (each dataflow on its own granularity) and the full matrix of
+speedups, which shows what a dataflow cannot skip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from golden import metrics
+from golden.config import DATAFLOWS, ArrayConfig
+from golden.encode import encode
+from golden.layer import Layer
+from golden.prune import prune
+from sim.verilator import run_layers
+
+GRANULARITY_OF = {"element": "element", "vector": "vector", "kernel": "kernel", "strided": "strided"}
+
+
+def headline_layer(seed: int = 0) -> Layer:
+    """C = M = 32, 16x16, 3x3, pad 1; Gaussian int8 weights so that magnitude pruning has a choice."""
+    rng = np.random.default_rng(seed)
+    w = np.clip(np.round(rng.normal(0, 40, (32, 32, 3, 3))), -128, 127).astype(np.int64)
+    a = rng.integers(-128, 128, (32, 16, 16)).astype(np.int64)
+    return Layer(w, a, 1, 1)
+
+
+def pruned_layers(base: Layer, sparsity: float, sigma: int) -> dict[str, Layer]:
+    layers = {"none": base}
+    for gran in GRANULARITY_OF.values():
+        kw = {"sigma": sigma} if gran == "strided" else {}
+        layers[gran] = Layer(prune(base.weights, gran, sparsity, **kw).weights, base.activations, 1, 1)
+    return layers
+
+
+def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0) -> list[dict]:
+    layers = pruned_layers(headline_layer(seed), sparsity, sigma)
+    names = list(layers)
+    rows = []
+    for df in DATAFLOWS:
+        cfg = ArrayConfig(dataflow=df)
+        fits = []
+        for n in names:  # e.g. the unpruned layer needs more element-index words than the buffer has
+            try:
+                encode(layers[n], cfg)
+                fits.append(n)
+            except ValueError as e:
+                print(f"skipped: {n} on {df}: {e}", file=sys.stderr)
+        results = run_layers(cfg, [layers[n] for n in fits], name="granularity", check=True)
+        for name, res in zip(fits, results, strict=True):
+            enc = encode(layers[name], cfg)
+            mr = metrics.memory_references(enc, res["perf"])
+            st = metrics.storage_bits(enc)
+            rows.append({
+                "dataflow": df, "pruning": name, "sparsity": metrics.sparsity(layers[name].weights),
+                "cycles": res["cycles"], "predicted_cycles": res["predicted_cycles"],
+                "outputs_match": res["outputs_match"],
+                "utilization": metrics.utilization(layers[name], cfg.pes, res["cycles"]),
+                "compression_ratio": metrics.compression_ratio(enc), "index_bits": st["index_bits"],
+                "memory_words": mr["words"], "memory_bits": mr["bits"],
+                "useful_macs": metrics.useful_macs(layers[name]),
+            })
+    dense = {r["pruning"]: r["cycles"] for r in rows if r["dataflow"] == "dense"}
+    for r in rows:
+        r["speedup"] = dense[r["pruning"]] / r["cycles"]
+    return rows
+
+
+def tables(rows: list[dict]) -> str:
+    out = ["| dataflow | pruning | sparsity | cycles (RTL) | = model | speedup | utilization | compression | "
+           "index bits | mem. refs (words) | mem. refs (bits) | bits / useful MAC |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if (r["dataflow"] == "dense" and r["pruning"] == "none") or GRANULARITY_OF.get(r["dataflow"]) == r["pruning"]:
+            out.append(f"| {r['dataflow']} | {r['pruning']} | {r['sparsity']:.3f} | {r['cycles']} | "
+                       f"{'yes' if r['cycles'] == r['predicted_cycles'] else 'NO'} | {r['speedup']:.2f}x | "
+                       f"{r['utilization']:.3f} | {r['compression_ratio']:.2f} | {r['index_bits']} | "
+                       f"{r['memory_words']} | {r['memory_bits']} | {r['memory_bits'] / r['useful_macs']:.2f} |")
+    prunings = list(dict.fromkeys(r["pruning"] for r in rows))
+    out += ["", "Speedup over dense, every pruned layer on every dataflow:", "",
+            "| dataflow \\ pruning | " + " | ".join(prunings) + " |", "|---" * (len(prunings) + 1) + "|"]
+    for df in dict.fromkeys(r["dataflow"] for r in rows):
+        cells = {r["pruning"]: r["speedup"] for r in rows if r["dataflow"] == df}
+        out.append(f"| {df} | " + " | ".join(f"{cells[p]:.2f}x" if p in cells else "does not fit" for p in prunings)
+                   + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.granularity", description=__doc__.splitlines()[0])
+    p.add_argument("--sparsity", type=float, default=0.75, help="target sparsity (default: %(default)s)")
+    p.add_argument("--sigma", type=int, default=4, help="strided period sigma (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    if not 0 <= args.sparsity < 1:
+        p.error(f"--sparsity must be in [0, 1), not {args.sparsity}")
+    rows = measure(args.sparsity, args.sigma, args.seed)
+    print(tables(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
