@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from golden import metrics
+from golden.compact import compact, expand_outputs
+from golden.conv import conv2d
 from golden.encode import encode
 from golden.layerio import load_layer
 from hdl.generate import add_array_arguments, array_config_from_args
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="probability of an idle cycle between load words (default: %(default)s)")
     parser.add_argument("--backpressure", type=float, default=0.0, metavar="P",
                         help="probability that the output stream is not ready in a cycle (default: %(default)s)")
+    parser.add_argument("--compact", action="store_true",
+                        help="drop all-zero filters and unused input channels first (filter/channel pruning), "
+                             "run the smaller layer and put its outputs back in place")
     parser.add_argument("--seed", type=int, default=0, help="seed of the stall generators (default: %(default)s)")
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
                         help="Verilator build cache (default: %(default)s)")
@@ -71,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 <= getattr(args, name) < 1.0:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1), not {getattr(args, name)}")
     try:
-        layer = load_layer(args.layer)
+        layer = original = load_layer(args.layer)
+        compacted = compact(layer) if args.compact else None
+        if compacted:
+            layer = compacted.layer
         enc = encode(layer, cfg)
         dense_cfg = replace(cfg, dataflow="dense")
         if args.compare_dense:
@@ -82,13 +90,19 @@ def main(argv: list[str] | None = None) -> int:
               root=args.build_dir)
     result = run_layers(cfg, [layer], name=f"run-{args.layer.stem}", **kw)[0]
     rep = report(enc, result)
+    outputs = np.load(result["outputs"])
+    if compacted:
+        outputs = expand_outputs(compacted, outputs)
+        rep["compacted"] = {"M": layer.m, "C": layer.c, "original_M": original.m, "original_C": original.c}
+        golden = conv2d(original.weights, original.activations, original.stride, original.padding, cfg.acc_bits)
+        rep["outputs_match"] = rep["outputs_match"] and bool(np.array_equal(outputs, golden))
     if args.compare_dense:
         dense = run_layers(dense_cfg, [layer], name=f"run-{args.layer.stem}", **kw)[0]
         rep["dense_cycles"] = dense["cycles"]
         rep["dense_outputs_match"] = dense["outputs_match"]
         rep["speedup"] = dense["cycles"] / result["cycles"]
     if args.out_npz:
-        np.savez(args.out_npz, outputs=np.load(result["outputs"]))
+        np.savez(args.out_npz, outputs=outputs)
     text = json.dumps(rep, indent=2)
     if args.json:
         args.json.write_text(text + "\n")

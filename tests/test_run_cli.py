@@ -62,3 +62,23 @@ def test_layer_file_roundtrip(tmp_path):
     from golden.layerio import load_layer
     back = load_layer(tmp_path / "x.npz")
     assert back.stride == 2 and back.padding == 1 and np.array_equal(back.weights, ly.weights)
+
+
+def test_compact_runs_the_smaller_layer_and_restores_outputs(tmp_path):
+    from golden.compact import compact, expand_outputs
+    from golden.conv import conv2d
+
+    rng = np.random.default_rng(9)
+    ly = random_layer(rng, 7, 6, 6, 6, padding=1, zero_filters=(1, 4), zero_channels=(0, 5))
+    c = compact(ly)
+    assert c.layer.m == 5 and c.layer.c == 4
+    ref = conv2d(ly.weights, ly.activations, 1, 1)
+    assert np.array_equal(expand_outputs(c, conv2d(c.layer.weights, c.layer.activations, 1, 1)), ref)
+    path = tmp_path / "f.npz"
+    save_layer(path, ly)
+    rep_path, out = tmp_path / "r.json", tmp_path / "o.npz"
+    assert main(["--sparsity", "dense", "--layer", str(path), "--compact", "--json", str(rep_path),
+                 "--out-npz", str(out)]) == 0
+    rep = json.loads(rep_path.read_text())
+    assert rep["compacted"] == {"M": 5, "C": 4, "original_M": 7, "original_C": 6} and rep["outputs_match"]
+    assert np.array_equal(np.load(out)["outputs"], ref)
