@@ -10,7 +10,7 @@ The array runs three processes that hand buffers to each other (see docs/archite
   cycle for its buffer to be full and issues its scheduled weights back to back, one MAC each; the buffer is free from
   the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
   soon as the drain is idle and starts the next tile the cycle after;
-* the **drain** waits 2 cycles for the MAC pipeline to empty, then writes one output per cycle
+* the **drain** waits 3 cycles for the MAC pipeline to empty, then writes one output per cycle
   (``M_g`` filters x valid rows x valid columns of the tile) and is idle one cycle after its last one.
 
 ``done`` rises in the cycle the last drain becomes idle (and the loader has walked every tile).
@@ -29,7 +29,7 @@ from .encode import EncodedLayer
 
 HEADER_CYCLES = 2  # tile start + header read latency (both loader and sequencer)
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
-DRAIN_FLUSH = 2  # MAC pipeline depth not already covered by the hand-off
+DRAIN_FLUSH = 3  # MAC pipeline depth not already covered by the hand-off
 
 
 @dataclass(frozen=True)

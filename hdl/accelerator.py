@@ -160,7 +160,8 @@ class Accelerator(wiring.Component):
         rd = out_mem.read_port()
         rptr = Signal(bits_for(cfg.out_depth))
         total = Signal.like(rptr)
-        m.d.comb += [total.eq(lcfg.m * lcfg.e * lcfg.f), rd.addr.eq(rptr), self.o.payload.eq(rd.data)]
+        m.d.sync += total.eq(lcfg.m * lcfg.e * lcfg.f)  # static after start; registered off the read path
+        m.d.comb += [rd.addr.eq(rptr), self.o.payload.eq(rd.data)]
         advance = Signal()
         m.d.comb += advance.eq(self.done & (rptr < total) & (~self.o.valid | self.o.ready))
         m.d.comb += rd.en.eq(advance)

@@ -1,10 +1,12 @@
 """Output drain: moves a finished tile's accumulators into the output buffer.
 
-Runs concurrently with the next tile's compute (which uses the other accumulator bank). Waits two
-cycles for the MAC pipeline to empty, then writes one output per cycle, filter slot outermost, then
+Runs concurrently with the next tile's compute (which uses the other accumulator bank). Waits three
+cycles for the MAC pipeline to empty (and computes the tile's output addresses meanwhile), then
+writes one output per cycle, filter slot outermost, then
 PE row, then PE column, skipping PEs whose pixel lies outside the output (edge tiles). Slots no MAC
 touched in the tile (all-zero filters) drain as 0. Output ``(m, y, x)`` goes to address
-``m*E*F + y*F + x``, so the host reads the output buffer back as a dense ``(M, E, F)`` array.
+``m*E*F + y*F + x``, so the host reads the output buffer back as a dense ``(M, E, F)`` array. The
+address advances by additions only: no multiplier sits in the per-output path.
 Timing contract: ``golden/timing.py``.
 """
 
@@ -62,6 +64,11 @@ class Drain(wiring.Component):
         m.d.comb += [self.out_en.eq(valid1), self.out_addr.eq(addr1),
                      self.out_data.eq(Mux(touched1, pick, 0))]
 
+        # output addresses: products formed once per tile (FLUSH1), then only additions
+        ef = Signal(2 * db)
+        m.d.sync += ef.eq(c.e * c.f)  # the configuration is static during a run
+        m_base, y_base = Signal(3 * db), Signal(2 * db)
+        slot_addr, row_addr, addr = Signal(3 * db), Signal(3 * db), Signal(3 * db)
         rows_left = c.e - ty * cfg.rows
         cols_left = c.f - tx * cfg.cols
         with m.FSM(name="drain"):
@@ -73,23 +80,25 @@ class Drain(wiring.Component):
                     m.next = "FLUSH1"
             with m.State("FLUSH1"):
                 m.d.sync += [rv.eq(Mux(rows_left > cfg.rows, cfg.rows, rows_left)),
-                             cv.eq(Mux(cols_left > cfg.cols, cfg.cols, cols_left))]
+                             cv.eq(Mux(cols_left > cfg.cols, cfg.cols, cols_left)),
+                             m_base.eq(g * cfg.acc_depth * ef), y_base.eq(ty * cfg.rows * c.f)]
                 m.next = "FLUSH2"
             with m.State("FLUSH2"):
+                m.d.sync += addr.eq(m_base + y_base + tx * cfg.cols)
+                m.next = "FLUSH3"
+            with m.State("FLUSH3"):
+                m.d.sync += [slot_addr.eq(addr), row_addr.eq(addr)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.active.eq(1), self.rd_en.eq((i == 0) & (j == 0))]
-                mm = g * cfg.acc_depth + slot
-                yy = ty * cfg.rows + i
-                xx = tx * cfg.cols + j
-                m.d.sync += [valid1.eq(1), pe1.eq(i * cfg.cols + j), slot1.eq(slot),
-                             addr1.eq(mm * (c.e * c.f) + yy * c.f + xx)]
+                m.d.sync += [valid1.eq(1), pe1.eq(i * cfg.cols + j), slot1.eq(slot), addr1.eq(addr)]
                 with m.If(j == cv - 1):
-                    m.d.sync += [j.eq(0), i.eq(i + 1)]
+                    m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f)]
                     with m.If(i == rv - 1):
-                        m.d.sync += [i.eq(0), slot.eq(slot + 1)]
+                        m.d.sync += [i.eq(0), slot.eq(slot + 1), addr.eq(slot_addr + ef), row_addr.eq(slot_addr + ef),
+                                     slot_addr.eq(slot_addr + ef)]
                         with m.If(slot == mg - 1):
                             m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += j.eq(j + 1)
+                    m.d.sync += [j.eq(j + 1), addr.eq(addr + 1)]
         return m

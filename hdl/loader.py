@@ -55,9 +55,11 @@ class TileLoader(wiring.Component):
         y, x, x0 = Signal(signed(db + 2)), Signal(signed(db + 2)), Signal(signed(db + 2))
         awidth = 2 * db + 3
         addr, row_addr = Signal(signed(awidth)), Signal(signed(awidth))
+        # window origin: one product per cycle (TILE: y0, x0; HEADER: y0*W + x0; ENTRY: c*H*W + that)
         y0 = Signal(signed(db + 2))
-        m.d.comb += [y0.eq(tiles.ty * (cfg.rows * c.stride) - c.pad),
-                     x0.eq(tiles.tx * (cfg.cols * c.stride) - c.pad)]
+        hw = Signal(2 * db)
+        tile_base = Signal(signed(awidth))
+        m.d.sync += hw.eq(c.h * c.w)  # the configuration is static during a run
         inb = Signal()
         m.d.comb += [inb.eq((y >= 0) & (y < c.h) & (x >= 0) & (x < c.w)), self.act_addr.eq(addr)]
         # write stage: one cycle behind the read
@@ -83,8 +85,11 @@ class TileLoader(wiring.Component):
                     m.next = "TILE"
             with m.State("TILE"):
                 m.d.comb += [self.idx.en.eq(1), self.idx.header.eq(1), self.idx.addr.eq(tiles.gbase)]
+                m.d.sync += [y0.eq(tiles.ty * (cfg.rows * c.stride) - c.pad),
+                             x0.eq(tiles.tx * (cfg.cols * c.stride) - c.pad)]
                 m.next = "HEADER"
             with m.State("HEADER"):
+                m.d.sync += tile_base.eq(y0 * c.w + x0)
                 m.d.comb += tiles.n.eq(self.idx.count)
                 m.d.sync += [n.eq(self.idx.count), k.eq(0)]
                 with m.If(self.idx.count == 0):
@@ -94,7 +99,7 @@ class TileLoader(wiring.Component):
                     m.next = "ENTRY"
             with m.State("ENTRY"):
                 with m.If(~self.full.bit_select(buf, 1)):
-                    start = self.idx.chan * (c.h * c.w) + y0 * c.w + x0
+                    start = self.idx.chan * hw + tile_base
                     m.d.sync += [u.eq(0), v.eq(0), y.eq(y0), x.eq(x0), addr.eq(start), row_addr.eq(start)]
                     m.next = "LOAD"
             with m.State("LOAD"):

@@ -1,10 +1,11 @@
 """Processing element: one MAC per cycle into a double-banked accumulator file.
 
-Pipeline, counted from the array's stage 1 (operands valid):
+Pipeline, counted from the array's stage 1 (operands valid: weight buffer data and tile mux output):
 
-* stage 1: ``weight * act`` → product register (stage 2);
-* stage 2: read accumulator ``addr`` (sync, transparent to the stage-3 write);
-* stage 3: write ``(fresh ? 0 : acc) + product`` back, wrapping to ``acc_bits``.
+* stage 1: operands registered (so the tile mux and the multiplier are in different cycles);
+* stage 2: ``weight * act`` → product register (maps onto a DSP block with its registers);
+* stage 3: read accumulator ``addr`` (sync, transparent to the stage-4 write);
+* stage 4: write ``(fresh ? 0 : acc) + product`` back, wrapping to ``acc_bits``.
 
 Because the read port is transparent to the write port, back-to-back MACs into the same slot see
 each other's results: the file needs no stall and no forwarding logic. ``fresh`` marks the first
@@ -22,8 +23,8 @@ from golden.config import ArrayConfig
 
 
 class ProcessingElement(wiring.Component):
-    LATENCY = 2
-    """Cycles from operands at stage 1 to the accumulator write (stage 3)."""
+    LATENCY = 3
+    """Cycles from operands at stage 1 to the accumulator write (stage 4)."""
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
@@ -43,12 +44,17 @@ class ProcessingElement(wiring.Component):
         rp = acc.read_port(transparent_for=(wp,))
         dp = acc.read_port()
 
-        # stage 2
+        # stage 1: operand registers
+        weight1, act1 = Signal.like(self.weight), Signal.like(self.act)
+        valid1, fresh1 = Signal(), Signal()
+        addr1 = Signal.like(self.addr)
+        m.d.sync += [weight1.eq(self.weight), act1.eq(self.act), valid1.eq(self.valid), fresh1.eq(self.fresh),
+                     addr1.eq(self.addr)]
+        # stage 2: product register
         product = Signal(signed(cfg.weight_bits + cfg.act_bits))
         valid2, fresh2 = Signal(), Signal()
         addr2 = Signal.like(self.addr)
-        m.d.sync += [product.eq(self.weight * self.act), valid2.eq(self.valid), fresh2.eq(self.fresh),
-                     addr2.eq(self.addr)]
+        m.d.sync += [product.eq(weight1 * act1), valid2.eq(valid1), fresh2.eq(fresh1), addr2.eq(addr1)]
         m.d.comb += [rp.addr.eq(addr2), rp.en.eq(valid2)]
         # stage 3
         product3 = Signal.like(product)
