@@ -54,6 +54,8 @@ class ArrayConfig:
     acc_bits : accumulator width; accumulation wraps modulo ``2**acc_bits`` (two's complement).
     max_kernel : largest R and S the tile register and position counters support.
     max_stride : largest convolution stride the tile mux supports.
+    act_lanes : activations the tile loader reads per cycle (read ports on the activation buffer);
+        a window of ``TH x TW`` takes ``TH * ceil(TW / act_lanes)`` cycles to load.
     act_depth, weight_depth, index_depth, out_depth : buffer depths in words.
     """
 
@@ -66,6 +68,7 @@ class ArrayConfig:
     acc_bits: int = 32
     max_kernel: int = 3
     max_stride: int = 2
+    act_lanes: int = 2
     act_depth: int = 8192
     weight_depth: int = 16384
     index_depth: int = 4096
@@ -81,6 +84,7 @@ class ArrayConfig:
         _check_int("weight_bits", self.weight_bits, 2, 32)
         _check_int("max_kernel", self.max_kernel, 1, 15)
         _check_int("max_stride", self.max_stride, 1, 4)
+        _check_int("act_lanes", self.act_lanes, 1, 8)
         _check_int("act_depth", self.act_depth, 1, 1 << 24)
         _check_int("weight_depth", self.weight_depth, 1, 1 << 24)
         _check_int("index_depth", self.index_depth, 2, 1 << 24)

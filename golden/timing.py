@@ -4,7 +4,8 @@ The array runs three processes that hand buffers to each other (see docs/archite
 
 * the **loader** fills the two activation tile buffers, alternately, one window per channel entry:
   per tile it spends 2 cycles reading the group header; per entry it waits until its buffer is
-  free, then takes ``1 + TH*TW + 1`` cycles (setup, one window position per cycle, last write);
+  free, then takes ``1 + TH*ceil(TW/L) + 1`` cycles (setup, ``L = act_lanes`` window positions of
+  one row per cycle, last write);
   the buffer is *full* from the cycle after that;
 * the **compute sequencer** per tile spends 2 cycles on the header, then per entry waits in one
   cycle for its buffer to be full and issues its scheduled weights back to back, one MAC each; the buffer is free from
@@ -74,7 +75,8 @@ def _window_reads(enc: EncodedLayer, ty: int, tx: int) -> int:
 def simulate(enc: EncodedLayer) -> Counters:
     """Exact counter values (``busy_cycles`` = cycles from ``start`` to ``done``) for ``enc``."""
     ly, cfg = enc.layer, enc.cfg
-    window = ((cfg.rows - 1) * ly.stride + ly.r) * ((cfg.cols - 1) * ly.stride + ly.s)
+    tw = (cfg.cols - 1) * ly.stride + ly.s
+    window = ((cfg.rows - 1) * ly.stride + ly.r) * -(-tw // cfg.act_lanes)  # rows x lane groups per row
     full_vis: list[int] = []  # per global entry: first cycle the sequencer sees its buffer full
     free_vis: list[int] = []  # per global entry: first cycle its buffer is free for entry + 2
     loader = 1  # cycle the loader starts its next tile

@@ -76,10 +76,12 @@ class Accelerator(wiring.Component):
         wiring.connect(m, seq.drain, drain.req)
 
         # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer)
-        act_rd = act_mem.read_port()
+        for lane in range(cfg.act_lanes):  # one read port per loader lane
+            act_rd = act_mem.read_port()
+            m.d.comb += [act_rd.addr.eq(loader.act_addr[lane]), act_rd.en.eq(loader.act_en[lane]),
+                         loader.act_data[lane].eq(act_rd.data)]
         full = Signal(2)
-        m.d.comb += [act_rd.addr.eq(loader.act_addr), act_rd.en.eq(loader.act_en),
-                     loader.act_data.eq(act_rd.data), loader.full.eq(full), seq.full.eq(full)]
+        m.d.comb += [loader.full.eq(full), seq.full.eq(full)]
         for b in range(2):
             with m.If(loader.filled & (loader.tile_buf == b)):
                 m.d.sync += full[b].eq(1)
@@ -87,9 +89,10 @@ class Accelerator(wiring.Component):
                 m.d.sync += full[b].eq(0)
         with m.If(start):
             m.d.sync += full.eq(0)
-        m.d.comb += [array.tile_we.eq(loader.tile_we), array.tile_buf.eq(loader.tile_buf),
-                     array.tile_row.eq(loader.tile_row), array.tile_col.eq(loader.tile_col),
-                     array.tile_data.eq(loader.tile_data)]
+        for lane in range(cfg.act_lanes):
+            m.d.comb += [array.tile_we[lane].eq(loader.tile_we[lane]), array.tile_data[lane].eq(loader.tile_data[lane])]
+        m.d.comb += [array.tile_buf.eq(loader.tile_buf), array.tile_row.eq(loader.tile_row),
+                     array.tile_col.eq(loader.tile_col)]
 
         # weights + decoded slot -> PE array (stage 1)
         w_rd = w_mem.read_port()
@@ -123,10 +126,11 @@ class Accelerator(wiring.Component):
             "drain_cycles": drain.active,
             "drain_stall_cycles": seq.drain_stall,
             "tile_loads": loader.filled,
-            "act_reads": loader.act_en,
+            "act_reads": list(loader.act_en),
             "weight_reads": seq.w_en,
             "output_writes": drain.out_en,
-        }, index_strobes=[dec.loader.en, dec.seq.en, dec.unit.en] if cfg.has_index else [])
+            "index_reads": [dec.loader.en, dec.seq.en, dec.unit.en] if cfg.has_index else [],
+        })
         return m
 
     def _elaborate_load(self, m: Module, start, act_mem, w_mem, dec) -> None:
@@ -172,14 +176,13 @@ class Accelerator(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-    def _elaborate_counters(self, m: Module, start, strobes: dict, index_strobes: list) -> None:
-        """One counter per ``perf`` field, cleared by ``start``; index reads may count up to 3 per cycle."""
+    def _elaborate_counters(self, m: Module, start, strobes: dict) -> None:
+        """One counter per ``perf`` field, cleared by ``start``; a list of strobes adds up (several per cycle)."""
         for name in PERF_FIELDS:
             ctr = getattr(self.perf, name)
-            if name == "index_reads":
-                inc = sum(s.as_unsigned() for s in index_strobes) if index_strobes else 0
-            else:
-                inc = strobes[name]
+            inc = strobes[name]
+            if isinstance(inc, list):
+                inc = sum(s.as_unsigned() for s in inc) if inc else 0
             with m.If(start):
                 m.d.sync += ctr.eq(0)
             with m.Elif(self.busy):

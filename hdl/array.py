@@ -24,8 +24,8 @@ class PEArray(wiring.Component):
         kb = bits_for(cfg.max_kernel - 1)
         super().__init__({
             "cfg": In(config_layout(cfg)),
-            "tile_we": In(1), "tile_buf": In(1), "tile_row": In(bits_for(cfg.tile_rows - 1)),
-            "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)),
+            "tile_we": In(1).array(cfg.act_lanes), "tile_buf": In(1), "tile_row": In(bits_for(cfg.tile_rows - 1)),
+            "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)).array(cfg.act_lanes),
             "valid": In(1), "fresh": In(1), "slot": In(cfg.slot_bits), "bank": In(1),
             "buf": In(1), "r": In(kb), "s": In(kb), "weight": In(signed(cfg.weight_bits)),
             "drain_addr": In(cfg.slot_bits + 1), "drain_en": In(1),
@@ -36,8 +36,9 @@ class PEArray(wiring.Component):
         cfg = self._cfg
         m = Module()
         m.submodules.tile = tile = ActivationTile(cfg)
-        m.d.comb += [tile.we.eq(self.tile_we), tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row),
-                     tile.wcol.eq(self.tile_col), tile.wdata.eq(self.tile_data),
+        for lane in range(cfg.act_lanes):
+            m.d.comb += [tile.we[lane].eq(self.tile_we[lane]), tile.wdata[lane].eq(self.tile_data[lane])]
+        m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row), tile.wcol.eq(self.tile_col),
                      tile.rbuf.eq(self.buf), tile.r.eq(self.r), tile.s.eq(self.s), tile.stride.eq(self.cfg.stride)]
         for i in range(cfg.rows):
             for j in range(cfg.cols):

@@ -117,6 +117,7 @@ _HELP = {
     "acc_bits": "accumulator width (wraps, two's complement)",
     "max_kernel": "largest kernel size R, S supported",
     "max_stride": "largest stride supported",
+    "act_lanes": "activations the tile loader reads per cycle (activation-buffer read ports)",
     "act_depth": "activation buffer depth in words (>= C*H*W)",
     "weight_depth": "weight buffer depth in words (>= stored weights)",
     "index_depth": "each index buffer's depth in words (sparse dataflows)",

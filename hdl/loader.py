@@ -2,10 +2,12 @@
 
 Walks the same schedule as the sequencer (through its own decoder port) and runs ahead of it by up
 to two windows, alternating between the two tile buffers. Per entry it waits in ``ENTRY`` until its
-buffer is free, spends one cycle computing the window's start address, then one cycle per window
-position (``TH x TW``, runtime sizes): in-bounds positions read the activation buffer, padding
-positions write 0 without a read. The write lags the read by one cycle, so a window takes
-``1 + TH*TW + 1`` cycles and the buffer is reported full in its last cycle (``filled``).
+buffer is free, spends one cycle computing the window's start address, then one cycle per
+``act_lanes`` consecutive positions of a window row (``TH x TW``, runtime sizes), one activation-buffer
+read port per lane: in-bounds positions are read, padding positions write 0 without a read. The write
+lags the read by one cycle, so a window takes ``1 + TH*ceil(TW/L) + 1`` cycles and the buffer is
+reported full in its last cycle (``filled``). Several lanes matter at high sparsity, when a channel's
+few scheduled weights take fewer cycles than loading its window.
 Timing contract: ``golden/timing.py``.
 """
 
@@ -28,9 +30,10 @@ class TileLoader(wiring.Component):
         super().__init__({
             "cfg": In(config_layout(cfg)), "start": In(1),
             "idx": Out(channel_query(cfg)),
-            "act_addr": Out(bits_for(cfg.act_depth - 1)), "act_en": Out(1), "act_data": In(signed(cfg.act_bits)),
-            "tile_we": Out(1), "tile_buf": Out(1), "tile_row": Out(bits_for(cfg.tile_rows - 1)),
-            "tile_col": Out(bits_for(cfg.tile_cols - 1)), "tile_data": Out(signed(cfg.act_bits)),
+            "act_addr": Out(bits_for(cfg.act_depth - 1)).array(cfg.act_lanes), "act_en": Out(1).array(cfg.act_lanes),
+            "act_data": In(signed(cfg.act_bits)).array(cfg.act_lanes),
+            "tile_we": Out(1).array(cfg.act_lanes), "tile_buf": Out(1), "tile_row": Out(bits_for(cfg.tile_rows - 1)),
+            "tile_col": Out(bits_for(cfg.tile_cols - 1)), "tile_data": Out(signed(cfg.act_bits)).array(cfg.act_lanes),
             "full": In(2), "filled": Out(1), "finished": Out(1),
         })
 
@@ -60,14 +63,23 @@ class TileLoader(wiring.Component):
         hw = Signal(2 * db)
         tile_base = Signal(signed(awidth))
         m.d.sync += hw.eq(c.h * c.w)  # the configuration is static during a run
-        inb = Signal()
-        m.d.comb += [inb.eq((y >= 0) & (y < c.h) & (x >= 0) & (x < c.w)), self.act_addr.eq(addr)]
+        lanes = cfg.act_lanes
+        # lane l covers window column v + l: a real column (< TW) and an in-bounds pixel, or padding
+        live = [Signal(name=f"live{lane}") for lane in range(lanes)]
+        inb = [Signal(name=f"inb{lane}") for lane in range(lanes)]
+        for lane in range(lanes):
+            m.d.comb += [live[lane].eq(v + lane < tw),
+                         inb[lane].eq(live[lane] & (y >= 0) & (y < c.h) & (x + lane >= 0) & (x + lane < c.w)),
+                         self.act_addr[lane].eq(addr + lane)]
         # write stage: one cycle behind the read
-        wvalid, winb = Signal(), Signal()
+        wlive = [Signal(name=f"wlive{lane}") for lane in range(lanes)]
+        winb = [Signal(name=f"winb{lane}") for lane in range(lanes)]
         wrow, wcol = Signal.like(self.tile_row), Signal.like(self.tile_col)
-        m.d.comb += [self.tile_we.eq(wvalid), self.tile_row.eq(wrow), self.tile_col.eq(wcol),
-                     self.tile_data.eq(self.act_data & winb.replicate(cfg.act_bits))]
-        m.d.sync += wvalid.eq(0)
+        m.d.comb += [self.tile_row.eq(wrow), self.tile_col.eq(wcol)]
+        for lane in range(lanes):
+            m.d.comb += [self.tile_we[lane].eq(wlive[lane]),
+                         self.tile_data[lane].eq(self.act_data[lane] & winb[lane].replicate(cfg.act_bits))]
+            m.d.sync += wlive[lane].eq(0)
 
         def next_tile():
             m.d.comb += tiles.advance.eq(1)
@@ -103,15 +115,17 @@ class TileLoader(wiring.Component):
                     m.d.sync += [u.eq(0), v.eq(0), y.eq(y0), x.eq(x0), addr.eq(start), row_addr.eq(start)]
                     m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.comb += self.act_en.eq(inb)
-                m.d.sync += [wvalid.eq(1), winb.eq(inb), wrow.eq(u), wcol.eq(v)]
-                with m.If(v == tw - 1):
+                for lane in range(lanes):
+                    m.d.comb += self.act_en[lane].eq(inb[lane])
+                    m.d.sync += [wlive[lane].eq(live[lane]), winb[lane].eq(inb[lane])]
+                m.d.sync += [wrow.eq(u), wcol.eq(v)]
+                with m.If(v + lanes >= tw):
                     m.d.sync += [v.eq(0), u.eq(u + 1), y.eq(y + 1), x.eq(x0),
                                  addr.eq(row_addr + c.w), row_addr.eq(row_addr + c.w)]
                     with m.If(u == th - 1):
                         m.next = "FILLED"
                 with m.Else():
-                    m.d.sync += [v.eq(v + 1), x.eq(x + 1), addr.eq(addr + 1)]
+                    m.d.sync += [v.eq(v + lanes), x.eq(x + lanes), addr.eq(addr + lanes)]
             with m.State("FILLED"):
                 m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1)]

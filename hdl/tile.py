@@ -2,8 +2,9 @@
 
 Holds one input window of one channel for the whole pixel tile: ``tile_rows x tile_cols`` words
 (enough for ``max_stride`` and ``max_kernel``). The loader fills one buffer while the PEs read the
-other. PE (i, j) reads ``tile[buf][i*stride + r][j*stride + s]``: a mux over only the
-``max_stride * max_kernel**2`` positions that PE can ever need, not over the whole tile.
+other; it writes ``act_lanes`` consecutive columns of one row per cycle. PE (i, j) reads
+``tile[buf][i*stride + r][j*stride + s]``: a mux over only the ``max_stride * max_kernel**2``
+positions that PE can ever need, not over the whole tile.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ class ActivationTile(wiring.Component):
         self._cfg = cfg
         kb = bits_for(cfg.max_kernel - 1)
         super().__init__({
-            "we": In(1), "wbuf": In(1), "wrow": In(bits_for(cfg.tile_rows - 1)),
-            "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)),
+            "we": In(1).array(cfg.act_lanes), "wbuf": In(1), "wrow": In(bits_for(cfg.tile_rows - 1)),
+            "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_lanes),
             "rbuf": In(1), "r": In(kb), "s": In(kb), "stride": In(bits_for(cfg.max_stride)),
             "act": Out(signed(cfg.act_bits)).array(cfg.rows, cfg.cols),
         })
@@ -36,8 +37,9 @@ class ActivationTile(wiring.Component):
         for b in range(2):
             for u in range(cfg.tile_rows):
                 for v in range(cfg.tile_cols):
-                    with m.If(self.we & (self.wbuf == b) & (self.wrow == u) & (self.wcol == v)):
-                        m.d.sync += regs[b][u][v].eq(self.wdata)
+                    for lane in range(min(cfg.act_lanes, v + 1)):  # lane l writes column wcol + l
+                        with m.If(self.we[lane] & (self.wbuf == b) & (self.wrow == u) & (self.wcol == v - lane)):
+                            m.d.sync += regs[b][u][v].eq(self.wdata[lane])
         for u in range(cfg.tile_rows):
             for v in range(cfg.tile_cols):
                 m.d.comb += cur[u][v].eq(Mux(self.rbuf, regs[1][u][v], regs[0][u][v]))

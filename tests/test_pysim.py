@@ -58,14 +58,16 @@ def test_tile_mux_picks_strided_window():
 
     async def bench(ctx):
         for u in range(cfg.tile_rows):
-            for v in range(cfg.tile_cols):
-                ctx.set(tile.we, 1)
+            for v in range(0, cfg.tile_cols, cfg.act_lanes):
                 ctx.set(tile.wbuf, 1)
                 ctx.set(tile.wrow, u)
                 ctx.set(tile.wcol, v)
-                ctx.set(tile.wdata, u * 10 + v)
+                for lane in range(cfg.act_lanes):
+                    ctx.set(tile.we[lane], int(v + lane < cfg.tile_cols))
+                    ctx.set(tile.wdata[lane], u * 10 + v + lane)
                 await ctx.tick()
-        ctx.set(tile.we, 0)
+        for lane in range(cfg.act_lanes):
+            ctx.set(tile.we[lane], 0)
         ctx.set(tile.rbuf, 1)
         for stride in (1, 2):
             for r in range(3):
@@ -96,3 +98,14 @@ def test_array_on_tiny_layers(dataflow, case):
     model = simulate(enc).to_dict()
     assert res.cycles == model["busy_cycles"]
     assert res.perf == model
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_loader_lanes_keep_results_and_timing_exact(lanes):
+    rng = np.random.default_rng(lanes)
+    cfg = ArrayConfig(dataflow="kernel", act_lanes=lanes, **SMALL)
+    ly = random_layer(rng, 3, 2, 7, 6, stride=2, padding=1, kernel_density=0.5)
+    enc = encode(ly, cfg)
+    res = run_pysim(enc)
+    assert np.array_equal(res.outputs, conv2d(ly.weights, ly.activations, ly.stride, ly.padding, cfg.acc_bits))
+    assert res.perf == simulate(enc).to_dict() and res.cycles == res.perf["busy_cycles"]

