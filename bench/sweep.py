@@ -44,8 +44,9 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -235,52 +236,72 @@ def run_chunk(runs: list[dict], build_root: str | None, job_name: str, git_commi
         return [_base_record(s, "error", error=msg, git_commit=git_commit) for s in specs]
     wall = time.perf_counter() - t0
     records = [dict(make_record(s, *p, res, wall / len(specs)), git_commit=git_commit)
-               for s, p, res in zip(specs, prepared, results)]
+               for s, p, res in zip(specs, prepared, results, strict=True)]
     if results:  # the job's layer files and output arrays are not needed once recorded
         shutil.rmtree(Path(results[0]["outputs"]).parent, ignore_errors=True)
     return records
 
 
 def _load_synth():
-    """``hdl.synth``'s entry point, or None with the reason (the module is optional and may be absent)."""
+    """``hdl.synth`` and ``hdl.board``, or None with the reason (optional modules that may be absent)."""
     try:
-        mod = importlib.import_module("hdl.synth")
+        synth = importlib.import_module("hdl.synth")
+        board = importlib.import_module("hdl.board")
     except ImportError as e:
-        if getattr(e, "name", None) in ("hdl.synth", None):
+        if getattr(e, "name", None) in ("hdl.synth", "hdl.board", None):
             return None, f"hdl.synth is not available ({e})"
         raise
-    for name in ("synthesize", "synth", "run_synth", "run"):
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn, ""
-    return None, "hdl.synth has no synthesize(cfg, board) function"
+    if not callable(getattr(synth, "synthesize", None)) or not hasattr(board, "BoardSpec"):
+        return None, "hdl.synth has no synthesize(spec, cfg, out_dir, ...) / hdl.board has no BoardSpec"
+    return (synth, board), ""
+
+
+def synth_config(dataflow: str, array: dict[str, int], board: str) -> dict:
+    """The array synthesized for ``board``: the board's array defaults (``constraints/<board>.json``, sized to
+    fit the device), then the sweep's dataflow, shape and ``--param`` overrides -- as ``python -m hdl.synth``."""
+    mods, why = _load_synth()
+    if mods is None:
+        raise RuntimeError(why)
+    spec = mods[1].BoardSpec.load(board)
+    from golden.config import ArrayConfig
+
+    return ArrayConfig.from_dict({**spec.array, "dataflow": dataflow, **array}).to_dict()
+
+
+def synth_key(cfg_dict: dict, board: str) -> str:
+    ident = {"kind": "synth", "array_config": cfg_dict, "board": board}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def synth_array(cfg_dict: dict, board: str, key: str, git_commit: str = "") -> dict:
-    """Synthesize one array for ``board`` through ``hdl.synth``; a ``kind: synth`` record (never raises)."""
+    """Synthesize one array for ``board`` through ``hdl.synth``; a ``kind: synth`` record (never raises).
+
+    The record's ``synth`` holds Fmax (``fmax_mhz``), ``timing_passed`` and per resource kind the cells
+    used (``LC``, ``DSP``, ``BRAM``, ...) and their share of the device (``LC_pct``, ...).
+    """
     from golden.config import ArrayConfig
 
     cfg = ArrayConfig.from_dict(cfg_dict)
     base = {"key": key, "kind": "synth", "dataflow": cfg.dataflow, "array": {"rows": cfg.rows, "cols": cfg.cols},
             "array_config": cfg_dict, "board": board, "git_commit": git_commit,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    t0 = time.perf_counter()
     try:
-        fn, why = _load_synth()
-        if fn is None:
+        mods, why = _load_synth()
+        if mods is None:
             return {**base, "status": "error", "error": why}
-        out = fn(cfg, board)
+        synth, boards = mods
+        spec = boards.BoardSpec.load(board)
+        out = REPO_ROOT / "build" / "synth" / f"{board}-{cfg.dataflow}-{cfg.rows}x{cfg.cols}-{key}"
+        rep = synth.synthesize(spec, cfg, out, clock_mhz=spec.clock_mhz, baud=spec.baud)
     except Exception as e:
         return {**base, "status": "error", "error": f"{type(e).__name__}: {e}"}
-    if is_dataclass(out):
-        out = asdict(out)
-    values = {k: v for k, v in dict(out).items() if isinstance(v, (int, float, str, bool)) or v is None}
-    return {**base, "status": "ok", "synth": values, "seconds": time.perf_counter() - t0}
-
-
-def synth_key(cfg_dict: dict, board: str) -> str:
-    ident = {"kind": "synth", "array_config": cfg_dict, "board": board}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    values = {"fmax_mhz": rep.get("fmax_mhz"), "timing_passed": rep.get("timing_passed"),
+              "clock_mhz": rep.get("clock", {}).get("generated_mhz"), "seconds": rep.get("seconds")}
+    for kind, u in rep.get("utilization", {}).items():
+        values[kind] = u.get("used")
+        if "percent" in u:
+            values[f"{kind}_pct"] = u["percent"]
+    return {**base, "status": "ok", "synth": values, "report": str(out / "synth_report.json")}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -438,15 +459,30 @@ def _hms(seconds: float) -> str:
 
 
 class _InlineExecutor(cf.Executor):
-    """Runs each task at submit time in this process (``--workers 1``: easy to debug, no pickling)."""
+    """``--workers 1``: tasks run in this process, one per :meth:`run_next` call (no pickling, easy to debug).
+
+    ``run_next`` takes the most recently submitted task first, so a build's chunks run right after the
+    build and results (and the progress bar) arrive as early as with a pool.
+    """
+
+    def __init__(self):
+        self._tasks: list[tuple[cf.Future, object, tuple, dict]] = []
 
     def submit(self, fn, /, *args, **kwargs):
         fut: cf.Future = cf.Future()
+        self._tasks.append((fut, fn, args, kwargs))
+        return fut
+
+    def run_next(self) -> None:
+        if not self._tasks:
+            return
+        fut, fn, args, kwargs = self._tasks.pop()
+        if not fut.set_running_or_notify_cancel():
+            return
         try:
             fut.set_result(fn(*args, **kwargs))
-        except BaseException as e:  # noqa: B036 - handed to the caller through the future
+        except Exception as e:  # handed to the caller through the future
             fut.set_exception(e)
-        return fut
 
 
 @contextlib.contextmanager
@@ -529,14 +565,16 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
         summary.skipped = len(skipped)
     synth_jobs = []
     if synth_board:
-        fn, why = _load_synth()
-        if fn is None:
+        mods, why = _load_synth()
+        if mods is None:
             print(f"--synth {synth_board}: skipped, {why}", file=log)
         else:
             have = done_keys(results)
-            all_cfgs = {json.dumps(r.config().to_dict(), sort_keys=True): r.config().to_dict() for r in runs}
-            synth_jobs = [(c, synth_key(c, synth_board)) for c in all_cfgs.values()]
-            synth_jobs = [(c, k) for c, k in synth_jobs if k not in have]
+            wanted = {}
+            for r in runs:
+                c = synth_config(r.dataflow, r.array_dict, synth_board)
+                wanted[synth_key(c, synth_board)] = c
+            synth_jobs = [(c, k) for k, c in wanted.items() if k not in have]
 
     n_run = sum(len(v) for v in groups.values())
     print(f"sweep: {len(runs)} runs planned, {summary.already_done} already in {results}, "
@@ -549,12 +587,14 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
 
     with make_executor(workers, dask_scheduler) as ex:
         pending: dict[cf.Future, tuple] = {}
-        for gid, group in groups.items():
+        for gid in groups:
             pending[ex.submit(build_array, cfgs[gid], build_root)] = ("build", gid)
         for c, k in synth_jobs:
             pending[ex.submit(synth_array, c, synth_board, k, commit)] = ("synth", c)
         try:
             while pending:
+                if isinstance(ex, _InlineExecutor):
+                    ex.run_next()
                 finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     what, item = pending.pop(fut)
@@ -571,7 +611,8 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
                                 bar.update(len(recs), f"BUILD FAILED {label}")
                             continue
                         for chunk in _chunks(group, chunk_size):
-                            name = "bench-" + hashlib.sha256("".join(r.key for r in chunk).encode()).hexdigest()[:10]
+                            # unique per submission: concurrent sweeps share the build's runs/ directory
+                            name = f"bench-{uuid.uuid4().hex[:12]}"
                             fut2 = ex.submit(run_chunk, [r.to_dict() for r in chunk], build_root, name, commit)
                             pending[fut2] = ("chunk", (label, chunk))
                     elif what == "chunk":
@@ -729,6 +770,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"dataflow(s) {', '.join(unknown)} not built by this generator; "
                          f"golden.config.DATAFLOWS has {', '.join(have)}")
     params = _parse_params(parser, args.param)
+    if args.synth:
+        mods, _ = _load_synth()
+        if mods is not None and args.synth not in mods[1].board_names():
+            parser.error(f"--synth: unknown board {args.synth!r}; choose one of {', '.join(mods[1].board_names())}")
     arrays = [{**a, **params} for a in args.arrays]
     try:
         for a in arrays:
