@@ -111,7 +111,8 @@ class ArrayConfig:
     @property
     def dim_bits(self) -> int:
         """Width of every runtime dimension field in the configuration struct."""
-        return bits_for(max(self.act_depth, self.out_depth, self.acc_depth, self.max_kernel))
+        return bits_for(max(self.act_depth, self.out_depth, self.acc_depth, self.max_kernel, self.max_stride,
+                            self.tile_rows, self.tile_cols))
 
     @property
     def slot_bits(self) -> int:
@@ -154,4 +155,7 @@ class ArrayConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ArrayConfig:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown array parameter(s) {', '.join(unknown)}; the manifest is from another version")
+        return cls(**d)

@@ -21,10 +21,11 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 def wrap(values: np.ndarray, bits: int) -> np.ndarray:
     """Reduce integers to ``bits``-bit two's complement, as a register of that width holds them."""
-    v = np.asarray(values, dtype=object) if bits > 62 else np.asarray(values, dtype=np.int64)
+    v = np.asarray(values, dtype=object)  # exact: sums of wide products can exceed int64 before wrapping
     mod = 1 << bits
     half = 1 << (bits - 1)
-    return ((v + half) % mod) - half
+    r = ((v + half) % mod) - half
+    return r.astype(np.int64) if bits <= 62 else r
 
 
 def conv2d(weights: np.ndarray, activations: np.ndarray, stride: int = 1, padding: int = 0,

@@ -156,13 +156,13 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
     if not cfg.has_index:
         chan_index, unit_index = [], []
     enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index)
-    _check_depth("weights", len(weight), cfg.weight_depth, "--weight-depth")
-    _check_depth("channel index", len(chan_index), cfg.index_depth, "--index-depth")
-    _check_depth("unit index", len(unit_index), cfg.index_depth, "--index-depth")
+    _check_depth("the weight image", len(weight), cfg.weight_depth, "--weight-depth")
+    _check_depth("the channel index", len(chan_index), cfg.index_depth, "--index-depth")
+    _check_depth("the unit index", len(unit_index), cfg.index_depth, "--index-depth")
     return enc
 
 
 def _check_depth(what: str, words: int, depth: int, flag: str) -> None:
     if words > depth:
-        raise ValueError(f"{what} need {words} words but the buffer holds {depth}; "
+        raise ValueError(f"{what} needs {words} words but the buffer holds {depth}; "
                          f"regenerate with {flag} {words} or prune harder")

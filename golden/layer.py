@@ -46,7 +46,8 @@ class Layer:
         object.__setattr__(self, "stride", int(self.stride))
         object.__setattr__(self, "padding", int(self.padding))
         if self.padding >= max(self.r, self.s):
-            raise ValueError(f"padding {self.padding} must be smaller than the kernel ({self.r}x{self.s})")
+            raise ValueError(f"padding {self.padding} must be smaller than the kernel ({self.r}x{self.s}); "
+                             f"use padding <= {max(self.r, self.s) - 1}")
         if self.e < 1 or self.f < 1:
             raise ValueError(f"a {self.r}x{self.s} kernel does not fit a {self.h}x{self.w} input "
                              f"with padding {self.padding}")

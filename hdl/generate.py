@@ -142,7 +142,12 @@ def array_config_from_args(parser: argparse.ArgumentParser, args: argparse.Names
     try:
         return ArrayConfig(**{f.name: getattr(args, f.name) for f in fields(ArrayConfig)})
     except ValueError as e:
-        parser.error(str(e))
+        msg = str(e)
+        for f in fields(ArrayConfig):  # name the command-line flag, not the Python field
+            if msg.startswith(f.name + " "):
+                msg = "--" + f.name.replace("_", "-") + msg[len(f.name):]
+                break
+        parser.error(msg)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,8 @@ PERF_FIELDS = ("busy_cycles", "mac_cycles", "load_stall_cycles", "drain_cycles",
                "tile_loads", "act_reads", "weight_reads", "index_reads", "output_writes")
 """Performance counters, in packing order; same names as ``golden.timing.Counters``."""
 
-PERF_BITS = 32
+PERF_BITS = 48
+"""Counter width: 2**48 cycles is ~32 days at 100 MHz, so no reachable run wraps (the golden model never does)."""
 
 
 def config_layout(cfg: ArrayConfig) -> data.StructLayout:

@@ -3,9 +3,9 @@
 Pipeline, counted from the array's stage 1 (operands valid: weight buffer data and tile mux output):
 
 * stage 1: operands registered (so the tile mux and the multiplier are in different cycles);
-* stage 2: ``weight * act`` → product register (maps onto a DSP block with its registers);
-* stage 3: read accumulator ``addr`` (sync, transparent to the stage-4 write);
-* stage 4: write ``(fresh ? 0 : acc) + product`` back, wrapping to ``acc_bits``.
+* stage 2: ``weight * act`` → product register (maps onto a DSP block with its registers); the
+  accumulator read address ``addr`` is presented in the same cycle (sync read, transparent to the write);
+* stage 3: ``(fresh ? 0 : acc) + product`` is written back, wrapping to ``acc_bits``.
 
 Because the read port is transparent to the write port, back-to-back MACs into the same slot see
 each other's results: the file needs no stall and no forwarding logic. ``fresh`` marks the first
@@ -24,7 +24,7 @@ from golden.config import ArrayConfig
 
 class ProcessingElement(wiring.Component):
     LATENCY = 3
-    """Cycles from operands at stage 1 to the accumulator write (stage 4)."""
+    """Cycles from operands at stage 1 to the accumulator write taking effect."""
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg

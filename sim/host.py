@@ -46,7 +46,10 @@ class Packing:
         for target, image in enc.images().items():
             code = self.load_targets[target]
             for value in image:
-                words.append(self.pack("load", {"target": code, "data": int(value) & ((1 << data_bits) - 1)}))
+                value = int(value)
+                if not -(1 << (data_bits - 1)) <= value < (1 << data_bits):
+                    raise ValueError(f"{target} word {value} does not fit the {data_bits}-bit load stream")
+                words.append(self.pack("load", {"target": code, "data": value & ((1 << data_bits) - 1)}))
         return words
 
     def config_word(self, enc: EncodedLayer) -> int:

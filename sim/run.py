@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if compacted:
         outputs = expand_outputs(compacted, outputs)
         rep["compacted"] = {"M": layer.m, "C": layer.c, "original_M": original.m, "original_C": original.c}
+        rep["sparsity"] = metrics.sparsity(original.weights)  # of the user's layer; the compact one is denser
+        rep["ops_saved"] = metrics.ops_saved(original)
         golden = conv2d(original.weights, original.activations, original.stride, original.padding, cfg.acc_bits)
         rep["outputs_match"] = rep["outputs_match"] and bool(np.array_equal(outputs, golden))
     if args.compare_dense:

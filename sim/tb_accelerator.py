@@ -20,7 +20,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import RisingEdge, with_timeout
 
 from golden.config import ArrayConfig
 from golden.conv import conv2d
@@ -69,15 +69,15 @@ class ArrayTB:
                 await RisingEdge(d.clk)
         d.load__valid.value = 0
 
-    async def run(self, config_word: int) -> int:
-        """Start the layer and return the cycles from ``start`` to ``done``."""
+    async def run(self, config_word: int, timeout_cycles: int) -> int:
+        """Start the layer and return the cycles from ``start`` to ``done`` (fail after ``timeout_cycles``)."""
         d = self.dut
         d.cfg.value = config_word
         d.start.value = 1
         await RisingEdge(d.clk)
         t0 = cocotb.utils.get_sim_time(unit="ns")
         d.start.value = 0
-        await RisingEdge(d.done)
+        await with_timeout(RisingEdge(d.done), timeout_cycles * PERIOD_NS, "ns")
         t1 = cocotb.utils.get_sim_time(unit="ns")
         return round((t1 - t0) / PERIOD_NS)
 
@@ -106,12 +106,12 @@ async def run_layers(dut):
         layer = load_layer(item["npz"])
         enc = encode(layer, tb.cfg)
         await tb.load(tb.pack.load_words(enc), job.get("load_gap", 0.0))
-        cycles = await tb.run(tb.pack.config_word(enc))
+        predicted = simulate(enc).to_dict()
+        cycles = await tb.run(tb.pack.config_word(enc), 4 * predicted["busy_cycles"] + 100)
         perf = tb.pack.unpack("perf", int(dut.perf.value))
         outs = await tb.read_outputs(layer.m * layer.e * layer.f, job.get("backpressure", 0.0))
         outputs = np.array(outs, dtype=np.int64).reshape(layer.m, layer.e, layer.f)
         golden = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, tb.cfg.acc_bits)
-        predicted = simulate(enc).to_dict()
         out_npz = Path(job["results"]).with_name(f"outputs_{i}.npy")
         np.save(out_npz, outputs)
         res = {"npz": item["npz"], "outputs": str(out_npz), "outputs_match": bool(np.array_equal(outputs, golden)),

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +86,7 @@ def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = Fal
 
 
 def _build_generated(cfg: ArrayConfig, root: Path, v_path: Path, j_path: Path, verbose: bool) -> Build:
-    key = _short_hash(v_path.read_bytes())
+    key = _short_hash(v_path.read_bytes() + j_path.read_bytes())
     directory = root / f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}-{key}"
     stamp = directory / "BUILT"
     directory.mkdir(parents=True, exist_ok=True)
@@ -173,10 +172,6 @@ def _short_hash(data: str | bytes) -> str:
     if isinstance(data, str):
         data = data.encode()
     return hashlib.sha256(data).hexdigest()[:12]
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(ensure_verilator(), file=sys.stderr)
 
 
 def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,

@@ -30,15 +30,15 @@ def test_generate_writes_verilog_and_manifest(tmp_path):
     assert man["params"]["rows"] == 2 and man["params"]["dataflow"] == "kernel"
     assert set(man["load_targets"]) == {"act", "weight", "chan_index", "unit_index"}
     assert {"load__payload", "o__payload", "cfg", "start", "busy", "done", "perf"} <= set(man["ports"])
-    assert man["layouts"]["perf"]["busy_cycles"] == {"offset": 0, "width": 32}
+    assert man["layouts"]["perf"]["busy_cycles"] == {"offset": 0, "width": 48}
     # memory zero-initialisation is one loop, not one line per word
     assert v.count("initial begin") < 40 and len(v) < 400_000
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["--rows", "0"], "rows must be in [1, 64], not 0"),
+    (["--rows", "0"], "--rows must be in [1, 64], not 0"),
     (["--sparsity", "nope"], "invalid choice: 'nope'"),
-    (["--acc-bits", "8"], "acc_bits must be in [16, 64]"),
+    (["--acc-bits", "8"], "--acc-bits must be in [16, 64]"),
 ])
 def test_generate_bad_parameters_exit_2_with_one_line(argv, msg, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:

@@ -72,7 +72,7 @@ def test_check_fits_names_the_fix():
         encode(Layer(ok, np.zeros((1, 6, 6), np.int64), stride=2), cfg)
     with pytest.raises(ValueError, match=r"activations need 100 words but act_depth is 64"):
         encode(Layer(ok, np.zeros((1, 10, 10), np.int64)), cfg)
-    with pytest.raises(ValueError, match=r"weights need 90 words .* --weight-depth 90"):
+    with pytest.raises(ValueError, match=r"the weight image needs 90 words .* --weight-depth 90"):
         encode(Layer(np.ones((10, 1, 3, 3), np.int64), np.zeros((1, 3, 3), np.int64)),
                ArrayConfig(weight_depth=64))
 
@@ -141,3 +141,23 @@ def test_timing_invariants(df):
         assert t.busy_cycles >= t.mac_cycles + t.load_stall_cycles
         assert t.output_writes == t.drain_cycles == ly.m * ly.e * ly.f
         assert (t.index_reads == 0) == (df == "dense")
+
+
+def test_config_widths_cover_the_tile_and_stride():
+    # the window counters and the stride field must hold tile_rows/tile_cols and max_stride
+    cfg = ArrayConfig(rows=8, cols=1, acc_depth=1, max_kernel=1, max_stride=4, act_depth=7, out_depth=7,
+                      weight_depth=1)
+    assert (1 << cfg.dim_bits) > max(cfg.tile_rows, cfg.tile_cols, cfg.max_stride)
+
+
+def test_reference_wraps_sums_beyond_int64():
+    w = np.full((1, 4, 1, 1), -(1 << 23), dtype=np.int64)
+    a = np.full((4, 1, 1), -(1 << 23), dtype=np.int64)
+    big = conv2d(np.repeat(w, 1, 0), a, acc_bits=48)  # 4 * 2**46 wraps to 0 in 48 bits
+    assert big[0, 0, 0] == 0
+    assert wrap(np.array([1 << 70]), 62)[0] == 0
+
+
+def test_manifest_params_from_another_version_are_rejected():
+    with pytest.raises(ValueError, match=r"unknown array parameter\(s\) bogus"):
+        ArrayConfig.from_dict({**ArrayConfig().to_dict(), "bogus": 1})

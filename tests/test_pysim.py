@@ -109,3 +109,24 @@ def test_loader_lanes_keep_results_and_timing_exact(lanes):
     res = run_pysim(enc)
     assert np.array_equal(res.outputs, conv2d(ly.weights, ly.activations, ly.stride, ly.padding, cfg.acc_bits))
     assert res.perf == simulate(enc).to_dict() and res.cycles == res.perf["busy_cycles"]
+
+
+@pytest.mark.parametrize("params,layer", [
+    # windows taller than the buffer depths alone would size the counters for (review finding B1)
+    (dict(dataflow="dense", rows=8, cols=1, acc_depth=1, act_depth=15, out_depth=15, weight_depth=16, index_depth=16),
+     dict(shape=(1, 1, 3, 3), acts=(1, 3, 3), stride=2, padding=1)),
+    (dict(dataflow="dense", rows=8, cols=1, acc_depth=1, max_kernel=1, max_stride=1, act_depth=7, out_depth=7,
+          weight_depth=1), dict(shape=(1, 1, 1, 1), acts=(1, 7, 1), stride=1, padding=0)),
+    # a stride wider than the depths' bits (B2)
+    (dict(dataflow="kernel", rows=1, cols=1, acc_depth=1, max_kernel=1, max_stride=4, act_depth=3, out_depth=3),
+     dict(shape=(1, 1, 1, 1), acts=(1, 1, 1), stride=4, padding=0)),
+])
+def test_tiny_buffers_with_large_windows(params, layer):
+    from golden.layer import Layer
+    rng = np.random.default_rng(1)
+    ly = Layer(rng.integers(-9, 9, layer["shape"]), rng.integers(-9, 9, layer["acts"]), layer["stride"],
+               layer["padding"])
+    enc = encode(ly, ArrayConfig(**params))
+    res = run_pysim(enc)
+    assert np.array_equal(res.outputs, conv2d(ly.weights, ly.activations, ly.stride, ly.padding, 32))
+    assert res.perf == simulate(enc).to_dict()
