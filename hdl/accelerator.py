@@ -36,7 +36,12 @@ class Accelerator(wiring.Component):
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
-        super().__init__({
+        super().__init__(self.signature_for(cfg))
+
+    @staticmethod
+    def signature_for(cfg: ArrayConfig) -> wiring.Signature:
+        """The top level's ports for ``cfg``, without building the design (for manifests and drivers)."""
+        return wiring.Signature({
             "load": In(stream.Signature(load_layout(cfg))),
             "o": Out(stream.Signature(signed(cfg.acc_bits))),
             "cfg": In(config_layout(cfg)),

@@ -88,8 +88,11 @@ class BoardSpec:
         if not path.exists():
             raise ValueError(f"unknown board {name!r}; choose one of {', '.join(board_names())}")
         raw = json.loads(path.read_text())
-        known = set(cls.__dataclass_fields__)
-        return cls(name=name, **{k: v for k, v in raw.items() if k in known and k != "name"})
+        known = set(cls.__dataclass_fields__) - {"name"}
+        unknown = sorted(set(raw) - known)
+        if unknown:  # a misspelt setting must not be ignored silently
+            raise ValueError(f"{path}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(name=name, **raw)
 
     def platform_class(self) -> type:
         import importlib
@@ -125,11 +128,13 @@ def ice40_pll(f_in: float, f_out: float) -> tuple[dict, float]:
                 continue
             for divq in range(1, 7):
                 f = vco / 2 ** divq
+                if not 16e6 <= f <= 275e6:
+                    continue
                 if best is None or abs(f - f_out) < abs(best[1] - f_out):
                     rng = next(i for i, top in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, float("inf")), 1)
                                if pfd < top)
                     best = (dict(DIVR=divr, DIVF=divf, DIVQ=divq, FILTER_RANGE=rng), f)
-    if best is None or not 16e6 <= best[1] <= 275e6:
+    if best is None or abs(best[1] - f_out) > 0.1 * f_out:
         raise ValueError(f"the iCE40 PLL cannot make {f_out / 1e6:g} MHz from {f_in / 1e6:g} MHz "
                          f"(its output range is 16-275 MHz)")
     return best
@@ -169,9 +174,7 @@ def plan_clock(family: str, osc_hz: float, requested_hz: float) -> ClockPlan:
 
 def array_manifest(cfg: ArrayConfig) -> dict:
     """The manifest of ``cfg`` without elaborating an array (only its signature is read)."""
-    top = Accelerator(cfg)
-    top._MustUse__silence = True  # built for its signature only; never elaborated
-    return manifest(cfg, top)
+    return manifest(cfg)
 
 
 def wire_sizes(man: dict) -> dict[str, int]:
@@ -208,7 +211,7 @@ class HostBridge(wiring.Component):
         self.accel = Accelerator(cfg)
         self.rxu = UARTReceiver(clk_freq=clk_freq, baud=baud)
         self.txu = UARTTransmitter(clk_freq=clk_freq, baud=baud)
-        self.sizes = wire_sizes(manifest(cfg, self.accel))
+        self.sizes = wire_sizes(manifest(cfg))
         self.timeout = int(clk_freq // 10) if timeout is None else timeout
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1), "done": Out(1),
                           "error": Out(1)})
@@ -379,17 +382,18 @@ class BoardTop(Elaboratable):
         m = Module()
         if self.clock.pll is not None:
             self._pll_domain(m, platform)
-        uart = platform.request("uart", 0)
+        uart = platform.request("uart", 0, dir="-")  # flow-control lines (ULX3S) stay unused
         m.submodules.bridge = br = self.bridge
-        m.d.comb += [br.rx.eq(uart.rx.i), uart.tx.o.eq(br.tx)]
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [br.rx.eq(rx.i), tx.o.eq(br.tx)]
         for what, (name, number) in self.spec.leds.items():
-            led = platform.request(name, number)
+            m.submodules[f"led_{what}"] = led = io.Buffer("o", platform.request(name, number, dir="-"))
             m.d.comb += led.o.eq(getattr(br, what))
         for name, number, sub in self.spec.drive_high:
-            res = platform.lookup(name, number)
-            dirs = {s.name: ("o" if s.name == sub else "-") for s in res.ios}
-            pins = platform.request(name, number, dir=dirs)  # the other subsignals stay unused
-            m.d.comb += getattr(pins, sub).o.eq(1)
+            pins = platform.request(name, number, dir="-")  # the other subsignals stay unused
+            m.submodules[f"{name}_{sub}"] = pin = io.Buffer("o", getattr(pins, sub))
+            m.d.comb += pin.o.eq(1)
         return m
 
     def _pll_domain(self, m: Module, platform) -> None:
@@ -397,7 +401,7 @@ class BoardTop(Elaboratable):
 
         The wait also covers the iCE40 block RAMs, which read as zero for ~3 us after configuration.
         """
-        pll_clk, lock, lock_s = Signal(), Signal(), Signal()
+        pll_clk, lock, lock_s = Signal(name="pll_clk"), Signal(name="pll_lock"), Signal(name="pll_lock_s")
         clk_pin = platform.request(platform.default_clk, dir="-")
         p = self.clock.pll
         if platform.family == "iCE40":

