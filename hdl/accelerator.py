@@ -49,10 +49,6 @@ class Accelerator(wiring.Component):
             "perf": Out(perf_layout()),
         })
 
-    @property
-    def config(self) -> ArrayConfig:
-        return self._cfg
-
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()

@@ -660,10 +660,9 @@ def serial_exchange(port: str, baud: int, timeout: float) -> Callable[[Transacti
 # --- command line ---
 
 def main(argv: list[str] | None = None) -> int:
-    from golden.conv import conv2d
+    from golden.check import check_run
     from golden.encode import encode
     from golden.layerio import load_layer
-    from golden.timing import simulate
 
     from .generate import add_array_arguments, array_config_from_args
 
@@ -712,12 +711,11 @@ def main(argv: list[str] | None = None) -> int:
     except BridgeError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
-    ref = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, cfg.acc_bits)
-    model = simulate(enc).to_dict()
+    verdict = check_run(enc, res.outputs, res.perf)
     report = {"board": args.board, "port": args.port, "dataflow": cfg.dataflow,
-              "outputs_match": bool(np.array_equal(res.outputs, ref)),
-              "cycles": res.perf["busy_cycles"], "predicted_cycles": model["busy_cycles"],
-              "counters_match": res.perf == model, "perf": res.perf}
+              "outputs_match": verdict.outputs_match,
+              "cycles": res.perf["busy_cycles"], "predicted_cycles": verdict.predicted["busy_cycles"],
+              "counters_match": verdict.counters_match, "perf": res.perf, "problems": verdict.problems}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{cfg.dataflow} {cfg.rows}x{cfg.cols} on {args.port}: outputs_match={report['outputs_match']} "

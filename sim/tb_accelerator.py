@@ -22,8 +22,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
+from golden.check import check_run
 from golden.config import ArrayConfig
-from golden.conv import conv2d
 from golden.encode import encode
 from golden.layerio import load_layer
 from golden.timing import simulate
@@ -106,29 +106,19 @@ async def run_layers(dut):
         layer = load_layer(item["npz"])
         enc = encode(layer, tb.cfg)
         await tb.load(tb.pack.load_words(enc), job.get("load_gap", 0.0))
-        predicted = simulate(enc).to_dict()
-        cycles = await tb.run(tb.pack.config_word(enc), 4 * predicted["busy_cycles"] + 100)
+        timeout = 4 * simulate(enc).busy_cycles + 100
+        cycles = await tb.run(tb.pack.config_word(enc), timeout)
         perf = tb.pack.unpack("perf", int(dut.perf.value))
         outs = await tb.read_outputs(layer.m * layer.e * layer.f, job.get("backpressure", 0.0))
         outputs = np.array(outs, dtype=np.int64).reshape(layer.m, layer.e, layer.f)
-        golden = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, tb.cfg.acc_bits)
+        verdict = check_run(enc, outputs, perf, cycles)
         out_npz = Path(job["results"]).with_name(f"outputs_{i}.npy")
         np.save(out_npz, outputs)
-        res = {"npz": item["npz"], "outputs": str(out_npz), "outputs_match": bool(np.array_equal(outputs, golden)),
-               "cycles": cycles, "predicted_cycles": predicted["busy_cycles"], "perf": perf,
-               "predicted_perf": predicted}
-        problems = []
-        if not res["outputs_match"]:
-            bad = np.argwhere(outputs != golden)
-            problems.append(f"{len(bad)} outputs differ, first at (m,y,x)={tuple(bad[0])}: "
-                            f"rtl {outputs[tuple(bad[0])]} golden {golden[tuple(bad[0])]}")
-        if cycles != predicted["busy_cycles"]:
-            problems.append(f"cycles {cycles} != predicted {predicted['busy_cycles']}")
-        diff = {k: (perf[k], v) for k, v in predicted.items() if perf[k] != v}
-        if diff:
-            problems.append(f"counters (rtl, golden) differ: {diff}")
-        if problems:
-            res["error"] = f"layer {i} ({item['npz']}): " + "; ".join(problems)
+        res = {"npz": item["npz"], "outputs": str(out_npz), "outputs_match": verdict.outputs_match,
+               "cycles": cycles, "predicted_cycles": verdict.predicted["busy_cycles"], "perf": perf,
+               "predicted_perf": verdict.predicted}
+        if not verdict.ok:
+            res["error"] = f"layer {i} ({item['npz']}): " + "; ".join(verdict.problems)
             errors.append(res["error"])
             tb.log.error(res["error"])
         else:

@@ -161,3 +161,18 @@ def test_reference_wraps_sums_beyond_int64():
 def test_manifest_params_from_another_version_are_rejected():
     with pytest.raises(ValueError, match=r"unknown array parameter\(s\) bogus"):
         ArrayConfig.from_dict({**ArrayConfig().to_dict(), "bogus": 1})
+
+
+def test_check_run_names_every_kind_of_mismatch():
+    from golden.check import check_run
+    rng = np.random.default_rng(4)
+    enc = encode(random_layer(rng, 2, 2, 5, 5, padding=1), ArrayConfig(dataflow="kernel"))
+    good = conv2d(enc.layer.weights, enc.layer.activations, 1, 1)
+    perf = simulate(enc).to_dict()
+    assert check_run(enc, good, perf).ok
+    bad = good.copy()
+    bad[1, 2, 3] += 1
+    v = check_run(enc, bad, {**perf, "act_reads": 0}, cycles=perf["busy_cycles"] + 1)
+    assert not v.outputs_match and not v.cycles_match and not v.counters_match
+    assert v.problems[0].startswith("1 outputs differ, first at (m,y,x)=(1, 2, 3)")
+    assert "cycles" in v.problems[1] and "'act_reads'" in v.problems[2]
