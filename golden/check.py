@@ -36,6 +36,11 @@ def check_run(enc: EncodedLayer, outputs: np.ndarray, perf: dict[str, int], cycl
     golden = conv2d(ly.weights, ly.activations, ly.stride, ly.padding, enc.cfg.acc_bits)
     predicted = simulate(enc).to_dict()
     problems = []
+    width = enc.cfg.perf_bits
+    wide = {k: v.bit_length() for k, v in predicted.items() if v >> width}
+    if wide:
+        problems.append(f"counters {sorted(wide)} need {max(wide.values())} bits but the array was generated with "
+                        f"perf_bits={width}; regenerate with --perf-bits {max(wide.values())} or run a smaller layer")
     outputs_match = outputs.shape == golden.shape and bool(np.array_equal(outputs, golden))
     if not outputs_match:
         if outputs.shape != golden.shape:

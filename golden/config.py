@@ -57,6 +57,11 @@ class ArrayConfig:
     act_lanes : activations the tile loader reads per cycle (read ports on the activation buffer);
         a window of ``TH x TW`` takes ``TH * ceil(TW / act_lanes)`` cycles to load.
     act_depth, weight_depth, index_depth, out_depth : buffer depths in words.
+    acc_pipeline : 1 registers the accumulator read and forwards the sums in flight (one more cycle of
+        MAC latency, ~4 ``acc_bits`` registers per PE, no block RAM inside the accumulate loop: for high
+        clocks); 0 reads, adds and writes the accumulator RAM in one cycle (smallest; see ``hdl.pe``).
+    perf_bits : width of each performance counter; 48 never wraps in practice, a small FPGA can save
+        area with fewer (a run whose counts do not fit is reported by ``golden.check``, not wrapped silently).
     """
 
     dataflow: str = "kernel"
@@ -73,6 +78,8 @@ class ArrayConfig:
     weight_depth: int = 16384
     index_depth: int = 4096
     out_depth: int = 8192
+    acc_pipeline: int = 1
+    perf_bits: int = 48
 
     def __post_init__(self) -> None:
         if self.dataflow not in DATAFLOWS:
@@ -89,6 +96,8 @@ class ArrayConfig:
         _check_int("weight_depth", self.weight_depth, 1, 1 << 24)
         _check_int("index_depth", self.index_depth, 2, 1 << 24)
         _check_int("out_depth", self.out_depth, 1, 1 << 24)
+        _check_int("acc_pipeline", self.acc_pipeline, 0, 1)
+        _check_int("perf_bits", self.perf_bits, 16, 64)
         need = self.act_bits + self.weight_bits
         _check_int("acc_bits", self.acc_bits, need, 64,
                    hint=f"a product of {self.weight_bits}-bit weights and {self.act_bits}-bit activations "

@@ -11,8 +11,13 @@ Images (widths from ``ArrayConfig``), in load order:
 
 * ``act``: activations ``[c][y][x]``, no padding;
 * ``weight``: the scheduled weights, unit after unit, in schedule order (no addresses needed);
-* ``chan_index`` (all but dense): per group a header word ``n << chan_bits`` then ``n`` entries
-  ``c | units << chan_bits`` (strided adds ``phi_r, phi_s, step_r, step_s``, each ``pos_bits`` wide);
+* ``chan_index`` (all but dense): per group a header word ``n << chan_bits | (n == 0)`` then ``n`` entries
+  ``c*H*W | units << chan_bits`` (strided adds ``phi_r, phi_s, step_r, step_s``, each ``pos_bits``
+  wide). An entry names its channel by the channel's plane offset in the activation buffer, not by
+  its number, so the loader adds it to the window origin without multiplying by ``H*W``; it fits the
+  same ``chan_bits`` because the whole input fits the buffer (``C*H*W <= act_depth``). The header's
+  "empty group" bit (in its otherwise unused channel field) lets the walkers decide to skip a group
+  from one bit of the index memory's output instead of a ``count_bits``-wide compare;
 * ``unit_index`` (all but dense): per unit ``slot`` (vector: ``| r << slot_bits``; element:
   ``| r << slot_bits | s << (slot_bits + pos_bits)``).
 """
@@ -64,10 +69,18 @@ class EncodedLayer:
         return -(-self.layer.f // self.cfg.cols)
 
     def runtime_config(self) -> dict[str, int]:
-        """Values of the array's configuration struct for this layer (names match the RTL fields)."""
-        ly = self.layer
+        """Values of the array's configuration struct for this layer (names match the RTL fields).
+
+        Besides the dimensions it holds the products the control logic needs (``hdl.layouts.CONFIG_FIELDS``
+        says which): computed here once per layer, so no multiplier sits in the array's control logic.
+        """
+        ly, cfg = self.layer, self.cfg
+        ystep, xstep = cfg.rows * ly.stride, cfg.cols * ly.stride
         return dict(c=ly.c, h=ly.h, w=ly.w, m=ly.m, r=ly.r, s=ly.s, stride=ly.stride, pad=ly.padding,
-                    e=ly.e, f=ly.f, tiles_y=self.tiles_y, tiles_x=self.tiles_x, groups=self.groups)
+                    e=ly.e, f=ly.f, tiles_y=self.tiles_y, tiles_x=self.tiles_x, groups=self.groups,
+                    hw=ly.h * ly.w, ef=ly.e * ly.f, th=(cfg.rows - 1) * ly.stride + ly.r,
+                    tw=(cfg.cols - 1) * ly.stride + ly.s, ystep=ystep, xstep=xstep, ystep_addr=ystep * ly.w,
+                    pad_addr=ly.padding * ly.w + ly.padding, mg_last=self.group_filters(self.groups - 1))
 
     def images(self) -> dict[str, list[int]]:
         """Load images by target name, only those this dataflow has."""
@@ -141,7 +154,8 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
                 continue
             macs = sum(len(u[3]) for u in units)
             ent.append((c, len(units), macs))
-            word = c | len(units) << cb
+            plane = c * layer.h * layer.w  # < act_depth <= 2**chan_bits (check_fits)
+            word = plane | len(units) << cb
             if df == "strided":
                 sigma, phi = patterns[c]
                 step_r, step_s = divmod(sigma, layer.s)
@@ -152,7 +166,7 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
                 unit_index.append(slot | r0 << sb | s0 << (sb + pb))
                 weight.extend(int(wg[slot, c, i, j]) for i, j in positions)
         entries.append(ent)
-        chan_index += [len(ent) << cb] + words
+        chan_index += [len(ent) << cb | int(not ent)] + words
     if not cfg.has_index:
         chan_index, unit_index = [], []
     enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index)

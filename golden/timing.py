@@ -11,7 +11,7 @@ The array runs three processes that hand buffers to each other (see docs/archite
   cycle for its buffer to be full and issues its scheduled weights back to back, one MAC each; the buffer is free from
   the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
   soon as the drain is idle and starts the next tile the cycle after;
-* the **drain** waits 3 cycles for the MAC pipeline to empty, then writes one output per cycle
+* the **drain** waits :func:`drain_flush` cycles for the MAC pipeline to empty, then writes one output per cycle
   (``M_g`` filters x valid rows x valid columns of the tile) and is idle one cycle after its last one.
 
 ``done`` rises in the cycle the last drain becomes idle (and the loader has walked every tile).
@@ -30,7 +30,12 @@ from .encode import EncodedLayer
 
 HEADER_CYCLES = 2  # tile start + header read latency (both loader and sequencer)
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
-DRAIN_FLUSH = 3  # MAC pipeline depth not already covered by the hand-off
+
+
+def drain_flush(cfg) -> int:
+    """Cycles the drain waits after the hand-off for the MAC pipeline to empty: the array's latency
+    from operands to accumulator write (tile row register 1 + PE 3, + 1 with ``acc_pipeline``)."""
+    return 4 + cfg.acc_pipeline
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def simulate(enc: EncodedLayer) -> Counters:
         cols_valid = min(cfg.cols, ly.f - tx * cfg.cols)
         n_drain = enc.group_filters(g) * rows_valid * cols_valid
         c["drain"] += n_drain
-        drain_idle = handoff + 1 + DRAIN_FLUSH + n_drain
+        drain_idle = handoff + 1 + drain_flush(cfg) + n_drain
         seq = handoff + 1
         if cfg.has_index:
             c["index"] += 2 * (1 + len(ents)) + sum(units for _, units, _ in ents)

@@ -6,8 +6,10 @@ Host protocol (one layer):
    ``golden.encode.LOAD_TARGETS``); each target's buffer is written from address 0 upward;
 2. drive ``cfg`` (``golden.encode.EncodedLayer.runtime_config``) and pulse ``start``; ``cfg`` is
    latched, load pointers rewind for the next layer, counters clear;
-3. ``busy`` is high from the next cycle until the run ends; then ``done`` stays high and ``perf``
-   holds the counters (``perf.busy_cycles`` = cycles from ``start`` to ``done``);
+3. ``busy`` is high from the next cycle until the run ends; then ``done`` stays high, and from the
+   cycle after ``done`` rises ``perf`` holds the final counters (``perf.busy_cycles`` = cycles from
+   ``start`` to ``done``): counter increments are registered once, so no counter's carry chain ends
+   a control path;
 4. read the ``M*E*F`` outputs from ``o`` in ``(m, y, x)`` order (any backpressure).
 
 Loading and reading back are outside the timed window by design, so stream stalls never change the
@@ -17,7 +19,7 @@ cycle count: the timed run works only from on-chip buffers, and ``golden.timing`
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
@@ -46,7 +48,7 @@ class Accelerator(wiring.Component):
             "o": Out(stream.Signature(signed(cfg.acc_bits))),
             "cfg": In(config_layout(cfg)),
             "start": In(1), "busy": Out(1), "done": Out(1),
-            "perf": Out(perf_layout()),
+            "perf": Out(perf_layout(cfg)),
         })
 
     def elaborate(self, platform) -> Module:
@@ -119,7 +121,7 @@ class Accelerator(wiring.Component):
         with m.Elif(finishing):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
 
-        self._elaborate_readback(m, start, out_mem, lcfg)
+        self._elaborate_readback(m, start, out_mem, drain.out_en)
         self._elaborate_counters(m, start, {
             "busy_cycles": self.busy,
             "mac_cycles": seq.w_en,
@@ -159,13 +161,20 @@ class Accelerator(wiring.Component):
             with m.Elif(ld.valid & ld.ready & (ld.payload.target == LOAD_TARGETS[name])):
                 m.d.sync += ptr.eq(ptr + 1)
 
-    def _elaborate_readback(self, m: Module, start, out_mem, lcfg: data.View) -> None:
-        """Output buffer → ``o`` stream after ``done``, in address order, with full backpressure."""
+    def _elaborate_readback(self, m: Module, start, out_mem, written_en) -> None:
+        """Output buffer → ``o`` stream after ``done``, in address order, with full backpressure.
+
+        The drain writes every output exactly once, so the number of outputs to read back is counted
+        from its writes (``written_en``) rather than computed as ``M*E*F``: no multiplier.
+        """
         cfg = self._cfg
         rd = out_mem.read_port()
         rptr = Signal(bits_for(cfg.out_depth))
         total = Signal.like(rptr)
-        m.d.sync += total.eq(lcfg.m * lcfg.e * lcfg.f)  # static after start; registered off the read path
+        with m.If(start):
+            m.d.sync += total.eq(0)
+        with m.Elif(written_en):
+            m.d.sync += total.eq(total + 1)
         m.d.comb += [rd.addr.eq(rptr), self.o.payload.eq(rd.data)]
         advance = Signal()
         m.d.comb += advance.eq(self.done & (rptr < total) & (~self.o.valid | self.o.ready))
@@ -178,13 +187,27 @@ class Accelerator(wiring.Component):
             m.d.sync += self.o.valid.eq(0)
 
     def _elaborate_counters(self, m: Module, start, strobes: dict) -> None:
-        """One counter per ``perf`` field, cleared by ``start``; a list of strobes adds up (several per cycle)."""
+        """One counter per ``perf`` field, cleared by ``start``; a list of strobes adds up (several per cycle).
+
+        Each increment is registered before it is added (with a registered ``busy``), so the strobes,
+        which are the ends of the control paths, drive a flip-flop rather than a ``perf_bits`` carry
+        chain. The counters therefore settle one cycle after ``done`` rises; the host reads them later.
+        """
+        busy_r = Signal()
+        m.d.sync += busy_r.eq(self.busy & ~start)
         for name in PERF_FIELDS:
             ctr = getattr(self.perf, name)
             inc = strobes[name]
             if isinstance(inc, list):
                 inc = sum(s.as_unsigned() for s in inc) if inc else 0
+            inc_r = Signal(range(max(2, self._max_increment(strobes[name]) + 1)), name=f"{name}_inc")  # >= 1 bit
+            m.d.sync += inc_r.eq(inc)
             with m.If(start):
                 m.d.sync += ctr.eq(0)
-            with m.Elif(self.busy):
-                m.d.sync += ctr.eq(ctr + inc)
+            with m.Elif(busy_r):
+                m.d.sync += ctr.eq(ctr + inc_r)
+
+    @staticmethod
+    def _max_increment(strobe) -> int:
+        """Largest per-cycle increment of a counter: the number of its one-bit strobes."""
+        return len(strobe) if isinstance(strobe, list) else 1

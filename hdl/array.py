@@ -3,11 +3,16 @@
 Every PE receives the same broadcast operands (weight, slot, bank, ``fresh``) each cycle and its own
 activation from the tile mux, so all PEs stay in lockstep under any sparsity pattern: the
 dataflows never cause load imbalance, only differ in what they schedule.
+
+The broadcast operands are registered once per PE row (stage A), in step with the tile's per-row
+register (:mod:`hdl.tile`): the weight buffer's output then drives ``rows`` registers instead of
+every PE's multiplier input, and each row's copy stays local to its row. Operands presented at the
+array's inputs reach the PEs' accumulators after :meth:`PEArray.latency` cycles.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,6 +20,7 @@ from golden.config import ArrayConfig, bits_for
 
 from .layouts import config_layout
 from .pe import ProcessingElement
+from .tile import LATENCY as TILE_LATENCY
 from .tile import ActivationTile
 
 
@@ -32,6 +38,11 @@ class PEArray(wiring.Component):
             "drain_data": Out(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
         })
 
+    @staticmethod
+    def latency(cfg: ArrayConfig) -> int:
+        """Cycles from operands at the array's inputs to the accumulator write taking effect."""
+        return TILE_LATENCY + ProcessingElement.latency(cfg)
+
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
@@ -41,13 +52,18 @@ class PEArray(wiring.Component):
         m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row), tile.wcol.eq(self.tile_col),
                      tile.rbuf.eq(self.buf), tile.r.eq(self.r), tile.s.eq(self.s), tile.stride.eq(self.cfg.stride)]
         for i in range(cfg.rows):
+            # stage A: this row's copy of the broadcast operands, aligned with the tile's row register
+            valid, fresh = Signal(name=f"row{i}_valid"), Signal(name=f"row{i}_fresh")
+            addr = Signal(cfg.slot_bits + 1, name=f"row{i}_addr")
+            weight = Signal.like(self.weight, name=f"row{i}_weight")
+            m.d.sync += [valid.eq(self.valid), fresh.eq(self.fresh), weight.eq(self.weight),
+                         addr.eq(self.slot | (self.bank << cfg.slot_bits))]
             for j in range(cfg.cols):
                 pe = ProcessingElement(cfg)
                 m.submodules[f"pe_{i}_{j}"] = pe
                 m.d.comb += [
-                    pe.valid.eq(self.valid), pe.fresh.eq(self.fresh),
-                    pe.addr.eq(self.slot | (self.bank << cfg.slot_bits)),
-                    pe.weight.eq(self.weight), pe.act.eq(tile.act[i][j]),
+                    pe.valid.eq(valid), pe.fresh.eq(fresh), pe.addr.eq(addr),
+                    pe.weight.eq(weight), pe.act.eq(tile.act[i][j]),
                     pe.drain_addr.eq(self.drain_addr), pe.drain_en.eq(self.drain_en),
                     self.drain_data[i * cfg.cols + j].eq(pe.drain_data),
                 ]

@@ -432,7 +432,9 @@ class BoardTop(Elaboratable):
             m.d.por += timer.eq(0)
         with m.Elif(timer != delay):
             m.d.por += timer.eq(timer + 1)
-        m.d.comb += cd_sync.rst.eq(timer != delay)
+        rst = Signal(init=1)  # registered: the reset net's huge fan-out starts at a flip-flop, not a compare
+        m.d.por += rst.eq(timer != delay)
+        m.d.comb += cd_sync.rst.eq(rst)
         platform.add_clock_constraint(pll_clk, self.clock.freq_hz)  # a top-level net keeps its name
 
 

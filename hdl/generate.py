@@ -78,7 +78,7 @@ def manifest(cfg: ArrayConfig) -> dict:
         "buffers": _buffers(cfg),
         "load_targets": {k: v for k, v in LOAD_TARGETS.items() if cfg.has_index or "index" not in k},
         "layouts": {"cfg": _fields(config_layout(cfg)), "load": _fields(load_layout(cfg)),
-                    "perf": _fields(perf_layout())},
+                    "perf": _fields(perf_layout(cfg))},
         "ports": ports,
     }
 
@@ -124,6 +124,8 @@ _HELP = {
     "weight_depth": "weight buffer depth in words (>= stored weights)",
     "index_depth": "each index buffer's depth in words (sparse dataflows)",
     "out_depth": "output buffer depth in words (>= M*E*F)",
+    "acc_pipeline": "1: registered accumulator read + forwarding (fast clocks); 0: one-cycle read-add-write (small)",
+    "perf_bits": "performance-counter width (a run must take < 2**N cycles)",
 }
 
 

@@ -10,24 +10,53 @@ from amaranth.lib import data
 
 from golden.config import ArrayConfig, bits_for
 
-CONFIG_FIELDS = ("c", "h", "w", "m", "r", "s", "stride", "pad", "e", "f", "tiles_y", "tiles_x", "groups")
-"""Run-time layer fields, in packing order (low bits first)."""
+CONFIG_FIELDS = ("c", "h", "w", "m", "r", "s", "stride", "pad", "e", "f", "tiles_y", "tiles_x", "groups",
+                 "hw", "ef", "th", "tw", "ystep", "xstep", "ystep_addr", "pad_addr", "mg_last")
+"""Run-time layer fields, in packing order (low bits first).
+
+The first thirteen are the layer's dimensions and tile/group counts; the rest are products the
+control logic would otherwise form at run time (``golden.encode.EncodedLayer.runtime_config``
+computes them): ``hw = H*W`` (one channel plane of the activation buffer), ``ef = E*F``, the window
+``th x tw = ((rows-1)*stride + R) x ((cols-1)*stride + S)``, the input rows/columns between adjacent
+tiles ``ystep = rows*stride``, ``xstep = cols*stride``, the activation-address distance between
+vertically adjacent tiles ``ystep_addr = ystep*W``, how far the first window's origin ``(-pad, -pad)``
+lies before its plane ``pad_addr = pad*W + pad``, and the filters of the last group ``mg_last``.
+With them the loader, drain and tile walker need no multiplier: everything else advances by additions.
+"""
 
 PERF_FIELDS = ("busy_cycles", "mac_cycles", "load_stall_cycles", "drain_cycles", "drain_stall_cycles",
                "tile_loads", "act_reads", "weight_reads", "index_reads", "output_writes")
 """Performance counters, in packing order; same names as ``golden.timing.Counters``."""
 
-PERF_BITS = 48
-"""Counter width: 2**48 cycles is ~32 days at 100 MHz, so no reachable run wraps (the golden model never does)."""
+
+
+def config_widths(cfg: ArrayConfig) -> dict[str, int]:
+    """Width of every configuration field, wide enough for any layer that passes ``Layer.check_fits``.
+
+    The bounds: ``C*H*W <= act_depth`` (so ``H*W``, ``W`` and a plane offset fit the activation
+    buffer), ``M*E*F <= out_depth``, ``R, S <= max_kernel``, ``pad < max_kernel``, ``stride <= max_stride``.
+    The host packs through these widths and refuses a value that does not fit (``sim.host.Packing.pack``).
+    """
+    widths = {name: cfg.dim_bits for name in CONFIG_FIELDS}  # dimensions and counts
+    widths.update(
+        hw=bits_for(cfg.act_depth), ef=bits_for(cfg.out_depth),
+        th=bits_for(cfg.tile_rows), tw=bits_for(cfg.tile_cols),
+        ystep=bits_for(cfg.rows * cfg.max_stride), xstep=bits_for(cfg.cols * cfg.max_stride),
+        ystep_addr=bits_for(cfg.rows * cfg.max_stride * cfg.act_depth),
+        pad_addr=bits_for((cfg.max_kernel - 1) * (cfg.act_depth + 1)),
+        mg_last=bits_for(cfg.acc_depth),
+    )
+    return widths
 
 
 def config_layout(cfg: ArrayConfig) -> data.StructLayout:
-    """Run-time layer configuration: every field ``dim_bits`` wide, unsigned."""
-    return data.StructLayout({name: cfg.dim_bits for name in CONFIG_FIELDS})
+    """Run-time layer configuration, unsigned fields (widths: :func:`config_widths`)."""
+    return data.StructLayout(config_widths(cfg))
 
 
-def perf_layout() -> data.StructLayout:
-    return data.StructLayout({name: PERF_BITS for name in PERF_FIELDS})
+def perf_layout(cfg: ArrayConfig) -> data.StructLayout:
+    """Counters, ``cfg.perf_bits`` each (48 by default: 2**48 cycles is ~32 days at 100 MHz)."""
+    return data.StructLayout({name: cfg.perf_bits for name in PERF_FIELDS})
 
 
 def load_data_bits(cfg: ArrayConfig) -> int:

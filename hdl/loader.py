@@ -8,12 +8,18 @@ read port per lane: in-bounds positions are read, padding positions write 0 with
 lags the read by one cycle, so a window takes ``1 + TH*ceil(TW/L) + 1`` cycles and the buffer is
 reported full in its last cycle (``filled``). Several lanes matter at high sparsity, when a channel's
 few scheduled weights take fewer cycles than loading its window.
+
+No multiplier anywhere (on the iCE40 the DSPs belong to the PEs, on the ECP5 one sat in the in-bounds
+path): the window origin and its address are running sums over the tiles, stepped by the host-computed
+``ystep``/``xstep``/``ystep_addr`` (``hdl.layouts.CONFIG_FIELDS``); the decoder answers an entry's
+channel as its plane offset ``c*H*W``; and the window's in-bounds rows and columns are fixed once per
+tile, so the per-cycle in-bounds test compares only the small window counters ``u``, ``v``.
 Timing contract: ``golden/timing.py``.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,30 +52,39 @@ class TileLoader(wiring.Component):
         n = Signal(cfg.count_bits)  # entries in the current tile
         k = Signal(cfg.count_bits)  # current entry
         buf = Signal()  # buffer being filled
-        th = Signal(db)
-        tw = Signal(db)
+        # flags registered a cycle ahead, so no decision waits for a compare chain: the current entry is
+        # the tile's last (k == n - 1), the window row's last lane group (v + lanes >= TW), the window's
+        # last row (u == TH - 1); and the next entry's index address in its own register
+        klast, vlast, ulast = Signal(), Signal(), Signal()
+        eaddr = Signal.like(self.idx.addr)
+        lanes = cfg.act_lanes
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start),
-            th.eq((cfg.rows - 1) * c.stride + c.r), tw.eq((cfg.cols - 1) * c.stride + c.s),
-            self.idx.mg.eq(tiles.mg), self.tile_buf.eq(buf),
+            self.idx.mg.eq(tiles.mg), self.idx.plane.eq(c.hw), self.tile_buf.eq(buf),
         ]
-        # window position (u, v) at input pixel (y, x), linear address addr
-        u, v = Signal(db), Signal(db)
-        y, x, x0 = Signal(signed(db + 2)), Signal(signed(db + 2)), Signal(signed(db + 2))
-        awidth = 2 * db + 3
-        addr, row_addr = Signal(signed(awidth)), Signal(signed(awidth))
-        # window origin: one product per cycle (TILE: y0, x0; HEADER: y0*W + x0; ENTRY: c*H*W + that)
-        y0 = Signal(signed(db + 2))
-        hw = Signal(2 * db)
-        tile_base = Signal(signed(awidth))
-        m.d.sync += hw.eq(c.h * c.w)  # the configuration is static during a run
-        lanes = cfg.act_lanes
+        # Window origin (y0, x0) in input pixels and its activation address relative to the channel's
+        # plane, as running sums over the tiles (g outer, ty, tx inner): each TILE state steps them from
+        # the previous tile's values, or restarts them at a row's / a group's first tile.
+        y0, x0 = Signal(signed(db + 2)), Signal(signed(db + 2))
+        abits = len(self.act_addr[0])
+        # addresses wrap modulo 2**abits: a window origin may lie before its plane (padding), but every
+        # address actually read is in [0, act_depth), where the wrapped value is the true one
+        tile_base = Signal(abits)  # address of (y0, x0)
+        row_base = Signal(abits)  # address of (y0, -pad): the current tile row's first window
+        # in-bounds window rows [ulo, uhi) and columns [vlo, vhi), fixed per tile (HEADER state)
+        ub, vb = bits_for(cfg.tile_rows), bits_for(cfg.tile_cols + lanes)
+        ulo, uhi, vlo, vhi = Signal(ub), Signal(ub), Signal(vb), Signal(vb)
+        # window position (u, v); linear address addr
+        u, v = Signal(ub), Signal(vb)
+        addr, row_addr = Signal(abits), Signal(abits)
+        row_ok = Signal()
+        m.d.comb += row_ok.eq((u >= ulo) & (u < uhi))
         # lane l covers window column v + l: a real column (< TW) and an in-bounds pixel, or padding
         live = [Signal(name=f"live{lane}") for lane in range(lanes)]
         inb = [Signal(name=f"inb{lane}") for lane in range(lanes)]
         for lane in range(lanes):
-            m.d.comb += [live[lane].eq(v + lane < tw),
-                         inb[lane].eq(live[lane] & (y >= 0) & (y < c.h) & (x + lane >= 0) & (x + lane < c.w)),
+            m.d.comb += [live[lane].eq(v + lane < c.tw),
+                         inb[lane].eq(row_ok & (v + lane >= vlo) & (v + lane < vhi)),
                          self.act_addr[lane].eq(addr + lane)]
         # write stage: one cycle behind the read
         wlive = [Signal(name=f"wlive{lane}") for lane in range(lanes)]
@@ -81,6 +96,10 @@ class TileLoader(wiring.Component):
                          self.tile_data[lane].eq(self.act_data[lane] & winb[lane].replicate(cfg.act_bits))]
             m.d.sync += wlive[lane].eq(0)
 
+        def clamp(value, hi):
+            """``min(max(value, 0), hi)`` for a signed ``value`` and a small unsigned ``hi``."""
+            return Mux(value < 0, 0, Mux(value > hi, hi, value))
+
         def next_tile():
             m.d.comb += tiles.advance.eq(1)
             with m.If(tiles.last):
@@ -89,7 +108,8 @@ class TileLoader(wiring.Component):
                 m.next = "TILE"
 
         def read_entry(index):
-            m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(tiles.gbase + 1 + index)]
+            m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(eaddr)]
+            m.d.sync += eaddr.eq(eaddr + 1)
 
         with m.FSM(name="loader"):
             with m.State("IDLE"):
@@ -97,39 +117,50 @@ class TileLoader(wiring.Component):
                     m.next = "TILE"
             with m.State("TILE"):
                 m.d.comb += [self.idx.en.eq(1), self.idx.header.eq(1), self.idx.addr.eq(tiles.gbase)]
-                m.d.sync += [y0.eq(tiles.ty * (cfg.rows * c.stride) - c.pad),
-                             x0.eq(tiles.tx * (cfg.cols * c.stride) - c.pad)]
+                m.d.sync += eaddr.eq(tiles.gbase + 1)
+                with m.If(tiles.tx == 0):
+                    m.d.sync += x0.eq(-c.pad)
+                    with m.If(tiles.ty == 0):
+                        m.d.sync += [y0.eq(-c.pad), row_base.eq(-c.pad_addr), tile_base.eq(-c.pad_addr)]
+                    with m.Else():
+                        m.d.sync += [y0.eq(y0 + c.ystep), row_base.eq(row_base + c.ystep_addr),
+                                     tile_base.eq(row_base + c.ystep_addr)]
+                with m.Else():
+                    m.d.sync += [x0.eq(x0 + c.xstep), tile_base.eq(tile_base + c.xstep)]
                 m.next = "HEADER"
             with m.State("HEADER"):
-                m.d.sync += tile_base.eq(y0 * c.w + x0)
+                # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
+                m.d.sync += [ulo.eq(clamp(-y0, c.th)), uhi.eq(clamp(c.h - y0, c.th)),
+                             vlo.eq(clamp(-x0, c.tw)), vhi.eq(clamp(c.w - x0, c.tw))]
                 m.d.comb += tiles.n.eq(self.idx.count)
-                m.d.sync += [n.eq(self.idx.count), k.eq(0)]
-                with m.If(self.idx.count == 0):
+                m.d.sync += [n.eq(self.idx.count), k.eq(0), klast.eq(self.idx.count == 1)]
+                with m.If(self.idx.empty):
                     next_tile()
                 with m.Else():
                     read_entry(0)
                     m.next = "ENTRY"
             with m.State("ENTRY"):
                 with m.If(~self.full.bit_select(buf, 1)):
-                    start = self.idx.chan * hw + tile_base
-                    m.d.sync += [u.eq(0), v.eq(0), y.eq(y0), x.eq(x0), addr.eq(start), row_addr.eq(start)]
+                    start = self.idx.chan + tile_base  # the entry's plane offset + the window origin
+                    m.d.sync += [u.eq(0), v.eq(0), addr.eq(start), row_addr.eq(start),
+                                 vlast.eq(lanes >= c.tw), ulast.eq(c.th == 1)]
                     m.next = "LOAD"
             with m.State("LOAD"):
                 for lane in range(lanes):
                     m.d.comb += self.act_en[lane].eq(inb[lane])
                     m.d.sync += [wlive[lane].eq(live[lane]), winb[lane].eq(inb[lane])]
                 m.d.sync += [wrow.eq(u), wcol.eq(v)]
-                with m.If(v + lanes >= tw):
-                    m.d.sync += [v.eq(0), u.eq(u + 1), y.eq(y + 1), x.eq(x0),
-                                 addr.eq(row_addr + c.w), row_addr.eq(row_addr + c.w)]
-                    with m.If(u == th - 1):
+                with m.If(vlast):
+                    m.d.sync += [v.eq(0), u.eq(u + 1), addr.eq(row_addr + c.w), row_addr.eq(row_addr + c.w),
+                                 vlast.eq(lanes >= c.tw), ulast.eq(u + 2 == c.th)]
+                    with m.If(ulast):
                         m.next = "FILLED"
                 with m.Else():
-                    m.d.sync += [v.eq(v + lanes), x.eq(x + lanes), addr.eq(addr + lanes)]
+                    m.d.sync += [v.eq(v + lanes), addr.eq(addr + lanes), vlast.eq(v + 2 * lanes >= c.tw)]
             with m.State("FILLED"):
                 m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
-                m.d.sync += [buf.eq(~buf), k.eq(k + 1)]
-                with m.If(k + 1 < n):
+                m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]
+                with m.If(~klast):
                     read_entry(k + 1)
                     m.next = "ENTRY"
                 with m.Else():

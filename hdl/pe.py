@@ -1,21 +1,31 @@
 """Processing element: one MAC per cycle into a double-banked accumulator file.
 
-Pipeline, counted from the array's stage 1 (operands valid: weight buffer data and tile mux output):
+Pipeline, counted from the operands at the PE's inputs (the array's per-row stage A registers):
 
 * stage 1: operands registered (so the tile mux and the multiplier are in different cycles);
-* stage 2: ``weight * act`` → product register (maps onto a DSP block with its registers); the
-  accumulator read address ``addr`` is presented in the same cycle (sync read, transparent to the write);
-* stage 3: ``(fresh ? 0 : acc) + product`` is written back, wrapping to ``acc_bits``.
+* stage 2: ``weight * act`` → product register (maps onto a DSP block with its registers);
+* stage 3: ``(fresh ? 0 : acc) + product`` is formed and written back, wrapping to ``acc_bits``.
 
-Because the read port is transparent to the write port, back-to-back MACs into the same slot see
-each other's results: the file needs no stall and no forwarding logic. ``fresh`` marks the first
-MAC of a slot in a tile, which replaces the clear of the accumulator between tiles, so the drain of
-the previous tile (port ``drain_addr``/``drain_data``, other bank) never competes with the clear.
+``fresh`` marks a slot's first MAC in a tile, which replaces the clear of the accumulator between
+tiles, so the drain of the previous tile (port ``drain_addr``/``drain_data``, other bank) never
+competes with a clear. How ``acc`` (the slot's current value) is obtained is the one generate-time
+choice (``ArrayConfig.acc_pipeline``):
+
+* ``0``, read-modify-write in one cycle: the accumulator RAM is read in stage 2 through a port
+  transparent to the write, so back-to-back MACs into one slot see each other without forwarding.
+  Smallest, but the RAM's clock-to-output, the adder and the RAM's write setup form one loop: on
+  an ECP5 that loop alone is ~10 ns.
+* ``1``, registered read with forwarding: the RAM is read in stage 1 and its output registered,
+  the sum is registered (``sum1``) and written back one cycle later (stage 4). A read therefore
+  misses the sums of the three ops ahead of it; they are kept (``sum1..sum3`` with their
+  addresses) and the newest one with the same address replaces the RAM value. The hit flags are
+  computed a stage early, so stage 3 is flip-flops → 5:1 mux → adder → flip-flop. One more cycle of
+  latency and ~4 ``acc_bits`` registers per PE buy an accumulate loop without a RAM in it.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,9 +33,6 @@ from golden.config import ArrayConfig
 
 
 class ProcessingElement(wiring.Component):
-    LATENCY = 3
-    """Cycles from operands at stage 1 to the accumulator write taking effect."""
-
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         addr_bits = cfg.slot_bits + 1
@@ -35,36 +42,57 @@ class ProcessingElement(wiring.Component):
             "drain_addr": In(addr_bits), "drain_en": In(1), "drain_data": Out(signed(cfg.acc_bits)),
         })
 
+    @staticmethod
+    def latency(cfg: ArrayConfig) -> int:
+        """Cycles from operands at the PE's inputs to their accumulator write taking effect."""
+        return 3 + cfg.acc_pipeline
+
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
         depth = 2 << cfg.slot_bits  # bank bit on top of the slot
         m.submodules.acc = acc = memory.Memory(shape=signed(cfg.acc_bits), depth=depth, init=[])
         wp = acc.write_port()
-        rp = acc.read_port(transparent_for=(wp,))
         dp = acc.read_port()
+        m.d.comb += [dp.addr.eq(self.drain_addr), dp.en.eq(self.drain_en), self.drain_data.eq(dp.data)]
 
-        # stage 1: operand registers
+        # stages 1-3: valid, fresh and address travel with the operands
+        valid = [self.valid] + [Signal(name=f"valid{k}") for k in range(1, 6)]
+        fresh = [self.fresh] + [Signal(name=f"fresh{k}") for k in range(1, 4)]
+        addr = [self.addr] + [Signal.like(self.addr, name=f"addr{k}") for k in range(1, 6)]
+        m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, 6)]
+        m.d.sync += [fresh[k].eq(fresh[k - 1]) for k in range(1, 4)]
+        m.d.sync += [addr[k].eq(addr[k - 1]) for k in range(1, 6)]
         weight1, act1 = Signal.like(self.weight), Signal.like(self.act)
-        valid1, fresh1 = Signal(), Signal()
-        addr1 = Signal.like(self.addr)
-        m.d.sync += [weight1.eq(self.weight), act1.eq(self.act), valid1.eq(self.valid), fresh1.eq(self.fresh),
-                     addr1.eq(self.addr)]
-        # stage 2: product register
-        product = Signal(signed(cfg.weight_bits + cfg.act_bits))
-        valid2, fresh2 = Signal(), Signal()
-        addr2 = Signal.like(self.addr)
-        m.d.sync += [product.eq(weight1 * act1), valid2.eq(valid1), fresh2.eq(fresh1), addr2.eq(addr1)]
-        m.d.comb += [rp.addr.eq(addr2), rp.en.eq(valid2)]
-        # stage 3
-        product3 = Signal.like(product)
-        valid3, fresh3 = Signal(), Signal()
-        m.d.sync += [product3.eq(product), valid3.eq(valid2), fresh3.eq(fresh2), wp.addr.eq(addr2)]
-        base = Signal(signed(cfg.acc_bits))
-        m.d.comb += [
-            base.eq(rp.data & ~fresh3.replicate(cfg.acc_bits)),
-            wp.data.eq(base + product3),
-            wp.en.eq(valid3),
-            dp.addr.eq(self.drain_addr), dp.en.eq(self.drain_en), self.drain_data.eq(dp.data),
-        ]
+        m.d.sync += [weight1.eq(self.weight), act1.eq(self.act)]
+        product2 = Signal(signed(cfg.weight_bits + cfg.act_bits))
+        product3 = Signal.like(product2)
+        m.d.sync += [product2.eq(weight1 * act1), product3.eq(product2)]
+
+        acc3 = Signal(signed(cfg.acc_bits))  # the slot's value before this MAC (stage 3)
+        total = Signal(signed(cfg.acc_bits))
+        m.d.comb += total.eq(Mux(fresh[3], 0, acc3) + product3)
+        if cfg.acc_pipeline:
+            rp = acc.read_port(domain="sync")
+            mem3 = Signal.like(acc3)
+            m.d.comb += [rp.addr.eq(addr[1]), rp.en.eq(valid[1])]
+            m.d.sync += mem3.eq(rp.data)
+            sums = [Signal.like(acc3, name=f"sum{k}") for k in range(1, 4)]  # sums formed 1, 2, 3 cycles ago
+            m.d.sync += [sums[0].eq(total), sums[1].eq(sums[0]), sums[2].eq(sums[1])]
+            # in stage 2: which of the ops at stages 3, 4, 5 (whose sums will be sum1..sum3) hit this address
+            hits = [Signal(name=f"hit{k}") for k in range(1, 4)]
+            m.d.sync += [hits[k].eq(valid[3 + k] & (addr[3 + k] == addr[2])) for k in range(3)]
+            with m.If(hits[0]):
+                m.d.comb += acc3.eq(sums[0])
+            with m.Elif(hits[1]):
+                m.d.comb += acc3.eq(sums[1])
+            with m.Elif(hits[2]):
+                m.d.comb += acc3.eq(sums[2])
+            with m.Else():
+                m.d.comb += acc3.eq(mem3)
+            m.d.comb += [wp.addr.eq(addr[4]), wp.data.eq(sums[0]), wp.en.eq(valid[4])]
+        else:
+            rp = acc.read_port(transparent_for=(wp,))
+            m.d.comb += [rp.addr.eq(addr[2]), rp.en.eq(valid[2]), acc3.eq(rp.data),
+                         wp.addr.eq(addr[3]), wp.data.eq(total), wp.en.eq(valid[3])]
         return m

@@ -9,6 +9,17 @@ row's end, or at once for single weights. The next unit's index is read while th
 issues, so units follow each other without a bubble. Weights come from the weight buffer at a
 running pointer (stored in schedule order, so no weight needs an address of its own).
 
+Every decision of a MAC cycle (does the unit, the entry, the tile end here; which state, which
+index word to read next) comes from flip-flops instead of the position arithmetic, two count
+compares and an address adder in series: ``ulast`` (the unit ends with this position), ``elast``
+(this unit is the entry's last) and ``tlast`` (this entry is the tile's last) are registered a cycle
+ahead, and the next entry's index address runs in its own register (``eaddr``). For ``ulast`` the
+position counter also runs one position ahead (``xr, xs``: the position after the current one), so
+the flag is one step of that register. On a unit's first cycle the position comes from the decoder,
+but its flag needs no decoder answer: a kernel unit starts where every unit of its entry starts
+(``(0, 0)``, or for ``strided`` the channel's phase, which the decoder answers from the entry word,
+held through the whole entry), a row unit ends by its column alone, a single weight at once.
+
 At a tile's end the accumulator bank is handed to the drain as soon as the drain is idle, and the
 next tile starts the cycle after in the other bank. Operands leave this unit registered (stage 1),
 aligned with the weight buffer's and the decoder's read data. ``fresh`` marks a slot's first MAC in
@@ -18,7 +29,7 @@ Timing contract: ``golden/timing.py``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -57,16 +68,24 @@ class ComputeSequencer(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
+        kind = UNIT_KIND[cfg.dataflow]
+        pb = cfg.pos_bits
         m = Module()
         c: data.View = self.cfg
+        big_r, big_s = c.r[:pb], c.s[:pb]  # R, S <= max_kernel (``golden.layer`` checks it)
         m.submodules.tiles = tiles = TileCounter(cfg)
         n, k, nu, ku = (Signal(cfg.count_bits, name=nm) for nm in ("n", "k", "nu", "ku"))
-        r, s = Signal(cfg.pos_bits + 1), Signal(cfg.pos_bits + 1)  # position within the current unit
+        r, s = Signal(pb + 1), Signal(pb)  # position within the current unit (after its first cycle)
+        xr, xs = Signal(pb + 1), Signal(pb)  # the position after it (kernel: r may be past the end)
+        ulast = Signal()  # the current position is the unit's last
+        elast = Signal()  # the current unit is the entry's last (ku == nu - 1)
+        tlast = Signal()  # the current entry is the tile's last (k == n - 1)
         slot = Signal(cfg.slot_bits)  # filter slot of the current unit
         first = Signal()  # the current cycle issues a unit's first position
         buf, bank = Signal(), Signal()
         wp, wbase = Signal.like(self.w_addr), Signal.like(self.w_addr)
         sp, sbase = Signal(index_addr_bits(cfg)), Signal(index_addr_bits(cfg))
+        eaddr = Signal(index_addr_bits(cfg))  # index word of the next channel entry to read
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start), tiles.n.eq(n),
             self.idx.mg.eq(tiles.mg), self.consume_buf.eq(buf),
@@ -77,8 +96,24 @@ class ComputeSequencer(wiring.Component):
         issue = Signal()  # stage 0: an op is issued this cycle
         cur_r, cur_s, cur_slot = Signal.like(r), Signal.like(s), Signal.like(slot)  # its position and slot
 
-        def read_entry(index):
-            m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(tiles.gbase + 1 + index)]
+        def step(pr: Value, ps: Value, name: str) -> tuple[Value, Value, Value]:
+            """The position after ``(pr, ps)`` (row may be past the kernel) and whether it ends the unit."""
+            ns, nr = Signal(pb + 1, name=f"{name}_ns"), Signal(pb + 2, name=f"{name}_nr")
+            carry, ends = Signal(name=f"{name}_carry"), Signal(name=f"{name}_ends")
+            m.d.comb += [ns.eq(ps + self.idx.step_s), carry.eq(ns >= big_s),
+                         nr.eq(pr + self.idx.step_r + carry), ends.eq(nr >= big_r if kind == "kernel" else carry)]
+            return nr, Mux(carry, ns - big_s, ns), ends
+
+        def read_entry(index: Value) -> None:
+            m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(eaddr)]
+            m.d.sync += eaddr.eq(eaddr + 1)
+
+        if kind == "single":
+            m.d.comb += ulast.eq(1)
+        else:
+            # the position after a unit's first one: every unit of an entry starts at the same position
+            # (row units: the same column), valid from the entry answer on (ENTRY) to the entry's end
+            r1, s1, ulast1 = step(self.unit.r0, self.unit.s0, "start")
 
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
@@ -86,20 +121,22 @@ class ComputeSequencer(wiring.Component):
                     m.next = "TILE"
             with m.State("TILE"):
                 m.d.comb += [self.idx.en.eq(1), self.idx.header.eq(1), self.idx.addr.eq(tiles.gbase)]
-                m.d.sync += [wp.eq(wbase), sp.eq(sbase)]
+                m.d.sync += [wp.eq(wbase), sp.eq(sbase), eaddr.eq(tiles.gbase + 1)]
                 for b in range(2):
                     with m.If(bank == b):
                         m.d.sync += self.touched[b].eq(0)
                 m.next = "HEADER"
             with m.State("HEADER"):
-                m.d.sync += [n.eq(self.idx.count), k.eq(0)]
-                with m.If(self.idx.count == 0):
+                m.d.sync += [n.eq(self.idx.count), k.eq(0), tlast.eq(self.idx.count == 1)]
+                with m.If(self.idx.empty):
                     m.next = "TILE_END"
                 with m.Else():
                     read_entry(0)
                     m.next = "ENTRY"
             with m.State("ENTRY"):
-                m.d.sync += [nu.eq(self.idx.count), ku.eq(0), first.eq(1)]
+                m.d.sync += [nu.eq(self.idx.count), ku.eq(0), elast.eq(self.idx.count == 1), first.eq(1)]
+                if kind != "single":
+                    m.d.sync += [xr.eq(r1), xs.eq(s1), ulast.eq(ulast1)]
                 with m.If(self.full.bit_select(buf, 1)):
                     m.d.comb += [self.unit.en.eq(1), self.unit.addr.eq(sp), self.unit.kc.eq(0)]
                     m.next = "RUN"
@@ -107,25 +144,26 @@ class ComputeSequencer(wiring.Component):
                     m.d.comb += self.load_stall.eq(1)
             with m.State("RUN"):
                 m.d.comb += [issue.eq(1), self.w_en.eq(1)]
-                m.d.sync += [wp.eq(wp + 1), first.eq(0)]
+                m.d.sync += [wp.eq(wp + 1), first.eq(0), slot.eq(cur_slot)]
                 # current position and slot: the decoder's answer on a unit's first cycle, counters after
                 m.d.comb += [cur_r.eq(Mux(first, self.unit.r0, r)), cur_s.eq(Mux(first, self.unit.s0, s)),
                              cur_slot.eq(Mux(first, self.unit.slot, slot))]
-                with m.If(first & (ku + 1 < nu)):  # prefetch the next unit's index
+                with m.If(first & ~elast):  # prefetch the next unit's index
                     m.d.comb += [self.unit.en.eq(1), self.unit.addr.eq(sp + 1), self.unit.kc.eq(ku + 1)]
-                ns = Signal(cfg.pos_bits + 2)
-                nr = Signal(cfg.pos_bits + 2)
-                carry = Signal()
-                m.d.comb += [ns.eq(cur_s + self.idx.step_s), carry.eq(ns >= c.s),
-                             nr.eq(cur_r + self.idx.step_r + carry)]
-                m.d.sync += [r.eq(nr), s.eq(Mux(carry, ns - c.s, ns)), slot.eq(cur_slot)]
-                last = {"kernel": nr >= c.r, "row": carry, "single": 1}[UNIT_KIND[cfg.dataflow]]
-                with m.If(last):
-                    m.d.sync += [ku.eq(ku + 1), sp.eq(sp + 1), first.eq(1)]
-                    with m.If(ku == nu - 1):
+                if kind != "single":
+                    # the lookahead becomes the position; it steps on, or restarts after the next unit's start
+                    m.d.sync += [r.eq(xr if kind == "kernel" else cur_r), s.eq(xs)]
+                    r2, s2, ulast2 = step(xr, xs, "ahead")
+                    with m.If(ulast):
+                        m.d.sync += [xr.eq(r1), xs.eq(s1), ulast.eq(ulast1)]
+                    with m.Else():
+                        m.d.sync += [xr.eq(r2), xs.eq(s2), ulast.eq(ulast2)]
+                with m.If(ulast):
+                    m.d.sync += [ku.eq(ku + 1), sp.eq(sp + 1), first.eq(1), elast.eq(ku + 2 == nu)]
+                    with m.If(elast):
                         m.d.comb += self.consumed.eq(1)
-                        m.d.sync += [buf.eq(~buf), k.eq(k + 1)]
-                        with m.If(k + 1 < n):
+                        m.d.sync += [buf.eq(~buf), k.eq(k + 1), tlast.eq(k + 2 == n)]
+                        with m.If(~tlast):
                             read_entry(k + 1)
                             m.next = "ENTRY"
                         with m.Else():

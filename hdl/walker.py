@@ -36,23 +36,31 @@ class TileCounter(wiring.Component):
         cfg = self._cfg
         m = Module()
         c: data.View = self.cfg
-        mrem = Signal(cfg.dim_bits + 1)  # filters not yet processed, including this group
+        # "last tile column / row / group" are flip-flops, updated with the counters (compares of the
+        # counters against the configuration run in parallel with the advance decision), so the
+        # sequencer's and loader's end-of-tile decisions start at a register
+        x_last, y_last, g_last = Signal(), Signal(), Signal()
+        init = Signal()  # the cycle after reset: the latched configuration is valid
+        m.d.sync += init.eq(self.reset)
         m.d.comb += [
-            mrem.eq(c.m - self.g * cfg.acc_depth),
-            self.mg.eq(Mux(mrem > cfg.acc_depth, cfg.acc_depth, mrem)),
-            self.last_in_group.eq((self.ty == c.tiles_y - 1) & (self.tx == c.tiles_x - 1)),
-            self.last.eq(self.last_in_group & (self.g == c.groups - 1)),
+            # every group but the last is full: no need to form M - g*acc_depth
+            self.mg.eq(Mux(g_last, c.mg_last, cfg.acc_depth)),
+            self.last_in_group.eq(y_last & x_last),
+            self.last.eq(y_last & x_last & g_last),
         ]
         with m.If(self.reset):
             # the configuration is latched in this same cycle: nothing here may depend on it
             m.d.sync += [self.g.eq(0), self.ty.eq(0), self.tx.eq(0), self.gbase.eq(0)]
+        with m.Elif(init):
+            m.d.sync += [x_last.eq(c.tiles_x == 1), y_last.eq(c.tiles_y == 1), g_last.eq(c.groups == 1)]
         with m.Elif(self.advance):
-            with m.If(self.tx == c.tiles_x - 1):
-                m.d.sync += self.tx.eq(0)
-                with m.If(self.ty == c.tiles_y - 1):
-                    m.d.sync += [self.ty.eq(0), self.g.eq(self.g + 1), self.gbase.eq(self.gbase + 1 + self.n)]
+            with m.If(x_last):
+                m.d.sync += [self.tx.eq(0), x_last.eq(c.tiles_x == 1)]
+                with m.If(y_last):
+                    m.d.sync += [self.ty.eq(0), y_last.eq(c.tiles_y == 1), self.g.eq(self.g + 1),
+                                 g_last.eq(self.g + 2 == c.groups), self.gbase.eq(self.gbase + 1 + self.n)]
                 with m.Else():
-                    m.d.sync += self.ty.eq(self.ty + 1)
+                    m.d.sync += [self.ty.eq(self.ty + 1), y_last.eq(self.ty + 2 == c.tiles_y)]
             with m.Else():
-                m.d.sync += self.tx.eq(self.tx + 1)
+                m.d.sync += [self.tx.eq(self.tx + 1), x_last.eq(self.tx + 2 == c.tiles_x)]
         return m

@@ -56,7 +56,6 @@ def run_pysim(enc: EncodedLayer, vcd: str | None = None, timeout: int | None = N
             if cycles > limit:
                 raise TimeoutError(f"no done after {limit} cycles")
         result["cycles"] = cycles  # done rises at the edge that ends the last busy cycle
-        result["perf"] = pk.unpack("perf", ctx.get(dut.perf.as_value()))
         outs = []
         ctx.set(dut.o.ready, 1)
         while len(outs) < n_out:
@@ -64,6 +63,7 @@ def run_pysim(enc: EncodedLayer, vcd: str | None = None, timeout: int | None = N
             if valid:
                 outs.append(to_signed(payload, cfg.acc_bits))
         result["outputs"] = np.array(outs, dtype=np.int64).reshape(ly.m, ly.e, ly.f)
+        result["perf"] = pk.unpack("perf", ctx.get(dut.perf.as_value()))  # settled one cycle after done
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

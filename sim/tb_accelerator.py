@@ -108,8 +108,8 @@ async def run_layers(dut):
         await tb.load(tb.pack.load_words(enc), job.get("load_gap", 0.0))
         timeout = 4 * simulate(enc).busy_cycles + 100
         cycles = await tb.run(tb.pack.config_word(enc), timeout)
-        perf = tb.pack.unpack("perf", int(dut.perf.value))
         outs = await tb.read_outputs(layer.m * layer.e * layer.f, job.get("backpressure", 0.0))
+        perf = tb.pack.unpack("perf", int(dut.perf.value))  # settled one cycle after done
         outputs = np.array(outs, dtype=np.int64).reshape(layer.m, layer.e, layer.f)
         verdict = check_run(enc, outputs, perf, cycles)
         out_npz = Path(job["results"]).with_name(f"outputs_{i}.npy")

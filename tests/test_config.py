@@ -16,6 +16,7 @@ from hdl.generate import main
     (dict(acc_bits=12), r"acc_bits must be in \[16, 64\], not 12; a product of 8-bit weights"),
     (dict(max_stride=5), r"max_stride must be in \[1, 4\], not 5"),
     (dict(acc_depth=2.5), r"acc_depth must be an integer, not 2.5"),
+    (dict(perf_bits=8), r"perf_bits must be in \[16, 64\], not 8"),
 ])
 def test_array_config_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):

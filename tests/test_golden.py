@@ -86,7 +86,8 @@ def test_kernel_encoding_skips_zero_kernels_and_channels():
     enc = encode(Layer(w, np.zeros((3, 2, 2), np.int64)), cfg)
     assert enc.entries == [[(0, 2, 2)], [(2, 1, 1)]]
     cb = cfg.chan_bits
-    assert enc.chan_index == [1 << cb, 0 | 2 << cb, 1 << cb, 2 | 1 << cb]
+    # an entry names its channel by its plane offset c*H*W (channel 2 of 2x2 planes starts at 8)
+    assert enc.chan_index == [1 << cb, 0 | 2 << cb, 1 << cb, 8 | 1 << cb]
     assert enc.unit_index == [0, 1, 0]
     assert enc.weight == [5, 6, 7]
 
@@ -150,6 +151,45 @@ def test_config_widths_cover_the_tile_and_stride():
     assert (1 << cfg.dim_bits) > max(cfg.tile_rows, cfg.tile_cols, cfg.max_stride)
 
 
+def _extreme_layers(cfg: ArrayConfig, rng: np.random.Generator):
+    """Layers at the limits ``check_fits`` allows: widest/tallest input, largest padding and stride."""
+    k, st, pad = cfg.max_kernel, cfg.max_stride, cfg.max_kernel - 1
+    for shape, acts in [((1, 1, 1, k), (1, 1, cfg.act_depth)), ((1, 1, k, 1), (1, cfg.act_depth, 1)),
+                        ((cfg.acc_depth + 1, 1, k, k), (1, 1, cfg.act_depth)),
+                        ((1, 4, k, k), (4, cfg.act_depth // 8, 2))]:
+        for stride in (1, st):
+            yield Layer(rng.integers(-3, 3, shape), rng.integers(-3, 3, acts), stride, pad)
+
+
+@pytest.mark.parametrize("params", [
+    dict(rows=2, cols=3, acc_depth=4, max_kernel=3, max_stride=2, act_depth=64, out_depth=4096),
+    dict(rows=1, cols=1, acc_depth=1, max_kernel=1, max_stride=4, act_depth=16, out_depth=64),
+    dict(rows=4, cols=2, acc_depth=3, max_kernel=5, max_stride=3, act_depth=40, out_depth=4096),
+])
+def test_runtime_config_fits_its_fields(params):
+    # the host-computed products must fit the configuration struct for every layer that fits the array
+    from hdl.layouts import CONFIG_FIELDS, config_widths
+    cfg = ArrayConfig(**params)
+    widths = config_widths(cfg)
+    assert tuple(widths) == CONFIG_FIELDS
+    for ly in _extreme_layers(cfg, np.random.default_rng(0)):
+        rc = encode(ly, cfg).runtime_config()
+        assert set(rc) == set(CONFIG_FIELDS)
+        for name, value in rc.items():
+            assert 0 <= value < 1 << widths[name], (name, value, widths[name], ly.activations.shape)
+        assert rc["hw"] == ly.h * ly.w and rc["ystep_addr"] == cfg.rows * ly.stride * ly.w
+
+
+def test_channel_entries_hold_plane_offsets_within_chan_bits():
+    # with the input filling a power-of-two buffer exactly, the last plane offset still fits chan_bits
+    cfg = ArrayConfig(dataflow="kernel", acc_depth=2, act_depth=64)
+    w = np.ones((2, 4, 3, 3), np.int64)
+    enc = encode(Layer(w, np.zeros((4, 4, 4), np.int64)), cfg)
+    cb = cfg.chan_bits
+    assert [word & ((1 << cb) - 1) for word in enc.chan_index[1:]] == [0, 16, 32, 48]
+    assert [word >> cb for word in enc.chan_index[1:]] == [2, 2, 2, 2]
+
+
 def test_reference_wraps_sums_beyond_int64():
     w = np.full((1, 4, 1, 1), -(1 << 23), dtype=np.int64)
     a = np.full((4, 1, 1), -(1 << 23), dtype=np.int64)
@@ -176,3 +216,13 @@ def test_check_run_names_every_kind_of_mismatch():
     assert not v.outputs_match and not v.cycles_match and not v.counters_match
     assert v.problems[0].startswith("1 outputs differ, first at (m,y,x)=(1, 2, 3)")
     assert "cycles" in v.problems[1] and "'act_reads'" in v.problems[2]
+
+
+def test_check_run_reports_counters_wider_than_perf_bits():
+    from golden.check import check_run
+    rng = np.random.default_rng(5)
+    enc = encode(random_layer(rng, 32, 32, 16, 16, padding=1), ArrayConfig(dataflow="dense", perf_bits=16))
+    perf = simulate(enc).to_dict()
+    assert perf["busy_cycles"] >= 1 << 16  # this layer's counts do not fit 16 bits
+    v = check_run(enc, conv2d(enc.layer.weights, enc.layer.activations, 1, 1), perf)
+    assert not v.ok and "perf_bits=16; regenerate with --perf-bits" in v.problems[0]

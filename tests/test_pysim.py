@@ -11,6 +11,7 @@ from golden.conv import conv2d
 from golden.encode import encode
 from golden.timing import simulate
 from hdl.pe import ProcessingElement
+from hdl.tile import LATENCY as TILE_LATENCY
 from hdl.tile import ActivationTile
 from sim.pysim import run_pysim
 from tests.conftest import random_layer
@@ -25,8 +26,9 @@ def _run(dut, bench):
     sim.run()
 
 
-def test_pe_accumulates_back_to_back_and_wraps():
-    cfg = ArrayConfig(acc_bits=16, acc_depth=4)
+@pytest.mark.parametrize("acc_pipeline", [0, 1])
+def test_pe_accumulates_back_to_back_and_wraps(acc_pipeline):
+    cfg = ArrayConfig(acc_bits=16, acc_depth=4, acc_pipeline=acc_pipeline)
     pe = ProcessingElement(cfg)
     ops = [(1, 100, 100), (1, 100, 100), (1, 100, 100), (1, 100, 100), (2, -3, 5)]  # slot, w, a
 
@@ -39,7 +41,7 @@ def test_pe_accumulates_back_to_back_and_wraps():
             ctx.set(pe.act, a)
             await ctx.tick()
         ctx.set(pe.valid, 0)
-        await ctx.tick().repeat(ProcessingElement.LATENCY + 1)
+        await ctx.tick().repeat(ProcessingElement.latency(cfg) + 1)
         got = {}
         for slot in (1, 2):
             ctx.set(pe.drain_addr, slot)
@@ -52,7 +54,45 @@ def test_pe_accumulates_back_to_back_and_wraps():
     _run(pe, bench)
 
 
+@pytest.mark.parametrize("acc_pipeline", [0, 1])
+def test_pe_random_slot_sequences_with_bubbles(acc_pipeline):
+    """Every distance between MACs into one slot (1, 2, 3, 4+ cycles, with bubbles) must accumulate:
+    with ``acc_pipeline`` those are exactly the forwarding cases."""
+    cfg = ArrayConfig(acc_bits=16, acc_depth=4, acc_pipeline=acc_pipeline)
+    pe = ProcessingElement(cfg)
+    rng = np.random.default_rng(acc_pipeline)
+    ops = []  # (valid, fresh, addr, w, a)
+    seen: set[int] = set()
+    for _ in range(400):
+        addr = int(rng.integers(0, 8))
+        valid = int(rng.random() < 0.8)
+        fresh = int(valid and (addr not in seen or rng.random() < 0.05))
+        if valid:
+            seen.add(addr)
+        ops.append((valid, fresh, addr, int(rng.integers(-128, 128)), int(rng.integers(-128, 128))))
+    model = [0] * 8
+    for valid, fresh, addr, w, a in ops:
+        if valid:
+            model[addr] = ((0 if fresh else model[addr]) + w * a + 2**15) % 2**16 - 2**15
+
+    async def bench(ctx):
+        for valid, fresh, addr, w, a in ops:
+            for port, value in ((pe.valid, valid), (pe.fresh, fresh), (pe.addr, addr), (pe.weight, w), (pe.act, a)):
+                ctx.set(port, value)
+            await ctx.tick()
+        ctx.set(pe.valid, 0)
+        await ctx.tick().repeat(ProcessingElement.latency(cfg) + 1)
+        for addr in sorted(seen):
+            ctx.set(pe.drain_addr, addr)
+            ctx.set(pe.drain_en, 1)
+            await ctx.tick()
+            assert ctx.get(pe.drain_data) == model[addr], addr
+
+    _run(pe, bench)
+
+
 def test_tile_mux_picks_strided_window():
+    """Every (stride, r, s) reaches every PE's activation after the tile's latency."""
     cfg = ArrayConfig(rows=2, cols=2, max_kernel=3, max_stride=2)
     tile = ActivationTile(cfg)
 
@@ -75,6 +115,7 @@ def test_tile_mux_picks_strided_window():
                     ctx.set(tile.stride, stride)
                     ctx.set(tile.r, r)
                     ctx.set(tile.s, s)
+                    await ctx.tick().repeat(TILE_LATENCY)  # the per-row register
                     for i in range(2):
                         for j in range(2):
                             assert ctx.get(tile.act[i][j]) == (i * stride + r) * 10 + (j * stride + s)
@@ -130,3 +171,12 @@ def test_tiny_buffers_with_large_windows(params, layer):
     res = run_pysim(enc)
     assert np.array_equal(res.outputs, conv2d(ly.weights, ly.activations, ly.stride, ly.padding, 32))
     assert res.perf == simulate(enc).to_dict()
+
+
+@pytest.mark.parametrize("acc_pipeline", [0, 1])
+def test_drain_waits_exactly_the_array_latency(acc_pipeline):
+    """The timing model's drain flush is the datapath's depth: one fewer would drain stale sums."""
+    from golden.timing import drain_flush
+    from hdl.array import PEArray
+    cfg = ArrayConfig(acc_pipeline=acc_pipeline)
+    assert drain_flush(cfg) == PEArray.latency(cfg)

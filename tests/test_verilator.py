@@ -19,7 +19,7 @@ from tests.conftest import random_layer
 
 DEFAULT = {}  # the generator's defaults: 4x4 PEs, 32 accumulators, 8/8/32-bit
 ODD = dict(rows=2, cols=3, acc_depth=5, weight_bits=6, act_bits=5, acc_bits=16, max_kernel=3, max_stride=2, act_lanes=3,
-           act_depth=2048, weight_depth=4096, index_depth=512, out_depth=2048)
+           act_depth=2048, weight_depth=4096, index_depth=512, out_depth=2048, acc_pipeline=0, perf_bits=32)
 
 
 def edge_layers(rng: np.random.Generator, params: dict) -> list[Layer]:
