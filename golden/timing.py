@@ -34,8 +34,8 @@ LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 
 def drain_flush(cfg) -> int:
     """Cycles the drain waits after the hand-off for the MAC pipeline to empty: the array's latency
-    from operands to accumulator write (tile row register 1 + PE 3, + 1 with ``acc_pipeline``)."""
-    return 4 + cfg.acc_pipeline
+    from operands to accumulator write (tile row register 1 + PE 2, or 4 with ``acc_pipeline``)."""
+    return 1 + (4 if cfg.acc_pipeline else 2)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,9 @@ class Accelerator(wiring.Component):
             m.d.sync += total.eq(total + 1)
         m.d.comb += [rd.addr.eq(rptr), self.o.payload.eq(rd.data)]
         advance = Signal()
-        m.d.comb += advance.eq(self.done & (rptr < total) & (~self.o.valid | self.o.ready))
+        more = Signal()  # rptr < total, registered (computed for the pointer's next value)
+        m.d.sync += more.eq(Mux(advance, rptr + 1 < total, rptr < total))
+        m.d.comb += advance.eq(self.done & more & (~self.o.valid | self.o.ready))
         m.d.comb += rd.en.eq(advance)
         with m.If(start):
             m.d.sync += [rptr.eq(0), self.o.valid.eq(0)]

@@ -53,9 +53,9 @@ class PEArray(wiring.Component):
                      tile.rbuf.eq(self.buf), tile.r.eq(self.r), tile.s.eq(self.s), tile.stride.eq(self.cfg.stride)]
         for i in range(cfg.rows):
             # stage A: this row's copy of the broadcast operands, aligned with the tile's row register
-            valid, fresh = Signal(name=f"row{i}_valid"), Signal(name=f"row{i}_fresh")
-            addr = Signal(cfg.slot_bits + 1, name=f"row{i}_addr")
-            weight = Signal.like(self.weight, name=f"row{i}_weight")
+            valid, fresh = Signal(name=f"row{i}_valid"), Signal(name=f"row{i}_fresh", reset_less=True)
+            addr = Signal(cfg.slot_bits + 1, name=f"row{i}_addr", reset_less=True)
+            weight = Signal.like(self.weight, name=f"row{i}_weight", reset_less=True)
             m.d.sync += [valid.eq(self.valid), fresh.eq(self.fresh), weight.eq(self.weight),
                          addr.eq(self.slot | (self.bank << cfg.slot_bits))]
             for j in range(cfg.cols):

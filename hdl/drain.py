@@ -56,7 +56,8 @@ class Drain(wiring.Component):
         addr1 = Signal.like(self.out_addr)
         touched1 = Signal()
         m.d.sync += [valid1.eq(0), load1.eq(self.rd_en)]
-        chain = [[Signal(signed(cfg.acc_bits), name=f"chain{r}_{k}") for k in range(cfg.cols)] for r in range(cfg.rows)]
+        chain = [[Signal(signed(cfg.acc_bits), name=f"chain{r}_{k}", reset_less=True) for k in range(cfg.cols)]
+                 for r in range(cfg.rows)]
         pick = Signal(signed(cfg.acc_bits))
         with m.If(load1):  # the slot's first output, (0, 0), straight from its PE
             m.d.comb += pick.eq(self.rd_data[0])
@@ -90,6 +91,10 @@ class Drain(wiring.Component):
         rows_left, cols_left = Signal(db), Signal(db)  # E - ty*rows, F - tx*cols: > 0 for every tile
         tile_addr = Signal(ab)
         slot_addr, row_addr, addr = Signal(ab), Signal(ab), Signal(ab)
+        # registered a cycle ahead, so the scan's decisions start at flip-flops: this output is its
+        # row's last (j == cv - 1), its slot's last row (i == rv - 1), the tile's last slot
+        # (slot == mg - 1), a slot's first (i == j == 0: read every PE's accumulator)
+        jlast, ilast, slast, at0 = Signal(), Signal(), Signal(), Signal()
         extra = drain_flush(cfg) - 3
         settle = Signal(range(max(extra, 2)))  # at least one bit (a 0-bit vector does not lint)
         with m.FSM(name="drain"):
@@ -116,28 +121,34 @@ class Drain(wiring.Component):
                              tile_addr.eq(y_base + x_base)]
                 m.next = "FLUSH2"
             with m.State("FLUSH2"):
-                m.d.sync += [addr.eq(m_base + tile_addr), m_next.eq(m_base), y_next.eq(y_base)]
+                m.d.sync += [addr.eq(m_base + tile_addr), m_next.eq(m_base), y_next.eq(y_base),
+                             at0.eq(1), jlast.eq(cv == 1), ilast.eq(rv == 1), slast.eq(mg == 1)]
                 m.next = "FLUSH3"
             with m.State("FLUSH3"):
-                m.d.sync += [slot_addr.eq(addr), row_addr.eq(addr), settle.eq(0)]
+                m.d.sync += [slot_addr.eq(addr), row_addr.eq(addr)]
+                if extra:
+                    m.d.sync += settle.eq(0)
                 m.next = "SETTLE" if extra else "RUN"
-            with m.State("SETTLE"):  # the rest of the MAC pipeline's depth beyond the three address cycles
-                m.d.sync += settle.eq(settle + 1)
-                with m.If(settle == extra - 1):
-                    m.next = "RUN"
+            if extra:
+                with m.State("SETTLE"):  # the rest of the MAC pipeline's depth beyond the three address cycles
+                    m.d.sync += settle.eq(settle + 1)
+                    with m.If(settle == extra - 1):
+                        m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.active.eq(1), self.rd_en.eq((i == 0) & (j == 0))]
-                m.d.sync += [valid1.eq(1), i1.eq(i), slot1.eq(slot), addr1.eq(addr)]
-                with m.If(j == cv - 1):
-                    m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f)]
+                m.d.comb += [self.active.eq(1), self.rd_en.eq(at0)]
+                m.d.sync += [valid1.eq(1), i1.eq(i), slot1.eq(slot), addr1.eq(addr), at0.eq(0)]
+                with m.If(jlast):
+                    m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f),
+                                 jlast.eq(cv == 1), ilast.eq(i + 2 == rv)]
                     with m.If(slot == 0):
                         m.d.sync += y_next.eq(y_next + c.f)
-                    with m.If(i == rv - 1):
+                    with m.If(ilast):
                         next_slot = slot_addr + c.ef
                         m.d.sync += [i.eq(0), slot.eq(slot + 1), addr.eq(next_slot), row_addr.eq(next_slot),
-                                     slot_addr.eq(next_slot), m_next.eq(m_next + c.ef)]
-                        with m.If(slot == mg - 1):
+                                     slot_addr.eq(next_slot), m_next.eq(m_next + c.ef),
+                                     ilast.eq(rv == 1), slast.eq(slot + 2 == mg), at0.eq(1)]
+                        with m.If(slast):
                             m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [j.eq(j + 1), addr.eq(addr + 1)]
+                    m.d.sync += [j.eq(j + 1), addr.eq(addr + 1), jlast.eq(j + 2 == cv)]
         return m

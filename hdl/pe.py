@@ -3,24 +3,25 @@
 Pipeline, counted from the operands at the PE's inputs (the array's per-row stage A registers):
 
 * stage 1: operands registered (so the tile mux and the multiplier are in different cycles);
-* stage 2: ``weight * act`` → product register (maps onto a DSP block with its registers);
-* stage 3: ``(fresh ? 0 : acc) + product`` is formed and written back, wrapping to ``acc_bits``.
+* stage 2: ``weight * act`` → product register (the DSP block's own registers hold operands and
+  product);
+* then ``(fresh ? 0 : acc) + product`` is formed and written back, wrapping to ``acc_bits``.
 
 ``fresh`` marks a slot's first MAC in a tile, which replaces the clear of the accumulator between
 tiles, so the drain of the previous tile (port ``drain_addr``/``drain_data``, other bank) never
 competes with a clear. How ``acc`` (the slot's current value) is obtained is the one generate-time
 choice (``ArrayConfig.acc_pipeline``):
 
-* ``0``, read-modify-write in one cycle: the accumulator RAM is read in stage 2 through a port
-  transparent to the write, so back-to-back MACs into one slot see each other without forwarding.
-  Smallest, but the RAM's clock-to-output, the adder and the RAM's write setup form one loop: on
-  an ECP5 that loop alone is ~10 ns.
+* ``0``, read-modify-write through the RAM: the accumulator RAM is read in stage 1 through a port
+  transparent to the write, and the sum is formed and written in stage 2, so back-to-back MACs into
+  one slot see each other without forwarding. Smallest (latency 2), but the RAM's clock-to-output,
+  the adder and the RAM's write setup form one loop: on an ECP5 that loop alone is ~10 ns.
 * ``1``, registered read with forwarding: the RAM is read in stage 1 and its output registered,
-  the sum is registered (``sum1``) and written back one cycle later (stage 4). A read therefore
+  the sum is formed in stage 3, registered (``sum1``) and written back in stage 4. A read therefore
   misses the sums of the three ops ahead of it; they are kept (``sum1..sum3`` with their
   addresses) and the newest one with the same address replaces the RAM value. The hit flags are
-  computed a stage early, so stage 3 is flip-flops → 5:1 mux → adder → flip-flop. One more cycle of
-  latency and ~4 ``acc_bits`` registers per PE buy an accumulate loop without a RAM in it.
+  computed a stage early, so stage 3 is flip-flops → 5:1 mux → adder → flip-flop. Two more cycles of
+  latency and ~5 ``acc_bits`` registers per PE buy an accumulate loop without a RAM in it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class ProcessingElement(wiring.Component):
     @staticmethod
     def latency(cfg: ArrayConfig) -> int:
         """Cycles from operands at the PE's inputs to their accumulator write taking effect."""
-        return 3 + cfg.acc_pipeline
+        return 4 if cfg.acc_pipeline else 2
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
@@ -56,43 +57,48 @@ class ProcessingElement(wiring.Component):
         dp = acc.read_port()
         m.d.comb += [dp.addr.eq(self.drain_addr), dp.en.eq(self.drain_en), self.drain_data.eq(dp.data)]
 
-        # stages 1-3: valid, fresh and address travel with the operands
+        # valid, fresh and address travel with the operands. Data registers have no reset (nothing
+        # reads them before a valid op wrote them), which lets Yosys put the operand and product
+        # registers inside the DSP block (SB_MAC16 / MULT18X18D registers have no synchronous reset).
         valid = [self.valid] + [Signal(name=f"valid{k}") for k in range(1, 6)]
-        fresh = [self.fresh] + [Signal(name=f"fresh{k}") for k in range(1, 4)]
-        addr = [self.addr] + [Signal.like(self.addr, name=f"addr{k}") for k in range(1, 6)]
+        fresh = [self.fresh] + [Signal(name=f"fresh{k}", reset_less=True) for k in range(1, 4)]
+        addr = [self.addr] + [Signal.like(self.addr, name=f"addr{k}", reset_less=True) for k in range(1, 6)]
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, 6)]
         m.d.sync += [fresh[k].eq(fresh[k - 1]) for k in range(1, 4)]
         m.d.sync += [addr[k].eq(addr[k - 1]) for k in range(1, 6)]
-        weight1, act1 = Signal.like(self.weight), Signal.like(self.act)
+        weight1 = Signal.like(self.weight, reset_less=True)
+        act1 = Signal.like(self.act, reset_less=True)
         m.d.sync += [weight1.eq(self.weight), act1.eq(self.act)]
-        product2 = Signal(signed(cfg.weight_bits + cfg.act_bits))
-        product3 = Signal.like(product2)
-        m.d.sync += [product2.eq(weight1 * act1), product3.eq(product2)]
+        product2 = Signal(signed(cfg.weight_bits + cfg.act_bits), reset_less=True)
+        m.d.sync += product2.eq(weight1 * act1)
 
-        acc3 = Signal(signed(cfg.acc_bits))  # the slot's value before this MAC (stage 3)
+        acc_in = Signal(signed(cfg.acc_bits))  # the slot's value before this MAC, in the sum's stage
         total = Signal(signed(cfg.acc_bits))
-        m.d.comb += total.eq(Mux(fresh[3], 0, acc3) + product3)
-        if cfg.acc_pipeline:
+        if cfg.acc_pipeline:  # sum in stage 3, write in stage 4
+            product3 = Signal.like(product2, reset_less=True)
+            m.d.sync += product3.eq(product2)
+            m.d.comb += total.eq(Mux(fresh[3], 0, acc_in) + product3)
             rp = acc.read_port(domain="sync")
-            mem3 = Signal.like(acc3)
+            mem3 = Signal.like(acc_in, reset_less=True)
             m.d.comb += [rp.addr.eq(addr[1]), rp.en.eq(valid[1])]
             m.d.sync += mem3.eq(rp.data)
-            sums = [Signal.like(acc3, name=f"sum{k}") for k in range(1, 4)]  # sums formed 1, 2, 3 cycles ago
+            sums = [Signal.like(acc_in, name=f"sum{k}", reset_less=True) for k in range(1, 4)]  # 1, 2, 3 cycles ago
             m.d.sync += [sums[0].eq(total), sums[1].eq(sums[0]), sums[2].eq(sums[1])]
             # in stage 2: which of the ops at stages 3, 4, 5 (whose sums will be sum1..sum3) hit this address
             hits = [Signal(name=f"hit{k}") for k in range(1, 4)]
             m.d.sync += [hits[k].eq(valid[3 + k] & (addr[3 + k] == addr[2])) for k in range(3)]
             with m.If(hits[0]):
-                m.d.comb += acc3.eq(sums[0])
+                m.d.comb += acc_in.eq(sums[0])
             with m.Elif(hits[1]):
-                m.d.comb += acc3.eq(sums[1])
+                m.d.comb += acc_in.eq(sums[1])
             with m.Elif(hits[2]):
-                m.d.comb += acc3.eq(sums[2])
+                m.d.comb += acc_in.eq(sums[2])
             with m.Else():
-                m.d.comb += acc3.eq(mem3)
+                m.d.comb += acc_in.eq(mem3)
             m.d.comb += [wp.addr.eq(addr[4]), wp.data.eq(sums[0]), wp.en.eq(valid[4])]
-        else:
+        else:  # read in stage 1 (transparent to the write of the op ahead), sum and write in stage 2
             rp = acc.read_port(transparent_for=(wp,))
-            m.d.comb += [rp.addr.eq(addr[2]), rp.en.eq(valid[2]), acc3.eq(rp.data),
-                         wp.addr.eq(addr[3]), wp.data.eq(total), wp.en.eq(valid[3])]
+            m.d.comb += [rp.addr.eq(addr[1]), rp.en.eq(valid[1]), acc_in.eq(rp.data),
+                         total.eq(Mux(fresh[2], 0, acc_in) + product2),
+                         wp.addr.eq(addr[2]), wp.data.eq(total), wp.en.eq(valid[2])]
         return m

@@ -96,13 +96,22 @@ class ComputeSequencer(wiring.Component):
         issue = Signal()  # stage 0: an op is issued this cycle
         cur_r, cur_s, cur_slot = Signal.like(r), Signal.like(s), Signal.like(slot)  # its position and slot
 
+        # R - 1 and S - 1, registered (the configuration is static during a run): with the unit step
+        # (0, 1) of every dataflow but strided, the walk's wrap and end are small equality compares
+        r_last, s_last = Signal(pb), Signal(pb)
+        m.d.sync += [r_last.eq(big_r - 1), s_last.eq(big_s - 1)]
+
         def step(pr: Value, ps: Value, name: str) -> tuple[Value, Value, Value]:
             """The position after ``(pr, ps)`` (row may be past the kernel) and whether it ends the unit."""
             ns, nr = Signal(pb + 1, name=f"{name}_ns"), Signal(pb + 2, name=f"{name}_nr")
             carry, ends = Signal(name=f"{name}_carry"), Signal(name=f"{name}_ends")
-            m.d.comb += [ns.eq(ps + self.idx.step_s), carry.eq(ns >= big_s),
-                         nr.eq(pr + self.idx.step_r + carry), ends.eq(nr >= big_r if kind == "kernel" else carry)]
-            return nr, Mux(carry, ns - big_s, ns), ends
+            if cfg.dataflow == "strided":  # the channel's stride-pattern step, divmod(sigma, S)
+                m.d.comb += [ns.eq(ps + self.idx.step_s), carry.eq(ns >= big_s),
+                             nr.eq(pr + self.idx.step_r + carry), ends.eq(nr >= big_r)]
+                return nr, Mux(carry, ns - big_s, ns), ends
+            m.d.comb += [carry.eq(ps == s_last), ns.eq(Mux(carry, 0, ps + 1)), nr.eq(pr + carry),
+                         ends.eq(carry & (pr == r_last) if kind == "kernel" else carry)]
+            return nr, ns, ends
 
         def read_entry(index: Value) -> None:
             m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(eaddr)]

@@ -45,14 +45,16 @@ class ActivationTile(wiring.Component):
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        regs = [[[Signal(signed(cfg.act_bits), name=f"t{b}_{u}_{v}") for v in range(cfg.tile_cols)]
+        # data registers have no reset: the loader writes every window position before a PE reads it
+        regs = [[[Signal(signed(cfg.act_bits), name=f"t{b}_{u}_{v}", reset_less=True) for v in range(cfg.tile_cols)]
                  for u in range(cfg.tile_rows)] for b in range(2)]
         # the write is registered once on the way in: the activation buffer's read data then drives one
         # register per lane instead of every tile register (the read side is two cycles behind a write
         # to the same buffer at the earliest, see golden/timing.py, so the delay is invisible)
         we = [Signal(name=f"we{lane}") for lane in range(cfg.act_lanes)]
-        wdata = [Signal.like(self.wdata[lane], name=f"wdata{lane}") for lane in range(cfg.act_lanes)]
-        wbuf, wrow, wcol = Signal.like(self.wbuf), Signal.like(self.wrow), Signal.like(self.wcol)
+        wdata = [Signal.like(self.wdata[lane], name=f"wdata{lane}", reset_less=True) for lane in range(cfg.act_lanes)]
+        wbuf = Signal.like(self.wbuf, reset_less=True)
+        wrow, wcol = Signal.like(self.wrow, reset_less=True), Signal.like(self.wcol, reset_less=True)
         m.d.sync += [wbuf.eq(self.wbuf), wrow.eq(self.wrow), wcol.eq(self.wcol)]
         m.d.sync += [we[lane].eq(self.we[lane]) for lane in range(cfg.act_lanes)]
         m.d.sync += [wdata[lane].eq(self.wdata[lane]) for lane in range(cfg.act_lanes)]
@@ -66,8 +68,8 @@ class ActivationTile(wiring.Component):
         sb = len(self.stride)
         for i in range(cfg.rows):
             # step 1: this PE row's tile row, registered (with the column choice that goes with it)
-            row = [Signal(signed(cfg.act_bits), name=f"row{i}_{v}") for v in range(cfg.tile_cols)]
-            s_r = Signal.like(self.s, name=f"row{i}_s")
+            row = [Signal(signed(cfg.act_bits), name=f"row{i}_{v}", reset_less=True) for v in range(cfg.tile_cols)]
+            s_r = Signal.like(self.s, name=f"row{i}_s", reset_less=True)
             m.d.sync += s_r.eq(self.s)
             row_sel = Signal(1 + sb + kb, name=f"row{i}_sel")
             m.d.comb += row_sel.eq(self.r | (self.stride << kb) | (self.rbuf << (kb + sb)))

@@ -131,13 +131,16 @@ class UARTTransmitter(_UART):
         timer = Signal(range(d))
         shift = Signal(9, init=0x1FF)  # data bits then the stop bit; the start bit goes out first
         left = Signal(range(11))  # bits still to send, including the current one
-        m.d.comb += self.i.ready.eq(left == 0)
-        with m.If(left == 0):
+        idle = Signal(init=1)  # left == 0, as a flip-flop: ``i.ready`` gates the host bridge's readback path
+        m.d.comb += self.i.ready.eq(idle)
+        with m.If(idle):
             with m.If(self.i.valid):
-                m.d.sync += [self.tx.eq(0), shift.eq(self.i.payload | (1 << 8)), left.eq(10), timer.eq(d - 1)]
+                m.d.sync += [self.tx.eq(0), shift.eq(self.i.payload | (1 << 8)), left.eq(10), timer.eq(d - 1),
+                             idle.eq(0)]
         with m.Else():
             m.d.sync += timer.eq(timer - 1)
             with m.If(timer == 0):
                 # after the 8 data bits shift[0] is the stop bit, then idle-high fill
-                m.d.sync += [timer.eq(d - 1), left.eq(left - 1), self.tx.eq(shift[0]), shift.eq(Cat(shift[1:], 1))]
+                m.d.sync += [timer.eq(d - 1), left.eq(left - 1), self.tx.eq(shift[0]), shift.eq(Cat(shift[1:], 1)),
+                             idle.eq(left == 1)]
         return m
