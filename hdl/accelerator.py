@@ -137,28 +137,40 @@ class Accelerator(wiring.Component):
         return m
 
     def _elaborate_load(self, m: Module, start, act_mem, w_mem, dec) -> None:
-        """Load stream → buffers: each target has its own write pointer, rewound by ``start``."""
+        """Load stream → buffers: each target has its own write pointer, rewound by ``start``.
+
+        An accepted word is registered once, with its target decoded into one write flag per buffer,
+        and written the cycle after: the host side's handshake logic then drives a few flip-flops
+        instead of every buffer's write enable and pointer. Loading is outside the timed window, and a
+        word accepted in the cycle before ``start`` is written in the ``start`` cycle, before anything
+        reads a buffer, so the extra cycle is invisible.
+        """
         cfg = self._cfg
         ld = self.load
-        m.d.comb += ld.ready.eq(~self.busy)
+        m.d.comb += ld.ready.eq(~self.busy & ~self.start)  # a word offered with ``start`` waits for the next layer
+        names = ["act", "weight"] + (["chan_index", "unit_index"] if cfg.has_index else [])
+        hit = {name: Signal(name=f"load_{name}") for name in names}  # registered: write this word there
+        word = Signal.like(ld.payload.data, name="load_word", reset_less=True)
+        accept = ld.valid & ld.ready
+        m.d.sync += [hit[name].eq(accept & (ld.payload.target == LOAD_TARGETS[name])) for name in names]
+        with m.If(accept):
+            m.d.sync += word.eq(ld.payload.data)
         targets = {"act": act_mem.write_port(), "weight": w_mem.write_port()}
         ptrs = {}
         for name, port in targets.items():
             ptrs[name] = ptr = Signal.like(port.addr, name=f"{name}_ptr")
-            m.d.comb += [port.addr.eq(ptr), port.data.eq(ld.payload.data),
-                         port.en.eq(ld.valid & ld.ready & (ld.payload.target == LOAD_TARGETS[name]))]
+            m.d.comb += [port.addr.eq(ptr), port.data.eq(word), port.en.eq(hit[name])]
         if cfg.has_index:
             for name in ("chan_index", "unit_index"):
                 ptrs[name] = Signal.like(dec.wr.addr, name=f"{name}_ptr")
-            is_unit = ld.payload.target == LOAD_TARGETS["unit_index"]
-            is_index = is_unit | (ld.payload.target == LOAD_TARGETS["chan_index"])
-            m.d.comb += [dec.wr.en.eq(ld.valid & ld.ready & is_index), dec.wr.unit.eq(is_unit),
+            is_unit = hit["unit_index"]
+            m.d.comb += [dec.wr.en.eq(is_unit | hit["chan_index"]), dec.wr.unit.eq(is_unit),
                          dec.wr.addr.eq(Mux(is_unit, ptrs["unit_index"], ptrs["chan_index"])),
-                         dec.wr.data.eq(ld.payload.data)]
+                         dec.wr.data.eq(word)]
         for name, ptr in ptrs.items():
             with m.If(start):
                 m.d.sync += ptr.eq(0)
-            with m.Elif(ld.valid & ld.ready & (ld.payload.target == LOAD_TARGETS[name])):
+            with m.Elif(hit[name]):
                 m.d.sync += ptr.eq(ptr + 1)
 
     def _elaborate_readback(self, m: Module, start, out_mem, written_en) -> None:
