@@ -3,18 +3,20 @@
 The array runs three processes that hand buffers to each other (see docs/architecture.md):
 
 * the **loader** fills the two activation tile buffers, alternately, one window per channel entry:
-  per tile it spends 2 cycles reading the group header; per entry it waits until its buffer is
+  per tile it spends 3 cycles reading the group header (restart of its index stream, the stream's
+  latency, the header); per entry it waits until its buffer is
   free, then takes ``1 + TH*ceil(TW/L) + 1`` cycles (setup, ``L = act_lanes`` window positions of
   one row per cycle, last write);
   the buffer is *full* from the cycle after that;
-* the **compute sequencer** per tile spends 2 cycles on the header, then per entry waits in one
+* the **compute sequencer** per tile spends 3 cycles on the header, then per entry waits in one
   cycle for its buffer to be full and issues its scheduled weights back to back, one MAC each; the buffer is free from
   the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
   soon as the drain is idle and starts the next tile the cycle after;
 * the **drain** waits :func:`drain_flush` cycles for the MAC pipeline to empty, then writes one output per cycle
   (``M_g`` filters x valid rows x valid columns of the tile) and is idle one cycle after its last one.
 
-``done`` rises in the cycle the last drain becomes idle (and the loader has walked every tile).
+``done`` rises :data:`DRAIN_TAIL` cycles after the last drain becomes idle, when its last output has
+been written (and the loader has walked every tile).
 Cycle 1 is the first cycle ``busy`` is high (the cycle after ``start``), so the returned count
 equals the number of busy cycles.
 
@@ -28,14 +30,16 @@ from dataclasses import asdict, dataclass
 
 from .encode import EncodedLayer
 
-HEADER_CYCLES = 2  # tile start + header read latency (both loader and sequencer)
+HEADER_CYCLES = 3  # tile start (index stream restart) + stream latency + header (both loader and sequencer)
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
+DRAIN_TAIL = 2  # cycles from the drain's idle to its last output write (its read and output stages)
 
 
 def drain_flush(cfg) -> int:
     """Cycles the drain waits after the hand-off for the MAC pipeline to empty: the array's latency
-    from operands to accumulator write (tile row register 1 + PE 2, or 4 with ``acc_pipeline``)."""
-    return 1 + (4 if cfg.acc_pipeline else 2)
+    from operands to accumulator write (per-row fan-out 1 + tile row register 1 + PE 2, or 4 with
+    ``acc_pipeline``), less the one cycle the drain's own read request spends in its per-row copy."""
+    return 1 + 1 + (4 if cfg.acc_pipeline else 2) - 1
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def simulate(enc: EncodedLayer) -> Counters:
         seq = handoff + 1
         if cfg.has_index:
             c["index"] += 2 * (1 + len(ents)) + sum(units for _, units, _ in ents)
-    return Counters(busy_cycles=max(drain_idle, loader), mac_cycles=c["mac"], load_stall_cycles=c["stall"],
+    return Counters(busy_cycles=max(drain_idle + DRAIN_TAIL, loader), mac_cycles=c["mac"], load_stall_cycles=c["stall"],
                     drain_cycles=c["drain"], drain_stall_cycles=c["dstall"], tile_loads=c["loads"],
                     act_reads=c["act"], weight_reads=c["mac"], index_reads=c["index"],
                     output_writes=ly.m * ly.e * ly.f)

@@ -73,8 +73,8 @@ class Accelerator(wiring.Component):
         for unit in (loader, seq, drain, array):
             m.d.comb += unit.cfg.eq(lcfg)
         m.d.comb += [loader.start.eq(start), seq.start.eq(start), dec.channels.eq(lcfg.c)]
-        wiring.connect(m, loader.idx, dec.loader)
-        wiring.connect(m, seq.idx, dec.seq)
+        wiring.connect(m, loader.ent, dec.loader)
+        wiring.connect(m, seq.ent, dec.seq)
         wiring.connect(m, seq.unit, dec.unit)
         wiring.connect(m, seq.drain, drain.req)
 
@@ -115,7 +115,7 @@ class Accelerator(wiring.Component):
 
         # run control
         finishing = Signal()
-        m.d.comb += finishing.eq(self.busy & seq.finished & loader.finished & drain.req.idle)
+        m.d.comb += finishing.eq(self.busy & seq.finished & loader.finished & drain.quiet)
         with m.If(start):
             m.d.sync += [self.busy.eq(1), self.done.eq(0)]
         with m.Elif(finishing):
@@ -132,7 +132,7 @@ class Accelerator(wiring.Component):
             "act_reads": list(loader.act_en),
             "weight_reads": seq.w_en,
             "output_writes": drain.out_en,
-            "index_reads": [dec.loader.en, dec.seq.en, dec.unit.en] if cfg.has_index else [],
+            "index_reads": [dec.loader.next, dec.seq.next, dec.unit.next] if cfg.has_index else [],
         })
         return m
 

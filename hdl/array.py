@@ -4,10 +4,19 @@ Every PE receives the same broadcast operands (weight, slot, bank, ``fresh``) ea
 activation from the tile mux, so all PEs stay in lockstep under any sparsity pattern: the
 dataflows never cause load imbalance, only differ in what they schedule.
 
-The broadcast operands are registered once per PE row (stage A), in step with the tile's per-row
-register (:mod:`hdl.tile`): the weight buffer's output then drives ``rows`` registers instead of
-every PE's multiplier input, and each row's copy stays local to its row. Operands presented at the
-array's inputs reach the PEs' accumulators after :meth:`PEArray.latency` cycles.
+No broadcast crosses the array in one cycle. The operands enter at stage 1 (the sequencer's
+registers and the weight buffer's read data) and are fanned out in two registered steps:
+
+* stage B: the weight is registered once, next to the weight buffer (its read data arrives late in
+  the cycle), and the control operands (valid, fresh, accumulator address, tile row/column, buffer,
+  stride) get one copy per PE row;
+* stage A: per PE row, the tile's row register (selected by the row's own copies), the row's weight
+  and control; each PE then registers its own copies (:mod:`hdl.pe`).
+
+The copies are deliberate (``hdl.replica``). The drain's read address and enable get one registered
+copy per PE row as well, so the drain sees a PE's accumulator :meth:`PEArray.drain_latency` cycles
+after it asks. Operands presented at the array's inputs reach the PEs' accumulators after
+:meth:`PEArray.latency` cycles.
 """
 
 from __future__ import annotations
@@ -20,8 +29,12 @@ from golden.config import ArrayConfig, bits_for
 
 from .layouts import config_layout
 from .pe import ProcessingElement
+from .replica import KEEP
 from .tile import LATENCY as TILE_LATENCY
 from .tile import ActivationTile
+
+FANOUT_STAGES = 1
+"""Registers between the array's inputs and the tile's row select: stage B."""
 
 
 class PEArray(wiring.Component):
@@ -41,7 +54,12 @@ class PEArray(wiring.Component):
     @staticmethod
     def latency(cfg: ArrayConfig) -> int:
         """Cycles from operands at the array's inputs to the accumulator write taking effect."""
-        return TILE_LATENCY + ProcessingElement.latency(cfg)
+        return FANOUT_STAGES + TILE_LATENCY + ProcessingElement.latency(cfg)
+
+    @staticmethod
+    def drain_latency(cfg: ArrayConfig) -> int:
+        """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data``: row copy + read."""
+        return 2
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
@@ -49,22 +67,37 @@ class PEArray(wiring.Component):
         m.submodules.tile = tile = ActivationTile(cfg)
         for lane in range(cfg.act_lanes):
             m.d.comb += [tile.we[lane].eq(self.tile_we[lane]), tile.wdata[lane].eq(self.tile_data[lane])]
-        m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row), tile.wcol.eq(self.tile_col),
-                     tile.rbuf.eq(self.buf), tile.r.eq(self.r), tile.s.eq(self.s), tile.stride.eq(self.cfg.stride)]
+        m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row), tile.wcol.eq(self.tile_col)]
+        # stage B: the weight next to its buffer
+        weight_b = Signal.like(self.weight, name="weight_b", reset_less=True)
+        m.d.sync += weight_b.eq(self.weight)
+        addr_bits = cfg.slot_bits + 1
+        def copy(value, i: int, name: str) -> Signal:
+            """Row ``i``'s registered copy of ``value``."""
+            reg = Signal.like(value, name=f"row{i}_{name}", reset_less=True, attrs=KEEP)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        stride = self.cfg.stride[:len(tile.stride[0])]
         for i in range(cfg.rows):
-            # stage A: this row's copy of the broadcast operands, aligned with the tile's row register
-            valid, fresh = Signal(name=f"row{i}_valid"), Signal(name=f"row{i}_fresh", reset_less=True)
-            addr = Signal(cfg.slot_bits + 1, name=f"row{i}_addr", reset_less=True)
-            weight = Signal.like(self.weight, name=f"row{i}_weight", reset_less=True)
-            m.d.sync += [valid.eq(self.valid), fresh.eq(self.fresh), weight.eq(self.weight),
-                         addr.eq(self.slot | (self.bank << cfg.slot_bits))]
+
+            # stage B: this row's copies of the control operands
+            valid_b, fresh_b = copy(self.valid, i, "valid_b"), copy(self.fresh, i, "fresh_b")
+            addr_b = copy((self.slot | (self.bank << cfg.slot_bits))[:addr_bits], i, "addr_b")
+            m.d.comb += [tile.r[i].eq(copy(self.r, i, "r_b")), tile.s[i].eq(copy(self.s, i, "s_b")),
+                         tile.rbuf[i].eq(copy(self.buf, i, "buf_b")), tile.stride[i].eq(copy(stride, i, "stride_b"))]
+            # stage A: aligned with the tile's row register
+            valid, fresh, addr = copy(valid_b, i, "valid"), copy(fresh_b, i, "fresh"), copy(addr_b, i, "addr")
+            weight = copy(weight_b, i, "weight")
+            # the drain's read request, one copy per row
+            drain_addr, drain_en = copy(self.drain_addr, i, "drain_addr"), copy(self.drain_en, i, "drain_en")
             for j in range(cfg.cols):
                 pe = ProcessingElement(cfg)
                 m.submodules[f"pe_{i}_{j}"] = pe
                 m.d.comb += [
                     pe.valid.eq(valid), pe.fresh.eq(fresh), pe.addr.eq(addr),
                     pe.weight.eq(weight), pe.act.eq(tile.act[i][j]),
-                    pe.drain_addr.eq(self.drain_addr), pe.drain_en.eq(self.drain_en),
+                    pe.drain_addr.eq(drain_addr), pe.drain_en.eq(drain_en),
                     self.drain_data[i * cfg.cols + j].eq(pe.drain_data),
                 ]
         return m

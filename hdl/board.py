@@ -78,6 +78,7 @@ class BoardSpec:
     nextpnr_opts: list = field(default_factory=list)
     dsp_scope: str = "all"
     dsp_max: int | None = None
+    replicate: bool = False
     resources: dict = field(default_factory=dict)
     leds: dict = field(default_factory=dict)
     drive_high: list = field(default_factory=list)

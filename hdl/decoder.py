@@ -1,27 +1,40 @@
 """Index decoders: the per-dataflow part of the array (with the encoder in ``golden/encode.py``).
 
 The loader and the compute sequencer walk the same schedule: per filter group a header (number of
-channel entries ``n``), then entries (channel ``c``, number of units); per unit a filter slot and a
-start position. They ask the decoder through :func:`channel_query` and :func:`unit_query` ports, and
-every answer arrives one cycle after the request (and holds while no new request is made), whatever
-the dataflow, so the walkers, their timing and the datapath are shared. An entry's channel is
-answered as the channel's plane offset in the activation buffer (``c*H*W``, see ``golden/encode.py``),
-so the loader adds it to its window origin and never multiplies:
+channel entries ``n``), then entries (channel, number of units); per unit a filter slot and a start
+position. Each walker reads the schedule as **streams** in walk order, through :func:`entry_stream`
+and :func:`unit_stream` ports: ``restart`` at a tile's start names the group's first index word, the
+head of the stream holds the group header :data:`STREAM_LATENCY` cycles later, and each ``next``
+moves the head to the following item from the next cycle on, with no bubble, however often the
+walker pops (the element dataflow pops one unit per cycle). The walkers never wait for an index
+word in the middle of a tile, whatever the dataflow, so the walkers, their timing and the datapath
+are shared.
 
-* :class:`DenseDecoder` answers from counters: ``n = C``, entry ``k`` = ``(k*H*W, M_g)``, unit ``kc``
-  = filter slot ``kc``. No index memory, no index reads.
-* :class:`IndexedDecoder` reads a channel-index memory (two read ports: loader and sequencer) and a
-  unit-index memory, loaded through ``wr``; only the unpacking of the words differs between
-  ``kernel``, ``vector``, ``strided`` and ``element``.
+Why streams and not random access: a block RAM's read data arrives late in the cycle (5.8 ns of a
+10 ns cycle on an ECP5), so no decision may depend on it in the cycle it arrives. The walkers only
+ever read the index in order, so the decoder reads ahead (:func:`_prefetch`) into a four-word queue
+of registers and the walkers see registers only.
 
-Besides the unit's start position, the channel answer carries the step between a unit's positions
-(``step_r, step_s``): ``(0, 1)`` (next column) except for ``strided``, whose step is the channel's
-stride-pattern period ``sigma`` as ``divmod(sigma, S)``.
+* :class:`DenseDecoder` answers from counters: ``n = C``, entry ``k`` = ``(k*H*W, M_g)``, units
+  = filter slots ``0 .. M_g-1`` per entry. No index memory, no index reads.
+* :class:`IndexedDecoder` reads the channel index (one read port and queue per walker) and the unit
+  index (one, for the sequencer), loaded through ``wr``; only the unpacking of the words differs
+  between ``kernel``, ``vector``, ``strided`` and ``element``.
+
+An entry names its channel by the channel's plane offset in the activation buffer (``c*H*W``, see
+``golden/encode.py``), so the loader adds it to its window origin and never multiplies. Besides the
+channel, an entry carries its units' first position within the kernel (``phase_r, phase_s``) and the
+step between positions (``step_r, step_s``): ``(0, 0)`` and ``(0, 1)`` (next column) except for
+``strided``, whose phase and step are the channel's stride pattern ``phi`` and period ``sigma``, both
+as ``divmod(., S)``. A unit carries its slot and, for ``vector`` and ``element``, its row (and column).
+
+``index_reads`` counts the index words the walkers consume (pops); the queues read up to three words
+past a tile's last item, which no walker consumes and the counter does not count.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Array, Module, Mux, Signal, Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,26 +42,37 @@ from golden.config import ArrayConfig, bits_for
 
 from .layouts import index_addr_bits
 
+STREAM_LATENCY = 2
+"""Cycles from ``restart`` to the group header (entry stream) or the first unit at the head."""
 
-def channel_query(cfg: ArrayConfig) -> wiring.Signature:
-    """Requester's view: ask for the group header (``header``) or entry ``k`` at index word ``addr``.
+QUEUE_DEPTH = 4
+"""Words a prefetch queue holds: enough that a walker popping every cycle never finds it empty
+(a read lands in the queue the cycle after it is issued, and reads stop at ``QUEUE_DEPTH`` words
+held or in flight)."""
+
+
+def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
+    """A walker's view of its channel-entry stream: the group header, then the group's entries.
 
     ``mg`` (filters in the group) and ``plane`` (``H*W``) are context the counter-based dense decoder
-    needs; a requester that does not use the ``chan`` answer may leave ``plane`` at 0.
+    needs; a walker that does not use the ``chan`` answer may leave ``plane`` at 0. In a header,
+    ``count`` is the number of entries and ``empty`` says it is 0; in an entry, ``count`` is the number
+    of units. ``valid`` (the head holds an item) is for checking the contract in simulation.
     """
+    pb = cfg.pos_bits
     return wiring.Signature({
-        "en": Out(1), "header": Out(1), "k": Out(cfg.count_bits), "mg": Out(cfg.count_bits),
-        "plane": Out(bits_for(cfg.act_depth)), "addr": Out(index_addr_bits(cfg)),
-        "count": In(cfg.count_bits), "chan": In(cfg.chan_bits), "empty": In(1),
-        "step_r": In(cfg.pos_bits), "step_s": In(cfg.pos_bits),
+        "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits),
+        "plane": Out(bits_for(cfg.act_depth)), "next": Out(1),
+        "valid": In(1), "count": In(cfg.count_bits), "chan": In(cfg.chan_bits), "empty": In(1),
+        "phase_r": In(pb), "phase_s": In(pb), "step_r": In(pb), "step_s": In(pb),
     })
 
 
-def unit_query(cfg: ArrayConfig) -> wiring.Signature:
-    """Requester's view: ask for unit ``kc`` of the current entry (unit-index word ``addr``)."""
+def unit_stream(cfg: ArrayConfig) -> wiring.Signature:
+    """The sequencer's view of the unit stream: the group's units, entry after entry."""
     return wiring.Signature({
-        "en": Out(1), "kc": Out(cfg.count_bits), "addr": Out(index_addr_bits(cfg)),
-        "slot": In(cfg.slot_bits), "r0": In(cfg.pos_bits), "s0": In(cfg.pos_bits),
+        "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits), "next": Out(1),
+        "valid": In(1), "slot": In(cfg.slot_bits), "r0": In(cfg.pos_bits), "s0": In(cfg.pos_bits),
     })
 
 
@@ -65,9 +89,9 @@ class _Decoder(wiring.Component):
         self._cfg = cfg
         super().__init__({
             "channels": In(cfg.dim_bits),
-            "loader": In(channel_query(cfg)),
-            "seq": In(channel_query(cfg)),
-            "unit": In(unit_query(cfg)),
+            "loader": In(entry_stream(cfg)),
+            "seq": In(entry_stream(cfg)),
+            "unit": In(unit_stream(cfg)),
             "wr": In(index_write(cfg)),
         })
 
@@ -75,28 +99,73 @@ class _Decoder(wiring.Component):
 class DenseDecoder(_Decoder):
     """Counter-based decoder for the dense dataflow: every channel, every filter, in order.
 
-    Entry ``k``'s plane offset ``k*H*W`` is a running sum per port: a header request clears it, each
-    entry request answers it and adds ``plane``. That is exact because each requester (loader,
-    sequencer) asks for the entries of a tile in order ``k = 0, 1, ...`` right after the tile's
-    header, each once; ``k`` itself is not needed. The sum wraps only after the last channel, whose
-    offset ``(C-1)*H*W < act_depth`` still fits.
+    Entry ``k``'s plane offset ``k*H*W`` is a running sum per stream, stepped by ``plane`` on each pop
+    of an entry; the units of every entry are the slots ``0 .. M_g-1``. The sum wraps only after the
+    last channel, whose offset ``(C-1)*H*W < act_depth`` still fits.
     """
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        for q in (self.loader, self.seq):
-            offset = Signal(cfg.chan_bits)  # plane offset of the port's next entry
-            m.d.comb += [q.step_r.eq(0), q.step_s.eq(1), q.empty.eq(0)]  # C >= 1: no group is empty
-            with m.If(q.en):
-                with m.If(q.header):
-                    m.d.sync += [q.count.eq(self.channels), offset.eq(0)]
-                with m.Else():
-                    m.d.sync += [q.count.eq(q.mg), q.chan.eq(offset), offset.eq(offset + q.plane)]
-        with m.If(self.unit.en):
-            m.d.sync += self.unit.slot.eq(self.unit.kc)
-        m.d.comb += [self.unit.r0.eq(0), self.unit.s0.eq(0)]
+        for name, q in (("loader", self.loader), ("seq", self.seq)):
+            at_header = Signal(name=f"{name}_at_header")  # the head is the header (else an entry)
+            offset = Signal(cfg.chan_bits, name=f"{name}_offset")  # plane offset of the entry at (or after) the head
+            m.d.comb += [q.valid.eq(1), q.empty.eq(0),  # C >= 1: no group is empty
+                         q.count.eq(Mux(at_header, self.channels, q.mg)), q.chan.eq(offset),
+                         q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
+            with m.If(q.restart):
+                m.d.sync += [at_header.eq(1), offset.eq(0)]
+            with m.Elif(q.next):
+                m.d.sync += at_header.eq(0)
+                with m.If(~at_header):
+                    m.d.sync += offset.eq(offset + q.plane)
+        u = self.unit
+        slot = Signal(cfg.slot_bits)
+        slot_last = Signal()  # slot == M_g - 1, registered ahead of its use
+        m.d.comb += [u.valid.eq(1), u.slot.eq(slot), u.r0.eq(0), u.s0.eq(0)]
+        with m.If(u.restart):
+            m.d.sync += [slot.eq(0), slot_last.eq(u.mg == 1)]
+        with m.Elif(u.next):
+            with m.If(slot_last):
+                m.d.sync += [slot.eq(0), slot_last.eq(u.mg == 1)]
+            with m.Else():
+                m.d.sync += [slot.eq(slot + 1), slot_last.eq(slot + 2 == u.mg)]
         return m
+
+
+def _prefetch(m: Module, mem: memory.Memory, restart: Value, start: Value, pop: Value, name: str
+              ) -> tuple[Value, Value]:
+    """Stream ``mem`` from word ``start`` through a :data:`QUEUE_DEPTH`-word register queue.
+
+    Returns ``(head, valid)``. The read port is always enabled and its data goes straight into a queue
+    register (no logic between the block RAM's output and a flip-flop); a read is issued while fewer
+    than ``QUEUE_DEPTH`` words are held or in flight, so a pop every cycle is sustained. ``restart``
+    drops what is queued or in flight and reads ``start`` in the same cycle: its word is at the head
+    :data:`STREAM_LATENCY` cycles later.
+    """
+    rp = mem.read_port()
+    width = len(rp.data)
+    abits = len(rp.addr)
+    queue = [Signal(width, name=f"{name}_q{k}", reset_less=True) for k in range(QUEUE_DEPTH)]
+    wr, rd = Signal(range(QUEUE_DEPTH), name=f"{name}_wr"), Signal(range(QUEUE_DEPTH), name=f"{name}_rd")
+    held = Signal(range(QUEUE_DEPTH + 1), name=f"{name}_held")
+    inflight = Signal(name=f"{name}_inflight")  # a word read last cycle is on the read port's data now
+    ptr = Signal(abits, name=f"{name}_ptr")  # next word to read
+    issue = Signal(name=f"{name}_issue")
+    m.d.comb += [rp.en.eq(1), issue.eq(held + inflight < QUEUE_DEPTH)]
+    with m.If(restart):
+        m.d.comb += rp.addr.eq(start)
+        m.d.sync += [ptr.eq(start + 1), inflight.eq(1), held.eq(0), wr.eq(0), rd.eq(0)]
+    with m.Else():
+        m.d.comb += rp.addr.eq(ptr)
+        m.d.sync += [ptr.eq(ptr + issue), inflight.eq(issue), held.eq(held + inflight - pop),
+                     wr.eq(wr + inflight), rd.eq(rd + pop)]
+        for k in range(QUEUE_DEPTH):
+            with m.If(inflight & (wr == k)):
+                m.d.sync += queue[k].eq(rp.data)
+    head = Signal(width, name=f"{name}_head")
+    m.d.comb += head.eq(Array(queue)[rd])
+    return head, held != 0
 
 
 class IndexedDecoder(_Decoder):
@@ -114,26 +183,23 @@ class IndexedDecoder(_Decoder):
             cw.addr.eq(self.wr.addr), cw.data.eq(self.wr.data), cw.en.eq(self.wr.en & ~self.wr.unit),
             uw.addr.eq(self.wr.addr), uw.data.eq(self.wr.data), uw.en.eq(self.wr.en & self.wr.unit),
         ]
-        words = {}
         for name, q in (("loader", self.loader), ("seq", self.seq)):
-            words[name] = rp = chan_mem.read_port()
-            m.d.comb += [rp.addr.eq(q.addr), rp.en.eq(q.en), q.chan.eq(rp.data[:cb]), q.count.eq(rp.data[cb:cb + nb]),
-                         q.empty.eq(rp.data[0])]  # meaningful in a header answer only
+            word, valid = _prefetch(m, chan_mem, q.restart, q.addr, q.next, f"{name}_chan")
+            m.d.comb += [q.valid.eq(valid), q.chan.eq(word[:cb]), q.count.eq(word[cb:cb + nb]),
+                         q.empty.eq(word[0])]  # meaningful in a header only
             if cfg.dataflow == "strided":
-                m.d.comb += [q.step_r.eq(rp.data[cb + nb + 2 * pb:][:pb]), q.step_s.eq(rp.data[cb + nb + 3 * pb:][:pb])]
+                pattern = word[cb + nb:]
+                m.d.comb += [q.phase_r.eq(pattern[:pb]), q.phase_s.eq(pattern[pb:2 * pb]),
+                             q.step_r.eq(pattern[2 * pb:3 * pb]), q.step_s.eq(pattern[3 * pb:4 * pb])]
             else:
-                m.d.comb += [q.step_r.eq(0), q.step_s.eq(1)]
-        up = unit_mem.read_port()
-        m.d.comb += [up.addr.eq(self.unit.addr), up.en.eq(self.unit.en), self.unit.slot.eq(up.data[:sb])]
-        if cfg.dataflow == "strided":
-            # every kernel of a channel starts at the channel's phase: the sequencer's entry answer holds it
-            # from before the entry's first unit until after its last one
-            phase = words["seq"].data[cb + nb:]
-            m.d.comb += [self.unit.r0.eq(phase[:pb]), self.unit.s0.eq(phase[pb:][:pb])]
-        elif cfg.dataflow in ("vector", "element"):
-            m.d.comb += self.unit.r0.eq(up.data[sb:][:pb])
-            if cfg.dataflow == "element":
-                m.d.comb += self.unit.s0.eq(up.data[sb + pb:][:pb])
+                m.d.comb += [q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
+        u = self.unit
+        word, valid = _prefetch(m, unit_mem, u.restart, u.addr, u.next, "unit")
+        m.d.comb += [u.valid.eq(valid), u.slot.eq(word[:sb])]
+        if cfg.dataflow in ("vector", "element"):
+            m.d.comb += u.r0.eq(word[sb:sb + pb])
+        if cfg.dataflow == "element":
+            m.d.comb += u.s0.eq(word[sb + pb:sb + 2 * pb])
         return m
 
 

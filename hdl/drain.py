@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from golden.config import ArrayConfig, bits_for
 from golden.timing import drain_flush
 
+from .array import PEArray
 from .layouts import config_layout
 from .sequencer import drain_request
 
@@ -33,7 +34,7 @@ class Drain(wiring.Component):
             "rd_addr": Out(cfg.slot_bits + 1), "rd_en": Out(1),
             "rd_data": In(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
             "out_addr": Out(bits_for(cfg.out_depth - 1)), "out_data": Out(signed(cfg.acc_bits)),
-            "out_en": Out(1), "active": Out(1),
+            "out_en": Out(1), "active": Out(1), "quiet": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -45,38 +46,44 @@ class Drain(wiring.Component):
         mg, rv, cv = Signal(cfg.count_bits), Signal(db), Signal(db)
         slot, i, j = Signal(cfg.slot_bits), Signal(bits_for(cfg.rows - 1)), Signal(bits_for(cfg.cols - 1))
         m.d.comb += self.rd_addr.eq(slot | (bank << cfg.slot_bits))
-        # stage D1: pick PE (i, j)'s value, mask untouched slots. A slot is read from every PE at once
-        # (``rd_en`` at its first output); the values go into one shift register per PE row, which
-        # moves towards column 0 while its row drains, so each output comes from a row's head: a
-        # ``rows``:1 mux, and every PE's read data goes only to its own register, not to a central
-        # ``rows*cols``:1 mux (which on a large array gathers wires from the whole die).
-        valid1, load1 = Signal(), Signal()
-        i1 = Signal.like(i)
+        # The scan (state RUN) names one output per cycle; it is written three cycles later:
+        # D1: the read request of a slot's first output (``rd_en``) is in the array's per-row copy
+        #     registers; D2: every PE's accumulator of the slot arrives and is loaded into one shift
+        #     register per PE row; D3: the output leaves the head of its row's register, which moves
+        #     towards column 0 while its row drains, and is masked if no MAC touched its slot. So each
+        #     output comes from a ``rows``:1 mux of flip-flops, every PE's read data goes only to its
+        #     own register, not to a central ``rows*cols``:1 mux (which on a large array gathers wires
+        #     from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
+        assert PEArray.drain_latency(cfg) == 2  # D1 + D2
+        valid = [Signal(name=f"valid{k}") for k in range(1, 4)]
+        load = [Signal(name=f"load{k}") for k in range(1, 3)]
+        row = [Signal.like(i, name=f"i{k}") for k in range(1, 4)]
+        addr_d = [Signal.like(self.out_addr, name=f"addr{k}") for k in range(1, 4)]
+        touched = [Signal(name=f"touched{k}") for k in range(1, 4)]
         slot1 = Signal.like(slot)
-        addr1 = Signal.like(self.out_addr)
-        touched1 = Signal()
-        m.d.sync += [valid1.eq(0), load1.eq(self.rd_en)]
+        m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en), load[1].eq(load[0])]
+        m.d.sync += [valid[k].eq(valid[k - 1]) for k in (1, 2)]
+        m.d.sync += [row[k].eq(row[k - 1]) for k in (1, 2)] + [addr_d[k].eq(addr_d[k - 1]) for k in (1, 2)]
+        m.d.sync += [touched[k].eq(touched[k - 1]) for k in (1, 2)]
+        for b in range(2):  # the drain's bank may change from D2 on (the next tile's hand-off)
+            with m.If(bank == b):
+                m.d.comb += touched[0].eq(self.touched[b].bit_select(slot1, 1))
         chain = [[Signal(signed(cfg.acc_bits), name=f"chain{r}_{k}", reset_less=True) for k in range(cfg.cols)]
                  for r in range(cfg.rows)]
         pick = Signal(signed(cfg.acc_bits))
-        with m.If(load1):  # the slot's first output, (0, 0), straight from its PE
-            m.d.comb += pick.eq(self.rd_data[0])
+        with m.Switch(row[2]):
             for r in range(cfg.rows):
-                skip = 1 if r == 0 else 0  # row 0's head leaves now: load it shifted
-                m.d.sync += [chain[r][k].eq(self.rd_data[r * cfg.cols + k + skip])
-                             for k in range(cfg.cols - skip)]
-        with m.Else():
-            with m.Switch(i1):
-                for r in range(cfg.rows):
-                    with m.Case(r):
-                        m.d.comb += pick.eq(chain[r][0])
-                        with m.If(valid1):
-                            m.d.sync += [chain[r][k].eq(chain[r][k + 1]) for k in range(cfg.cols - 1)]
-        for b in range(2):
-            with m.If(bank == b):
-                m.d.comb += touched1.eq(self.touched[b].bit_select(slot1, 1))
-        m.d.comb += [self.out_en.eq(valid1), self.out_addr.eq(addr1),
-                     self.out_data.eq(Mux(touched1, pick, 0))]
+                with m.Case(r):
+                    m.d.comb += pick.eq(chain[r][0])
+                    with m.If(valid[2]):
+                        m.d.sync += [chain[r][k].eq(chain[r][k + 1]) for k in range(cfg.cols - 1)]
+        with m.If(load[1]):  # a slot's values, loaded as its previous slot's last output leaves
+            for r in range(cfg.rows):
+                m.d.sync += [chain[r][k].eq(self.rd_data[r * cfg.cols + k]) for k in range(cfg.cols)]
+        m.d.comb += [self.out_en.eq(valid[2]), self.out_addr.eq(addr_d[2]),
+                     self.out_data.eq(Mux(touched[2], pick, 0))]
+        # nothing in flight: the last write of the layer has happened (the run may end)
+        m.d.comb += self.quiet.eq(self.req.idle & ~valid[0] & ~valid[1])
 
         # Output addresses wrap modulo 2**len(out_addr); every address written is < out_depth, exact.
         # A tile (g, ty, tx) starts at m_base + y_base + x_base = g*acc_depth*E*F + ty*rows*F + tx*cols.
@@ -136,7 +143,7 @@ class Drain(wiring.Component):
                         m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.active.eq(1), self.rd_en.eq(at0)]
-                m.d.sync += [valid1.eq(1), i1.eq(i), slot1.eq(slot), addr1.eq(addr), at0.eq(0)]
+                m.d.sync += [valid[0].eq(1), row[0].eq(i), slot1.eq(slot), addr_d[0].eq(addr), at0.eq(0)]
                 with m.If(jlast):
                     m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f),
                                  jlast.eq(cv == 1), ilast.eq(i + 2 == rv)]

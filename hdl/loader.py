@@ -1,8 +1,9 @@
 """Tile loader: fills the activation tile buffers, one channel window per schedule entry.
 
-Walks the same schedule as the sequencer (through its own decoder port) and runs ahead of it by up
-to two windows, alternating between the two tile buffers. Per entry it waits in ``ENTRY`` until its
-buffer is free, spends one cycle computing the window's start address, then one cycle per
+Walks the same schedule as the sequencer (through its own entry stream, ``hdl.decoder``) and runs
+ahead of it by up to two windows, alternating between the two tile buffers. Per tile it restarts the
+stream and pops the group header; per entry it waits in ``ENTRY`` until its buffer is free, pops the
+entry and spends that cycle computing the window's start address, then one cycle per
 ``act_lanes`` consecutive positions of a window row (``TH x TW``, runtime sizes), one activation-buffer
 read port per lane: in-bounds positions are read, padding positions write 0 without a read. The write
 lags the read by one cycle, so a window takes ``1 + TH*ceil(TW/L) + 1`` cycles and the buffer is
@@ -25,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
 
-from .decoder import channel_query
+from .decoder import entry_stream
 from .layouts import config_layout
 from .walker import TileCounter
 
@@ -35,7 +36,7 @@ class TileLoader(wiring.Component):
         self._cfg = cfg
         super().__init__({
             "cfg": In(config_layout(cfg)), "start": In(1),
-            "idx": Out(channel_query(cfg)),
+            "ent": Out(entry_stream(cfg)),
             "act_addr": Out(bits_for(cfg.act_depth - 1)).array(cfg.act_lanes), "act_en": Out(1).array(cfg.act_lanes),
             "act_data": In(signed(cfg.act_bits)).array(cfg.act_lanes),
             "tile_we": Out(1).array(cfg.act_lanes), "tile_buf": Out(1), "tile_row": Out(bits_for(cfg.tile_rows - 1)),
@@ -54,13 +55,13 @@ class TileLoader(wiring.Component):
         buf = Signal()  # buffer being filled
         # flags registered a cycle ahead, so no decision waits for a compare chain: the current entry is
         # the tile's last (k == n - 1), the window row's last lane group (v + lanes >= TW), the window's
-        # last row (u == TH - 1); and the next entry's index address in its own register
+        # last row (u == TH - 1)
         klast, vlast, ulast = Signal(), Signal(), Signal()
-        eaddr = Signal.like(self.idx.addr)
+        ent = self.ent
         lanes = cfg.act_lanes
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start),
-            self.idx.mg.eq(tiles.mg), self.idx.plane.eq(c.hw), self.tile_buf.eq(buf),
+            ent.mg.eq(tiles.mg), ent.plane.eq(c.hw), ent.addr.eq(tiles.gbase), self.tile_buf.eq(buf),
         ]
         # Window origin (y0, x0) in input pixels and its activation address relative to the channel's
         # plane, as running sums over the tiles (g outer, ty, tx inner): each TILE state steps them from
@@ -107,17 +108,12 @@ class TileLoader(wiring.Component):
             with m.Else():
                 m.next = "TILE"
 
-        def read_entry(index):
-            m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(eaddr)]
-            m.d.sync += eaddr.eq(eaddr + 1)
-
         with m.FSM(name="loader"):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.next = "TILE"
             with m.State("TILE"):
-                m.d.comb += [self.idx.en.eq(1), self.idx.header.eq(1), self.idx.addr.eq(tiles.gbase)]
-                m.d.sync += eaddr.eq(tiles.gbase + 1)
+                m.d.comb += ent.restart.eq(1)
                 with m.If(tiles.tx == 0):
                     m.d.sync += x0.eq(-c.pad)
                     with m.If(tiles.ty == 0):
@@ -127,21 +123,23 @@ class TileLoader(wiring.Component):
                                      tile_base.eq(row_base + c.ystep_addr)]
                 with m.Else():
                     m.d.sync += [x0.eq(x0 + c.xstep), tile_base.eq(tile_base + c.xstep)]
-                m.next = "HEADER"
-            with m.State("HEADER"):
+                m.next = "HWAIT"
+            with m.State("HWAIT"):  # the stream's latency
                 # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
                 m.d.sync += [ulo.eq(clamp(-y0, c.th)), uhi.eq(clamp(c.h - y0, c.th)),
                              vlo.eq(clamp(-x0, c.tw)), vhi.eq(clamp(c.w - x0, c.tw))]
-                m.d.comb += tiles.n.eq(self.idx.count)
-                m.d.sync += [n.eq(self.idx.count), k.eq(0), klast.eq(self.idx.count == 1)]
-                with m.If(self.idx.empty):
+                m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += [ent.next.eq(1), tiles.n.eq(ent.count)]
+                m.d.sync += [n.eq(ent.count), k.eq(0), klast.eq(ent.count == 1)]
+                with m.If(ent.empty):
                     next_tile()
                 with m.Else():
-                    read_entry(0)
                     m.next = "ENTRY"
             with m.State("ENTRY"):
                 with m.If(~self.full.bit_select(buf, 1)):
-                    start = self.idx.chan + tile_base  # the entry's plane offset + the window origin
+                    m.d.comb += ent.next.eq(1)
+                    start = ent.chan + tile_base  # the entry's plane offset + the window origin
                     m.d.sync += [u.eq(0), v.eq(0), addr.eq(start), row_addr.eq(start),
                                  vlast.eq(lanes >= c.tw), ulast.eq(c.th == 1)]
                     m.next = "LOAD"
@@ -161,7 +159,6 @@ class TileLoader(wiring.Component):
                 m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]
                 with m.If(~klast):
-                    read_entry(k + 1)
                     m.next = "ENTRY"
                 with m.Else():
                     next_tile()

