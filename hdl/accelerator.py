@@ -30,6 +30,7 @@ from .decoder import make_decoder
 from .drain import Drain
 from .layouts import PERF_FIELDS, config_layout, load_layout, perf_layout
 from .loader import TileLoader
+from .prefetch import read_ahead
 from .sequencer import ComputeSequencer
 
 
@@ -176,29 +177,31 @@ class Accelerator(wiring.Component):
     def _elaborate_readback(self, m: Module, start, out_mem, written_en) -> None:
         """Output buffer → ``o`` stream after ``done``, in address order, with full backpressure.
 
-        The drain writes every output exactly once, so the number of outputs to read back is counted
-        from its writes (``written_en``) rather than computed as ``M*E*F``: no multiplier.
+        The buffer is read ahead into a register queue (``hdl.prefetch``), so ``o.payload`` is a
+        register: the consumer (on a board the UART bridge, which picks a byte of it) never sees the
+        block RAM's late read data. The drain writes every output exactly once, so the number of
+        outputs to read back is counted from its writes (``written_en``) rather than computed as
+        ``M*E*F``: no multiplier. The stream restarts in the first cycle of ``done``, when the last
+        write has landed.
         """
         cfg = self._cfg
-        rd = out_mem.read_port()
-        rptr = Signal(bits_for(cfg.out_depth))
-        total = Signal.like(rptr)
+        total = Signal(bits_for(cfg.out_depth))
         with m.If(start):
             m.d.sync += total.eq(0)
         with m.Elif(written_en):
             m.d.sync += total.eq(total + 1)
-        m.d.comb += [rd.addr.eq(rptr), self.o.payload.eq(rd.data)]
-        advance = Signal()
-        more = Signal()  # rptr < total, registered (computed for the pointer's next value)
-        m.d.sync += more.eq(Mux(advance, rptr + 1 < total, rptr < total))
-        m.d.comb += advance.eq(self.done & more & (~self.o.valid | self.o.ready))
-        m.d.comb += rd.en.eq(advance)
+        done_r = Signal()
+        m.d.sync += done_r.eq(self.done & ~start)
+        reading = Signal()  # the read-back has been restarted for this layer's outputs
         with m.If(start):
-            m.d.sync += [rptr.eq(0), self.o.valid.eq(0)]
-        with m.Elif(advance):
-            m.d.sync += [rptr.eq(rptr + 1), self.o.valid.eq(1)]
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += reading.eq(0)
+        with m.Elif(self.done):
+            m.d.sync += reading.eq(1)
+        pop = Signal()
+        ahead = read_ahead(m, out_mem, restart=self.done & ~done_r, start=0, pop=pop, name="readback",
+                           more=lambda ptr: ptr < total)
+        m.d.comb += [self.o.payload.eq(ahead.head), self.o.valid.eq(ahead.valid & reading),
+                     pop.eq(self.o.valid & self.o.ready)]
 
     def _elaborate_counters(self, m: Module, start, strobes: dict) -> None:
         """One counter per ``perf`` field, cleared by ``start``; a list of strobes adds up (several per cycle).

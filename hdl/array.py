@@ -8,10 +8,10 @@ No broadcast crosses the array in one cycle. The operands enter at stage 1 (the 
 registers and the weight buffer's read data) and are fanned out in two registered steps:
 
 * stage B: the weight is registered once, next to the weight buffer (its read data arrives late in
-  the cycle), and the control operands (valid, fresh, accumulator address, tile row/column, buffer,
-  stride) get one copy per PE row;
-* stage A: per PE row, the tile's row register (selected by the row's own copies), the row's weight
-  and control; each PE then registers its own copies (:mod:`hdl.pe`).
+  the cycle), the control operands (valid, fresh, accumulator address) get one copy per PE row, and
+  the tile its selects' decoded copies (:mod:`hdl.tile`);
+* stage A: per PE row, the tile's row register, the row's weight and control; each PE then
+  registers its own copies (:mod:`hdl.pe`).
 
 The copies are deliberate (``hdl.replica``). The drain's read address and enable get one registered
 copy per PE row as well, so the drain sees a PE's accumulator :meth:`PEArray.drain_latency` cycles
@@ -33,9 +33,6 @@ from .replica import KEEP
 from .tile import LATENCY as TILE_LATENCY
 from .tile import ActivationTile
 
-FANOUT_STAGES = 1
-"""Registers between the array's inputs and the tile's row select: stage B."""
-
 
 class PEArray(wiring.Component):
     def __init__(self, cfg: ArrayConfig):
@@ -54,7 +51,7 @@ class PEArray(wiring.Component):
     @staticmethod
     def latency(cfg: ArrayConfig) -> int:
         """Cycles from operands at the array's inputs to the accumulator write taking effect."""
-        return FANOUT_STAGES + TILE_LATENCY + ProcessingElement.latency(cfg)
+        return TILE_LATENCY + ProcessingElement.latency(cfg)
 
     @staticmethod
     def drain_latency(cfg: ArrayConfig) -> int:
@@ -78,14 +75,12 @@ class PEArray(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        stride = self.cfg.stride[:len(tile.stride[0])]
+        m.d.comb += [tile.r.eq(self.r), tile.s.eq(self.s), tile.rbuf.eq(self.buf),
+                     tile.stride.eq(self.cfg.stride[:len(tile.stride)])]
         for i in range(cfg.rows):
-
-            # stage B: this row's copies of the control operands
+            # stage B: this row's copies of the control operands (the tile makes its selects' own)
             valid_b, fresh_b = copy(self.valid, i, "valid_b"), copy(self.fresh, i, "fresh_b")
             addr_b = copy((self.slot | (self.bank << cfg.slot_bits))[:addr_bits], i, "addr_b")
-            m.d.comb += [tile.r[i].eq(copy(self.r, i, "r_b")), tile.s[i].eq(copy(self.s, i, "s_b")),
-                         tile.rbuf[i].eq(copy(self.buf, i, "buf_b")), tile.stride[i].eq(copy(stride, i, "stride_b"))]
             # stage A: aligned with the tile's row register
             valid, fresh, addr = copy(valid_b, i, "valid"), copy(fresh_b, i, "fresh"), copy(addr_b, i, "addr")
             weight = copy(weight_b, i, "weight")

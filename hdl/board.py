@@ -214,6 +214,8 @@ class HostBridge(wiring.Component):
         self.txu = UARTTransmitter(clk_freq=clk_freq, baud=baud)
         self.sizes = wire_sizes(manifest(cfg))
         self.timeout = int(clk_freq // 10) if timeout is None else timeout
+        if self.timeout < 1:
+            raise ValueError(f"bridge timeout must be at least 1 cycle, not {self.timeout}")
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1), "done": Out(1),
                           "error": Out(1)})
 
@@ -236,6 +238,7 @@ class HostBridge(wiring.Component):
 
         op = Signal(8)
         cnt = Signal(16)  # words left in a LOAD / READ
+        cnt_one, cnt_zero = Signal(), Signal()  # cnt == 1, cnt == 0: registered with cnt
         idx = Signal(range(max(nb, sz["perf"], sz["out"], 8) + 1))  # byte index within a field
         m.d.comb += [acc.cfg.as_value().eq(word[8 * (nb - sz["cfg"]):]),
                      acc.load.payload.as_value().eq(word[8 * (nb - sz["load"]):])]
@@ -253,15 +256,18 @@ class HostBridge(wiring.Component):
         m.d.sync += start.eq(0)
         m.d.comb += acc.start.eq(start)
 
-        # waiting for the host (or the array) in the middle of a command: give up after `timeout` cycles
+        # waiting for the host (or the array) in the middle of a command: give up after `timeout` cycles.
+        # The timer's compare is registered (``at_limit`` is "timer == timeout" a cycle early), so the
+        # state decisions see one flip-flop, not a compare of the timer's width.
         waiting = Signal()
         timer = Signal(range(self.timeout + 1))
+        at_limit = Signal()
         with m.If(waiting & ~got):
-            m.d.sync += timer.eq(timer + 1)
+            m.d.sync += [timer.eq(timer + 1), at_limit.eq(timer == self.timeout - 1)]
         with m.Else():
-            m.d.sync += timer.eq(0)
+            m.d.sync += [timer.eq(0), at_limit.eq(0)]
         expired = Signal()
-        m.d.comb += expired.eq(waiting & (timer == self.timeout))
+        m.d.comb += expired.eq(waiting & at_limit)
 
         info = Const(int.from_bytes(info_reply(self._cfg), "little"), 64)
         perf = acc.perf.as_value()
@@ -276,12 +282,22 @@ class HostBridge(wiring.Component):
                 m.d.sync += flags["timeout"].eq(1)
                 m.next = "IDLE"
 
+        # The byte to send is picked into a register first (``tx_byte``, then offered to the transmitter
+        # from the next cycle): the pick is a wide mux (a byte of the counters, of an output word), and
+        # the transmitter's load decision must not wait for it. One more cycle per byte at UART speed.
+        tx_byte, tx_full, tx_last = Signal(8), Signal(), Signal()
+        taken = Signal()  # the transmitter takes ``tx_byte`` in this cycle
+        m.d.comb += [txu.i.valid.eq(tx_full), txu.i.payload.eq(tx_byte), taken.eq(tx_full & txu.i.ready)]
+        with m.If(taken):
+            m.d.sync += tx_full.eq(0)
+
         def send(byte, last, after="IDLE"):
             """Send ``byte``; when it is taken, advance ``idx`` or, on ``last``, go to ``after``."""
-            m.d.comb += [txu.i.valid.eq(1), txu.i.payload.eq(byte)]
-            with m.If(txu.i.ready):
+            with m.If(~tx_full):
+                m.d.sync += [tx_byte.eq(byte), tx_full.eq(1), tx_last.eq(last)]
+            with m.If(taken):
                 m.d.sync += idx.eq(idx + 1)
-                with m.If(last):
+                with m.If(tx_last):
                     m.next = after
 
         with m.FSM(name="bridge"):
@@ -309,15 +325,17 @@ class HostBridge(wiring.Component):
                 with m.If(got):
                     m.d.sync += [word.eq(shifted), idx.eq(idx + 1)]
                     with m.If(idx == 1):
-                        m.d.sync += [cnt.eq(top(2)), idx.eq(0)]
-                        with m.If(top(2) == 0):  # nothing to do: LOAD acknowledges, READ sends nothing
-                            m.next = "IDLE"
-                            with m.If(op == OP_LOAD):
-                                m.next = "ACK"
-                        with m.Elif(op == OP_LOAD):
-                            m.next = "LOAD"
-                        with m.Else():
-                            m.next = "READ"
+                        m.d.sync += [cnt.eq(top(2)), cnt_one.eq(top(2) == 1), cnt_zero.eq(top(2) == 0), idx.eq(0)]
+                        m.next = "COUNTED"
+            with m.State("COUNTED"):  # decide on the registered count
+                with m.If(cnt_zero):  # nothing to do: LOAD acknowledges, READ sends nothing
+                    m.next = "IDLE"
+                    with m.If(op == OP_LOAD):
+                        m.next = "ACK"
+                with m.Elif(op == OP_LOAD):
+                    m.next = "LOAD"
+                with m.Else():
+                    m.next = "READ"
             with m.State("LOAD"):
                 m.d.comb += rxu.o.ready.eq(1)
                 wait_input()
@@ -329,8 +347,8 @@ class HostBridge(wiring.Component):
             with m.State("PUSH"):
                 m.d.comb += acc.load.valid.eq(1)
                 with m.If(acc.load.ready):
-                    m.d.sync += cnt.eq(cnt - 1)
-                    with m.If(cnt == 1):
+                    m.d.sync += [cnt.eq(cnt - 1), cnt_one.eq(cnt == 2)]
+                    with m.If(cnt_one):
                         m.next = "ACK"
                     with m.Else():
                         m.next = "LOAD"
@@ -348,7 +366,7 @@ class HostBridge(wiring.Component):
                 send(NAK, 1)
             with m.State("SEND_STATUS"):
                 send(status, 1)
-                with m.If(txu.i.ready):
+                with m.If(~tx_full):  # the status is read: its error bits start afresh
                     m.d.sync += [f.eq(0) for f in flags.values()]
             with m.State("SEND_INFO"):
                 send(info.word_select(idx[:3], 8), idx == 7)
@@ -361,11 +379,12 @@ class HostBridge(wiring.Component):
                     m.next = "READ_SEND"
             with m.State("READ_SEND"):
                 last = idx == sz["out"] - 1
-                send(out_bytes.word_select(idx, 8), last & (cnt == 1), "IDLE")
-                with m.If(txu.i.ready & last):
+                send(out_bytes.word_select(idx, 8), last & cnt_one, "IDLE")
+                with m.If(~tx_full & last):  # the word's last byte is picked: the word is done with
                     m.d.comb += acc.o.ready.eq(1)
-                    m.d.sync += [cnt.eq(cnt - 1), idx.eq(0)]
-                    with m.If(cnt != 1):
+                with m.If(taken & last):
+                    m.d.sync += [cnt.eq(cnt - 1), cnt_one.eq(cnt == 2), idx.eq(0)]
+                    with m.If(~cnt_one):
                         m.next = "READ"
         return m
 

@@ -12,7 +12,7 @@ are shared.
 
 Why streams and not random access: a block RAM's read data arrives late in the cycle (5.8 ns of a
 10 ns cycle on an ECP5), so no decision may depend on it in the cycle it arrives. The walkers only
-ever read the index in order, so the decoder reads ahead (:func:`_prefetch`) into a four-word queue
+ever read the index in order, so the decoder reads ahead (:mod:`hdl.prefetch`) into a three-word queue
 of registers and the walkers see registers only.
 
 * :class:`DenseDecoder` answers from counters: ``n = C``, entry ``k`` = ``(k*H*W, M_g)``, units
@@ -34,21 +34,18 @@ past a tile's last item, which no walker consumes and the counter does not count
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, Value
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
 
 from .layouts import index_addr_bits
+from .prefetch import LATENCY as PREFETCH_LATENCY
+from .prefetch import read_ahead
 
-STREAM_LATENCY = 2
+STREAM_LATENCY = PREFETCH_LATENCY
 """Cycles from ``restart`` to the group header (entry stream) or the first unit at the head."""
-
-QUEUE_DEPTH = 4
-"""Words a prefetch queue holds: enough that a walker popping every cycle never finds it empty
-(a read lands in the queue the cycle after it is issued, and reads stop at ``QUEUE_DEPTH`` words
-held or in flight)."""
 
 
 def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
@@ -133,41 +130,6 @@ class DenseDecoder(_Decoder):
         return m
 
 
-def _prefetch(m: Module, mem: memory.Memory, restart: Value, start: Value, pop: Value, name: str
-              ) -> tuple[Value, Value]:
-    """Stream ``mem`` from word ``start`` through a :data:`QUEUE_DEPTH`-word register queue.
-
-    Returns ``(head, valid)``. The read port is always enabled and its data goes straight into a queue
-    register (no logic between the block RAM's output and a flip-flop); a read is issued while fewer
-    than ``QUEUE_DEPTH`` words are held or in flight, so a pop every cycle is sustained. ``restart``
-    drops what is queued or in flight and reads ``start`` in the same cycle: its word is at the head
-    :data:`STREAM_LATENCY` cycles later.
-    """
-    rp = mem.read_port()
-    width = len(rp.data)
-    abits = len(rp.addr)
-    queue = [Signal(width, name=f"{name}_q{k}", reset_less=True) for k in range(QUEUE_DEPTH)]
-    wr, rd = Signal(range(QUEUE_DEPTH), name=f"{name}_wr"), Signal(range(QUEUE_DEPTH), name=f"{name}_rd")
-    held = Signal(range(QUEUE_DEPTH + 1), name=f"{name}_held")
-    inflight = Signal(name=f"{name}_inflight")  # a word read last cycle is on the read port's data now
-    ptr = Signal(abits, name=f"{name}_ptr")  # next word to read
-    issue = Signal(name=f"{name}_issue")
-    m.d.comb += [rp.en.eq(1), issue.eq(held + inflight < QUEUE_DEPTH)]
-    with m.If(restart):
-        m.d.comb += rp.addr.eq(start)
-        m.d.sync += [ptr.eq(start + 1), inflight.eq(1), held.eq(0), wr.eq(0), rd.eq(0)]
-    with m.Else():
-        m.d.comb += rp.addr.eq(ptr)
-        m.d.sync += [ptr.eq(ptr + issue), inflight.eq(issue), held.eq(held + inflight - pop),
-                     wr.eq(wr + inflight), rd.eq(rd + pop)]
-        for k in range(QUEUE_DEPTH):
-            with m.If(inflight & (wr == k)):
-                m.d.sync += queue[k].eq(rp.data)
-    head = Signal(width, name=f"{name}_head")
-    m.d.comb += head.eq(Array(queue)[rd])
-    return head, held != 0
-
-
 class IndexedDecoder(_Decoder):
     """Memory-based decoder: the channel index and the unit index as the encoder laid them out."""
 
@@ -184,8 +146,9 @@ class IndexedDecoder(_Decoder):
             uw.addr.eq(self.wr.addr), uw.data.eq(self.wr.data), uw.en.eq(self.wr.en & self.wr.unit),
         ]
         for name, q in (("loader", self.loader), ("seq", self.seq)):
-            word, valid = _prefetch(m, chan_mem, q.restart, q.addr, q.next, f"{name}_chan")
-            m.d.comb += [q.valid.eq(valid), q.chan.eq(word[:cb]), q.count.eq(word[cb:cb + nb]),
+            ahead = read_ahead(m, chan_mem, restart=q.restart, start=q.addr, pop=q.next, name=f"{name}_chan")
+            word = ahead.head
+            m.d.comb += [q.valid.eq(ahead.valid), q.chan.eq(word[:cb]), q.count.eq(word[cb:cb + nb]),
                          q.empty.eq(word[0])]  # meaningful in a header only
             if cfg.dataflow == "strided":
                 pattern = word[cb + nb:]
@@ -194,8 +157,9 @@ class IndexedDecoder(_Decoder):
             else:
                 m.d.comb += [q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
         u = self.unit
-        word, valid = _prefetch(m, unit_mem, u.restart, u.addr, u.next, "unit")
-        m.d.comb += [u.valid.eq(valid), u.slot.eq(word[:sb])]
+        ahead = read_ahead(m, unit_mem, restart=u.restart, start=u.addr, pop=u.next, name="unit")
+        word = ahead.head
+        m.d.comb += [u.valid.eq(ahead.valid), u.slot.eq(word[:sb])]
         if cfg.dataflow in ("vector", "element"):
             m.d.comb += u.r0.eq(word[sb:sb + pb])
         if cfg.dataflow == "element":

@@ -104,16 +104,20 @@ class Drain(wiring.Component):
         jlast, ilast, slast, at0 = Signal(), Signal(), Signal(), Signal()
         extra = drain_flush(cfg) - 3
         settle = Signal(range(max(extra, 2)))  # at least one bit (a 0-bit vector does not lint)
+        # "in IDLE" as a flip-flop of its own, set on the way into IDLE: the sequencer's hand-off
+        # decision (and the tile walker it advances) then starts at a register, not at the state decode
+        idle = Signal(init=1)
+        m.d.comb += self.req.idle.eq(idle)
         with m.FSM(name="drain"):
             with m.State("IDLE"):
-                m.d.comb += self.req.idle.eq(1)
                 with m.If(self.req.start):
+                    m.d.sync += idle.eq(0)
                     m.d.sync += [bank.eq(self.req.bank), mg.eq(self.req.mg), slot.eq(0), i.eq(0), j.eq(0)]
-                    with m.If(self.req.tx == 0):
+                    with m.If(self.req.x0):
                         m.d.sync += [x_base.eq(0), cols_left.eq(c.f)]
-                        with m.If(self.req.ty == 0):
+                        with m.If(self.req.y0):
                             m.d.sync += [y_base.eq(0), rows_left.eq(c.e)]
-                            with m.If(self.req.g == 0):
+                            with m.If(self.req.g0):
                                 m.d.sync += m_base.eq(0)
                             with m.Else():
                                 m.d.sync += m_base.eq(m_next)
@@ -155,6 +159,7 @@ class Drain(wiring.Component):
                                      slot_addr.eq(next_slot), m_next.eq(m_next + c.ef),
                                      ilast.eq(rv == 1), slast.eq(slot + 2 == mg), at0.eq(1)]
                         with m.If(slast):
+                            m.d.sync += idle.eq(1)
                             m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [j.eq(j + 1), addr.eq(addr + 1), jlast.eq(j + 2 == cv)]

@@ -31,7 +31,7 @@ _ZERO_INIT = re.compile(
     r"  initial begin\n((?:    (\\?\S+?) ?\[\d+\] = \d+'[hbd]0+;\n)+)  end\n")
 
 
-def _compact_zero_inits(text: str) -> str:
+def compact_zero_inits(text: str) -> str:
     """Replace Yosys' one-line-per-word zero initialisation of memories by a loop.
 
     Amaranth 0.5 always zero-initialises ``lib.memory.Memory`` and Yosys writes one assignment per
@@ -102,7 +102,7 @@ def generate(cfg: ArrayConfig, out_dir: Path) -> tuple[Path, Path]:
     """Write ``<top>.v`` and ``<top>.json`` for ``cfg`` into ``out_dir``; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     top = Accelerator(cfg)
-    text = _compact_zero_inits(verilog.convert(top, name=TOP, emit_src=False))
+    text = compact_zero_inits(verilog.convert(top, name=TOP, emit_src=False))
     v_path = out_dir / f"{TOP}.v"
     j_path = out_dir / f"{TOP}.json"
     v_path.write_text(text)

@@ -75,18 +75,26 @@ class TileLoader(wiring.Component):
         # in-bounds window rows [ulo, uhi) and columns [vlo, vhi), fixed per tile (HEADER state)
         ub, vb = bits_for(cfg.tile_rows), bits_for(cfg.tile_cols + lanes)
         ulo, uhi, vlo, vhi = Signal(ub), Signal(ub), Signal(vb), Signal(vb)
-        # window position (u, v); linear address addr
+        # window position (u, v) of lane 0 and its linear address addr; per lane, registered with the
+        # position (computed as the position is stepped, so the read's enable and address, which go to
+        # the activation buffer's block RAM, come straight from flip-flops): the lane's address, whether
+        # its column is a real one (< TW), and whether its pixel is in bounds (else it is padding: 0)
         u, v = Signal(ub), Signal(vb)
         addr, row_addr = Signal(abits), Signal(abits)
-        row_ok = Signal()
-        m.d.comb += row_ok.eq((u >= ulo) & (u < uhi))
-        # lane l covers window column v + l: a real column (< TW) and an in-bounds pixel, or padding
+        lane_addr = [addr] + [Signal(abits, name=f"addr{lane}") for lane in range(1, lanes)]
         live = [Signal(name=f"live{lane}") for lane in range(lanes)]
         inb = [Signal(name=f"inb{lane}") for lane in range(lanes)]
         for lane in range(lanes):
-            m.d.comb += [live[lane].eq(v + lane < c.tw),
-                         inb[lane].eq(row_ok & (v + lane >= vlo) & (v + lane < vhi)),
-                         self.act_addr[lane].eq(addr + lane)]
+            m.d.comb += self.act_addr[lane].eq(lane_addr[lane])
+
+        def goto(nu, nv, naddr) -> None:
+            """Move lane 0 to window position ``(nu, nv)`` at activation address ``naddr``."""
+            row_in = (nu >= ulo) & (nu < uhi)
+            m.d.sync += [u.eq(nu), v.eq(nv), addr.eq(naddr)]
+            m.d.sync += [lane_addr[lane].eq(naddr + lane) for lane in range(1, lanes)]
+            m.d.sync += [live[lane].eq(nv + lane < c.tw) for lane in range(lanes)]
+            m.d.sync += [inb[lane].eq(row_in & (nv + lane >= vlo) & (nv + lane < vhi)) for lane in range(lanes)]
+
         # write stage: one cycle behind the read
         wlive = [Signal(name=f"wlive{lane}") for lane in range(lanes)]
         winb = [Signal(name=f"winb{lane}") for lane in range(lanes)]
@@ -114,9 +122,9 @@ class TileLoader(wiring.Component):
                     m.next = "TILE"
             with m.State("TILE"):
                 m.d.comb += ent.restart.eq(1)
-                with m.If(tiles.tx == 0):
+                with m.If(tiles.x0):
                     m.d.sync += x0.eq(-c.pad)
-                    with m.If(tiles.ty == 0):
+                    with m.If(tiles.y0):
                         m.d.sync += [y0.eq(-c.pad), row_base.eq(-c.pad_addr), tile_base.eq(-c.pad_addr)]
                     with m.Else():
                         m.d.sync += [y0.eq(y0 + c.ystep), row_base.eq(row_base + c.ystep_addr),
@@ -140,8 +148,8 @@ class TileLoader(wiring.Component):
                 with m.If(~self.full.bit_select(buf, 1)):
                     m.d.comb += ent.next.eq(1)
                     start = ent.chan + tile_base  # the entry's plane offset + the window origin
-                    m.d.sync += [u.eq(0), v.eq(0), addr.eq(start), row_addr.eq(start),
-                                 vlast.eq(lanes >= c.tw), ulast.eq(c.th == 1)]
+                    goto(0, 0, start)
+                    m.d.sync += [row_addr.eq(start), vlast.eq(lanes >= c.tw), ulast.eq(c.th == 1)]
                     m.next = "LOAD"
             with m.State("LOAD"):
                 for lane in range(lanes):
@@ -149,12 +157,13 @@ class TileLoader(wiring.Component):
                     m.d.sync += [wlive[lane].eq(live[lane]), winb[lane].eq(inb[lane])]
                 m.d.sync += [wrow.eq(u), wcol.eq(v)]
                 with m.If(vlast):
-                    m.d.sync += [v.eq(0), u.eq(u + 1), addr.eq(row_addr + c.w), row_addr.eq(row_addr + c.w),
-                                 vlast.eq(lanes >= c.tw), ulast.eq(u + 2 == c.th)]
+                    goto(u + 1, 0, row_addr + c.w)
+                    m.d.sync += [row_addr.eq(row_addr + c.w), vlast.eq(lanes >= c.tw), ulast.eq(u + 2 == c.th)]
                     with m.If(ulast):
                         m.next = "FILLED"
                 with m.Else():
-                    m.d.sync += [v.eq(v + lanes), addr.eq(addr + lanes), vlast.eq(v + 2 * lanes >= c.tw)]
+                    goto(u, v + lanes, addr + lanes)
+                    m.d.sync += vlast.eq(v + 2 * lanes >= c.tw)
             with m.State("FILLED"):
                 m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]

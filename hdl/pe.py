@@ -9,8 +9,15 @@ Pipeline, counted from the operands at the PE's inputs (the array's per-row stag
 
 ``fresh`` marks a slot's first MAC in a tile, which replaces the clear of the accumulator between
 tiles, so the drain of the previous tile (port ``drain_addr``/``drain_data``, other bank) never
-competes with a clear. How ``acc`` (the slot's current value) is obtained is the one generate-time
-choice (``ArrayConfig.acc_pipeline``):
+competes with a clear. The two banks are two memories with one read and one write port each: the
+MACs of a tile read and write one bank while the drain reads the other (the sequencer starts a tile
+in a bank only after the drain has emptied it), so each bank's read port serves whichever of the two
+uses it. One read port per memory is what every RAM primitive has (a shared file with a MAC and a
+drain read port is duplicated by synthesis), and a bank of ``acc_depth`` words fits LUT RAM, so a
+board can keep the accumulators next to their PE instead of in a block RAM row (``hdl.synth``).
+
+How ``acc`` (the slot's current value) is obtained is the one generate-time choice
+(``ArrayConfig.acc_pipeline``):
 
 * ``0``, read-modify-write through the RAM: the accumulator RAM is read in stage 1 through a port
   transparent to the write, and the sum is formed and written in stage 2, so back-to-back MACs into
@@ -53,12 +60,6 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        depth = 2 << cfg.slot_bits  # bank bit on top of the slot
-        m.submodules.acc = acc = memory.Memory(shape=signed(cfg.acc_bits), depth=depth, init=[])
-        wp = acc.write_port()
-        dp = acc.read_port()
-        m.d.comb += [dp.addr.eq(self.drain_addr), dp.en.eq(self.drain_en), self.drain_data.eq(dp.data)]
-
         # valid, fresh and address travel with the operands, in this PE's own registers (``KEEP``: every
         # PE computes the same control, and one merged copy would drive every PE's datapath, see
         # hdl.replica). No register here has a reset: nothing reads a data register before a valid op
@@ -82,16 +83,30 @@ class ProcessingElement(wiring.Component):
         product2 = Signal(signed(cfg.weight_bits + cfg.act_bits), reset_less=True)
         m.d.sync += product2.eq(weight1 * act1)
 
+        sb = cfg.slot_bits
         acc_in = Signal(signed(cfg.acc_bits))  # the slot's value before this MAC, in the sum's stage
         total = Signal(signed(cfg.acc_bits))
+        # the accumulator file: bank b = memory b, its slot addressed by the low bits
+        mems = [memory.Memory(shape=signed(cfg.acc_bits), depth=1 << sb, init=[]) for _ in range(2)]
+        for b, mem in enumerate(mems):
+            m.submodules[f"acc{b}"] = mem
+        wps = [mem.write_port() for mem in mems]
+        rps = [mem.read_port(transparent_for=() if cfg.acc_pipeline else (wps[b],)) for b, mem in enumerate(mems)]
+        # reads (stage 1): the MAC's bank for the MAC, the other for the drain (never the same bank)
+        drain_bank = Signal(reset_less=True, attrs=KEEP)  # bank of the drain's read, a cycle later with its data
+        m.d.sync += drain_bank.eq(self.drain_addr[sb])
+        for b, rp in enumerate(rps):
+            mac_here = valid[1] & (addr[1][sb] == b)
+            m.d.comb += [rp.addr.eq(Mux(mac_here, addr[1][:sb], self.drain_addr[:sb])),
+                         rp.en.eq(mac_here | (self.drain_en & (self.drain_addr[sb] == b)))]
+        mac_data = Mux(addr[2][sb], rps[1].data, rps[0].data)  # stage 2: the MAC's read
+        m.d.comb += self.drain_data.eq(Mux(drain_bank, rps[1].data, rps[0].data))
         if cfg.acc_pipeline:  # sum in stage 3, write in stage 4
             product3 = Signal.like(product2, reset_less=True)
             m.d.sync += product3.eq(product2)
             m.d.comb += total.eq(Mux(fresh[3], 0, acc_in) + product3)
-            rp = acc.read_port(domain="sync")
             mem3 = Signal.like(acc_in, reset_less=True)
-            m.d.comb += [rp.addr.eq(addr[1]), rp.en.eq(valid[1])]
-            m.d.sync += mem3.eq(rp.data)
+            m.d.sync += mem3.eq(mac_data)
             sums = [Signal.like(acc_in, name=f"sum{k}", reset_less=True) for k in range(1, 4)]  # 1, 2, 3 cycles ago
             m.d.sync += [sums[0].eq(total), sums[1].eq(sums[0]), sums[2].eq(sums[1])]
             # in stage 2: which of the ops at stages 3, 4, 5 (whose sums will be sum1..sum3) hit this address
@@ -105,10 +120,11 @@ class ProcessingElement(wiring.Component):
                 m.d.comb += acc_in.eq(sums[2])
             with m.Else():
                 m.d.comb += acc_in.eq(mem3)
-            m.d.comb += [wp.addr.eq(addr[4]), wp.data.eq(sums[0]), wp.en.eq(valid[4])]
+            write_stage, write_data = 4, sums[0]
         else:  # read in stage 1 (transparent to the write of the op ahead), sum and write in stage 2
-            rp = acc.read_port(transparent_for=(wp,))
-            m.d.comb += [rp.addr.eq(addr[1]), rp.en.eq(valid[1]), acc_in.eq(rp.data),
-                         total.eq(Mux(fresh[2], 0, acc_in) + product2),
-                         wp.addr.eq(addr[2]), wp.data.eq(total), wp.en.eq(valid[2])]
+            m.d.comb += [acc_in.eq(mac_data), total.eq(Mux(fresh[2], 0, acc_in) + product2)]
+            write_stage, write_data = 2, total
+        for b, wp in enumerate(wps):
+            m.d.comb += [wp.addr.eq(addr[write_stage][:sb]), wp.data.eq(write_data),
+                         wp.en.eq(valid[write_stage] & (addr[write_stage][sb] == b))]
         return m

@@ -41,9 +41,8 @@ from .walker import TileCounter
 
 def drain_request(cfg: ArrayConfig) -> wiring.Signature:
     """Sequencer's view of the hand-off of one finished tile to the drain."""
-    db = cfg.dim_bits
     return wiring.Signature({
-        "start": Out(1), "bank": Out(1), "g": Out(db), "ty": Out(db), "tx": Out(db), "mg": Out(cfg.count_bits),
+        "start": Out(1), "bank": Out(1), "x0": Out(1), "y0": Out(1), "g0": Out(1), "mg": Out(cfg.count_bits),
         "idle": In(1),
     })
 
@@ -91,8 +90,8 @@ class ComputeSequencer(wiring.Component):
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start), tiles.n.eq(n),
             ent.mg.eq(tiles.mg), ent.addr.eq(tiles.gbase), unit.mg.eq(tiles.mg), unit.addr.eq(sbase),
             self.consume_buf.eq(buf), self.w_addr.eq(wp),
-            self.drain.bank.eq(bank), self.drain.g.eq(tiles.g), self.drain.ty.eq(tiles.ty),
-            self.drain.tx.eq(tiles.tx), self.drain.mg.eq(tiles.mg),
+            self.drain.bank.eq(bank), self.drain.x0.eq(tiles.x0), self.drain.y0.eq(tiles.y0),
+            self.drain.g0.eq(tiles.g0), self.drain.mg.eq(tiles.mg),
         ]
         issue = Signal()  # stage 0: an op is issued this cycle
         cur_r, cur_s, cur_slot = Signal.like(r), Signal.like(s), Signal.like(slot)  # its position and slot

@@ -1,36 +1,48 @@
 """Double-buffered activation tile register and the two-level, per-PE-row window mux.
 
-Holds one input window of one channel for the whole pixel tile: ``tile_rows x tile_cols`` words
-(enough for ``max_stride`` and ``max_kernel``). The loader fills one buffer while the PEs read the
-other; it writes ``act_lanes`` consecutive columns of one row per cycle, lane ``l`` always at a
-column ``v`` with ``v % act_lanes == l`` (the loader's columns start at 0 and step by the lane count).
-PE (i, j) reads ``tile[buf][i*stride + r][j*stride + s]``, in two steps:
+Holds one input window of one channel for the whole pixel tile (``TH x TW`` words at run time, up
+to ``tile_rows x tile_cols`` for ``max_stride`` and ``max_kernel``). The loader fills one buffer
+while the PEs read the other; it writes ``act_lanes`` consecutive columns of one window row per
+cycle, lane ``l`` always at a column ``v`` with ``v % act_lanes == l`` (the loader's columns start at 0
+and step by the lane count). PE (i, j) reads ``window[buf][i*stride + r][j*stride + s]``, in two steps:
 
-1. **row select, registered per PE row**: PE row ``i`` copies tile row ``i*stride + r`` of buffer
-   ``buf`` into its own row register (a mux over the ``2 * max_stride * max_kernel`` rows it can
-   ever address);
+1. **row select, registered per PE row**: PE row ``i`` copies the window row ``i*stride + r`` of buffer
+   ``buf`` into its own row register;
 2. **column select, per PE**: PE ``(i, j)`` picks column ``j*stride + s`` of its row's register
    (a mux over ``max_stride * max_kernel`` columns) into its operand register.
 
-Why: a flat mux from the whole tile to every PE makes every tile bit fan out to every PE that can
-address it, across the die on a large array, and repeats the row selection in each PE of a row.
-The row register localises the tile network: each tile bit feeds a few row registers, each row
-register feeds only its own PE row, and the row selection is shared. The selects come in per PE row
-(``r``, ``s``, ``rbuf``, ``stride`` are arrays: the array's per-row copies, see :mod:`hdl.array`), so
-no select net spans the array either. The price is one cycle of latency on the activation path
-(:data:`LATENCY`; the array delays the weight and control by the same register).
+How window rows are stored decides what step 1 muxes (:func:`row_layout`):
 
-The write is registered once on the way in, decoded: one enable per tile row and buffer, one per
-column (with its lane's write enable folded in), so each tile register's enable is one AND of two
-flip-flops, and the activation buffer's read data drives one register per lane instead of every
-tile register. A window is written at least three cycles before the PEs' row registers read it, and
-a buffer is rewritten at the earliest three cycles after their last read (``golden/timing.py``), so
-the delay is invisible.
+* ``max_stride == 1`` (**shared** rows): storage row ``u`` holds window row ``u``, and PE row ``i``
+  selects among rows ``i .. i+R-1`` of both buffers: its neighbours' rows, so the network is local;
+* ``max_stride > 1`` (**per-row** storage): PE row ``i`` has its own ``max_kernel`` storage rows, row
+  ``(i, r)`` holding window row ``i*stride + r`` (the loader's write goes to every storage row that
+  holds the window row it writes). A shared layout would make PE row ``i`` select among rows
+  ``i*st + r`` for every stride ``st``: rows from the middle and the far end of the tile, a crossbar
+  across the whole tile whose selects drive thousands of mux inputs (on an ECP5 4x4 array the worst
+  path was such a select net, 10.7 ns of routing). Per-row storage costs ``rows*max_kernel -
+  tile_rows`` rows more registers and makes every PE row's step 1 a ``2*max_kernel``:1 mux of its
+  own registers.
+
+The selects (``r``, ``s``, ``rbuf``, ``stride``) come in once, from the sequencer's registers, and are
+decoded into one-hot lines registered one copy per PE row and per group of :data:`SELECT_GROUP`
+row-register columns (``hdl.replica``), so no select net spans the array or a whole row register,
+and each mux is an AND-OR of flip-flops. The price is two cycles of latency on the activation path
+(:data:`LATENCY`; the array delays the weight and control by the same two registers).
+
+The write is registered twice on the way in: as the loader drives it, then decoded into one enable
+per storage row and buffer and one per column (with its lane's write enable folded in), so each tile
+register's enable is one AND of two flip-flops. With per-row storage the decoded stage has one copy
+per PE row (``hdl.replica``), so the write data and column enables reach each PE row's registers from
+registers of their own. A window is written at least two cycles before the PEs' row registers first
+read it, and a buffer is rewritten at the earliest two cycles after their last read
+(``golden/timing.py``: the loader's setup cycle, the activation buffer's read, the fan-out stage),
+so the write's delay is invisible.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,8 +50,36 @@ from golden.config import ArrayConfig, bits_for
 
 from .replica import KEEP
 
-LATENCY = 1
-"""Cycles from ``rbuf``/``r``/``s`` to the matching ``act``: the row register."""
+LATENCY = 2
+"""Cycles from ``rbuf``/``r``/``s`` to the matching ``act``: the selects' copies, the row register."""
+
+SELECT_GROUP = 4
+"""Row-register columns driven by one copy of the row select."""
+
+
+def _any(values: list) -> Value:
+    """OR of ``values`` (AND-OR muxes over one-hot selects)."""
+    out = values[0]
+    for value in values[1:]:
+        out = out | value
+    return out
+
+
+def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[int, int], int]]]:
+    """How window rows are stored: ``(holds, reads)``.
+
+    ``holds[q]`` maps each stride to the window row storage row ``q`` holds under it; ``reads[i]``
+    maps ``(stride, r)`` to the storage row PE row ``i`` reads for kernel row ``r``.
+    """
+    strides = range(1, cfg.max_stride + 1)
+    if cfg.max_stride == 1:  # shared rows
+        holds = [{st: u for st in strides} for u in range(cfg.tile_rows)]
+        reads = [{(st, r): i * st + r for st in strides for r in range(cfg.max_kernel)} for i in range(cfg.rows)]
+    else:  # per-row storage: row (i, r) is storage row i*max_kernel + r
+        holds = [{st: i * st + r for st in strides} for i in range(cfg.rows) for r in range(cfg.max_kernel)]
+        reads = [{(st, r): i * cfg.max_kernel + r for st in strides for r in range(cfg.max_kernel)}
+                 for i in range(cfg.rows)]
+    return holds, reads
 
 
 class ActivationTile(wiring.Component):
@@ -50,55 +90,93 @@ class ActivationTile(wiring.Component):
         super().__init__({
             "we": In(1).array(cfg.act_lanes), "wbuf": In(1), "wrow": In(bits_for(cfg.tile_rows - 1)),
             "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_lanes),
-            "rbuf": In(1).array(cfg.rows), "r": In(kb).array(cfg.rows), "s": In(kb).array(cfg.rows),
-            "stride": In(sb).array(cfg.rows),
+            "rbuf": In(1), "r": In(kb), "s": In(kb), "stride": In(sb),
             "act": Out(signed(cfg.act_bits)).array(cfg.rows, cfg.cols),
         })
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        lanes = cfg.act_lanes
+        lanes, cols = cfg.act_lanes, cfg.tile_cols
+        holds, reads = row_layout(cfg)
+        per_row = cfg.max_stride > 1
         # data registers have no reset: the loader writes every window position before a PE reads it
-        regs = [[[Signal(signed(cfg.act_bits), name=f"t{b}_{u}_{v}", reset_less=True) for v in range(cfg.tile_cols)]
-                 for u in range(cfg.tile_rows)] for b in range(2)]
-        row_en = [[Signal(name=f"row_en{b}_{u}") for u in range(cfg.tile_rows)] for b in range(2)]
-        col_en = [Signal(name=f"col_en{v}") for v in range(cfg.tile_cols)]
-        wdata = [Signal.like(self.wdata[lane], name=f"wdata{lane}", reset_less=True) for lane in range(lanes)]
-        for b in range(2):
-            m.d.sync += [row_en[b][u].eq((self.wbuf == b) & (self.wrow == u)) for u in range(cfg.tile_rows)]
-        m.d.sync += [col_en[v].eq(self.we[v % lanes] & (self.wcol == v - v % lanes)) for v in range(cfg.tile_cols)]
+        regs = [[[Signal(signed(cfg.act_bits), name=f"t{b}_{q}_{v}", reset_less=True) for v in range(cols)]
+                 for q in range(len(holds))] for b in range(2)]
+
+        # write stage 1: the loader's write, registered once
+        wbuf, wrow = Signal.like(self.wbuf, name="wbuf1"), Signal.like(self.wrow, name="wrow1")
+        wcol = Signal.like(self.wcol, name="wcol1")
+        we = [Signal(name=f"we1_{lane}") for lane in range(lanes)]
+        wdata = [Signal.like(self.wdata[lane], name=f"wdata1_{lane}", reset_less=True) for lane in range(lanes)]
+        m.d.sync += [wbuf.eq(self.wbuf), wrow.eq(self.wrow), wcol.eq(self.wcol)]
+        m.d.sync += [we[lane].eq(self.we[lane]) for lane in range(lanes)]
         m.d.sync += [wdata[lane].eq(self.wdata[lane]) for lane in range(lanes)]
+
+        # write stage 2: decoded enables (per storage row and buffer, per column) and the data, one copy
+        # per PE row with per-row storage (each storage row belongs to one PE row), one copy otherwise
+        owners = [q // cfg.max_kernel for q in range(len(holds))] if per_row else [0] * len(holds)
+        copies = cfg.rows if per_row else 1
+        # the stride (static during a run) per PE row, for the row decode of the write
+        stride_w = [Signal.like(self.stride, name=f"row{i}_stride_w", reset_less=True, attrs=KEEP)
+                    for i in range(cfg.rows if per_row else 0)]
+        m.d.sync += [sw.eq(self.stride) for sw in stride_w]
+
+        def row_hit(q: int, i: int):
+            """``wrow`` is the window row storage row ``q`` holds (under PE row ``i``'s copy of the stride)."""
+            targets = holds[q]
+            if len(set(targets.values())) == 1:
+                return wrow == targets[1]
+            hit = 0
+            for st, u in targets.items():
+                hit = hit | ((stride_w[i] == st) & (wrow == u))
+            return hit
+
+        attrs = KEEP if per_row else {}
+        row_en = [[Signal(name=f"row_en{b}_{q}") for q in range(len(holds))] for b in range(2)]
+        col_en = [[Signal(name=f"col_en{k}_{v}", attrs=attrs) for v in range(cols)] for k in range(copies)]
+        data2 = [[Signal.like(self.wdata[lane], name=f"wdata{k}_{lane}", reset_less=True, attrs=attrs)
+                  for lane in range(lanes)] for k in range(copies)]
+        for q, i in enumerate(owners):
+            hit = Signal(name=f"row_hit{q}")
+            m.d.comb += hit.eq(row_hit(q, i))
+            m.d.sync += [row_en[b][q].eq(hit & (wbuf == b)) for b in range(2)]
+        for k in range(copies):
+            m.d.sync += [col_en[k][v].eq(we[v % lanes] & (wcol == v - v % lanes)) for v in range(cols)]
+            m.d.sync += [data2[k][lane].eq(wdata[lane]) for lane in range(lanes)]
         for b in range(2):
-            for u in range(cfg.tile_rows):
-                for v in range(cfg.tile_cols):
-                    with m.If(row_en[b][u] & col_en[v]):
-                        m.d.sync += regs[b][u][v].eq(wdata[v % lanes])
-        kb = len(self.r[0])
-        sb = len(self.stride[0])
+            for q, k in enumerate(owners):
+                for v in range(cols):
+                    with m.If(row_en[b][q] & col_en[k][v]):
+                        m.d.sync += regs[b][q][v].eq(data2[k][v % lanes])
+
+        # stage B: the selects, decoded and registered as one-hot lines, one copy per PE row (the
+        # column choice) and per group of SELECT_GROUP columns (the row choice): a decoded select
+        # driving a whole row register is a net of hundreds of loads (on the ECP5 4x4 array 6 ns of
+        # routing), a group's copy drives SELECT_GROUP * act_bits of them
         for i in range(cfg.rows):
-            # step 1: this PE row's tile row, registered (with the column choice that goes with it)
-            row = [Signal(signed(cfg.act_bits), name=f"row{i}_{v}", reset_less=True) for v in range(cfg.tile_cols)]
-            s_r = Signal.like(self.s[i], name=f"row{i}_s", reset_less=True, attrs=KEEP)
-            stride_r = Signal.like(self.stride[i], name=f"row{i}_stride", reset_less=True, attrs=KEEP)
-            m.d.sync += [s_r.eq(self.s[i]), stride_r.eq(self.stride[i])]
-            row_sel = Signal(1 + sb + kb, name=f"row{i}_sel")
-            m.d.comb += row_sel.eq(self.r[i] | (self.stride[i] << kb) | (self.rbuf[i] << (kb + sb)))
-            with m.Switch(row_sel):
-                for b in range(2):
-                    for st in range(1, cfg.max_stride + 1):
-                        for r in range(cfg.max_kernel):
-                            with m.Case(r | (st << kb) | (b << (kb + sb))):
-                                m.d.sync += [row[v].eq(regs[b][i * st + r][v]) for v in range(cfg.tile_cols)]
-            # step 2: each PE's column, with the select registered alongside the row
-            col_sel = Signal(sb + kb, name=f"row{i}_col_sel")
-            m.d.comb += col_sel.eq(s_r | (stride_r << kb))
+            if per_row:  # the storage row does not depend on the stride
+                cands = [(b, reads[i][(1, r)], (self.rbuf == b) & (self.r == r))
+                         for b in range(2) for r in range(cfg.max_kernel)]
+            else:
+                cands = [(b, q, (self.rbuf == b) & (self.stride == st) & (self.r == r))
+                         for b in range(2) for (st, r), q in reads[i].items()]
+            groups = range(-(-cols // SELECT_GROUP))
+            hot = [[Signal(name=f"row{i}_g{g}_sel{k}", reset_less=True, attrs=KEEP) for k in range(len(cands))]
+                   for g in groups]
+            for g in groups:
+                m.d.sync += [hot[g][k].eq(cand) for k, (_, _, cand) in enumerate(cands)]
+            col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in range(cfg.max_kernel)]
+            col_hot_b = [Signal(name=f"row{i}_colsel{k}_b", reset_less=True, attrs=KEEP) for k in range(len(col_keys))]
+            m.d.sync += [col_hot_b[k].eq((self.s == s) & (self.stride == st)) for k, (st, s) in enumerate(col_keys)]
+            # stage A: this PE row's window row (AND-OR over the one-hot lines), and its column choice
+            row = [Signal(signed(cfg.act_bits), name=f"row{i}_{v}", reset_less=True) for v in range(cols)]
+            for v in range(cols):
+                terms = [Mux(hot[v // SELECT_GROUP][k], regs[b][q][v], 0) for k, (b, q, _) in enumerate(cands)]
+                m.d.sync += row[v].eq(_any(terms))
+            col_hot = [Signal(name=f"row{i}_colsel{k}", reset_less=True, attrs=KEEP) for k in range(len(col_keys))]
+            m.d.sync += [col_hot[k].eq(col_hot_b[k]) for k in range(len(col_keys))]
             for j in range(cfg.cols):
-                with m.Switch(col_sel):
-                    for st in range(1, cfg.max_stride + 1):
-                        for s in range(cfg.max_kernel):
-                            with m.Case(s | (st << kb)):
-                                m.d.comb += self.act[i][j].eq(row[j * st + s])
-                    with m.Default():
-                        m.d.comb += self.act[i][j].eq(0)
+                m.d.comb += self.act[i][j].eq(_any([Mux(col_hot[k], row[j * st + s], 0)
+                                                    for k, (st, s) in enumerate(col_keys)]))
         return m

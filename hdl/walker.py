@@ -20,15 +20,16 @@ class TileCounter(wiring.Component):
     """Current tile ``(g, ty, tx)``; ``advance`` moves to the next one.
 
     ``n`` must hold the current group's entry count when ``advance`` is pulsed on its last tile: the
-    next group's index then starts ``1 + n`` words later (header + entries).
+    next group's index then starts ``1 + n`` words later (header + entries). The walkers only ever ask
+    whether a coordinate is 0 (to restart a running sum) or the last one, so those are the outputs,
+    as flip-flops: ``x0, y0, g0`` (``tx``, ``ty``, ``g`` is 0) and ``last_in_group``, ``last``.
     """
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
-        db = cfg.dim_bits
         super().__init__({
             "cfg": In(config_layout(cfg)), "reset": In(1), "advance": In(1), "n": In(cfg.count_bits),
-            "g": Out(db), "ty": Out(db), "tx": Out(db), "gbase": Out(index_addr_bits(cfg)),
+            "x0": Out(1), "y0": Out(1), "g0": Out(1), "gbase": Out(index_addr_bits(cfg)),
             "mg": Out(cfg.count_bits), "last_in_group": Out(1), "last": Out(1),
         })
 
@@ -48,19 +49,21 @@ class TileCounter(wiring.Component):
             self.last_in_group.eq(y_last & x_last),
             self.last.eq(y_last & x_last & g_last),
         ]
+        db = cfg.dim_bits
+        tx, ty, g = Signal(db), Signal(db), Signal(db)
         with m.If(self.reset):
             # the configuration is latched in this same cycle: nothing here may depend on it
-            m.d.sync += [self.g.eq(0), self.ty.eq(0), self.tx.eq(0), self.gbase.eq(0)]
+            m.d.sync += [g.eq(0), ty.eq(0), tx.eq(0), self.gbase.eq(0), self.x0.eq(1), self.y0.eq(1), self.g0.eq(1)]
         with m.Elif(init):
             m.d.sync += [x_last.eq(c.tiles_x == 1), y_last.eq(c.tiles_y == 1), g_last.eq(c.groups == 1)]
         with m.Elif(self.advance):
             with m.If(x_last):
-                m.d.sync += [self.tx.eq(0), x_last.eq(c.tiles_x == 1)]
+                m.d.sync += [tx.eq(0), self.x0.eq(1), x_last.eq(c.tiles_x == 1)]
                 with m.If(y_last):
-                    m.d.sync += [self.ty.eq(0), y_last.eq(c.tiles_y == 1), self.g.eq(self.g + 1),
-                                 g_last.eq(self.g + 2 == c.groups), self.gbase.eq(self.gbase + 1 + self.n)]
+                    m.d.sync += [ty.eq(0), self.y0.eq(1), y_last.eq(c.tiles_y == 1), g.eq(g + 1), self.g0.eq(0),
+                                 g_last.eq(g + 2 == c.groups), self.gbase.eq(self.gbase + 1 + self.n)]
                 with m.Else():
-                    m.d.sync += [self.ty.eq(self.ty + 1), y_last.eq(self.ty + 2 == c.tiles_y)]
+                    m.d.sync += [ty.eq(ty + 1), self.y0.eq(0), y_last.eq(ty + 2 == c.tiles_y)]
             with m.Else():
-                m.d.sync += [self.tx.eq(self.tx + 1), x_last.eq(self.tx + 2 == c.tiles_x)]
+                m.d.sync += [tx.eq(tx + 1), self.x0.eq(0), x_last.eq(tx + 2 == c.tiles_x)]
         return m

@@ -67,10 +67,10 @@ class Build:
 LINT_WAIVERS = REPO_ROOT / "hdl" / "lint.vlt"
 
 
-def lint(verilog: Path, waivers: bool = True) -> subprocess.CompletedProcess:
+def lint(verilog: Path, waivers: bool = True, top: str = TOP) -> subprocess.CompletedProcess:
     """``verilator --lint-only -Wall`` on one generated file (with ``hdl/lint.vlt``); returns the process."""
     binary = ensure_verilator()
-    cmd = [str(binary), "--lint-only", "-Wall", "--top-module", TOP]
+    cmd = [str(binary), "--lint-only", "-Wall", "--top-module", top]
     if waivers:
         cmd.append(str(LINT_WAIVERS))
     return subprocess.run(cmd + [str(verilog)], capture_output=True, text=True)
@@ -82,20 +82,22 @@ def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = Fal
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
         v_path, j_path = generate(cfg, Path(staging))
-        return _build_generated(cfg, root, v_path, j_path, verbose)
+        directory = _compile_cached(root, f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}", v_path, j_path, TOP, verbose)
+    manifest = json.loads((directory / f"{TOP}.json").read_text())
+    return Build(cfg, directory, directory / f"{TOP}.v", manifest)
 
 
-def _build_generated(cfg: ArrayConfig, root: Path, v_path: Path, j_path: Path, verbose: bool) -> Build:
+def _compile_cached(root: Path, label: str, v_path: Path, j_path: Path, top: str, verbose: bool) -> Path:
+    """Compile ``v_path`` (with its description ``j_path``) into ``root/<label>-<content hash>`` unless done."""
     key = _short_hash(v_path.read_bytes() + j_path.read_bytes())
-    directory = root / f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}-{key}"
+    directory = root / f"{label}-{key}"
     stamp = directory / "BUILT"
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory / ".lock"):  # parallel test workers may ask for the same build
         if not stamp.exists():
-            _compile(v_path, j_path, directory, verbose)
+            _compile(v_path, j_path, directory, top, verbose)
             stamp.write_text("ok\n")
-    manifest = json.loads((directory / f"{TOP}.json").read_text())
-    return Build(cfg, directory, directory / f"{TOP}.v", manifest)
+    return directory
 
 
 @contextlib.contextmanager
@@ -108,7 +110,7 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _compile(v_path: Path, j_path: Path, directory: Path, verbose: bool) -> None:
+def _compile(v_path: Path, j_path: Path, directory: Path, top: str, verbose: bool) -> None:
     from cocotb_tools.runner import get_runner
 
     shutil.copy(v_path, directory / v_path.name)
@@ -117,7 +119,7 @@ def _compile(v_path: Path, j_path: Path, directory: Path, verbose: bool) -> None
     log = directory / "build.log"
     try:
         # lint is a separate, strict step (``lint``); the simulation build only needs to compile
-        runner.build(sources=[directory / v_path.name], hdl_toplevel=TOP, build_dir=directory / "obj",
+        runner.build(sources=[directory / v_path.name], hdl_toplevel=top, build_dir=directory / "obj",
                      build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"],
                      always=True, verbose=verbose, log_file=log)
     except Exception as e:
@@ -130,25 +132,30 @@ def run_job(b: Build, job: dict, name: str = "job", verbose: bool = False) -> li
     ``job`` holds ``layers`` (list of ``{"npz": path}``), and optional ``seed``, ``load_gap``,
     ``backpressure`` (probabilities of an idle load cycle / of ``o.ready`` low) and ``check``.
     """
+    job = dict(job, manifest=str(b.directory / f"{TOP}.json"))
+    return _run_cocotb(b.directory, TOP, TB_MODULE, "SPARSE_PE_JOB", job, name, verbose)
+
+
+def _run_cocotb(directory: Path, top: str, tb_module: str, job_env: str, job: dict, name: str,
+                verbose: bool) -> list[dict]:
+    """Run testbench ``tb_module`` on the build in ``directory`` with ``job`` (plus the path of its
+    ``results`` file) in the file named by ``job_env``; return the results, failing on any error."""
     ensure_verilator()
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    work = b.directory / "runs" / name
+    work = directory / "runs" / name
     work.mkdir(parents=True, exist_ok=True)
     job_path = work / "job.json"
     out_path = work / "results.json"
-    if out_path.exists():
-        out_path.unlink()
-    job = dict(job, manifest=str(b.directory / f"{TOP}.json"), results=str(out_path))
-    job_path.write_text(json.dumps(job, indent=1))
-    runner = get_runner("verilator")
-    env = {"SPARSE_PE_JOB": str(job_path),
-           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    out_path.unlink(missing_ok=True)
+    job_path.write_text(json.dumps(dict(job, results=str(out_path)), indent=1))
+    env = {job_env: str(job_path), "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     try:
-        xml = runner.test(test_module=TB_MODULE, hdl_toplevel=TOP, hdl_toplevel_lang="verilog",
-                          build_dir=b.directory / "obj", test_dir=work, extra_env=env,
-                          results_xml=str(work / "results.xml"), verbose=verbose, log_file=work / "sim.log")
+        xml = get_runner("verilator").test(
+            test_module=tb_module, hdl_toplevel=top, hdl_toplevel_lang="verilog", build_dir=directory / "obj",
+            test_dir=work, extra_env=env, results_xml=str(work / "results.xml"), verbose=verbose,
+            log_file=work / "sim.log")
         _, failed = get_results(xml)
     except SystemExit:  # cocotb_tools exits when a test failed
         failed = 1
@@ -174,21 +181,108 @@ def _short_hash(data: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:12]
 
 
-def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
-               backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT) -> list[dict]:
-    """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order."""
+def _check_fits(cfg: ArrayConfig, layers: list) -> None:
+    """Raise the encoder's one-line error for the first layer that does not fit ``cfg``: before any build."""
     from golden.encode import encode
+
+    for layer in layers:
+        encode(layer, cfg)
+
+
+def _layer_items(layers: list, layer_dir: Path) -> list[dict]:
+    """Save ``layers`` for a job; return its items."""
     from golden.layerio import save_layer
 
-    for layer in layers:  # a layer that does not fit fails here, before any build or run
-        encode(layer, cfg)
-    b = build(cfg, root)
-    layer_dir = b.directory / "runs" / name / "layers"
     layer_dir.mkdir(parents=True, exist_ok=True)
     items = []
     for i, layer in enumerate(layers):
         path = layer_dir / f"layer_{i}.npz"
         save_layer(path, layer)
         items.append({"npz": str(path)})
+    return items
+
+
+def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
+               backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT) -> list[dict]:
+    """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order."""
+    _check_fits(cfg, layers)
+    b = build(cfg, root)
+    items = _layer_items(layers, b.directory / "runs" / name / "layers")
     return run_job(b, {"layers": items, "seed": seed, "load_gap": load_gap, "backpressure": backpressure,
                        "check": check}, name=name)
+
+
+# --- the UART host bridge + array (hdl.board.HostBridge), driven bit by bit by sim.tb_bridge ---
+
+BRIDGE_TOP = "bridge_top"
+BRIDGE_TB_MODULE = "sim.tb_bridge"
+BRIDGE_JOB_ENV = "SPARSE_PE_BRIDGE_JOB"
+BRIDGE_TIMEOUT_BYTES = 25
+"""Default bridge timeout of the simulation builds, in byte times: long enough for any gap the testbench
+leaves inside a command, short enough (1000 cycles at divisor 4) that a test can provoke it."""
+
+
+@dataclass(frozen=True)
+class BridgeBuild:
+    """A compiled :class:`hdl.board.HostBridge` (the counterpart of :class:`Build` for the array alone)."""
+
+    cfg: ArrayConfig
+    directory: Path
+    verilog: Path
+    info: dict  # bridge_top.json: array params, baud, divisor, timeout (what sim.tb_bridge needs)
+
+
+def generate_bridge(cfg: ArrayConfig, out_dir: Path, *, baud: int = 1_000_000, divisor: int = 4,
+                    timeout: int | None = None) -> tuple[Path, Path]:
+    """Write ``bridge_top.v`` (a :class:`hdl.board.HostBridge` clocked at ``baud * divisor``) and
+    ``bridge_top.json`` (its parameters, for the testbench) into ``out_dir``; return both paths.
+    ``timeout`` is the bridge's in cycles (default :data:`BRIDGE_TIMEOUT_BYTES` byte times).
+
+    The top's ports are the bridge's plus Amaranth's ``clk`` and ``rst`` for the default domain, which is
+    what ``sim.tb_bridge`` drives; memories get the same compact zero-initialisation as ``hdl.generate``.
+    """
+    from amaranth.back import verilog
+
+    from hdl.board import HostBridge
+    from hdl.generate import compact_zero_inits
+
+    if timeout is None:
+        timeout = BRIDGE_TIMEOUT_BYTES * 10 * divisor
+    bridge = HostBridge(cfg, clk_freq=baud * divisor, baud=baud, timeout=timeout)
+    text = compact_zero_inits(verilog.convert(bridge, name=BRIDGE_TOP, emit_src=False))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    v_path, j_path = out_dir / f"{BRIDGE_TOP}.v", out_dir / f"{BRIDGE_TOP}.json"
+    v_path.write_text(text)
+    info = {"top": BRIDGE_TOP, "params": cfg.to_dict(), "baud": baud, "divisor": bridge.rxu.divisor,
+            "timeout": bridge.timeout}
+    j_path.write_text(json.dumps(info, indent=2) + "\n")
+    return v_path, j_path
+
+
+def build_bridge(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, *, baud: int = 1_000_000, divisor: int = 4,
+                 timeout: int | None = None, verbose: bool = False) -> BridgeBuild:
+    """Generate the bridge, and compile it with Verilator unless an identical build exists (same cache
+    scheme as :func:`build`: one directory per content hash of the Verilog and its description)."""
+    ensure_verilator()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
+        v_path, j_path = generate_bridge(cfg, Path(staging), baud=baud, divisor=divisor, timeout=timeout)
+        directory = _compile_cached(root, f"bridge-{cfg.dataflow}-{cfg.rows}x{cfg.cols}", v_path, j_path,
+                                    BRIDGE_TOP, verbose)
+    info = json.loads((directory / f"{BRIDGE_TOP}.json").read_text())
+    return BridgeBuild(cfg, directory, directory / f"{BRIDGE_TOP}.v", info)
+
+
+def run_bridge_job(b: BridgeBuild, job: dict, name: str = "job", verbose: bool = False) -> list[dict]:
+    """Run a ``sim.tb_bridge`` job (``items``: ``{"npz": path}`` layers or ``{"raw": steps}``, optional
+    ``check``) on a bridge build; return the per-item results (failing on any item's error)."""
+    return _run_cocotb(b.directory, BRIDGE_TOP, BRIDGE_TB_MODULE, BRIDGE_JOB_ENV,
+                       dict(job, bridge=str(b.directory / f"{BRIDGE_TOP}.json")), name, verbose)
+
+
+def run_bridge_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, divisor: int = 4,
+                      root: Path = DEFAULT_BUILD_ROOT) -> list[dict]:
+    """Build (cached) the bridge for ``cfg`` and run ``layers`` (``golden.layer.Layer``) through its UART."""
+    _check_fits(cfg, layers)
+    b = build_bridge(cfg, root, divisor=divisor)
+    return run_bridge_job(b, {"items": _layer_items(layers, b.directory / "runs" / name / "layers")}, name=name)

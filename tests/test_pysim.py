@@ -92,37 +92,39 @@ def test_pe_random_slot_sequences_with_bubbles(acc_pipeline):
     _run(pe, bench)
 
 
-def test_tile_mux_picks_strided_window():
-    """Every (stride, r, s) reaches every PE's activation after the tile's latency."""
-    cfg = ArrayConfig(rows=2, cols=2, max_kernel=3, max_stride=2)
+@pytest.mark.parametrize("max_stride,rows", [(2, 2), (1, 3), (3, 3)])
+def test_tile_mux_picks_strided_window(max_stride, rows):
+    """Every (stride, r, s) reaches every PE's activation after the tile's latency, for both row
+    layouts (shared rows at max_stride 1, per-PE-row storage above); a window written under one
+    stride is read under the same one, as in a run (the stride is static during a layer)."""
+    cfg = ArrayConfig(rows=rows, cols=2, max_kernel=3, max_stride=max_stride)
     tile = ActivationTile(cfg)
 
     async def bench(ctx):
-        for u in range(cfg.tile_rows):
-            for v in range(0, cfg.tile_cols, cfg.act_lanes):
-                ctx.set(tile.wbuf, 1)
-                ctx.set(tile.wrow, u)
-                ctx.set(tile.wcol, v)
-                for lane in range(cfg.act_lanes):
-                    ctx.set(tile.we[lane], int(v + lane < cfg.tile_cols))
-                    ctx.set(tile.wdata[lane], u * 10 + v + lane)
-                await ctx.tick()
-        for lane in range(cfg.act_lanes):
-            ctx.set(tile.we[lane], 0)
-        await ctx.tick()  # the registered write
-        for i in range(cfg.rows):
-            ctx.set(tile.rbuf[i], 1)
-        for stride in (1, 2):
+        for stride in range(1, max_stride + 1):
+            ctx.set(tile.stride, stride)
+            ctx.set(tile.rbuf, 1)
+            for u in range(cfg.tile_rows):
+                for v in range(0, cfg.tile_cols, cfg.act_lanes):
+                    ctx.set(tile.wbuf, 1)
+                    ctx.set(tile.wrow, u)
+                    ctx.set(tile.wcol, v)
+                    for lane in range(cfg.act_lanes):
+                        ctx.set(tile.we[lane], int(v + lane < cfg.tile_cols))
+                        ctx.set(tile.wdata[lane], 20 * (stride - 1) + u * 8 + v + lane)  # unique, fits 8 bits
+                    await ctx.tick()
+            for lane in range(cfg.act_lanes):
+                ctx.set(tile.we[lane], 0)
+            await ctx.tick().repeat(3)  # the write's two registers, the stride's copy
             for r in range(3):
                 for s in range(3):
-                    for i in range(cfg.rows):  # every PE row has its own copy of the selects
-                        ctx.set(tile.stride[i], stride)
-                        ctx.set(tile.r[i], r)
-                        ctx.set(tile.s[i], s)
-                    await ctx.tick().repeat(TILE_LATENCY)  # the per-row register
-                    for i in range(2):
-                        for j in range(2):
-                            assert ctx.get(tile.act[i][j]) == (i * stride + r) * 10 + (j * stride + s)
+                    ctx.set(tile.r, r)
+                    ctx.set(tile.s, s)
+                    await ctx.tick().repeat(TILE_LATENCY)  # the selects' copies, the per-row register
+                    for i in range(cfg.rows):
+                        for j in range(cfg.cols):
+                            want = 20 * (stride - 1) + (i * stride + r) * 8 + (j * stride + s)
+                            assert ctx.get(tile.act[i][j]) == want, (stride, r, s, i, j)
 
     _run(tile, bench)
 

@@ -1,0 +1,129 @@
+"""``python -m bench.fpga_area``: what the sparse control costs on an FPGA, dataflow by dataflow.
+
+Synthesizes, places and routes the same array (a board's defaults, or ``--rows/--cols`` and any array
+flag) once per dataflow through :func:`hdl.synth.synthesize`, and prints one Markdown table: resources
+(LUT or LC, FF, DSP, block RAM, LUT RAM), each dataflow's LUT/LC overhead over ``dense``, Fmax and
+whether the clock asked for was met. The seeds' argument is that regular sparsity is cheap to exploit;
+this table is the RTL's answer for this design. Results (the full ``synth_report.json`` of each build)
+go to ``bench/results/fpga_area-<board>-<rows>x<cols>.json``; a dataflow already there for the same
+array, clock and RTL commit is not rebuilt (``--force`` rebuilds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from golden.config import DATAFLOWS, ArrayConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = ("LC", "LUT", "FF", "DSP", "BRAM", "LUTRAM")
+
+
+def results_path(board: str, cfg: ArrayConfig) -> Path:
+    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{cfg.rows}x{cfg.cols}.json"
+
+
+def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int) -> dict:
+    """One build (in a worker process): the ``synth_report.json`` dict, or ``{"error": ...}``."""
+    from hdl.board import BoardSpec
+    from hdl.synth import SynthError, synthesize
+
+    spec = BoardSpec.load(board)
+    cfg = ArrayConfig.from_dict(cfg_dict)
+    out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{cfg.rows}x{cfg.cols}"
+    try:
+        return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed)
+    except SynthError as e:
+        return {"error": str(e), "array": cfg.to_dict()}
+
+
+def table(reports: dict[str, dict]) -> str:
+    """The Markdown table of ``{dataflow: report}`` (dataflows in ``DATAFLOWS`` order)."""
+    order = [df for df in DATAFLOWS if df in reports]
+    present = [k for k in RESOURCES if any(k in r.get("utilization", {}) for r in reports.values())]
+    logic = "LC" if "LC" in present else "LUT"
+    base = reports.get("dense", {}).get("utilization", {}).get(logic, {}).get("used")
+    head = ["dataflow", *present, f"{logic} vs dense", "Fmax (MHz)", "clock (MHz)", "timing"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for df in order:
+        r = reports[df]
+        if "error" in r:
+            lines.append(f"| {df} | " + " | ".join(["–"] * (len(head) - 2)) + f" | {r['error']} |")
+            continue
+        util = r["utilization"]
+        cells = [str(util[k]["used"]) + (f" ({util[k]['percent']:g}%)" if "percent" in util[k] else "")
+                 if k in util else "–" for k in present]
+        used = util.get(logic, {}).get("used")
+        over = f"{100 * (used - base) / base:+.1f}%" if base and used is not None else "–"
+        verdict = "met" if r["timing_passed"] else "failed"
+        lines.append(f"| {df} | " + " | ".join(cells) + f" | {over} | {r['fmax_mhz']} | "
+                     f"{r['clock']['generated_mhz']:g} | {verdict} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hdl.board import BoardSpec, board_names
+    from hdl.generate import add_array_arguments, array_config_from_args
+    from hdl.synth import source_state
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--board")
+    known, _ = pre.parse_known_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m bench.fpga_area", description=__doc__.splitlines()[0])
+    parser.add_argument("--board", required=True, choices=board_names())
+    add_array_arguments(parser)
+    parser.add_argument("--dataflows", default=",".join(DATAFLOWS),
+                        help="comma-separated dataflows to build (default: all)")
+    parser.add_argument("--clock", type=float, metavar="MHZ", help="requested clock (default: the board's)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="builds in parallel (each is one process; default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="rebuild dataflows already in the results file")
+    parser.add_argument("-o", "--output", type=Path, help="results JSON (default: bench/results/fpga_area-...)")
+    spec = BoardSpec.load(known.board) if known.board in board_names() else None
+    if spec:
+        parser.set_defaults(**spec.array)
+    args = parser.parse_args(argv)
+    dataflows = [d.strip() for d in args.dataflows.split(",") if d.strip()]
+    unknown = [d for d in dataflows if d not in DATAFLOWS]
+    if unknown:
+        parser.error(f"unknown dataflow(s) {', '.join(unknown)}; choose from {', '.join(DATAFLOWS)}")
+    base = array_config_from_args(parser, args)
+    clock = args.clock if args.clock is not None else spec.clock_mhz
+    out = args.output or results_path(args.board, base)
+    old = json.loads(out.read_text()) if out.exists() else {}
+    commit = source_state()
+    reports: dict[str, dict] = {}
+    todo = {}
+    for df in dataflows:
+        cfg = replace(base, dataflow=df)
+        prev = old.get(df)
+        same = (prev and prev.get("array") == cfg.to_dict() and prev.get("clock", {}).get("requested_mhz") == clock
+                and prev.get("source") == commit and "error" not in prev)
+        if same and not args.force:
+            reports[df] = prev
+        else:
+            todo[df] = cfg.to_dict()
+    print(f"{args.board}: {len(todo)} builds of {base.rows}x{base.cols} at {clock:g} MHz "
+          f"({len(reports)} already in {out})", file=sys.stderr, flush=True)
+    with cf.ProcessPoolExecutor(max_workers=max(1, args.workers)) as ex:
+        futs = {ex.submit(_build, args.board, c, clock, args.seed): df for df, c in todo.items()}
+        for fut in cf.as_completed(futs):
+            df = futs[fut]
+            reports[df] = fut.result()
+            r = reports[df]
+            state = r.get("error") or f"Fmax {r['fmax_mhz']} MHz, timing {'met' if r['timing_passed'] else 'failed'}"
+            print(f"  {df}: {state}", file=sys.stderr, flush=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({**old, **reports}, indent=1) + "\n")
+    print(table({df: reports[df] for df in dataflows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
