@@ -57,7 +57,7 @@ class Accelerator(wiring.Component):
         m = Module()
         start = Signal()
         m.d.comb += start.eq(self.start & ~self.busy)
-        lcfg = Signal(config_layout(cfg))  # latched layer configuration
+        lcfg = Signal(config_layout(cfg), reset_less=True)  # latched layer configuration (at start)
         with m.If(start):
             m.d.sync += lcfg.eq(self.cfg)
 
@@ -185,7 +185,7 @@ class Accelerator(wiring.Component):
         write has landed.
         """
         cfg = self._cfg
-        total = Signal(bits_for(cfg.out_depth))
+        total = Signal(bits_for(cfg.out_depth), reset_less=True)
         with m.If(start):
             m.d.sync += total.eq(0)
         with m.Elif(written_en):
@@ -213,11 +213,15 @@ class Accelerator(wiring.Component):
         busy_r = Signal()
         m.d.sync += busy_r.eq(self.busy & ~start)
         for name in PERF_FIELDS:
-            ctr = getattr(self.perf, name)
+            # the counters are cleared by ``start``, not by the domain's reset (which would then reach
+            # another ``10 * perf_bits`` flip-flops)
+            ctr = Signal.like(getattr(self.perf, name), name=f"{name}_count", reset_less=True)
+            m.d.comb += getattr(self.perf, name).eq(ctr)
             inc = strobes[name]
             if isinstance(inc, list):
                 inc = sum(s.as_unsigned() for s in inc) if inc else 0
-            inc_r = Signal(range(max(2, self._max_increment(strobes[name]) + 1)), name=f"{name}_inc")  # >= 1 bit
+            inc_r = Signal(range(max(2, self._max_increment(strobes[name]) + 1)), name=f"{name}_inc",
+                           reset_less=True)  # >= 1 bit
             m.d.sync += inc_r.eq(inc)
             with m.If(start):
                 m.d.sync += ctr.eq(0)

@@ -232,6 +232,16 @@ class HostBridge(wiring.Component):
         shifted = Signal(8 * nb)
         got = Signal()
         m.d.comb += [shifted.eq(word[8:] | (rxu.o.payload << (8 * nb - 8))), got.eq(rxu.o.valid & rxu.o.ready)]
+        # A received field byte enters ``word`` the cycle after it arrives, from a register (``shift``
+        # enables every bit of ``word``: a net of a few hundred loads, driven by one flip-flop rather
+        # than by the state decode). Whatever uses the whole word waits for that cycle (PUSH, START).
+        shift, byte = Signal(), Signal(8)
+        m.d.sync += shift.eq(0)
+        with m.If(shift):
+            m.d.sync += word.eq(word[8:] | (byte << (8 * nb - 8)))
+
+        def take_byte():
+            m.d.sync += [shift.eq(1), byte.eq(rxu.o.payload), idx.eq(idx + 1)]
 
         def top(nbytes):
             return shifted[8 * (nb - nbytes):]
@@ -323,7 +333,7 @@ class HostBridge(wiring.Component):
                 m.d.comb += rxu.o.ready.eq(1)
                 wait_input()
                 with m.If(got):
-                    m.d.sync += [word.eq(shifted), idx.eq(idx + 1)]
+                    take_byte()
                     with m.If(idx == 1):
                         m.d.sync += [cnt.eq(top(2)), cnt_one.eq(top(2) == 1), cnt_zero.eq(top(2) == 0), idx.eq(0)]
                         m.next = "COUNTED"
@@ -340,13 +350,13 @@ class HostBridge(wiring.Component):
                 m.d.comb += rxu.o.ready.eq(1)
                 wait_input()
                 with m.If(got):
-                    m.d.sync += [word.eq(shifted), idx.eq(idx + 1)]
+                    take_byte()
                     with m.If(idx == sz["load"] - 1):
                         m.d.sync += idx.eq(0)
                         m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += acc.load.valid.eq(1)
-                with m.If(acc.load.ready):
+                m.d.comb += acc.load.valid.eq(~shift)  # once the word's last byte is in
+                with m.If(acc.load.ready & ~shift):
                     m.d.sync += [cnt.eq(cnt - 1), cnt_one.eq(cnt == 2)]
                     with m.If(cnt_one):
                         m.next = "ACK"
@@ -356,10 +366,13 @@ class HostBridge(wiring.Component):
                 m.d.comb += rxu.o.ready.eq(1)
                 wait_input()
                 with m.If(got):
-                    m.d.sync += [word.eq(shifted), idx.eq(idx + 1)]
+                    take_byte()
                     with m.If(idx == sz["cfg"] - 1):
-                        m.d.sync += start.eq(1)
-                        m.next = "ACK"
+                        m.next = "START"
+            with m.State("START"):
+                with m.If(~shift):  # the configuration's last byte is in
+                    m.d.sync += start.eq(1)
+                    m.next = "ACK"
             with m.State("ACK"):
                 send(op, 1)
             with m.State("NAK"):

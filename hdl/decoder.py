@@ -106,7 +106,8 @@ class DenseDecoder(_Decoder):
         m = Module()
         for name, q in (("loader", self.loader), ("seq", self.seq)):
             at_header = Signal(name=f"{name}_at_header")  # the head is the header (else an entry)
-            offset = Signal(cfg.chan_bits, name=f"{name}_offset")  # plane offset of the entry at (or after) the head
+            # plane offset of the entry at (or after) the head
+            offset = Signal(cfg.chan_bits, name=f"{name}_offset", reset_less=True)
             m.d.comb += [q.valid.eq(1), q.empty.eq(0),  # C >= 1: no group is empty
                          q.count.eq(Mux(at_header, self.channels, q.mg)), q.chan.eq(offset),
                          q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
@@ -117,8 +118,8 @@ class DenseDecoder(_Decoder):
                 with m.If(~at_header):
                     m.d.sync += offset.eq(offset + q.plane)
         u = self.unit
-        slot = Signal(cfg.slot_bits)
-        slot_last = Signal()  # slot == M_g - 1, registered ahead of its use
+        slot = Signal(cfg.slot_bits, reset_less=True)
+        slot_last = Signal(reset_less=True)  # slot == M_g - 1, registered ahead of its use
         m.d.comb += [u.valid.eq(1), u.slot.eq(slot), u.r0.eq(0), u.s0.eq(0)]
         with m.If(u.restart):
             m.d.sync += [slot.eq(0), slot_last.eq(u.mg == 1)]

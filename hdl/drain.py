@@ -42,9 +42,12 @@ class Drain(wiring.Component):
         m = Module()
         c: data.View = self.cfg
         db = cfg.dim_bits
-        bank = Signal()
-        mg, rv, cv = Signal(cfg.count_bits), Signal(db), Signal(db)
-        slot, i, j = Signal(cfg.slot_bits), Signal(bits_for(cfg.rows - 1)), Signal(bits_for(cfg.cols - 1))
+        # registers set up by a tile's hand-off or its flush have no reset (only the FSM, ``idle`` and the
+        # valid bits do): a reset net to every address register would be one of the design's widest
+        bank = Signal(reset_less=True)
+        mg, rv, cv = Signal(cfg.count_bits, reset_less=True), Signal(db, reset_less=True), Signal(db, reset_less=True)
+        slot = Signal(cfg.slot_bits, reset_less=True)
+        i, j = Signal(bits_for(cfg.rows - 1), reset_less=True), Signal(bits_for(cfg.cols - 1), reset_less=True)
         m.d.comb += self.rd_addr.eq(slot | (bank << cfg.slot_bits))
         # The scan (state RUN) names one output per cycle; it is written three cycles later:
         # D1: the read request of a slot's first output (``rd_en``) is in the array's per-row copy
@@ -57,10 +60,10 @@ class Drain(wiring.Component):
         assert PEArray.drain_latency(cfg) == 2  # D1 + D2
         valid = [Signal(name=f"valid{k}") for k in range(1, 4)]
         load = [Signal(name=f"load{k}") for k in range(1, 3)]
-        row = [Signal.like(i, name=f"i{k}") for k in range(1, 4)]
-        addr_d = [Signal.like(self.out_addr, name=f"addr{k}") for k in range(1, 4)]
-        touched = [Signal(name=f"touched{k}") for k in range(1, 4)]
-        slot1 = Signal.like(slot)
+        row = [Signal.like(i, name=f"i{k}", reset_less=True) for k in range(1, 4)]
+        addr_d = [Signal.like(self.out_addr, name=f"addr{k}", reset_less=True) for k in range(1, 4)]
+        touched = [Signal(name=f"touched{k}", reset_less=True) for k in range(1, 4)]
+        slot1 = Signal.like(slot, reset_less=True)
         m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en), load[1].eq(load[0])]
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in (1, 2)]
         m.d.sync += [row[k].eq(row[k - 1]) for k in (1, 2)] + [addr_d[k].eq(addr_d[k - 1]) for k in (1, 2)]
@@ -93,17 +96,17 @@ class Drain(wiring.Component):
         # y_base + rows*F (rv = rows there), and after any tile of a group that is not the last one,
         # m_next = m_base + acc_depth*E*F (mg = acc_depth there).
         ab = len(self.out_addr)
-        m_base, y_base, x_base = Signal(ab), Signal(ab), Signal(db)
-        m_next, y_next = Signal(ab), Signal(ab)
-        rows_left, cols_left = Signal(db), Signal(db)  # E - ty*rows, F - tx*cols: > 0 for every tile
-        tile_addr = Signal(ab)
-        slot_addr, row_addr, addr = Signal(ab), Signal(ab), Signal(ab)
+        m_base, y_base, x_base = (Signal(w, reset_less=True) for w in (ab, ab, db))
+        m_next, y_next = Signal(ab, reset_less=True), Signal(ab, reset_less=True)
+        rows_left, cols_left = Signal(db, reset_less=True), Signal(db, reset_less=True)  # E - ty*rows, F - tx*cols: > 0
+        tile_addr = Signal(ab, reset_less=True)
+        slot_addr, row_addr, addr = (Signal(ab, reset_less=True) for _ in range(3))
         # registered a cycle ahead, so the scan's decisions start at flip-flops: this output is its
         # row's last (j == cv - 1), its slot's last row (i == rv - 1), the tile's last slot
         # (slot == mg - 1), a slot's first (i == j == 0: read every PE's accumulator)
-        jlast, ilast, slast, at0 = Signal(), Signal(), Signal(), Signal()
+        jlast, ilast, slast, at0 = (Signal(reset_less=True) for _ in range(4))
         extra = drain_flush(cfg) - 3
-        settle = Signal(range(max(extra, 2)))  # at least one bit (a 0-bit vector does not lint)
+        settle = Signal(range(max(extra, 2)), reset_less=True)  # at least one bit (a 0-bit vector does not lint)
         # "in IDLE" as a flip-flop of its own, set on the way into IDLE: the sequencer's hand-off
         # decision (and the tile walker it advances) then starts at a register, not at the state decode
         idle = Signal(init=1)

@@ -50,13 +50,15 @@ class TileLoader(wiring.Component):
         c: data.View = self.cfg
         m.submodules.tiles = tiles = TileCounter(cfg)
         db = cfg.dim_bits
-        n = Signal(cfg.count_bits)  # entries in the current tile
-        k = Signal(cfg.count_bits)  # current entry
+        # only the FSM, ``buf`` and the write's live bits have a reset: every other register is set up by
+        # the state that uses it (a reset net to all of them would be one of the design's widest)
+        n = Signal(cfg.count_bits, reset_less=True)  # entries in the current tile
+        k = Signal(cfg.count_bits, reset_less=True)  # current entry
         buf = Signal()  # buffer being filled
         # flags registered a cycle ahead, so no decision waits for a compare chain: the current entry is
         # the tile's last (k == n - 1), the window row's last lane group (v + lanes >= TW), the window's
         # last row (u == TH - 1)
-        klast, vlast, ulast = Signal(), Signal(), Signal()
+        klast, vlast, ulast = (Signal(reset_less=True) for _ in range(3))
         ent = self.ent
         lanes = cfg.act_lanes
         m.d.comb += [
@@ -66,24 +68,28 @@ class TileLoader(wiring.Component):
         # Window origin (y0, x0) in input pixels and its activation address relative to the channel's
         # plane, as running sums over the tiles (g outer, ty, tx inner): each TILE state steps them from
         # the previous tile's values, or restarts them at a row's / a group's first tile.
-        y0, x0 = Signal(signed(db + 2)), Signal(signed(db + 2))
+        y0, x0 = Signal(signed(db + 2), name="y0", reset_less=True), Signal(signed(db + 2), name="x0", reset_less=True)
         abits = len(self.act_addr[0])
         # addresses wrap modulo 2**abits: a window origin may lie before its plane (padding), but every
         # address actually read is in [0, act_depth), where the wrapped value is the true one
-        tile_base = Signal(abits)  # address of (y0, x0)
-        row_base = Signal(abits)  # address of (y0, -pad): the current tile row's first window
-        # in-bounds window rows [ulo, uhi) and columns [vlo, vhi), fixed per tile (HEADER state)
+        tile_base = Signal(abits, reset_less=True)  # address of (y0, x0)
+        row_base = Signal(abits, reset_less=True)  # address of (y0, -pad): the current tile row's first window
+        # in-bounds window rows [ulo, uhi) and columns [vlo, vhi), fixed per tile: the distances from
+        # the window origin to the input's edges in HWAIT, clamped to the window in HEADER (a subtract
+        # and a clamp in one cycle is two carry chains in series)
         ub, vb = bits_for(cfg.tile_rows), bits_for(cfg.tile_cols + lanes)
-        ulo, uhi, vlo, vhi = Signal(ub), Signal(ub), Signal(vb), Signal(vb)
+        ulo, uhi = Signal(ub, name="ulo", reset_less=True), Signal(ub, name="uhi", reset_less=True)
+        vlo, vhi = Signal(vb, name="vlo", reset_less=True), Signal(vb, name="vhi", reset_less=True)
+        edges = [Signal(signed(db + 3), name=f"edge_{e}", reset_less=True) for e in ("top", "bottom", "left", "right")]
         # window position (u, v) of lane 0 and its linear address addr; per lane, registered with the
         # position (computed as the position is stepped, so the read's enable and address, which go to
         # the activation buffer's block RAM, come straight from flip-flops): the lane's address, whether
         # its column is a real one (< TW), and whether its pixel is in bounds (else it is padding: 0)
-        u, v = Signal(ub), Signal(vb)
-        addr, row_addr = Signal(abits), Signal(abits)
-        lane_addr = [addr] + [Signal(abits, name=f"addr{lane}") for lane in range(1, lanes)]
-        live = [Signal(name=f"live{lane}") for lane in range(lanes)]
-        inb = [Signal(name=f"inb{lane}") for lane in range(lanes)]
+        u, v = Signal(ub, reset_less=True), Signal(vb, reset_less=True)
+        addr, row_addr = Signal(abits, reset_less=True), Signal(abits, reset_less=True)
+        lane_addr = [addr] + [Signal(abits, name=f"addr{lane}", reset_less=True) for lane in range(1, lanes)]
+        live = [Signal(name=f"live{lane}", reset_less=True) for lane in range(lanes)]
+        inb = [Signal(name=f"inb{lane}", reset_less=True) for lane in range(lanes)]
         for lane in range(lanes):
             m.d.comb += self.act_addr[lane].eq(lane_addr[lane])
 
@@ -97,7 +103,7 @@ class TileLoader(wiring.Component):
 
         # write stage: one cycle behind the read
         wlive = [Signal(name=f"wlive{lane}") for lane in range(lanes)]
-        winb = [Signal(name=f"winb{lane}") for lane in range(lanes)]
+        winb = [Signal(name=f"winb{lane}", reset_less=True) for lane in range(lanes)]
         wrow, wcol = Signal.like(self.tile_row), Signal.like(self.tile_col)
         m.d.comb += [self.tile_row.eq(wrow), self.tile_col.eq(wcol)]
         for lane in range(lanes):
@@ -134,10 +140,11 @@ class TileLoader(wiring.Component):
                 m.next = "HWAIT"
             with m.State("HWAIT"):  # the stream's latency
                 # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
-                m.d.sync += [ulo.eq(clamp(-y0, c.th)), uhi.eq(clamp(c.h - y0, c.th)),
-                             vlo.eq(clamp(-x0, c.tw)), vhi.eq(clamp(c.w - x0, c.tw))]
+                m.d.sync += [edges[0].eq(-y0), edges[1].eq(c.h - y0), edges[2].eq(-x0), edges[3].eq(c.w - x0)]
                 m.next = "HEADER"
             with m.State("HEADER"):
+                m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
+                             vlo.eq(clamp(edges[2], c.tw)), vhi.eq(clamp(edges[3], c.tw))]
                 m.d.comb += [ent.next.eq(1), tiles.n.eq(ent.count)]
                 m.d.sync += [n.eq(ent.count), k.eq(0), klast.eq(ent.count == 1)]
                 with m.If(ent.empty):

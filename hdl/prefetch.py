@@ -43,10 +43,13 @@ def read_ahead(m: Module, mem: memory.Memory, *, restart: Value, start: Value, p
     """
     rp = mem.read_port()
     queue = [Signal(len(rp.data), name=f"{name}_q{k}", reset_less=True) for k in range(QUEUE_DEPTH)]
-    wr, rd = Signal(range(QUEUE_DEPTH), name=f"{name}_wr"), Signal(range(QUEUE_DEPTH), name=f"{name}_rd")
+    # the pointers are set up by ``restart``; only the fill state has a reset
+    wr = Signal(range(QUEUE_DEPTH), name=f"{name}_wr", reset_less=True)
+    rd = Signal(range(QUEUE_DEPTH), name=f"{name}_rd", reset_less=True)
     held = Signal(range(QUEUE_DEPTH + 1), name=f"{name}_held")
     inflight = Signal(name=f"{name}_inflight")  # a word read last cycle is on the read port's data now
-    ptr = Signal(len(rp.addr) + 1, name=f"{name}_ptr")  # one bit more: ``more`` can see the end of a full memory
+    # one bit more than the address: ``more`` can see the end of a full memory
+    ptr = Signal(len(rp.addr) + 1, name=f"{name}_ptr", reset_less=True)
     issue = Signal(name=f"{name}_issue")
     room = held + inflight < QUEUE_DEPTH
     m.d.comb += [rp.en.eq(1), issue.eq(room & more(ptr) if more is not None else room)]

@@ -73,19 +73,24 @@ class ComputeSequencer(wiring.Component):
         ent, unit = self.ent, self.unit
         big_r, big_s = c.r[:pb], c.s[:pb]  # R, S <= max_kernel (``golden.layer`` checks it)
         m.submodules.tiles = tiles = TileCounter(cfg)
-        n, k, nu, ku = (Signal(cfg.count_bits, name=nm) for nm in ("n", "k", "nu", "ku"))
-        r, s = Signal(pb + 1), Signal(pb)  # position within the current unit (after its first cycle)
-        xr, xs = Signal(pb + 1), Signal(pb)  # the position after it (kernel: r may be past the end)
-        ulast = Signal()  # the current position is the unit's last
-        elast = Signal()  # the current unit is the entry's last (ku == nu - 1)
-        tlast = Signal()  # the current entry is the tile's last (k == n - 1)
-        slot = Signal(cfg.slot_bits)  # filter slot of the current unit
-        first = Signal()  # the current cycle issues a unit's first position
+        # only the FSM, ``buf``, ``bank`` and the touched bits have a reset: every other register is set up
+        # by the state that uses it (a reset net to all of them would be one of the design's widest)
+        n, k, nu, ku = (Signal(cfg.count_bits, name=nm, reset_less=True) for nm in ("n", "k", "nu", "ku"))
+        # position within the current unit (after its first cycle), and the position after it (kernel:
+        # r may be past the end)
+        r, s = Signal(pb + 1, reset_less=True), Signal(pb, reset_less=True)
+        xr, xs = Signal(pb + 1, reset_less=True), Signal(pb, reset_less=True)
+        ulast = Signal(reset_less=True)  # the current position is the unit's last
+        elast = Signal(reset_less=True)  # the current unit is the entry's last (ku == nu - 1)
+        tlast = Signal(reset_less=True)  # the current entry is the tile's last (k == n - 1)
+        slot = Signal(cfg.slot_bits, reset_less=True)  # filter slot of the current unit
+        first = Signal(reset_less=True)  # the current cycle issues a unit's first position
         buf, bank = Signal(), Signal()
-        wp, wbase = Signal.like(self.w_addr), Signal.like(self.w_addr)
-        sp, sbase = Signal(index_addr_bits(cfg)), Signal(index_addr_bits(cfg))  # units consumed, per group
+        wp, wbase = Signal.like(self.w_addr, reset_less=True), Signal.like(self.w_addr, reset_less=True)
+        sp, sbase = (Signal(index_addr_bits(cfg), reset_less=True) for _ in range(2))  # units consumed, per group
         # the current entry's stride pattern (strided; constants otherwise), latched when it is popped
-        phase_r, phase_s, step_r, step_s = (Signal(pb, name=nm) for nm in ("phase_r", "phase_s", "step_r", "step_s"))
+        phase_r, phase_s, step_r, step_s = (Signal(pb, name=nm, reset_less=True)
+                                              for nm in ("phase_r", "phase_s", "step_r", "step_s"))
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start), tiles.n.eq(n),
             ent.mg.eq(tiles.mg), ent.addr.eq(tiles.gbase), unit.mg.eq(tiles.mg), unit.addr.eq(sbase),
@@ -98,7 +103,7 @@ class ComputeSequencer(wiring.Component):
 
         # R - 1 and S - 1, registered (the configuration is static during a run): with the unit step
         # (0, 1) of every dataflow but strided, the walk's wrap and end are small equality compares
-        r_last, s_last = Signal(pb), Signal(pb)
+        r_last, s_last = Signal(pb, reset_less=True), Signal(pb, reset_less=True)
         m.d.sync += [r_last.eq(big_r - 1), s_last.eq(big_s - 1)]
 
         def step(pr: Value, ps: Value, dr: Value, ds: Value, name: str) -> tuple[Value, Value, Value]:

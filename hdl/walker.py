@@ -40,7 +40,8 @@ class TileCounter(wiring.Component):
         # "last tile column / row / group" are flip-flops, updated with the counters (compares of the
         # counters against the configuration run in parallel with the advance decision), so the
         # sequencer's and loader's end-of-tile decisions start at a register
-        x_last, y_last, g_last = Signal(), Signal(), Signal()
+        # set up by ``reset`` (and ``init``), not by the domain's reset
+        x_last, y_last, g_last = (Signal(reset_less=True) for _ in range(3))
         init = Signal()  # the cycle after reset: the latched configuration is valid
         m.d.sync += init.eq(self.reset)
         m.d.comb += [
@@ -50,7 +51,7 @@ class TileCounter(wiring.Component):
             self.last.eq(y_last & x_last & g_last),
         ]
         db = cfg.dim_bits
-        tx, ty, g = Signal(db), Signal(db), Signal(db)
+        tx, ty, g = (Signal(db, reset_less=True) for _ in range(3))
         with m.If(self.reset):
             # the configuration is latched in this same cycle: nothing here may depend on it
             m.d.sync += [g.eq(0), ty.eq(0), tx.eq(0), self.gbase.eq(0), self.x0.eq(1), self.y0.eq(1), self.g0.eq(1)]
