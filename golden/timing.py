@@ -35,11 +35,15 @@ LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 DRAIN_TAIL = 2  # cycles from the drain's idle to its last output write (its read and output stages)
 
 
+DRAIN_SETUP = 4  # cycles the drain takes to set up a tile's output addresses after the hand-off
+
+
 def drain_flush(cfg) -> int:
-    """Cycles the drain waits after the hand-off for the MAC pipeline to empty: the array's latency
-    from operands to accumulator write (per-row fan-out 1 + tile row register 1 + PE 2, or 4 with
-    ``acc_pipeline``), less the one cycle the drain's own read request spends in its per-row copy."""
-    return 1 + 1 + (4 if cfg.acc_pipeline else 2) - 1
+    """Cycles the drain waits after the hand-off before its first read: the array's latency from
+    operands to accumulator write (per-row fan-out 1 + tile row register 1 + PE 2, or 3 with
+    ``acc_pipeline``), less the one cycle the drain's own read request spends in its per-row copy,
+    but at least the :data:`DRAIN_SETUP` cycles its address setup takes."""
+    return max(DRAIN_SETUP, 1 + 1 + (3 if cfg.acc_pipeline else 2) - 1)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from .drain import Drain
 from .layouts import PERF_FIELDS, config_layout, load_layout, perf_layout
 from .loader import TileLoader
 from .prefetch import read_ahead
+from .replica import KEEP
 from .sequencer import ComputeSequencer
 
 
@@ -58,8 +59,8 @@ class Accelerator(wiring.Component):
         start = Signal()
         m.d.comb += start.eq(self.start & ~self.busy)
         lcfg = Signal(config_layout(cfg), reset_less=True)  # latched layer configuration (at start)
-        with m.If(start):
-            m.d.sync += lcfg.eq(self.cfg)
+        finishing = Signal()
+        self._latch_config(m, start, finishing, lcfg)
 
         m.submodules.act_mem = act_mem = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
         m.submodules.w_mem = w_mem = memory.Memory(shape=signed(cfg.weight_bits), depth=cfg.weight_depth, init=[])
@@ -115,7 +116,6 @@ class Accelerator(wiring.Component):
             m.d.comb += drain.rd_data[p].eq(array.drain_data[p])
 
         # run control
-        finishing = Signal()
         m.d.comb += finishing.eq(self.busy & seq.finished & loader.finished & drain.quiet)
         with m.If(start):
             m.d.sync += [self.busy.eq(1), self.done.eq(0)]
@@ -136,6 +136,29 @@ class Accelerator(wiring.Component):
             "index_reads": [dec.loader.next, dec.seq.next, dec.unit.next] if cfg.has_index else [],
         })
         return m
+
+    CONFIG_CHUNK = 64
+    """Configuration bits latched under one enable flip-flop."""
+
+    def _latch_config(self, m: Module, start, finishing, lcfg) -> None:
+        """``lcfg`` follows ``cfg`` while the array is idle and holds it while busy.
+
+        That is "latched at ``start``" (the last idle cycle is the ``start`` cycle), and nothing reads
+        ``lcfg`` while idle. The enable is "not busy" as flip-flops, one copy per
+        :data:`CONFIG_CHUNK` bits (``hdl.replica``), each updated like ``busy``: the configuration is a
+        few hundred flip-flops spread over every unit, and ``start`` (the host's strobe) as their enable
+        would be one net to all of them.
+        """
+        bits, flat = len(lcfg.as_value()), self.cfg.as_value()
+        for k, lo in enumerate(range(0, bits, self.CONFIG_CHUNK)):
+            idle = Signal(init=1, name=f"cfg_idle{k}", attrs=KEEP)
+            with m.If(start):
+                m.d.sync += idle.eq(0)
+            with m.Elif(finishing):
+                m.d.sync += idle.eq(1)
+            hi = min(bits, lo + self.CONFIG_CHUNK)
+            with m.If(idle):
+                m.d.sync += lcfg.as_value()[lo:hi].eq(flat[lo:hi])
 
     def _elaborate_load(self, m: Module, start, act_mem, w_mem, dec) -> None:
         """Load stream → buffers: each target has its own write pointer, rewound by ``start``.
@@ -210,11 +233,13 @@ class Accelerator(wiring.Component):
         which are the ends of the control paths, drive a flip-flop rather than a ``perf_bits`` carry
         chain. The counters therefore settle one cycle after ``done`` rises; the host reads them later.
         """
-        busy_r = Signal()
-        m.d.sync += busy_r.eq(self.busy & ~start)
         for name in PERF_FIELDS:
-            # the counters are cleared by ``start``, not by the domain's reset (which would then reach
-            # another ``10 * perf_bits`` flip-flops)
+            # the counters are cleared a cycle after ``start``, not by the domain's reset (which would
+            # then reach another ``10 * perf_bits`` flip-flops); each has its own clear and count enable
+            # (``hdl.replica``), so no enable is a net to every counter bit
+            clear = Signal(name=f"{name}_clear", reset_less=True, attrs=KEEP)
+            count = Signal(name=f"{name}_count_en", attrs=KEEP)
+            m.d.sync += [clear.eq(start), count.eq(self.busy & ~start)]
             ctr = Signal.like(getattr(self.perf, name), name=f"{name}_count", reset_less=True)
             m.d.comb += getattr(self.perf, name).eq(ctr)
             inc = strobes[name]
@@ -223,9 +248,9 @@ class Accelerator(wiring.Component):
             inc_r = Signal(range(max(2, self._max_increment(strobes[name]) + 1)), name=f"{name}_inc",
                            reset_less=True)  # >= 1 bit
             m.d.sync += inc_r.eq(inc)
-            with m.If(start):
+            with m.If(clear):
                 m.d.sync += ctr.eq(0)
-            with m.Elif(busy_r):
+            with m.Elif(count):
                 m.d.sync += ctr.eq(ctr + inc_r)
 
     @staticmethod

@@ -79,6 +79,7 @@ class BoardSpec:
     dsp_scope: str = "all"
     dsp_max: int | None = None
     replicate: bool = False
+    floorplan: dict | None = None
     resources: dict = field(default_factory=dict)
     leds: dict = field(default_factory=dict)
     drive_high: list = field(default_factory=list)
@@ -301,9 +302,21 @@ class HostBridge(wiring.Component):
         with m.If(taken):
             m.d.sync += tx_full.eq(0)
 
-        def send(byte, last, after="IDLE"):
-            """Send ``byte``; when it is taken, advance ``idx`` or, on ``last``, go to ``after``."""
-            with m.If(~tx_full):
+        # The counters' bytes are picked in two registered steps: the group of 8 bytes that holds byte
+        # ``idx`` (``perf_group``, remembering which group it is), then the byte; a byte is sent once its
+        # group is the right one. A one-step pick of one of ``sz["perf"]`` bytes is the bridge's widest
+        # mux, and its ``idx`` select the bridge's longest path.
+        groups = -(-sz["perf"] // 8)
+        perf_group = Signal(64, reset_less=True)
+        perf_gidx = Signal(range(groups), reset_less=True)
+        gidx = idx[3:3 + len(perf_gidx)]
+        perf_padded = Signal(64 * groups)
+        m.d.comb += perf_padded.eq(perf_bytes)
+        m.d.sync += [perf_group.eq(perf_padded.word_select(gidx, 64)), perf_gidx.eq(gidx)]
+
+        def send(byte, last, after="IDLE", ready=1):
+            """Send ``byte`` (once ``ready``); when it is taken, advance ``idx`` or, on ``last``, go to ``after``."""
+            with m.If(~tx_full & ready):
                 m.d.sync += [tx_byte.eq(byte), tx_full.eq(1), tx_last.eq(last)]
             with m.If(taken):
                 m.d.sync += idx.eq(idx + 1)
@@ -384,7 +397,7 @@ class HostBridge(wiring.Component):
             with m.State("SEND_INFO"):
                 send(info.word_select(idx[:3], 8), idx == 7)
             with m.State("SEND_PERF"):
-                send(perf_bytes.word_select(idx, 8), idx == sz["perf"] - 1)
+                send(perf_group.word_select(idx[:3], 8), idx == sz["perf"] - 1, ready=perf_gidx == gidx)
             with m.State("READ"):
                 wait_input()
                 with m.If(acc.o.valid):

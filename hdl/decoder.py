@@ -34,7 +34,7 @@ past a tile's last item, which no walker consumes and the counter does not count
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,15 +52,19 @@ def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
     """A walker's view of its channel-entry stream: the group header, then the group's entries.
 
     ``mg`` (filters in the group) and ``plane`` (``H*W``) are context the counter-based dense decoder
-    needs; a walker that does not use the ``chan`` answer may leave ``plane`` at 0. In a header,
-    ``count`` is the number of entries and ``empty`` says it is 0; in an entry, ``count`` is the number
-    of units. ``valid`` (the head holds an item) is for checking the contract in simulation.
+    needs; a walker that does not use the ``chan`` answer may leave ``plane`` at 0. An entry's
+    ``count`` is its number of units. The group header is the first item after a restart, so its
+    fields come separately and from a register (``hcount`` entries, ``hempty``: ``hcount`` is 0),
+    valid while the header is at the head: a walker's per-tile decision then starts at a flip-flop,
+    not at the queue's output mux. ``valid`` (the head holds an item) is for checking the contract in
+    simulation.
     """
     pb = cfg.pos_bits
     return wiring.Signature({
         "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits),
         "plane": Out(bits_for(cfg.act_depth)), "next": Out(1),
-        "valid": In(1), "count": In(cfg.count_bits), "chan": In(cfg.chan_bits), "empty": In(1),
+        "valid": In(1), "count": In(cfg.count_bits), "chan": In(cfg.chan_bits),
+        "hcount": In(cfg.count_bits), "hempty": In(1),
         "phase_r": In(pb), "phase_s": In(pb), "step_r": In(pb), "step_s": In(pb),
     })
 
@@ -108,8 +112,8 @@ class DenseDecoder(_Decoder):
             at_header = Signal(name=f"{name}_at_header")  # the head is the header (else an entry)
             # plane offset of the entry at (or after) the head
             offset = Signal(cfg.chan_bits, name=f"{name}_offset", reset_less=True)
-            m.d.comb += [q.valid.eq(1), q.empty.eq(0),  # C >= 1: no group is empty
-                         q.count.eq(Mux(at_header, self.channels, q.mg)), q.chan.eq(offset),
+            m.d.comb += [q.valid.eq(1), q.hempty.eq(0), q.hcount.eq(self.channels),  # C >= 1: no group is empty
+                         q.count.eq(q.mg), q.chan.eq(offset),
                          q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
             with m.If(q.restart):
                 m.d.sync += [at_header.eq(1), offset.eq(0)]
@@ -150,7 +154,7 @@ class IndexedDecoder(_Decoder):
             ahead = read_ahead(m, chan_mem, restart=q.restart, start=q.addr, pop=q.next, name=f"{name}_chan")
             word = ahead.head
             m.d.comb += [q.valid.eq(ahead.valid), q.chan.eq(word[:cb]), q.count.eq(word[cb:cb + nb]),
-                         q.empty.eq(word[0])]  # meaningful in a header only
+                         q.hcount.eq(ahead.first[cb:cb + nb]), q.hempty.eq(ahead.first[0])]
             if cfg.dataflow == "strided":
                 pattern = word[cb + nb:]
                 m.d.comb += [q.phase_r.eq(pattern[:pb]), q.phase_s.eq(pattern[pb:2 * pb]),

@@ -18,10 +18,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.timing import DRAIN_SETUP as SETUP_CYCLES
 from golden.timing import drain_flush
 
 from .array import PEArray
 from .layouts import config_layout
+from .replica import KEEP
 from .sequencer import drain_request
 
 
@@ -59,12 +61,12 @@ class Drain(wiring.Component):
         #     from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
         assert PEArray.drain_latency(cfg) == 2  # D1 + D2
         valid = [Signal(name=f"valid{k}") for k in range(1, 4)]
-        load = [Signal(name=f"load{k}") for k in range(1, 3)]
+        load = [Signal(name="load1")]  # D1: a slot's first read is in flight
         row = [Signal.like(i, name=f"i{k}", reset_less=True) for k in range(1, 4)]
         addr_d = [Signal.like(self.out_addr, name=f"addr{k}", reset_less=True) for k in range(1, 4)]
         touched = [Signal(name=f"touched{k}", reset_less=True) for k in range(1, 4)]
         slot1 = Signal.like(slot, reset_less=True)
-        m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en), load[1].eq(load[0])]
+        m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en)]
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in (1, 2)]
         m.d.sync += [row[k].eq(row[k - 1]) for k in (1, 2)] + [addr_d[k].eq(addr_d[k - 1]) for k in (1, 2)]
         m.d.sync += [touched[k].eq(touched[k - 1]) for k in (1, 2)]
@@ -73,16 +75,22 @@ class Drain(wiring.Component):
                 m.d.comb += touched[0].eq(self.touched[b].bit_select(slot1, 1))
         chain = [[Signal(signed(cfg.acc_bits), name=f"chain{r}_{k}", reset_less=True) for k in range(cfg.cols)]
                  for r in range(cfg.rows)]
+        # each row's load and shift enables are its own flip-flops (``hdl.replica``), decoded at D2: one
+        # shared enable would be a net to every chain bit of the array (2k loads on an 8x8 array)
+        load_row = [Signal(name=f"row{r}_load", reset_less=True, attrs=KEEP) for r in range(cfg.rows)]
+        shift_row = [Signal(name=f"row{r}_shift", reset_less=True, attrs=KEEP) for r in range(cfg.rows)]
+        m.d.sync += [load_row[r].eq(load[0]) for r in range(cfg.rows)]
+        m.d.sync += [shift_row[r].eq(valid[1] & (row[1] == r)) for r in range(cfg.rows)]
         pick = Signal(signed(cfg.acc_bits))
         with m.Switch(row[2]):
             for r in range(cfg.rows):
                 with m.Case(r):
                     m.d.comb += pick.eq(chain[r][0])
-                    with m.If(valid[2]):
-                        m.d.sync += [chain[r][k].eq(chain[r][k + 1]) for k in range(cfg.cols - 1)]
-        with m.If(load[1]):  # a slot's values, loaded as its previous slot's last output leaves
-            for r in range(cfg.rows):
+        for r in range(cfg.rows):
+            with m.If(load_row[r]):  # a slot's values, loaded as its previous slot's last output leaves
                 m.d.sync += [chain[r][k].eq(self.rd_data[r * cfg.cols + k]) for k in range(cfg.cols)]
+            with m.Elif(shift_row[r]):
+                m.d.sync += [chain[r][k].eq(chain[r][k + 1]) for k in range(cfg.cols - 1)]
         m.d.comb += [self.out_en.eq(valid[2]), self.out_addr.eq(addr_d[2]),
                      self.out_data.eq(Mux(touched[2], pick, 0))]
         # nothing in flight: the last write of the layer has happened (the run may end)
@@ -105,30 +113,36 @@ class Drain(wiring.Component):
         # row's last (j == cv - 1), its slot's last row (i == rv - 1), the tile's last slot
         # (slot == mg - 1), a slot's first (i == j == 0: read every PE's accumulator)
         jlast, ilast, slast, at0 = (Signal(reset_less=True) for _ in range(4))
-        extra = drain_flush(cfg) - 3
+        extra = drain_flush(cfg) - SETUP_CYCLES
         settle = Signal(range(max(extra, 2)), reset_less=True)  # at least one bit (a 0-bit vector does not lint)
         # "in IDLE" as a flip-flop of its own, set on the way into IDLE: the sequencer's hand-off
         # decision (and the tile walker it advances) then starts at a register, not at the state decode
         idle = Signal(init=1)
         m.d.comb += self.req.idle.eq(idle)
+        # the hand-off is only latched (``IDLE``); the running sums step from those registers a cycle
+        # later (``SETUP``), so the sequencer's hand-off decision drives a few enables, not the sums
+        x0, y0, g0 = (Signal(name=nm, reset_less=True) for nm in ("x0", "y0", "g0"))
         with m.FSM(name="drain"):
             with m.State("IDLE"):
                 with m.If(self.req.start):
                     m.d.sync += idle.eq(0)
-                    m.d.sync += [bank.eq(self.req.bank), mg.eq(self.req.mg), slot.eq(0), i.eq(0), j.eq(0)]
-                    with m.If(self.req.x0):
-                        m.d.sync += [x_base.eq(0), cols_left.eq(c.f)]
-                        with m.If(self.req.y0):
-                            m.d.sync += [y_base.eq(0), rows_left.eq(c.e)]
-                            with m.If(self.req.g0):
-                                m.d.sync += m_base.eq(0)
-                            with m.Else():
-                                m.d.sync += m_base.eq(m_next)
+                    m.d.sync += [bank.eq(self.req.bank), mg.eq(self.req.mg), slot.eq(0), i.eq(0), j.eq(0),
+                                 x0.eq(self.req.x0), y0.eq(self.req.y0), g0.eq(self.req.g0)]
+                    m.next = "SETUP"
+            with m.State("SETUP"):
+                with m.If(x0):
+                    m.d.sync += [x_base.eq(0), cols_left.eq(c.f)]
+                    with m.If(y0):
+                        m.d.sync += [y_base.eq(0), rows_left.eq(c.e)]
+                        with m.If(g0):
+                            m.d.sync += m_base.eq(0)
                         with m.Else():
-                            m.d.sync += [y_base.eq(y_next), rows_left.eq(rows_left - cfg.rows)]
+                            m.d.sync += m_base.eq(m_next)
                     with m.Else():
-                        m.d.sync += [x_base.eq(x_base + cfg.cols), cols_left.eq(cols_left - cfg.cols)]
-                    m.next = "FLUSH1"
+                        m.d.sync += [y_base.eq(y_next), rows_left.eq(rows_left - cfg.rows)]
+                with m.Else():
+                    m.d.sync += [x_base.eq(x_base + cfg.cols), cols_left.eq(cols_left - cfg.cols)]
+                m.next = "FLUSH1"
             with m.State("FLUSH1"):
                 m.d.sync += [rv.eq(Mux(rows_left > cfg.rows, cfg.rows, rows_left)),
                              cv.eq(Mux(cols_left > cfg.cols, cfg.cols, cols_left)),

@@ -81,25 +81,60 @@ class TileLoader(wiring.Component):
         ulo, uhi = Signal(ub, name="ulo", reset_less=True), Signal(ub, name="uhi", reset_less=True)
         vlo, vhi = Signal(vb, name="vlo", reset_less=True), Signal(vb, name="vhi", reset_less=True)
         edges = [Signal(signed(db + 3), name=f"edge_{e}", reset_less=True) for e in ("top", "bottom", "left", "right")]
-        # window position (u, v) of lane 0 and its linear address addr; per lane, registered with the
-        # position (computed as the position is stepped, so the read's enable and address, which go to
-        # the activation buffer's block RAM, come straight from flip-flops): the lane's address, whether
-        # its column is a real one (< TW), and whether its pixel is in bounds (else it is padding: 0)
+        # window position (u, v) of lane 0; per lane, registered with the position (so the read's
+        # enable and address, which go to the activation buffer's block RAM, come straight from
+        # flip-flops): the lane's address, whether its column is a real one (< TW), and whether its
+        # pixel is in bounds (else it is padding: 0). Every next value is one operation on registers:
+        # each lane keeps its own address and row-start address (no ``+ lane`` after a sum), and the
+        # column tests of the next position compare ``v`` with per-lane bounds shifted by the step,
+        # set up once per layer (``tw``) or per entry (``vlo``, ``vhi``).
         u, v = Signal(ub, reset_less=True), Signal(vb, reset_less=True)
-        addr, row_addr = Signal(abits, reset_less=True), Signal(abits, reset_less=True)
-        lane_addr = [addr] + [Signal(abits, name=f"addr{lane}", reset_less=True) for lane in range(1, lanes)]
+        u1 = Signal(ub, name="u1", reset_less=True)  # u + 1
+        lane_addr = [Signal(abits, name=f"addr{lane}", reset_less=True) for lane in range(lanes)]
+        row_addr = [Signal(abits, name=f"row_addr{lane}", reset_less=True) for lane in range(lanes)]
+        base = [Signal(abits, name=f"tile_base{lane}", reset_less=True) for lane in range(lanes)]  # tile_base + lane
         live = [Signal(name=f"live{lane}", reset_less=True) for lane in range(lanes)]
         inb = [Signal(name=f"inb{lane}", reset_less=True) for lane in range(lanes)]
+        row_in = Signal(name="row_in", reset_less=True)  # window row u is in bounds
+        sb_ = vb + 2
+        # per lane: column v + lanes + lane is real / in bounds iff v < tw_next / vlo_next <= v < vhi_next
+        tw_next = [Signal(signed(sb_), name=f"tw_next{lane}", reset_less=True) for lane in range(lanes)]
+        vlo_next = [Signal(signed(sb_), name=f"vlo_next{lane}", reset_less=True) for lane in range(lanes)]
+        vhi_next = [Signal(signed(sb_), name=f"vhi_next{lane}", reset_less=True) for lane in range(lanes)]
+        col0_in = [Signal(name=f"col0_in{lane}", reset_less=True) for lane in range(lanes)]  # column lane in bounds
+        # v >= vlast_next: the group after the current one is its row's last
+        vlast_next = Signal(signed(sb_), name="vlast_next", reset_less=True)
+        row_vlast = Signal(name="row_vlast", reset_less=True)  # a row's first group is its last (lanes >= TW)
+        th_last = Signal(ub, name="th_last", reset_less=True)  # TH - 1
+        m.d.sync += [tw_next[lane].eq(c.tw - lanes - lane) for lane in range(lanes)]
+        m.d.sync += [vlast_next.eq(c.tw - 2 * lanes), row_vlast.eq(lanes >= c.tw), th_last.eq(c.th - 1)]
+        v_s = Signal(signed(sb_), name="v_s")  # v, signed, for the compares with the shifted bounds
+        m.d.comb += v_s.eq(v)
         for lane in range(lanes):
             m.d.comb += self.act_addr[lane].eq(lane_addr[lane])
 
-        def goto(nu, nv, naddr) -> None:
-            """Move lane 0 to window position ``(nu, nv)`` at activation address ``naddr``."""
-            row_in = (nu >= ulo) & (nu < uhi)
-            m.d.sync += [u.eq(nu), v.eq(nv), addr.eq(naddr)]
-            m.d.sync += [lane_addr[lane].eq(naddr + lane) for lane in range(1, lanes)]
-            m.d.sync += [live[lane].eq(nv + lane < c.tw) for lane in range(lanes)]
-            m.d.sync += [inb[lane].eq(row_in & (nv + lane >= vlo) & (nv + lane < vhi)) for lane in range(lanes)]
+        def row_start(first_row, addrs, col0) -> None:
+            """Move to column 0 of the window row after ``u`` (``first_row``: row 0) at the lanes' ``addrs``;
+            ``col0[lane]``: column ``lane`` is in bounds."""
+            nu_in = Signal(name="nu_in")
+            if first_row:
+                m.d.comb += nu_in.eq((ulo == 0) & (uhi != 0))
+                m.d.sync += [u.eq(0), u1.eq(1), ulast.eq(th_last == 0)]
+            else:
+                m.d.comb += nu_in.eq((u1 >= ulo) & (u1 < uhi))
+                m.d.sync += [u.eq(u1), u1.eq(u1 + 1), ulast.eq(u1 == th_last)]
+            m.d.sync += [v.eq(0), row_in.eq(nu_in), vlast.eq(row_vlast)]
+            m.d.sync += [lane_addr[lane].eq(addrs[lane]) for lane in range(lanes)]
+            m.d.sync += [live[lane].eq(lane < c.tw) for lane in range(lanes)]
+            m.d.sync += [inb[lane].eq(nu_in & col0[lane]) for lane in range(lanes)]
+
+        def step_columns() -> None:
+            """Move ``lanes`` columns right in the current window row."""
+            m.d.sync += [v.eq(v + lanes), vlast.eq(v_s >= vlast_next)]
+            m.d.sync += [lane_addr[lane].eq(lane_addr[lane] + lanes) for lane in range(lanes)]
+            m.d.sync += [live[lane].eq(v_s < tw_next[lane]) for lane in range(lanes)]
+            m.d.sync += [inb[lane].eq(row_in & (v_s >= vlo_next[lane]) & (v_s < vhi_next[lane]))
+                         for lane in range(lanes)]
 
         # write stage: one cycle behind the read
         wlive = [Signal(name=f"wlive{lane}") for lane in range(lanes)]
@@ -141,22 +176,28 @@ class TileLoader(wiring.Component):
             with m.State("HWAIT"):  # the stream's latency
                 # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
                 m.d.sync += [edges[0].eq(-y0), edges[1].eq(c.h - y0), edges[2].eq(-x0), edges[3].eq(c.w - x0)]
+                m.d.sync += [base[lane].eq(tile_base + lane) for lane in range(lanes)]
                 m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
                              vlo.eq(clamp(edges[2], c.tw)), vhi.eq(clamp(edges[3], c.tw))]
-                m.d.comb += [ent.next.eq(1), tiles.n.eq(ent.count)]
-                m.d.sync += [n.eq(ent.count), k.eq(0), klast.eq(ent.count == 1)]
-                with m.If(ent.empty):
+                m.d.comb += [ent.next.eq(1), tiles.n.eq(ent.hcount)]
+                m.d.sync += [n.eq(ent.hcount), k.eq(0), klast.eq(ent.hcount == 1)]
+                with m.If(ent.hempty):
                     next_tile()
                 with m.Else():
                     m.next = "ENTRY"
             with m.State("ENTRY"):
+                # the tile's column bounds, per lane, for the steps of its windows (the same every entry)
+                m.d.sync += [vlo_next[lane].eq(vlo - lanes - lane) for lane in range(lanes)]
+                m.d.sync += [vhi_next[lane].eq(vhi - lanes - lane) for lane in range(lanes)]
+                m.d.sync += [col0_in[lane].eq((vlo <= lane) & (vhi > lane)) for lane in range(lanes)]
                 with m.If(~self.full.bit_select(buf, 1)):
                     m.d.comb += ent.next.eq(1)
-                    start = ent.chan + tile_base  # the entry's plane offset + the window origin
-                    goto(0, 0, start)
-                    m.d.sync += [row_addr.eq(start), vlast.eq(lanes >= c.tw), ulast.eq(c.th == 1)]
+                    # the entry's plane offset + the window origin, per lane
+                    first = [ent.chan + base[lane] for lane in range(lanes)]
+                    row_start(True, first, [(vlo <= lane) & (vhi > lane) for lane in range(lanes)])
+                    m.d.sync += [row_addr[lane].eq(first[lane]) for lane in range(lanes)]
                     m.next = "LOAD"
             with m.State("LOAD"):
                 for lane in range(lanes):
@@ -164,13 +205,13 @@ class TileLoader(wiring.Component):
                     m.d.sync += [wlive[lane].eq(live[lane]), winb[lane].eq(inb[lane])]
                 m.d.sync += [wrow.eq(u), wcol.eq(v)]
                 with m.If(vlast):
-                    goto(u + 1, 0, row_addr + c.w)
-                    m.d.sync += [row_addr.eq(row_addr + c.w), vlast.eq(lanes >= c.tw), ulast.eq(u + 2 == c.th)]
+                    nxt = [row_addr[lane] + c.w for lane in range(lanes)]
+                    row_start(False, nxt, col0_in)
+                    m.d.sync += [row_addr[lane].eq(nxt[lane]) for lane in range(lanes)]
                     with m.If(ulast):
                         m.next = "FILLED"
                 with m.Else():
-                    goto(u, v + lanes, addr + lanes)
-                    m.d.sync += vlast.eq(v + 2 * lanes >= c.tw)
+                    step_columns()
             with m.State("FILLED"):
                 m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]

@@ -141,8 +141,8 @@ class ComputeSequencer(wiring.Component):
                 m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += ent.next.eq(1)
-                m.d.sync += [n.eq(ent.count), k.eq(0), tlast.eq(ent.count == 1)]
-                with m.If(ent.empty):
+                m.d.sync += [n.eq(ent.hcount), k.eq(0), tlast.eq(ent.hcount == 1)]
+                with m.If(ent.hempty):
                     m.next = "TILE_END"
                 with m.Else():
                     m.next = "ENTRY"

@@ -91,21 +91,50 @@ def dsp_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
     opts = list(spec.synth_opts)
     if spec.dsp_scope == "all":
         return {"synth_opts": opts}
-    pes = [f"top.bridge.accel.array.pe_{i}_{j}/t:$mul" for i in range(cfg.rows) for j in range(cfg.cols)]
+    pes = [f"top.bridge.accel.array.pe_{i}_{j}.mul/t:$mul" for i in range(cfg.rows) for j in range(cfg.cols)]
     pes = pes[:spec.dsp_max] if spec.dsp_max is not None else pes
     script = [f"setattr -set pe_mul 1 {' '.join(pes)}", f"synth_ice40 {' '.join(opts)} -top top -run :coarse",
               "opt", "wreduce", "chtype -set $__soft_mul t:$mul a:pe_mul %d"]
     return {"synth_opts": [*opts, "-run", "coarse:"], "script_after_read": script}
 
 
+def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[tuple[int, int], str]:
+    """PE ``(i, j)`` → the DSP site its multiplier is locked to, from the board's ``floorplan``.
+
+    An FPGA's multipliers sit in a few rows of fixed sites; left to itself, nextpnr's placer puts the
+    PEs' logic where the tile and the drain pull it and legalises the multipliers to whatever sites are
+    left, often tens of rows away from their PE (measured on the ECP5 8x8 array: a PE's logic spread
+    over the die's whole width, 50 rows from its DSP). Locking PE ``(i, j)``'s multiplier gives its logic an
+    anchor and the array a shape: ``pe_rows_per_dsp_row`` PE rows side by side along one DSP row, PE
+    rows in order, a PE row's PEs on consecutive sites. Empty if the board has no floorplan or the
+    array does not fit it (then the placer is free, as before).
+    """
+    fp = spec.floorplan
+    if not fp:
+        return {}
+    rows, columns, per_row = fp["dsp_rows"], fp["dsp_columns"], fp["pe_rows_per_dsp_row"]
+    if cfg.cols * per_row > len(columns) or -(-cfg.rows // per_row) > len(rows):
+        return {}
+    sites = {}
+    for i in range(cfg.rows):
+        y = rows[i // per_row]
+        for j in range(cfg.cols):
+            x, z = columns[(i % per_row) * cfg.cols + j]
+            sites[i, j] = fp["site"].format(x=x, y=y, z=z)
+    return sites
+
+
 def synth_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
-    """Amaranth platform overrides for ``spec``: the DSP policy, and whether replicas stay replicated.
+    """Amaranth platform overrides for ``spec``: the DSP policy, whether replicas stay replicated, and
+    the multipliers' sites (``floorplan``, :func:`dsp_placement`).
 
     With ``replicate`` the per-PE and per-row copies of the control (``hdl.replica``) keep their own
     flip-flops; without it Yosys merges them (smaller, for devices where every LC counts).
     """
     ov = dsp_overrides(spec, cfg)
     script = ([YOSYS_KEEP_REPLICAS] if spec.replicate else []) + ov.pop("script_after_read", [])
+    script += [f'setattr -set BEL "{site}" top.bridge.accel.array.pe_{i}_{j}.mul/t:MULT18X18D'
+               for (i, j), site in dsp_placement(spec, cfg).items()]
     if script:
         ov["script_after_read"] = "\n".join(script)
     return ov

@@ -73,13 +73,27 @@ def test_dsp_policy_keeps_control_multipliers_out_of_ice40_dsps():
     ov = synth.synth_overrides(spec, ArrayConfig(rows=3, cols=4))
     assert ov["synth_opts"][-2:] == ["-run", "coarse:"]
     marked = ov["script_after_read"].splitlines()[0]
-    assert marked.count("/t:$mul") == spec.dsp_max == 8 and "pe_1_3/" in marked and "pe_2_0/" not in marked
+    assert marked.count("/t:$mul") == spec.dsp_max == 8 and "pe_1_3.mul/" in marked and "pe_2_0.mul/" not in marked
     assert YOSYS_KEEP_REPLICAS not in ov["script_after_read"]  # the UP5K cannot afford the copies
 
 
 def test_replicas_stay_replicated_on_the_ecp5():
     ov = synth.synth_overrides(BoardSpec.load("ulx3s-85f"), ArrayConfig())
-    assert ov == {"synth_opts": [], "script_after_read": YOSYS_KEEP_REPLICAS}
+    assert ov["synth_opts"] == [] and ov["script_after_read"].splitlines()[0] == YOSYS_KEEP_REPLICAS
+
+
+def test_floorplan_locks_each_pe_multiplier_to_its_own_dsp_site():
+    """PE rows side by side along a DSP row, three per row on the ECP5-85F: PE (i, j)'s multiplier at
+    DSP row i // 3, site (i % 3) * cols + j; an array the floorplan cannot hold is left unplaced."""
+    spec = BoardSpec.load("ulx3s-85f")
+    sites = synth.dsp_placement(spec, ArrayConfig(rows=8, cols=8))
+    assert len(sites) == 64 and len(set(sites.values())) == 64
+    assert sites[0, 0] == "X4/Y10/MULT18_0" and sites[0, 7] == "X18/Y10/MULT18_5"
+    assert sites[2, 7] == "X54/Y10/MULT18_5" and sites[3, 0] == "X4/Y34/MULT18_0" and sites[7, 7] == "X36/Y58/MULT18_5"
+    script = synth.synth_overrides(spec, ArrayConfig(rows=8, cols=8))["script_after_read"]
+    assert 'setattr -set BEL "X4/Y10/MULT18_0" top.bridge.accel.array.pe_0_0.mul/t:MULT18X18D' in script
+    assert synth.dsp_placement(spec, ArrayConfig(rows=8, cols=12)) == {}  # 3 rows of 12 > 28 sites
+    assert synth.dsp_placement(BoardSpec.load("icebreaker"), ArrayConfig(rows=2, cols=4)) == {}
 
 
 def test_tool_environment_points_at_yowasp():
