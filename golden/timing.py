@@ -15,7 +15,7 @@ The array runs three processes that hand buffers to each other (see docs/archite
 * the **drain** waits :func:`drain_flush` cycles for the MAC pipeline to empty, then writes one output per cycle
   (``M_g`` filters x valid rows x valid columns of the tile) and is idle one cycle after its last one.
 
-``done`` rises :data:`DRAIN_TAIL` cycles after the last drain becomes idle, when its last output has
+``done`` rises :func:`drain_tail` cycles after the last drain becomes idle, when its last output has
 been written (and the loader has walked every tile).
 Cycle 1 is the first cycle ``busy`` is high (the cycle after ``start``), so the returned count
 equals the number of busy cycles.
@@ -32,18 +32,26 @@ from .encode import EncodedLayer
 
 HEADER_CYCLES = 3  # tile start (index stream restart) + stream latency + header (both loader and sequencer)
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
-DRAIN_TAIL = 2  # cycles from the drain's idle to its last output write (its read and output stages)
 
 
 DRAIN_SETUP = 4  # cycles the drain takes to set up a tile's output addresses after the hand-off
 
 
+def drain_tail(cfg) -> int:
+    """Cycles from the drain's idle to its last output write: its read (the array's per-row copy of
+    the request and the PE's read, which ``acc_pipeline`` registers once more next to the PE) and its
+    output stage, less the cycle in which the drain turns idle."""
+    return 3 if cfg.acc_pipeline else 2
+
+
 def drain_flush(cfg) -> int:
     """Cycles the drain waits after the hand-off before its first read: the array's latency from
-    operands to accumulator write (per-row fan-out 1 + tile row register 1 + PE 2, or 3 with
-    ``acc_pipeline``), less the one cycle the drain's own read request spends in its per-row copy,
-    but at least the :data:`DRAIN_SETUP` cycles its address setup takes."""
-    return max(DRAIN_SETUP, 1 + 1 + (3 if cfg.acc_pipeline else 2) - 1)
+    operands to accumulator write (per-row fan-out 1 + tile row register 1 + PE 2, or 4 with
+    ``acc_pipeline``), less the cycles the drain's own read request spends before the read (its
+    per-row copy, and with ``acc_pipeline`` the PE's read-address register), but at least the
+    :data:`DRAIN_SETUP` cycles its address setup takes."""
+    latency = 1 + 1 + (4 if cfg.acc_pipeline else 2)
+    return max(DRAIN_SETUP, latency - (drain_tail(cfg) - 1))
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,8 @@ def simulate(enc: EncodedLayer) -> Counters:
         seq = handoff + 1
         if cfg.has_index:
             c["index"] += 2 * (1 + len(ents)) + sum(units for _, units, _ in ents)
-    return Counters(busy_cycles=max(drain_idle + DRAIN_TAIL, loader), mac_cycles=c["mac"], load_stall_cycles=c["stall"],
+    return Counters(busy_cycles=max(drain_idle + drain_tail(cfg), loader), mac_cycles=c["mac"],
+                    load_stall_cycles=c["stall"],
                     drain_cycles=c["drain"], drain_stall_cycles=c["dstall"], tile_loads=c["loads"],
                     act_reads=c["act"], weight_reads=c["mac"], index_reads=c["index"],
                     output_writes=ly.m * ly.e * ly.f)

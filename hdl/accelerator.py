@@ -103,8 +103,8 @@ class Accelerator(wiring.Component):
         w_rd = w_mem.read_port()
         m.d.comb += [w_rd.addr.eq(seq.w_addr), w_rd.en.eq(seq.w_en),
                      array.weight.eq(w_rd.data), array.valid.eq(seq.op_valid), array.fresh.eq(seq.op_fresh),
-                     array.slot.eq(seq.op_slot), array.bank.eq(seq.op_bank), array.buf.eq(seq.op_buf),
-                     array.r.eq(seq.op_r), array.s.eq(seq.op_s)]
+                     array.slot.eq(seq.op_slot), array.bank.eq(seq.op_bank),
+                     array.row_sel.eq(seq.op_row_sel), array.col_sel.eq(seq.op_col_sel)]
 
         # accumulators -> drain -> output buffer
         out_wr = out_mem.write_port()

@@ -37,13 +37,13 @@ from .tile import ActivationTile
 class PEArray(wiring.Component):
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
-        kb = bits_for(cfg.max_kernel - 1)
         super().__init__({
             "cfg": In(config_layout(cfg)),
             "tile_we": In(1).array(cfg.act_lanes), "tile_buf": In(1), "tile_row": In(bits_for(cfg.tile_rows - 1)),
             "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)).array(cfg.act_lanes),
             "valid": In(1), "fresh": In(1), "slot": In(cfg.slot_bits), "bank": In(1),
-            "buf": In(1), "r": In(kb), "s": In(kb), "weight": In(signed(cfg.weight_bits)),
+            "row_sel": In(2 * cfg.max_kernel), "col_sel": In(cfg.max_stride * cfg.max_kernel),
+            "weight": In(signed(cfg.weight_bits)),
             "drain_addr": In(cfg.slot_bits + 1), "drain_en": In(1),
             "drain_data": Out(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
         })
@@ -55,8 +55,8 @@ class PEArray(wiring.Component):
 
     @staticmethod
     def drain_latency(cfg: ArrayConfig) -> int:
-        """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data``: row copy + read."""
-        return 2
+        """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data``: row copy + the PE's read."""
+        return 1 + ProcessingElement.drain_latency(cfg)
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
@@ -75,11 +75,15 @@ class PEArray(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        m.d.comb += [tile.r.eq(self.r), tile.s.eq(self.s), tile.rbuf.eq(self.buf),
+        m.d.comb += [tile.row_sel.eq(self.row_sel), tile.col_sel.eq(self.col_sel),
                      tile.stride.eq(self.cfg.stride[:len(tile.stride)])]
+        # ``fresh`` arrives from a ``acc_depth``:1 mux (the sequencer's touched bits): registered once,
+        # here, at stage B, then copied per row at stage A
+        fresh_b = Signal(name="fresh_b", reset_less=True)
+        m.d.sync += fresh_b.eq(self.fresh)
         for i in range(cfg.rows):
             # stage B: this row's copies of the control operands (the tile makes its selects' own)
-            valid_b, fresh_b = copy(self.valid, i, "valid_b"), copy(self.fresh, i, "fresh_b")
+            valid_b = copy(self.valid, i, "valid_b")
             addr_b = copy((self.slot | (self.bank << cfg.slot_bits))[:addr_bits], i, "addr_b")
             # stage A: aligned with the tile's row register
             valid, fresh, addr = copy(valid_b, i, "valid"), copy(fresh_b, i, "fresh"), copy(addr_b, i, "addr")

@@ -19,12 +19,15 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
 from golden.timing import DRAIN_SETUP as SETUP_CYCLES
-from golden.timing import drain_flush
+from golden.timing import drain_flush, drain_tail
 
 from .array import PEArray
 from .layouts import config_layout
 from .replica import KEEP
 from .sequencer import drain_request
+
+CHAIN_GROUP = 4
+"""Chain registers (outputs of one PE row) driven by one copy of their load and shift enables."""
 
 
 class Drain(wiring.Component):
@@ -51,50 +54,62 @@ class Drain(wiring.Component):
         slot = Signal(cfg.slot_bits, reset_less=True)
         i, j = Signal(bits_for(cfg.rows - 1), reset_less=True), Signal(bits_for(cfg.cols - 1), reset_less=True)
         m.d.comb += self.rd_addr.eq(slot | (bank << cfg.slot_bits))
-        # The scan (state RUN) names one output per cycle; it is written three cycles later:
-        # D1: the read request of a slot's first output (``rd_en``) is in the array's per-row copy
-        #     registers; D2: every PE's accumulator of the slot arrives and is loaded into one shift
-        #     register per PE row; D3: the output leaves the head of its row's register, which moves
-        #     towards column 0 while its row drains, and is masked if no MAC touched its slot. So each
-        #     output comes from a ``rows``:1 mux of flip-flops, every PE's read data goes only to its
-        #     own register, not to a central ``rows*cols``:1 mux (which on a large array gathers wires
-        #     from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
-        assert PEArray.drain_latency(cfg) == 2  # D1 + D2
-        valid = [Signal(name=f"valid{k}") for k in range(1, 4)]
-        load = [Signal(name="load1")]  # D1: a slot's first read is in flight
-        row = [Signal.like(i, name=f"i{k}", reset_less=True) for k in range(1, 4)]
-        addr_d = [Signal.like(self.out_addr, name=f"addr{k}", reset_less=True) for k in range(1, 4)]
-        touched = [Signal(name=f"touched{k}", reset_less=True) for k in range(1, 4)]
+        # The scan (state RUN) names one output per cycle; it is written ``lat + 1`` cycles later, where
+        # ``lat`` is the array's drain latency: D1: the read request of a slot's first output
+        # (``rd_en``) is in the array's per-row copy registers; D2 .. D(lat): the PEs read (and with
+        # ``acc_pipeline`` register) the slot; at the end of D(lat) every PE's accumulator of the slot is
+        # loaded into one shift register per PE row; D(lat + 1): the output leaves the head of its row's
+        # register, which moves towards column 0 while its row drains, and is masked if no MAC touched
+        # its slot. So each output comes from a ``rows``:1 mux of flip-flops, every PE's read data goes
+        # only to its own register, not to a central ``rows*cols``:1 mux (which on a large array gathers
+        # wires from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
+        lat = PEArray.drain_latency(cfg)
+        assert lat == drain_tail(cfg) and lat >= 2
+        valid = [Signal(name=f"valid{k}") for k in range(1, lat + 2)]
+        load = [Signal(name=f"load{k}") for k in range(1, lat)]  # a slot's first read is in flight
+        row = [Signal.like(i, name=f"i{k}", reset_less=True) for k in range(1, lat + 2)]
+        addr_d = [Signal.like(self.out_addr, name=f"addr{k}", reset_less=True) for k in range(1, lat + 2)]
+        touched = [Signal(name=f"touched{k}", reset_less=True) for k in range(1, lat + 2)]
         slot1 = Signal.like(slot, reset_less=True)
-        m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en)]
-        m.d.sync += [valid[k].eq(valid[k - 1]) for k in (1, 2)]
-        m.d.sync += [row[k].eq(row[k - 1]) for k in (1, 2)] + [addr_d[k].eq(addr_d[k - 1]) for k in (1, 2)]
-        m.d.sync += [touched[k].eq(touched[k - 1]) for k in (1, 2)]
+        later = range(1, lat + 1)
+        m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en)] + [load[k].eq(load[k - 1]) for k in range(1, lat - 1)]
+        m.d.sync += [valid[k].eq(valid[k - 1]) for k in later]
+        m.d.sync += [row[k].eq(row[k - 1]) for k in later] + [addr_d[k].eq(addr_d[k - 1]) for k in later]
+        m.d.sync += [touched[k].eq(touched[k - 1]) for k in later]
         for b in range(2):  # the drain's bank may change from D2 on (the next tile's hand-off)
             with m.If(bank == b):
                 m.d.comb += touched[0].eq(self.touched[b].bit_select(slot1, 1))
         chain = [[Signal(signed(cfg.acc_bits), name=f"chain{r}_{k}", reset_less=True) for k in range(cfg.cols)]
                  for r in range(cfg.rows)]
-        # each row's load and shift enables are its own flip-flops (``hdl.replica``), decoded at D2: one
-        # shared enable would be a net to every chain bit of the array (2k loads on an 8x8 array)
-        load_row = [Signal(name=f"row{r}_load", reset_less=True, attrs=KEEP) for r in range(cfg.rows)]
-        shift_row = [Signal(name=f"row{r}_shift", reset_less=True, attrs=KEEP) for r in range(cfg.rows)]
-        m.d.sync += [load_row[r].eq(load[0]) for r in range(cfg.rows)]
-        m.d.sync += [shift_row[r].eq(valid[1] & (row[1] == r)) for r in range(cfg.rows)]
+        # each row's load and shift enables are its own flip-flops (``hdl.replica``), decoded a cycle
+        # ahead: one shared enable would be a net to every chain bit of the array (2k loads on an 8x8 array)
+        # (one copy per row and CHAIN_GROUP columns: a row's chain is cols * acc_bits flip-flops)
+        groups = range(-(-cfg.cols // CHAIN_GROUP))
+        load_row = [[Signal(name=f"row{r}_g{g}_load", reset_less=True, attrs=KEEP) for g in groups]
+                    for r in range(cfg.rows)]
+        shift_row = [[Signal(name=f"row{r}_g{g}_shift", reset_less=True, attrs=KEEP) for g in groups]
+                     for r in range(cfg.rows)]
+        m.d.sync += [load_row[r][g].eq(load[-1]) for r in range(cfg.rows) for g in groups]
+        m.d.sync += [shift_row[r][g].eq(valid[lat - 1] & (row[lat - 1] == r)) for r in range(cfg.rows) for g in groups]
         pick = Signal(signed(cfg.acc_bits))
-        with m.Switch(row[2]):
+        with m.Switch(row[lat]):
             for r in range(cfg.rows):
                 with m.Case(r):
                     m.d.comb += pick.eq(chain[r][0])
         for r in range(cfg.rows):
-            with m.If(load_row[r]):  # a slot's values, loaded as its previous slot's last output leaves
-                m.d.sync += [chain[r][k].eq(self.rd_data[r * cfg.cols + k]) for k in range(cfg.cols)]
-            with m.Elif(shift_row[r]):
-                m.d.sync += [chain[r][k].eq(chain[r][k + 1]) for k in range(cfg.cols - 1)]
-        m.d.comb += [self.out_en.eq(valid[2]), self.out_addr.eq(addr_d[2]),
-                     self.out_data.eq(Mux(touched[2], pick, 0))]
-        # nothing in flight: the last write of the layer has happened (the run may end)
-        m.d.comb += self.quiet.eq(self.req.idle & ~valid[0] & ~valid[1])
+            for k in range(cfg.cols):
+                with m.If(load_row[r][k // CHAIN_GROUP]):  # a slot's values, as its previous slot's last output leaves
+                    m.d.sync += chain[r][k].eq(self.rd_data[r * cfg.cols + k])
+                if k + 1 < cfg.cols:
+                    with m.Elif(shift_row[r][k // CHAIN_GROUP]):
+                        m.d.sync += chain[r][k].eq(chain[r][k + 1])
+        m.d.comb += [self.out_en.eq(valid[lat]), self.out_addr.eq(addr_d[lat]),
+                     self.out_data.eq(Mux(touched[lat], pick, 0))]
+        # nothing in flight but the last write: the layer's last output is written in this cycle
+        quiet = self.req.idle
+        for v in valid[:lat]:
+            quiet = quiet & ~v
+        m.d.comb += self.quiet.eq(quiet)
 
         # Output addresses wrap modulo 2**len(out_addr); every address written is < out_depth, exact.
         # A tile (g, ty, tx) starts at m_base + y_base + x_base = g*acc_depth*E*F + ty*rows*F + tx*cols.

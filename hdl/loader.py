@@ -157,6 +157,35 @@ class TileLoader(wiring.Component):
             with m.Else():
                 m.next = "TILE"
 
+        # "in ENTRY" and "in LOAD" as flip-flops of their own, kept with the FSM: the window's per-cycle
+        # datapath (addresses, bounds, the read) is enabled by them, not by a decode of the state, so
+        # the enable of its few dozen registers is a LUT or two from flip-flops
+        in_entry, in_load = Signal(name="in_entry"), Signal(name="in_load")
+        go = Signal()  # ENTRY, and the entry's buffer is free: pop the entry, start its window
+        m.d.comb += go.eq(in_entry & ~self.full.bit_select(buf, 1))
+        with m.If(in_entry):
+            # the tile's column bounds, per lane, for the steps of its windows (the same every entry)
+            m.d.sync += [vlo_next[lane].eq(vlo - lanes - lane) for lane in range(lanes)]
+            m.d.sync += [vhi_next[lane].eq(vhi - lanes - lane) for lane in range(lanes)]
+            m.d.sync += [col0_in[lane].eq((vlo <= lane) & (vhi > lane)) for lane in range(lanes)]
+        with m.If(go):
+            m.d.comb += ent.next.eq(1)
+            # the entry's plane offset + the window origin, per lane
+            first = [ent.chan + base[lane] for lane in range(lanes)]
+            row_start(True, first, [(vlo <= lane) & (vhi > lane) for lane in range(lanes)])
+            m.d.sync += [row_addr[lane].eq(first[lane]) for lane in range(lanes)]
+        with m.If(in_load):
+            for lane in range(lanes):
+                m.d.comb += self.act_en[lane].eq(inb[lane])
+                m.d.sync += [wlive[lane].eq(live[lane]), winb[lane].eq(inb[lane])]
+            m.d.sync += [wrow.eq(u), wcol.eq(v)]
+            with m.If(vlast):
+                nxt = [row_addr[lane] + c.w for lane in range(lanes)]
+                row_start(False, nxt, col0_in)
+                m.d.sync += [row_addr[lane].eq(nxt[lane]) for lane in range(lanes)]
+            with m.Else():
+                step_columns()
+
         with m.FSM(name="loader"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -186,36 +215,21 @@ class TileLoader(wiring.Component):
                 with m.If(ent.hempty):
                     next_tile()
                 with m.Else():
+                    m.d.sync += in_entry.eq(1)
                     m.next = "ENTRY"
             with m.State("ENTRY"):
-                # the tile's column bounds, per lane, for the steps of its windows (the same every entry)
-                m.d.sync += [vlo_next[lane].eq(vlo - lanes - lane) for lane in range(lanes)]
-                m.d.sync += [vhi_next[lane].eq(vhi - lanes - lane) for lane in range(lanes)]
-                m.d.sync += [col0_in[lane].eq((vlo <= lane) & (vhi > lane)) for lane in range(lanes)]
-                with m.If(~self.full.bit_select(buf, 1)):
-                    m.d.comb += ent.next.eq(1)
-                    # the entry's plane offset + the window origin, per lane
-                    first = [ent.chan + base[lane] for lane in range(lanes)]
-                    row_start(True, first, [(vlo <= lane) & (vhi > lane) for lane in range(lanes)])
-                    m.d.sync += [row_addr[lane].eq(first[lane]) for lane in range(lanes)]
+                with m.If(go):
+                    m.d.sync += [in_entry.eq(0), in_load.eq(1)]
                     m.next = "LOAD"
             with m.State("LOAD"):
-                for lane in range(lanes):
-                    m.d.comb += self.act_en[lane].eq(inb[lane])
-                    m.d.sync += [wlive[lane].eq(live[lane]), winb[lane].eq(inb[lane])]
-                m.d.sync += [wrow.eq(u), wcol.eq(v)]
-                with m.If(vlast):
-                    nxt = [row_addr[lane] + c.w for lane in range(lanes)]
-                    row_start(False, nxt, col0_in)
-                    m.d.sync += [row_addr[lane].eq(nxt[lane]) for lane in range(lanes)]
-                    with m.If(ulast):
-                        m.next = "FILLED"
-                with m.Else():
-                    step_columns()
+                with m.If(vlast & ulast):
+                    m.d.sync += in_load.eq(0)
+                    m.next = "FILLED"
             with m.State("FILLED"):
                 m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]
                 with m.If(~klast):
+                    m.d.sync += in_entry.eq(1)
                     m.next = "ENTRY"
                 with m.Else():
                     next_tile()
@@ -224,5 +238,5 @@ class TileLoader(wiring.Component):
                 with m.If(self.start):
                     m.next = "TILE"
         with m.If(self.start):
-            m.d.sync += buf.eq(0)
+            m.d.sync += [buf.eq(0), in_entry.eq(0), in_load.eq(0)]
         return m

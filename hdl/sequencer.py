@@ -50,7 +50,6 @@ def drain_request(cfg: ArrayConfig) -> wiring.Signature:
 class ComputeSequencer(wiring.Component):
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
-        kb = bits_for(cfg.max_kernel - 1)
         super().__init__({
             "cfg": In(config_layout(cfg)), "start": In(1),
             "ent": Out(entry_stream(cfg)), "unit": Out(unit_stream(cfg)),
@@ -58,8 +57,9 @@ class ComputeSequencer(wiring.Component):
             "full": In(2), "consumed": Out(1), "consume_buf": Out(1),
             "drain": Out(drain_request(cfg)),
             # stage-1 operands (the weight itself is the weight buffer's read data)
-            "op_valid": Out(1), "op_fresh": Out(1), "op_bank": Out(1), "op_buf": Out(1),
-            "op_r": Out(kb), "op_s": Out(kb), "op_slot": Out(cfg.slot_bits),
+            "op_valid": Out(1), "op_fresh": Out(1), "op_bank": Out(1), "op_slot": Out(cfg.slot_bits),
+            # the tile's selects, one-hot (``hdl.tile.row_select``, ``col_select``)
+            "op_row_sel": Out(2 * cfg.max_kernel), "op_col_sel": Out(cfg.max_stride * cfg.max_kernel),
             "touched": Out(cfg.acc_depth).array(2),
             "finished": Out(1), "load_stall": Out(1), "drain_stall": Out(1),
         })
@@ -202,8 +202,17 @@ class ComputeSequencer(wiring.Component):
             m.d.sync += [buf.eq(0), bank.eq(0), wbase.eq(0), sbase.eq(0)]
 
         # stage 1: operands registered, aligned with the weight buffer's read data
-        m.d.sync += [self.op_valid.eq(issue), self.op_r.eq(cur_r), self.op_s.eq(cur_s), self.op_slot.eq(cur_slot),
-                     self.op_buf.eq(buf), self.op_bank.eq(bank)]
+        m.d.sync += [self.op_valid.eq(issue), self.op_slot.eq(cur_slot), self.op_bank.eq(bank)]
+        # the tile's selects decoded here, in stage 0, so the array only copies flip-flops: kernel row and
+        # read buffer, kernel column and stride (static during a run: its compares are registered)
+        K = cfg.max_kernel
+        stride_is = [Signal(name=f"stride_is{st}", reset_less=True) for st in range(1, cfg.max_stride + 1)]
+        m.d.sync += [flag.eq(c.stride == st) for st, flag in enumerate(stride_is, start=1)]
+        m.d.sync += [self.op_row_sel[b * K + r].eq((buf == b) & (cur_r == r)) for b in range(2) for r in range(K)]
+        m.d.sync += [self.op_col_sel[(st - 1) * K + s].eq(stride_is[st - 1] & (cur_s == s))
+                     for st in range(1, cfg.max_stride + 1) for s in range(K)]
+        # ``fresh``: the op's slot has not been touched in this tile (stage 1, from the touched bits;
+        # the array registers it once, next to here, before it fans out)
         slot1 = self.op_slot
         for b in range(2):
             with m.If(self.op_bank == b):

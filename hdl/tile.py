@@ -24,15 +24,18 @@ How window rows are stored decides what step 1 muxes (:func:`row_layout`):
   tile_rows`` rows more registers and makes every PE row's step 1 a ``2*max_kernel``:1 mux of its
   own registers.
 
-The selects (``r``, ``s``, ``rbuf``, ``stride``) come in once, from the sequencer's registers, and are
-decoded into one-hot lines registered one copy per PE row and per group of :data:`SELECT_GROUP`
-row-register columns (``hdl.replica``), so no select net spans the array or a whole row register,
-and each mux is an AND-OR of flip-flops. The price is two cycles of latency on the activation path
-(:data:`LATENCY`; the array delays the weight and control by the same two registers).
+The selects come in once, already one-hot (:func:`row_select`: read buffer and kernel row;
+:func:`col_select`: stride and kernel column), from the sequencer's registers, and are copied into
+registers of their own per PE row and per group of :data:`SELECT_GROUP` row-register columns
+(``hdl.replica``), so no select net spans the array or a whole row register, no decoder sits
+between a register and a long route, and each mux is an AND-OR of flip-flops. The price is two
+cycles of latency on the activation path (:data:`LATENCY`; the array delays the weight and control
+by the same two registers).
 
-The write is registered twice on the way in: as the loader drives it, then decoded into one enable
-per storage row and buffer and one per column (with its lane's write enable folded in), so each tile
-register's enable is one AND of two flip-flops. With per-row storage the decoded stage has one copy
+The write is registered twice on the way in: as the loader drives it (the column already decoded into
+one-hot column enables with its lane's write enable folded in), then decoded into one enable per
+storage row and buffer and copied per column, so each tile register's enable is one AND of two
+flip-flops. With per-row storage the decoded stage has one copy
 per PE row (``hdl.replica``), so the write data and column enables reach each PE row's registers from
 registers of their own. A window is written at least two cycles before the PEs' row registers first
 read it, and a buffer is rewritten at the earliest two cycles after their last read
@@ -51,7 +54,7 @@ from golden.config import ArrayConfig, bits_for
 from .replica import KEEP
 
 LATENCY = 2
-"""Cycles from ``rbuf``/``r``/``s`` to the matching ``act``: the selects' copies, the row register."""
+"""Cycles from ``row_sel``/``col_sel`` to the matching ``act``: the selects' copies, the row register."""
 
 SELECT_GROUP = 4
 """Row-register columns driven by one copy of the row select."""
@@ -63,6 +66,18 @@ def _any(values: list) -> Value:
     for value in values[1:]:
         out = out | value
     return out
+
+
+def row_select(cfg: ArrayConfig, buf: int, r: int) -> int:
+    """The one-hot row select for reading kernel row ``r`` from buffer ``buf`` (the stride needs no
+    bit of its own: with shared rows ``max_stride`` is 1, with per-row storage the storage row of a
+    kernel row does not depend on it)."""
+    return 1 << (buf * cfg.max_kernel + r)
+
+
+def col_select(cfg: ArrayConfig, stride: int, s: int) -> int:
+    """The one-hot column select for kernel column ``s`` under ``stride``."""
+    return 1 << ((stride - 1) * cfg.max_kernel + s)
 
 
 def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[int, int], int]]]:
@@ -85,12 +100,11 @@ def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[
 class ActivationTile(wiring.Component):
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
-        kb = bits_for(cfg.max_kernel - 1)
         sb = bits_for(cfg.max_stride)
         super().__init__({
             "we": In(1).array(cfg.act_lanes), "wbuf": In(1), "wrow": In(bits_for(cfg.tile_rows - 1)),
             "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_lanes),
-            "rbuf": In(1), "r": In(kb), "s": In(kb), "stride": In(sb),
+            "row_sel": In(2 * cfg.max_kernel), "col_sel": In(cfg.max_stride * cfg.max_kernel), "stride": In(sb),
             "act": Out(signed(cfg.act_bits)).array(cfg.rows, cfg.cols),
         })
 
@@ -106,11 +120,11 @@ class ActivationTile(wiring.Component):
 
         # write stage 1: the loader's write, registered once
         wbuf, wrow = Signal.like(self.wbuf, name="wbuf1"), Signal.like(self.wrow, name="wrow1")
-        wcol = Signal.like(self.wcol, name="wcol1")
-        we = [Signal(name=f"we1_{lane}") for lane in range(lanes)]
+        # column v is written: its lane writes, at the lane group that holds it (one-hot, decoded here)
+        wcol_hot = [Signal(name=f"wcol1_{v}") for v in range(cols)]
+        m.d.sync += [wcol_hot[v].eq(self.we[v % lanes] & (self.wcol == v - v % lanes)) for v in range(cols)]
         wdata = [Signal.like(self.wdata[lane], name=f"wdata1_{lane}", reset_less=True) for lane in range(lanes)]
-        m.d.sync += [wbuf.eq(self.wbuf), wrow.eq(self.wrow), wcol.eq(self.wcol)]
-        m.d.sync += [we[lane].eq(self.we[lane]) for lane in range(lanes)]
+        m.d.sync += [wbuf.eq(self.wbuf), wrow.eq(self.wrow)]
         m.d.sync += [wdata[lane].eq(self.wdata[lane]) for lane in range(lanes)]
 
         # write stage 2: decoded enables (per storage row and buffer, per column) and the data, one copy
@@ -142,7 +156,7 @@ class ActivationTile(wiring.Component):
             m.d.comb += hit.eq(row_hit(q, i))
             m.d.sync += [row_en[b][q].eq(hit & (wbuf == b)) for b in range(2)]
         for k in range(copies):
-            m.d.sync += [col_en[k][v].eq(we[v % lanes] & (wcol == v - v % lanes)) for v in range(cols)]
+            m.d.sync += [col_en[k][v].eq(wcol_hot[v]) for v in range(cols)]
             m.d.sync += [data2[k][lane].eq(wdata[lane]) for lane in range(lanes)]
         for b in range(2):
             for q, k in enumerate(owners):
@@ -150,25 +164,24 @@ class ActivationTile(wiring.Component):
                     with m.If(row_en[b][q] & col_en[k][v]):
                         m.d.sync += regs[b][q][v].eq(data2[k][v % lanes])
 
-        # stage B: the selects, decoded and registered as one-hot lines, one copy per PE row (the
-        # column choice) and per group of SELECT_GROUP columns (the row choice): a decoded select
-        # driving a whole row register is a net of hundreds of loads (on the ECP5 4x4 array 6 ns of
-        # routing), a group's copy drives SELECT_GROUP * act_bits of them
+        # stage B: the one-hot selects, copied per PE row (the column choice) and per group of
+        # SELECT_GROUP columns (the row choice): a select driving a whole row register is a net of
+        # hundreds of loads (on the ECP5 4x4 array 6 ns of routing), a group's copy drives
+        # SELECT_GROUP * act_bits of them
+        K = cfg.max_kernel
         for i in range(cfg.rows):
             if per_row:  # the storage row does not depend on the stride
-                cands = [(b, reads[i][(1, r)], (self.rbuf == b) & (self.r == r))
-                         for b in range(2) for r in range(cfg.max_kernel)]
-            else:
-                cands = [(b, q, (self.rbuf == b) & (self.stride == st) & (self.r == r))
-                         for b in range(2) for (st, r), q in reads[i].items()]
+                cands = [(b, reads[i][(1, r)], b * K + r) for b in range(2) for r in range(K)]
+            else:  # shared rows: max_stride is 1
+                cands = [(b, q, b * K + r) for b in range(2) for (_, r), q in reads[i].items()]
             groups = range(-(-cols // SELECT_GROUP))
             hot = [[Signal(name=f"row{i}_g{g}_sel{k}", reset_less=True, attrs=KEEP) for k in range(len(cands))]
                    for g in groups]
             for g in groups:
-                m.d.sync += [hot[g][k].eq(cand) for k, (_, _, cand) in enumerate(cands)]
-            col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in range(cfg.max_kernel)]
+                m.d.sync += [hot[g][k].eq(self.row_sel[bit]) for k, (_, _, bit) in enumerate(cands)]
+            col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in range(K)]
             col_hot_b = [Signal(name=f"row{i}_colsel{k}_b", reset_less=True, attrs=KEEP) for k in range(len(col_keys))]
-            m.d.sync += [col_hot_b[k].eq((self.s == s) & (self.stride == st)) for k, (st, s) in enumerate(col_keys)]
+            m.d.sync += [col_hot_b[k].eq(self.col_sel[(st - 1) * K + s]) for k, (st, s) in enumerate(col_keys)]
             # stage A: this PE row's window row (AND-OR over the one-hot lines), and its column choice
             row = [Signal(signed(cfg.act_bits), name=f"row{i}_{v}", reset_less=True) for v in range(cols)]
             for v in range(cols):

@@ -14,7 +14,7 @@ from golden.timing import simulate
 from hdl.decoder import STREAM_LATENCY, DenseDecoder, IndexedDecoder
 from hdl.pe import ProcessingElement
 from hdl.tile import LATENCY as TILE_LATENCY
-from hdl.tile import ActivationTile
+from hdl.tile import ActivationTile, col_select, row_select
 from sim.pysim import run_pysim
 from tests.conftest import random_layer
 
@@ -60,7 +60,7 @@ def test_pe_accumulates_back_to_back_and_wraps(acc_pipeline, family):
         for slot in (1, 2):
             ctx.set(pe.drain_addr, slot)
             ctx.set(pe.drain_en, 1)
-            await ctx.tick()
+            await ctx.tick().repeat(ProcessingElement.drain_latency(cfg))
             got[slot] = ctx.get(pe.drain_data)
         assert got[1] == 40000 - 65536  # 4 * 10000 wraps in 16 bits
         assert got[2] == -15
@@ -99,7 +99,7 @@ def test_pe_random_slot_sequences_with_bubbles(acc_pipeline, family):
         for addr in sorted(seen):
             ctx.set(pe.drain_addr, addr)
             ctx.set(pe.drain_en, 1)
-            await ctx.tick()
+            await ctx.tick().repeat(ProcessingElement.drain_latency(cfg))
             assert ctx.get(pe.drain_data) == model[addr], addr
 
     _run(pe, bench, family)
@@ -116,7 +116,6 @@ def test_tile_mux_picks_strided_window(max_stride, rows):
     async def bench(ctx):
         for stride in range(1, max_stride + 1):
             ctx.set(tile.stride, stride)
-            ctx.set(tile.rbuf, 1)
             for u in range(cfg.tile_rows):
                 for v in range(0, cfg.tile_cols, cfg.act_lanes):
                     ctx.set(tile.wbuf, 1)
@@ -131,8 +130,8 @@ def test_tile_mux_picks_strided_window(max_stride, rows):
             await ctx.tick().repeat(3)  # the write's two registers, the stride's copy
             for r in range(3):
                 for s in range(3):
-                    ctx.set(tile.r, r)
-                    ctx.set(tile.s, s)
+                    ctx.set(tile.row_sel, row_select(cfg, 1, r))
+                    ctx.set(tile.col_sel, col_select(cfg, stride, s))
                     await ctx.tick().repeat(TILE_LATENCY)  # the selects' copies, the per-row register
                     for i in range(cfg.rows):
                         for j in range(cfg.cols):
@@ -266,8 +265,8 @@ def test_tiny_buffers_with_large_windows(params, layer):
 @pytest.mark.parametrize("acc_pipeline", [0, 1])
 def test_drain_waits_exactly_the_array_latency(acc_pipeline):
     """The timing model's drain flush is the datapath's depth, less the cycle the drain's read request
-    spends in its per-row copy (one fewer would drain stale sums), or the drain's address setup where
-    that is longer (the shallow accumulator: 3 cycles of depth, 4 of setup)."""
+    spends before its read (one fewer would drain stale sums), or the drain's address setup where
+    that is longer."""
     from golden.timing import DRAIN_SETUP, drain_flush
     from hdl.array import PEArray
     cfg = ArrayConfig(acc_pipeline=acc_pipeline)
