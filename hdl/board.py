@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import C, ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -58,6 +58,7 @@ PROTOCOL_VERSION = 1
 OP_INFO, OP_LOAD, OP_START, OP_STATUS, OP_PERF, OP_READ = (ord(c) for c in "ILS?PR")
 NAK = ord("!")
 MAX_CHUNK = 0xFFFF
+PERF_PICK_ONE_STEP = 32  # counter bytes the bridge picks for sending in one step (more: two, see HostBridge)
 """Largest word count of one LOAD or READ command (the host splits longer transfers)."""
 STATUS_BITS = {"busy": 0, "done": 1, "overrun": 2, "frame_error": 3, "bad_opcode": 4, "timeout": 5}
 ERROR_BITS = ("overrun", "frame_error", "bad_opcode", "timeout")
@@ -302,17 +303,23 @@ class HostBridge(wiring.Component):
         with m.If(taken):
             m.d.sync += tx_full.eq(0)
 
-        # The counters' bytes are picked in two registered steps: the group of 8 bytes that holds byte
-        # ``idx`` (``perf_group``, remembering which group it is), then the byte; a byte is sent once its
-        # group is the right one. A one-step pick of one of ``sz["perf"]`` bytes is the bridge's widest
-        # mux, and its ``idx`` select the bridge's longest path.
-        groups = -(-sz["perf"] // 8)
-        perf_group = Signal(64, reset_less=True)
-        perf_gidx = Signal(range(groups), reset_less=True)
-        gidx = idx[3:3 + len(perf_gidx)]
-        perf_padded = Signal(64 * groups)
-        m.d.comb += perf_padded.eq(perf_bytes)
-        m.d.sync += [perf_group.eq(perf_padded.word_select(gidx, 64)), perf_gidx.eq(gidx)]
+        # Wide counter sets (more than PERF_PICK_ONE_STEP bytes: the 48-bit default is 60) have their
+        # bytes picked in two registered steps: the group of 8 bytes that holds byte ``idx``
+        # (``perf_group``, remembering which group it is), then the byte; a byte is sent once its group is
+        # the right one. A one-step pick of one of 60 bytes is the bridge's widest mux, and its ``idx``
+        # select the bridge's longest path at 100 MHz. Narrow sets (the iCE40's 24-bit counters: 30
+        # bytes) are picked in one step, which saves the 64-bit group register and its mux (~150 LCs).
+        if sz["perf"] > PERF_PICK_ONE_STEP:
+            groups = -(-sz["perf"] // 8)
+            perf_group = Signal(64, reset_less=True)
+            perf_gidx = Signal(range(groups), reset_less=True)
+            gidx = idx[3:3 + len(perf_gidx)]
+            perf_padded = Signal(64 * groups)
+            m.d.comb += perf_padded.eq(perf_bytes)
+            m.d.sync += [perf_group.eq(perf_padded.word_select(gidx, 64)), perf_gidx.eq(gidx)]
+            perf_byte, perf_ready = perf_group.word_select(idx[:3], 8), perf_gidx == gidx
+        else:
+            perf_byte, perf_ready = perf_bytes.word_select(idx, 8), C(1)
 
         def send(byte, last, after="IDLE", ready=1):
             """Send ``byte`` (once ``ready``); when it is taken, advance ``idx`` or, on ``last``, go to ``after``."""
@@ -397,7 +404,7 @@ class HostBridge(wiring.Component):
             with m.State("SEND_INFO"):
                 send(info.word_select(idx[:3], 8), idx == 7)
             with m.State("SEND_PERF"):
-                send(perf_group.word_select(idx[:3], 8), idx == sz["perf"] - 1, ready=perf_gidx == gidx)
+                send(perf_byte, idx == sz["perf"] - 1, ready=perf_ready)
             with m.State("READ"):
                 wait_input()
                 with m.If(acc.o.valid):

@@ -151,7 +151,6 @@ class TileLoader(wiring.Component):
             return Mux(value < 0, 0, Mux(value > hi, hi, value))
 
         def next_tile():
-            m.d.comb += tiles.advance.eq(1)
             with m.If(tiles.last):
                 m.next = "FINISHED"
             with m.Else():
@@ -186,6 +185,15 @@ class TileLoader(wiring.Component):
             with m.Else():
                 step_columns()
 
+        # HEADER and FILLED each follow a fixed step (TILE → HWAIT → HEADER, the window's last group →
+        # FILLED) and last one cycle: their flags are registered copies of that step, so the tile walker's
+        # advance and the buffer's full flag are decided from flip-flops
+        in_hwait, in_header, in_filled = Signal(name="in_hwait"), Signal(name="in_header"), Signal(name="in_filled")
+        m.d.sync += [in_header.eq(in_hwait), in_filled.eq(in_load & vlast & ulast)]
+        m.d.comb += [self.filled.eq(in_filled), tiles.n.eq(Mux(in_header, ent.hcount, n)),
+                     tiles.advance.eq((in_header & ent.hempty) | (in_filled & klast))]
+        m.d.sync += in_hwait.eq(0)
+
         with m.FSM(name="loader"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -201,6 +209,7 @@ class TileLoader(wiring.Component):
                                      tile_base.eq(row_base + c.ystep_addr)]
                 with m.Else():
                     m.d.sync += [x0.eq(x0 + c.xstep), tile_base.eq(tile_base + c.xstep)]
+                m.d.sync += in_hwait.eq(1)
                 m.next = "HWAIT"
             with m.State("HWAIT"):  # the stream's latency
                 # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
@@ -210,7 +219,7 @@ class TileLoader(wiring.Component):
             with m.State("HEADER"):
                 m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
                              vlo.eq(clamp(edges[2], c.tw)), vhi.eq(clamp(edges[3], c.tw))]
-                m.d.comb += [ent.next.eq(1), tiles.n.eq(ent.hcount)]
+                m.d.comb += ent.next.eq(1)
                 m.d.sync += [n.eq(ent.hcount), k.eq(0), klast.eq(ent.hcount == 1)]
                 with m.If(ent.hempty):
                     next_tile()
@@ -226,7 +235,6 @@ class TileLoader(wiring.Component):
                     m.d.sync += in_load.eq(0)
                     m.next = "FILLED"
             with m.State("FILLED"):
-                m.d.comb += [self.filled.eq(1), tiles.n.eq(n)]
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]
                 with m.If(~klast):
                     m.d.sync += in_entry.eq(1)

@@ -126,6 +126,13 @@ class ComputeSequencer(wiring.Component):
             head_r1, head_s1, head_ulast1 = step(ent.phase_r, ent.phase_s, ent.step_r, ent.step_s, "entry")
             r1, s1, ulast1 = step(phase_r, phase_s, step_r, step_s, "start")
 
+        # TILE_END as a flip-flop of its own (set on the transitions into it, cleared when it hands the
+        # tile over), so the drain start and the tile walker's advance are a gate of two flip-flops, not
+        # a decode of the FSM state
+        in_tile_end = Signal(name="in_tile_end")
+        m.d.comb += [self.drain.start.eq(in_tile_end & self.drain.idle),
+                     tiles.advance.eq(in_tile_end & self.drain.idle)]
+
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -143,6 +150,7 @@ class ComputeSequencer(wiring.Component):
                 m.d.comb += ent.next.eq(1)
                 m.d.sync += [n.eq(ent.hcount), k.eq(0), tlast.eq(ent.hcount == 1)]
                 with m.If(ent.hempty):
+                    m.d.sync += in_tile_end.eq(1)
                     m.next = "TILE_END"
                 with m.Else():
                     m.next = "ENTRY"
@@ -181,11 +189,11 @@ class ComputeSequencer(wiring.Component):
                         with m.If(~tlast):
                             m.next = "ENTRY"
                         with m.Else():
+                            m.d.sync += in_tile_end.eq(1)
                             m.next = "TILE_END"
             with m.State("TILE_END"):
                 with m.If(self.drain.idle):
-                    m.d.comb += [self.drain.start.eq(1), tiles.advance.eq(1)]
-                    m.d.sync += bank.eq(~bank)
+                    m.d.sync += [bank.eq(~bank), in_tile_end.eq(0)]
                     with m.If(tiles.last_in_group):
                         m.d.sync += [wbase.eq(wp), sbase.eq(sp)]
                     with m.If(tiles.last):

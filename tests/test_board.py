@@ -149,9 +149,10 @@ def _check(enc, run):
     assert run.perf == simulate(enc).to_dict()
 
 
-@pytest.mark.parametrize("dataflow", ["kernel", "dense"])
-def test_layer_through_uart_bridge(dataflow):
-    cfg = ArrayConfig(dataflow=dataflow, **TINY)
+@pytest.mark.parametrize("dataflow, perf_bits", [("kernel", 48), ("dense", 48), ("kernel", 24)])
+def test_layer_through_uart_bridge(dataflow, perf_bits):
+    """48-bit counters are read back through the bridge's two-step byte pick, 24-bit ones in one step."""
+    cfg = ArrayConfig(dataflow=dataflow, perf_bits=perf_bits, **TINY)
     ly = random_layer(np.random.default_rng(3), m=3, c=2, h=4, w=4, padding=1, kernel_density=0.6)
     enc = encode(ly, cfg)
     _check(enc, simulate_session(cfg, layer_session(Protocol(cfg), enc)))
