@@ -161,13 +161,28 @@ def parse_utilisation(log: str) -> dict[str, tuple[int, int]]:
     return util
 
 
-def fit_error(util: dict[str, tuple[int, int]], spec: BoardSpec, device: str) -> str | None:
-    """The one-line "does not fit" message for the first over-used resource, or ``None``."""
+def fit_error(util: dict[str, tuple[int, int]], spec: BoardSpec, device: str, *,
+              unplaceable: bool = False) -> str | None:
+    """The one-line "does not fit" message for the first over-used resource, or ``None``.
+
+    ``unplaceable``: nextpnr counted enough cells but its placer could not legalise them (on the iCE40
+    above ~95 % of the LCs, where the packing rules of a logic block start to bind); the message then
+    names the logic use (a full DSP or block-RAM column does not stop the placer: each cell has its own
+    site) and the two ways out (another placement seed, a smaller array).
+    """
     for kind, bel in spec.resources.items():
         used, avail = util.get(bel, (0, 0))
         if used > avail:
             hint = HINTS.get(kind, "shrink the array")
             return f"design needs {used} {UNITS.get(kind, bel)} but {device} has {avail}; {hint}"
+    if unplaceable:
+        full = [(used / avail, kind, used, avail) for kind, bel in spec.resources.items()
+                for used, avail in [util.get(bel, (0, 0))] if avail and kind in ("LC", "LUT", "FF")]
+        if full:
+            _, kind, used, avail = max(full)
+            return (f"nextpnr could not place the design: it uses {used} of {device}'s {avail} "
+                    f"{UNITS.get(kind, kind)} ({100 * used / avail:.1f}%), more than the placer could legalise; "
+                    f"try another --seed or {HINTS[kind]}")
     return None
 
 
@@ -279,7 +294,8 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     log = _read(out_dir / "top.tim")
     device = platform.device
     if proc.returncode != 0:
-        msg = fit_error(parse_utilisation(log), spec, device)
+        msg = fit_error(parse_utilisation(log), spec, device,
+                        unplaceable="Unable to find legal placement" in log)
         if msg:
             raise SynthError(msg)
         err = next(filter(None, (_first_error(_read(out_dir / f)) for f in ("top.tim", "top.rpt", "build.log"))), None)

@@ -42,6 +42,10 @@ def test_does_not_fit_message_names_resource_and_fix():
         "design needs 34 block RAMs but iCE40UP5K has 30; reduce --act-depth")
     util["ICESTORM_RAM"] = (30, 30)
     assert synth.fit_error(util, BoardSpec.load("icebreaker"), "iCE40UP5K") is None
+    util["ICESTORM_LC"] = (5117, 5280)  # counted, but the placer gave up (as a 2x4 build once did)
+    assert synth.fit_error(util, BoardSpec.load("icebreaker"), "iCE40UP5K", unplaceable=True) == (
+        "nextpnr could not place the design: it uses 5117 of iCE40UP5K's 5280 LCs (96.9%), more than the placer "
+        "could legalise; try another --seed or reduce --rows/--cols, --acc-depth or --max-stride")
 
 
 def test_report_summarises_fmax_utilisation_and_critical_path():
