@@ -28,7 +28,7 @@ def results_path(board: str, cfg: ArrayConfig) -> Path:
     return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{cfg.rows}x{cfg.cols}.json"
 
 
-def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int) -> dict:
+def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None) -> dict:
     """One build (in a worker process): the ``synth_report.json`` dict, or ``{"error": ...}``."""
     from hdl.board import BoardSpec
     from hdl.synth import SynthError, synthesize
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataflows", default=",".join(DATAFLOWS),
                         help="comma-separated dataflows to build (default: all)")
     parser.add_argument("--clock", type=float, metavar="MHZ", help="requested clock (default: the board's)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's)")
     parser.add_argument("--workers", type=int, default=1,
                         help="builds in parallel (each is one process; default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild dataflows already in the results file")

@@ -84,6 +84,7 @@ class BoardSpec:
     resources: dict = field(default_factory=dict)
     leds: dict = field(default_factory=dict)
     drive_high: list = field(default_factory=list)
+    seed: int = 1
 
     @classmethod
     def load(cls, name: str) -> BoardSpec:

@@ -266,11 +266,12 @@ def build_report(spec: BoardSpec, cfg: ArrayConfig, device: str, clock, requeste
 # --- the build ---
 
 def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: float, baud: int,
-               seed: int = 1, verbose: bool = False) -> dict:
+               seed: int | None = None, verbose: bool = False) -> dict:
     """Build ``cfg`` for ``spec`` into ``out_dir``; return the report (also written as ``synth_report.json``).
 
     Raises :class:`SynthError` with a one-line message if the design does not fit or a tool fails.
     """
+    seed = spec.seed if seed is None else seed  # the board's placement seed (constraints/<board>.json)
     platform = spec.platform_class()()
     env = tool_environment()
     check_tools(env, platform.family)
@@ -343,7 +344,8 @@ def _parser(board: BoardSpec | None) -> argparse.ArgumentParser:
                         help="requested clock in MHz (default: the board's, %s)" %
                              (f"{board.clock_mhz:g}" if board else "see constraints/"))
     parser.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the board's)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's, %s)" %
+                        (board.seed if board else "see constraints/"))
     parser.add_argument("-o", "--output", type=Path, metavar="DIR",
                         help="build directory (default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
     if board:
