@@ -58,8 +58,9 @@ PROTOCOL_VERSION = 1
 OP_INFO, OP_LOAD, OP_START, OP_STATUS, OP_PERF, OP_READ = (ord(c) for c in "ILS?PR")
 NAK = ord("!")
 MAX_CHUNK = 0xFFFF
-PERF_PICK_ONE_STEP = 32  # counter bytes the bridge picks for sending in one step (more: two, see HostBridge)
 """Largest word count of one LOAD or READ command (the host splits longer transfers)."""
+PERF_PICK_ONE_STEP = 32
+"""Counter bytes the bridge picks for sending in one step; a larger counter set takes two (HostBridge)."""
 STATUS_BITS = {"busy": 0, "done": 1, "overrun": 2, "frame_error": 3, "bad_opcode": 4, "timeout": 5}
 ERROR_BITS = ("overrun", "frame_error", "bad_opcode", "timeout")
 
@@ -486,20 +487,11 @@ class BoardTop(Elaboratable):
         # the timer's enable, so the timer's own decision is flip-flops too: with "count while
         # timer != delay" the compare sat next to ``rst`` at the array's centre and its result came back
         # to the timer, the ECP5 8x8 build's worst path (10.3 ns)
-        # On the iCE40 (40 MHz) the plain form is kept: its build at the shipped seed was measured with it
-        # (41.05 MHz); the ECP5 form changes that netlist and the UP5K's placement then missed 40.5 MHz.
         rst = Signal(init=1)
-        if platform.family == "iCE40":
-            with m.If(~lock_s):
-                m.d.por += timer.eq(0)
-            with m.Elif(timer != delay):
-                m.d.por += timer.eq(timer + 1)
-            m.d.por += rst.eq(timer != delay)
-        else:
-            with m.If(~lock_s):
-                m.d.por += [timer.eq(0), rst.eq(1)]
-            with m.Elif(rst):
-                m.d.por += [timer.eq(timer + 1), rst.eq(timer != delay - 1)]
+        with m.If(~lock_s):
+            m.d.por += [timer.eq(0), rst.eq(1)]
+        with m.Elif(rst):
+            m.d.por += [timer.eq(timer + 1), rst.eq(timer != delay - 1)]
         m.d.comb += cd_sync.rst.eq(rst)
         platform.add_clock_constraint(pll_clk, self.clock.freq_hz)  # a top-level net keeps its name
 
