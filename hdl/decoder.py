@@ -70,7 +70,11 @@ def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
 
 
 def unit_stream(cfg: ArrayConfig) -> wiring.Signature:
-    """The sequencer's view of the unit stream: the group's units, entry after entry."""
+    """The sequencer's view of the unit stream: the group's units, entry after entry.
+
+    ``mg`` must be valid from the cycle after ``restart`` until the next restart (the dense decoder
+    counts slots up to it); ``addr`` in the cycle of ``restart``.
+    """
     return wiring.Signature({
         "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits), "next": Out(1),
         "valid": In(1), "slot": In(cfg.slot_bits), "r0": In(cfg.pos_bits), "s0": In(cfg.pos_bits),
@@ -124,9 +128,17 @@ class DenseDecoder(_Decoder):
         u = self.unit
         slot = Signal(cfg.slot_bits, reset_less=True)
         slot_last = Signal(reset_less=True)  # slot == M_g - 1, registered ahead of its use
+        # ``mg`` is read the cycle after ``restart``, not in it: the first restart of a run comes in the
+        # cycle the tile walker latches the configuration, so its ``mg`` is still the previous run's
+        # (``acc_depth``, which made a one-filter first group cycle through every slot)
+        assert STREAM_LATENCY > 1, "the dense unit stream reads mg in the cycle after restart"
+        restarted = Signal()
+        m.d.sync += restarted.eq(u.restart)
         m.d.comb += [u.valid.eq(1), u.slot.eq(slot), u.r0.eq(0), u.s0.eq(0)]
         with m.If(u.restart):
-            m.d.sync += [slot.eq(0), slot_last.eq(u.mg == 1)]
+            m.d.sync += slot.eq(0)
+        with m.Elif(restarted):  # no pop comes before the first unit reaches the head (STREAM_LATENCY > 1)
+            m.d.sync += slot_last.eq(u.mg == 1)
         with m.Elif(u.next):
             with m.If(slot_last):
                 m.d.sync += [slot.eq(0), slot_last.eq(u.mg == 1)]

@@ -212,6 +212,41 @@ def test_dense_streams_count_channels_and_slots():
     _run(dec, bench)
 
 
+def test_dense_unit_stream_reads_mg_after_restart():
+    """``mg`` is only valid from the cycle after ``restart`` (the tile walker latches the
+    configuration in the cycle of the first restart): the slots must follow the later value."""
+    cfg = ArrayConfig(dataflow="dense", **SMALL)
+    dec = DenseDecoder(cfg)
+
+    async def bench(ctx):
+        ctx.set(dec.unit.mg, cfg.acc_depth)  # the previous run's value, still there at the restart
+        ctx.set(dec.unit.restart, 1)
+        await ctx.tick()
+        ctx.set(dec.unit.restart, 0)
+        ctx.set(dec.unit.mg, 1)  # this run: one filter
+        await ctx.tick().repeat(STREAM_LATENCY - 1)
+        slots = []
+        for _ in range(3):
+            slots.append(ctx.get(dec.unit.slot))
+            ctx.set(dec.unit.next, 1)
+            await ctx.tick()
+        assert slots == [0, 0, 0]
+
+    _run(dec, bench)
+
+
+@pytest.mark.parametrize("c,h,w", [(2, 6, 5), (3, 4, 5), (11, 3, 3)])
+def test_dense_one_filter_first_tile(c, h, w):
+    """Issue 12's finding: dense, M = 1, C >= 2 drained wrong outputs for the first pixel tile."""
+    rng = np.random.default_rng(c)
+    cfg = ArrayConfig(dataflow="dense", **SMALL)
+    ly = random_layer(rng, 1, c, h, w, padding=1)
+    enc = encode(ly, cfg)
+    res = run_pysim(enc)
+    assert np.array_equal(res.outputs, conv2d(ly.weights, ly.activations, ly.stride, ly.padding, cfg.acc_bits))
+    assert res.perf == simulate(enc).to_dict()
+
+
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 @pytest.mark.parametrize("case", [
     dict(m=5, c=3, h=5, w=4, padding=1, kernel_density=0.6, row_density=0.6, element_density=0.7),
