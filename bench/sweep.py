@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import contextlib
 import fcntl
 import hashlib
 import importlib
 import json
-import math
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -48,6 +45,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from sim.parallel import InlineExecutor, Progress, chunks, hms, make_executor
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -422,89 +421,6 @@ def export(results: Path, csv_path: Path | None = None, json_path: Path | None =
 # execution
 
 
-class Progress:
-    """A one-line progress bar on stderr (a new line per update when stderr is not a terminal)."""
-
-    def __init__(self, total: int, stream=None, width: int = 30):
-        self.total, self.done, self.width = total, 0, width
-        self.stream = stream or sys.stderr
-        self.t0 = time.monotonic()
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
-
-    def update(self, n: int, note: str = "") -> None:
-        self.done += n
-        frac = self.done / self.total if self.total else 1.0
-        el = time.monotonic() - self.t0
-        eta = el / frac - el if frac > 0 else float("nan")
-        bar = "#" * int(frac * self.width)
-        line = (f"[{bar:<{self.width}}] {self.done}/{self.total} runs {100 * frac:3.0f}% "
-                f"elapsed {_hms(el)} eta {_hms(eta)} {note}")
-        if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _hms(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-class _InlineExecutor(cf.Executor):
-    """``--workers 1``: tasks run in this process, one per :meth:`run_next` call (no pickling, easy to debug).
-
-    ``run_next`` takes the most recently submitted task first, so a build's chunks run right after the
-    build and results (and the progress bar) arrive as early as with a pool.
-    """
-
-    def __init__(self):
-        self._tasks: list[tuple[cf.Future, object, tuple, dict]] = []
-
-    def submit(self, fn, /, *args, **kwargs):
-        fut: cf.Future = cf.Future()
-        self._tasks.append((fut, fn, args, kwargs))
-        return fut
-
-    def run_next(self) -> None:
-        if not self._tasks:
-            return
-        fut, fn, args, kwargs = self._tasks.pop()
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            fut.set_result(fn(*args, **kwargs))
-        except Exception as e:  # handed to the caller through the future
-            fut.set_exception(e)
-
-
-@contextlib.contextmanager
-def make_executor(workers: int, dask_scheduler: str | None):
-    """A ``concurrent.futures`` executor: inline, a local process pool, or a Dask cluster's executor."""
-    if dask_scheduler:
-        try:
-            from distributed import Client
-        except ImportError as e:
-            raise SystemExit("error: --dask-scheduler needs Dask distributed; install it with "
-                             "pip install 'dask[distributed]'") from e
-        with Client(dask_scheduler, timeout="30s") as client:
-            yield client.get_executor(pure=False)
-        return
-    if workers <= 1:
-        yield _InlineExecutor()
-        return
-    # spawn: children start clean (no forked cocotb/threads state) and inherit sys.path, so bench imports
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-        yield ex
-
-
 def git_commit() -> str:
     """``HEAD``'s short hash, with ``+dirty`` when the work tree has changes (read-only git calls)."""
     try:
@@ -515,12 +431,6 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return head + ("+dirty" if dirty and head else "")
-
-
-def _chunks(items: list, size: int) -> list[list]:
-    n = max(1, math.ceil(len(items) / max(1, size)))
-    k = math.ceil(len(items) / n)  # even chunks, none larger than size
-    return [items[i:i + k] for i in range(0, len(items), k)]
 
 
 @dataclass
@@ -593,7 +503,7 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
             pending[ex.submit(synth_array, c, synth_board, k, commit)] = ("synth", c)
         try:
             while pending:
-                if isinstance(ex, _InlineExecutor):
+                if isinstance(ex, InlineExecutor):
                     ex.run_next()
                 finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
@@ -610,7 +520,7 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
                             if bar:
                                 bar.update(len(recs), f"BUILD FAILED {label}")
                             continue
-                        for chunk in _chunks(group, chunk_size):
+                        for chunk in chunks(group, chunk_size):
                             # unique per submission: concurrent sweeps share the build's runs/ directory
                             name = f"bench-{uuid.uuid4().hex[:12]}"
                             fut2 = ex.submit(run_chunk, [r.to_dict() for r in chunk], build_root, name, commit)
@@ -791,7 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = sweep(runs, results, workers=args.workers, dask_scheduler=args.dask_scheduler, chunk_size=args.chunk_size,
               build_root=args.build_dir, synth_board=args.synth, progress=not args.no_progress)
     csv_path, json_path = export(results, args.csv, args.json)
-    print(f"done in {_hms(s.wall_s)} ({s.wall_s:.0f} s): {s.ran} runs, {s.skipped} skipped (do not fit), "
+    print(f"done in {hms(s.wall_s)} ({s.wall_s:.0f} s): {s.ran} runs, {s.skipped} skipped (do not fit), "
           f"{s.errors} errors, {s.mismatches} RTL/golden mismatches, {s.already_done} already done"
           + (f", {s.synth} syntheses" if s.synth else ""))
     print(f"results: {results}\nexport:  {csv_path}\n         {json_path}")

@@ -19,6 +19,8 @@ strided   kernel positions ``k = r*S + s`` with        ``(sigma, phi)`` shared b
           ``k % sigma != phi`` are zeroed              channel ``c``: whole im2col columns vanish
 block     ``bm x bc`` kernels after permuting filters  TETRIS (Ji et al., NeurIPS 2018)
           and channels
+balanced  all but the ``keep`` largest ``|w|`` in      at most ``keep`` non-zeros per kernel (S2TA,
+          each kernel ``W[m,c,:,:]``                   N:M); whole kernels pruned on top if short
 ========  ==========================================  =============================================
 
 Magnitude is the L2 norm of a group (default) or its L1 norm (``norm="l1"``). Sparsity is always the
@@ -46,6 +48,22 @@ kept, same rounding rule), as Anwar et al. combine granularities: zero kernels k
 per-weight index" property, since the strided dataflow skips them with its kernel index. Never
 single weights.
 
+Balanced
+--------
+Each kernel ``W[m,c,:,:]`` keeps only its ``keep`` largest weights by ``|w|`` (ties: lower position
+``k = r*S + s`` first), a density bound per kernel like S2TA's density-bound blocks and NVIDIA's N:M
+sparsity. Why: a PE with ``V`` multiply lanes consumes up to ``V`` weights of one kernel per cycle;
+element sparsity leaves lanes idle whenever a kernel's non-zero count is not a multiple of ``V``, while
+balanced pruning with ``keep`` a multiple of ``V`` wastes no lane. ``keep`` is either given (``1 <= keep
+<= R*S``) or chosen as ``max(1, round_half_down((1 - sparsity) * R*S))``. The bound alone reaches only
+multiples of ``1 / (R*S)``; when it falls short of the target, whole kernels are pruned on top exactly as
+for strided (smallest norm of what the bound kept, same rounding rule). It never prunes less than the
+bound, so an explicit ``keep`` below ``(1 - sparsity) * R*S`` overshoots the target. A kernel with fewer
+than ``keep`` non-zeros keeps all of them (its mask then also marks some zeros as kept; zeros count as
+zeros, see the rounding rule), and an all-zero kernel stays zero: pruning never adds weights. A group
+is one kernel: ``PruneResult.groups_pruned`` counts the kernels zeroed by the top-up, and
+``PruneResult.keep`` is the bound used.
+
 Block (TETRIS)
 --------------
 See :func:`_tetris_permutations` for the reordering algorithm. Blocks are pruned in the *reordered*
@@ -56,6 +74,7 @@ order. ``reordered = W[filter_perm][:, channel_perm]`` recovers the block struct
 Command line::
 
     python -m golden.prune --layer IN.npz --granularity kernel --sparsity 0.5 -o OUT.npz
+    python -m golden.prune --layer IN.npz --granularity balanced --sparsity 0.9 --keep 3 -o OUT.npz
 """
 
 from __future__ import annotations
@@ -68,7 +87,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-GRANULARITIES = ("element", "vector", "kernel", "filter", "channel", "strided", "block")
+GRANULARITIES = ("element", "vector", "kernel", "filter", "channel", "strided", "block", "balanced")
 
 # Axes of W[M][C][R][S] summed into one group, for the granularities whose groups are axis-aligned.
 _REDUCE_AXES: dict[str, tuple[int, ...]] = {
@@ -78,6 +97,7 @@ _REDUCE_AXES: dict[str, tuple[int, ...]] = {
     "filter": (1, 2, 3),
     "channel": (0, 2, 3),
     "strided": (0,),  # group_norms only: one im2col column W[:, c, r, s]
+    "balanced": (),  # group_norms only: one weight |W[m, c, r, s]|, ranked within its kernel
 }
 
 # Arrays this module writes into OUT.npz; stale copies from an earlier run are not carried through.
@@ -114,7 +134,11 @@ class PruneResult:
         ``strided`` only: int array ``(C, 2)`` of ``(sigma, phi)`` per input channel.
     groups_pruned, n_groups : int
         How many groups were zeroed, out of how many (for ``strided`` a group is one im2col column
-        ``W[:, c, r, s]``; for ``block`` one block of the reordered tensor).
+        ``W[:, c, r, s]``; for ``block`` one block of the reordered tensor; for ``balanced`` one kernel
+        ``W[m, c, :, :]``, so ``groups_pruned`` counts the kernels zeroed by the top-up: the per-kernel
+        bound alone never zeroes a whole kernel).
+    keep : int or None
+        ``balanced`` only: the per-kernel bound used (given, or derived from the target sparsity).
     """
 
     weights: np.ndarray
@@ -126,6 +150,7 @@ class PruneResult:
     stride_pattern: np.ndarray | None
     groups_pruned: int = 0
     n_groups: int = 0
+    keep: int | None = None
 
     @property
     def sparsity(self) -> float:
@@ -187,6 +212,12 @@ def _check_sigma(sigma: int, positions: int) -> int:
     if not _is_int(sigma) or not 1 <= sigma <= positions:
         raise ValueError(f"sigma must be an integer in [1, R*S={positions}], not {sigma!r}")
     return int(sigma)
+
+
+def _check_keep(keep: int, positions: int) -> int:
+    if not _is_int(keep) or not 1 <= keep <= positions:
+        raise ValueError(f"keep must be an integer in [1, R*S={positions}], not {keep!r}")
+    return int(keep)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,8 +299,10 @@ def group_norms(weights: np.ndarray, granularity: str, norm: str = "l2", *,
     -------
     np.ndarray of float64 with shape ``(M, C, R, S)`` for element, ``(M, C, R)`` vector,
     ``(M, C)`` kernel, ``(M,)`` filter, ``(C,)`` channel, ``(C, R, S)`` strided (one im2col column
-    ``W[:, c, r, s]`` per entry, the unit the strided phase choice weighs) and
-    ``(ceil(M/bm), ceil(C/bc))`` block, in the given (unpermuted) order.
+    ``W[:, c, r, s]`` per entry, the unit the strided phase choice weighs),
+    ``(ceil(M/bm), ceil(C/bc))`` block (in the given, unpermuted order) and ``(M, C, R, S)`` balanced
+    (``|w|``, what the per-kernel bound ranks within each kernel; the top-up then ranks kernels by the
+    norm of what the bound kept, which depends on ``keep``).
     """
     w = _check_weights(weights)
     _check_granularity(granularity)
@@ -295,6 +328,27 @@ def _prune_axis_groups(w: np.ndarray, granularity: str, target: float, norm: str
     return mask, int(keep.size - np.count_nonzero(keep)), int(keep.size), {}
 
 
+def _top_up_with_kernels(w: np.ndarray, mask: np.ndarray, target: float, norm: str) -> int:
+    """Zero whole kernels of ``mask`` (in place) when the pattern in it prunes fewer than the target.
+
+    Kernels go in ascending norm of what ``mask`` keeps of them (stable), as many as the rounding rule
+    says for the shortfall, each counting the weights ``mask`` keeps of it. Shared by ``strided`` and
+    ``balanced``; returns the number of kernels zeroed.
+    """
+    m, c = w.shape[:2]
+    short = target * w.size - (w.size - np.count_nonzero(mask))
+    if short <= 0:
+        return 0
+    kernel_norms = _to_norm(_magnitude(np.where(mask, w, 0), (2, 3), norm), norm).reshape(m, c)
+    sizes = np.count_nonzero(mask, axis=(2, 3))
+    order = np.argsort(kernel_norms.ravel(), kind="stable")
+    n = _n_to_prune(sizes.ravel()[order].astype(np.float64), short)
+    drop = np.zeros(m * c, dtype=bool)
+    drop[order[:n]] = True
+    mask &= ~drop.reshape(m, c)[:, :, None, None]
+    return n
+
+
 def _strided_sigma(sparsity: float, positions: int) -> int:
     """Default stride: keeping one position in sigma gives sparsity about 1 - 1/sigma."""
     return min(max(_round_half_down(1.0 / (1.0 - sparsity)), 1), positions)
@@ -313,16 +367,24 @@ def _prune_strided(w: np.ndarray, target: float, norm: str, sigma: int | None) -
     mask = np.broadcast_to(keep_cols.reshape(1, c, r, s), w.shape).copy()
     pattern = np.stack([np.full(c, sigma, dtype=np.int64), phi.astype(np.int64)], axis=1)
     pruned = int(keep_cols.size - np.count_nonzero(keep_cols))
-    short = target * w.size - (w.size - np.count_nonzero(mask))
-    if short > 0:  # top up with whole kernels (see "Strided" in the module docstring)
-        kernel_norms = _to_norm(_magnitude(np.where(mask, w, 0), (2, 3), norm), norm).reshape(m, c)
-        sizes = np.broadcast_to(np.count_nonzero(keep_cols, axis=1)[None, :], (m, c))
-        order = np.argsort(kernel_norms.ravel(), kind="stable")
-        n = _n_to_prune(sizes.ravel()[order].astype(np.float64), short)
-        drop = np.zeros(m * c, dtype=bool)
-        drop[order[:n]] = True
-        mask &= ~drop.reshape(m, c)[:, :, None, None]
+    _top_up_with_kernels(w, mask, target, norm)  # see "Strided" in the module docstring
     return mask, pruned, int(keep_cols.size), {"stride_pattern": pattern}
+
+
+def _balanced_keep(sparsity: float, positions: int) -> int:
+    """Default per-kernel bound: keeping ``keep`` of ``R*S`` gives sparsity about ``1 - keep / (R*S)``."""
+    return max(1, _round_half_down((1.0 - sparsity) * positions))
+
+
+def _prune_balanced(w: np.ndarray, target: float, norm: str, keep: int) -> _Pruned:
+    m, c, r, s = w.shape
+    a = np.abs(w.astype(np.float64)).reshape(m * c, r * s)  # float64: |int8(-128)| does not wrap
+    top = np.argsort(-a, axis=1, kind="stable")[:, :keep]  # stable: equal |w| go lower k first
+    flat = np.zeros(a.shape, dtype=bool)
+    np.put_along_axis(flat, top, True, axis=1)
+    mask = flat.reshape(w.shape)
+    pruned = _top_up_with_kernels(w, mask, target, norm)  # see "Balanced" in the module docstring
+    return mask, pruned, m * c, {}
 
 
 def _block_keep(kernel_mag: np.ndarray, bm: int, bc: int, target: float, norm: str,
@@ -489,7 +551,8 @@ def _prune_block(w: np.ndarray, target: float, norm: str, block: tuple[int, int]
 
 
 def prune(weights: np.ndarray, granularity: str, sparsity: float, *, norm: str = "l2",
-          block: Sequence[int] = (4, 4), sigma: int | None = None, seed: int = 0) -> PruneResult:
+          block: Sequence[int] = (4, 4), sigma: int | None = None, keep: int | None = None,
+          seed: int = 0) -> PruneResult:
     """Zero the smallest-magnitude groups of ``weights`` until ``sparsity`` of the weights are zero.
 
     Parameters
@@ -500,13 +563,16 @@ def prune(weights: np.ndarray, granularity: str, sparsity: float, *, norm: str =
         One of :data:`GRANULARITIES` (see the module docstring for the groups).
     sparsity : float
         Target fraction of zero weights, in ``[0, 1)``. Reached to within one group by the rounding
-        rule in the module docstring; for ``strided`` it only picks ``sigma`` when ``sigma`` is None.
+        rule in the module docstring; for ``strided`` it only picks ``sigma`` when ``sigma`` is None,
+        for ``balanced`` ``keep`` when ``keep`` is None (both then top up with whole kernels).
     norm : {"l2", "l1"}
         Group magnitude used for ranking.
     block : (int, int)
         ``(bm, bc)``: filters x channels per block, for ``block`` only. Partial edge blocks are allowed.
     sigma : int, optional
         ``strided`` only: keep kernel positions ``k`` with ``k % sigma == phi``; ``1 <= sigma <= R*S``.
+    keep : int, optional
+        ``balanced`` only: weights kept per kernel (largest ``|w|``); ``1 <= keep <= R*S``.
     seed : int
         Seeds the random restarts of the ``block`` reordering; the result is a pure function of the
         arguments, seed included. Other granularities use no randomness.
@@ -527,11 +593,18 @@ def prune(weights: np.ndarray, granularity: str, sparsity: float, *, norm: str =
     blk = _check_block(block)
     if sigma is not None and granularity != "strided":
         raise ValueError(f"sigma only applies to granularity 'strided', not {granularity!r}; drop it")
+    if keep is not None and granularity != "balanced":
+        raise ValueError(f"keep only applies to granularity 'balanced', not {granularity!r}; drop it")
     if not _is_int(seed):
         raise ValueError(f"seed must be an integer, not {seed!r}")
 
+    bound = None
     if granularity == "strided":
         mask, pruned, n_groups, extras = _prune_strided(w, target, norm, sigma)
+    elif granularity == "balanced":
+        positions = w.shape[2] * w.shape[3]
+        bound = _balanced_keep(target, positions) if keep is None else _check_keep(keep, positions)
+        mask, pruned, n_groups, extras = _prune_balanced(w, target, norm, bound)
     elif granularity == "block":
         mask, pruned, n_groups, extras = _prune_block(w, target, norm, blk, int(seed))
     else:
@@ -546,6 +619,7 @@ def prune(weights: np.ndarray, granularity: str, sparsity: float, *, norm: str =
         stride_pattern=extras.get("stride_pattern"),
         groups_pruned=pruned,
         n_groups=n_groups,
+        keep=bound,
     )
 
 
@@ -578,6 +652,7 @@ def _build_parser() -> _Parser:
     p.add_argument("--block", default=(4, 4), type=_parse_block, metavar="BMxBC",
                    help="block size for 'block' (default 4x4)")
     p.add_argument("--sigma", type=int, default=None, metavar="N", help="stride for 'strided'")
+    p.add_argument("--keep", type=int, default=None, metavar="K", help="weights kept per kernel, 'balanced' only")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for block reordering restarts")
     p.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="where to write the result")
     return p
@@ -601,10 +676,12 @@ def _load_layer(parser: _Parser, path: str) -> dict[str, np.ndarray]:
 
 def _run(parser: _Parser, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
+    if args.keep is not None and args.granularity != "balanced":
+        parser.error(f"--keep only applies to --granularity balanced, not {args.granularity!r}; drop it")
     arrays = _load_layer(parser, args.layer)
     try:
         result = prune(arrays["weights"], args.granularity, args.sparsity, norm=args.norm,
-                       block=args.block, sigma=args.sigma, seed=args.seed)
+                       block=args.block, sigma=args.sigma, keep=args.keep, seed=args.seed)
     except ValueError as exc:
         parser.error(str(exc))
     out = {k: v for k, v in arrays.items() if k not in _OUTPUT_KEYS}
@@ -617,7 +694,8 @@ def _run(parser: _Parser, argv: Sequence[str] | None) -> int:
             np.savez(f, **out)
     except OSError as exc:
         parser.error(f"cannot write {args.output}: {exc}")
-    print(f"{result.granularity}: target sparsity {result.target_sparsity:.4f}, achieved "
+    bound = "" if result.keep is None else f" (keep {result.keep} per kernel)"
+    print(f"{result.granularity}{bound}: target sparsity {result.target_sparsity:.4f}, achieved "
           f"{result.sparsity:.4f}, {result.groups_pruned}/{result.n_groups} groups pruned -> {args.output}")
     return 0
 

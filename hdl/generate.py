@@ -129,11 +129,15 @@ _HELP = {
 }
 
 
-def add_array_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one ``--flag`` per :class:`ArrayConfig` field (shared by every command that builds an array)."""
+def add_array_arguments(parser: argparse.ArgumentParser, dataflow: bool = True) -> None:
+    """Add one ``--flag`` per :class:`ArrayConfig` field (shared by every command that builds an array);
+    ``dataflow=False`` leaves out ``--sparsity`` for a command that takes several dataflows (it must
+    then set ``args.dataflow`` itself before :func:`array_config_from_args`)."""
     defaults = ArrayConfig()
-    parser.add_argument("--sparsity", "--dataflow", dest="dataflow", choices=DATAFLOWS, default=defaults.dataflow,
-                        help="dataflow: which zeros the sequencer skips (default: %(default)s)")
+    if dataflow:
+        parser.add_argument("--sparsity", "--dataflow", dest="dataflow", choices=DATAFLOWS,
+                            default=defaults.dataflow, help="dataflow: which zeros the sequencer skips "
+                                                            "(default: %(default)s)")
     for f in fields(ArrayConfig):
         if f.name == "dataflow":
             continue

@@ -8,6 +8,10 @@ Driven by a job file (``SPARSE_PE_JOB``, written by :func:`sim.verilator.run_job
 4. compare outputs (bit-exact vs ``golden.conv``), cycles (exact vs ``golden.timing``) and every
    performance counter; record everything in the results file, and fail the test on a mismatch when
    the job says ``check``.
+
+A layer item may carry its own ``seed``, ``load_gap`` and ``backpressure`` (``sim.regress``: every
+layer's stalls are then those of a one-layer job with that seed, so a failure reproduces alone). A
+layer that never raises ``done`` is recorded as a hang and the array is reset before the next one.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge, with_timeout
+from cocotb.triggers import RisingEdge, SimTimeoutError, with_timeout
 
 from golden.check import check_run
 from golden.config import ArrayConfig
@@ -43,8 +47,10 @@ class ArrayTB:
         self.rng = random.Random(seed)
         self.log = dut._log.getChild("tb")
 
-    async def reset(self) -> None:
-        cocotb.start_soon(Clock(self.dut.clk, PERIOD_NS, unit="ns").start())
+    async def reset(self, clock: bool = True) -> None:
+        """Hold ``rst`` for three cycles with every input idle (``clock``: start the clock first)."""
+        if clock:
+            cocotb.start_soon(Clock(self.dut.clk, PERIOD_NS, unit="ns").start())
         d = self.dut
         d.rst.value = 1
         d.load__valid.value = 0
@@ -82,16 +88,40 @@ class ArrayTB:
         return round((t1 - t0) / PERIOD_NS)
 
     async def read_outputs(self, n: int, backpressure: float) -> list[int]:
+        """Read ``n`` outputs; fewer if the array offers none for 1000 cycles in a row (a bug: say so)."""
         d = self.dut
         out: list[int] = []
-        while len(out) < n:
+        quiet = 0
+        while len(out) < n and quiet < 1000:
             ready = not (backpressure and self.rng.random() < backpressure)
             d.o__ready.value = int(ready)
             await RisingEdge(d.clk)
+            quiet += 1
             if ready and d.o__valid.value:
                 out.append(to_signed(int(d.o__payload.value), self.cfg.acc_bits))
+                quiet = 0
         d.o__ready.value = 0
         return out
+
+
+async def run_one(tb: ArrayTB, layer, item: dict, job: dict) -> dict:
+    """Load, run and read back one layer; the verdict and what was measured (never raises on a mismatch)."""
+    dut = tb.dut
+    if "seed" in item:  # stalls of this layer alone, as in a one-layer job with that seed (sim.regress)
+        tb.rng.seed(item["seed"])
+    enc = encode(layer, tb.cfg)
+    await tb.load(tb.pack.load_words(enc), item.get("load_gap", job.get("load_gap", 0.0)))
+    timeout = 4 * simulate(enc).busy_cycles + 100
+    cycles = await tb.run(tb.pack.config_word(enc), timeout)
+    n = layer.m * layer.e * layer.f
+    outs = await tb.read_outputs(n, item.get("backpressure", job.get("backpressure", 0.0)))
+    perf = tb.pack.unpack("perf", int(dut.perf.value))  # settled one cycle after done
+    short = [] if len(outs) == n else [f"only {len(outs)} of {n} outputs came out"]
+    outputs = np.array(outs + [0] * (n - len(outs)), dtype=np.int64).reshape(layer.m, layer.e, layer.f)
+    verdict = check_run(enc, outputs, perf, cycles)
+    return {"outputs": outputs, "outputs_match": verdict.outputs_match and not short, "cycles": cycles,
+            "predicted_cycles": verdict.predicted["busy_cycles"], "perf": perf, "predicted_perf": verdict.predicted,
+            "problems": short + verdict.problems}
 
 
 @cocotb.test()
@@ -104,25 +134,27 @@ async def run_layers(dut):
     errors = []
     for i, item in enumerate(job["layers"]):
         layer = load_layer(item["npz"])
-        enc = encode(layer, tb.cfg)
-        await tb.load(tb.pack.load_words(enc), job.get("load_gap", 0.0))
-        timeout = 4 * simulate(enc).busy_cycles + 100
-        cycles = await tb.run(tb.pack.config_word(enc), timeout)
-        outs = await tb.read_outputs(layer.m * layer.e * layer.f, job.get("backpressure", 0.0))
-        perf = tb.pack.unpack("perf", int(dut.perf.value))  # settled one cycle after done
-        outputs = np.array(outs, dtype=np.int64).reshape(layer.m, layer.e, layer.f)
-        verdict = check_run(enc, outputs, perf, cycles)
-        out_npz = Path(job["results"]).with_name(f"outputs_{i}.npy")
-        np.save(out_npz, outputs)
-        res = {"npz": item["npz"], "outputs": str(out_npz), "outputs_match": verdict.outputs_match,
-               "cycles": cycles, "predicted_cycles": verdict.predicted["busy_cycles"], "perf": perf,
-               "predicted_perf": verdict.predicted}
-        if not verdict.ok:
-            res["error"] = f"layer {i} ({item['npz']}): " + "; ".join(verdict.problems)
+        out_npy = Path(job["results"]).with_name(f"outputs_{i}.npy")
+        try:
+            run = await run_one(tb, layer, item, job)
+        except SimTimeoutError:
+            # a hang: record it, reset the array and go on with the next layer of the job
+            predicted = simulate(encode(layer, tb.cfg)).to_dict()
+            run = {"outputs": None, "outputs_match": False, "cycles": None,
+                   "predicted_cycles": predicted["busy_cycles"], "perf": {}, "predicted_perf": predicted,
+                   "problems": ["no done within 4x the predicted cycles (hang); the array was reset"]}
+            await tb.reset(clock=False)
+        if run["outputs"] is not None:
+            np.save(out_npy, run["outputs"])
+        res = {"npz": item["npz"], "outputs": str(out_npy) if run["outputs"] is not None else None,
+               **{k: run[k] for k in ("outputs_match", "cycles", "predicted_cycles", "perf", "predicted_perf",
+                                      "problems")}}
+        if run["problems"]:
+            res["error"] = f"layer {i} ({item['npz']}): " + "; ".join(run["problems"])
             errors.append(res["error"])
             tb.log.error(res["error"])
         else:
-            tb.log.info("layer %d ok: %d cycles", i, cycles)
+            tb.log.info("layer %d ok: %d cycles", i, run["cycles"])
         results.append(res)
     Path(job["results"]).write_text(json.dumps(results, indent=1))
     if job.get("check", True):

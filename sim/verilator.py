@@ -189,8 +189,8 @@ def _check_fits(cfg: ArrayConfig, layers: list) -> None:
         encode(layer, cfg)
 
 
-def _layer_items(layers: list, layer_dir: Path) -> list[dict]:
-    """Save ``layers`` for a job; return its items."""
+def _layer_items(layers: list, layer_dir: Path, extras: list[dict] | None = None) -> list[dict]:
+    """Save ``layers`` for a job; return its items (each with its entry of ``extras``, if given)."""
     from golden.layerio import save_layer
 
     layer_dir.mkdir(parents=True, exist_ok=True)
@@ -198,16 +198,23 @@ def _layer_items(layers: list, layer_dir: Path) -> list[dict]:
     for i, layer in enumerate(layers):
         path = layer_dir / f"layer_{i}.npz"
         save_layer(path, layer)
-        items.append({"npz": str(path)})
+        items.append({"npz": str(path), **(extras[i] if extras else {})})
     return items
 
 
 def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
-               backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT) -> list[dict]:
-    """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order."""
+               backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT,
+               stalls: list[dict] | None = None) -> list[dict]:
+    """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order.
+
+    ``stalls``, if given, has one dict per layer with its own ``seed``, ``load_gap`` and
+    ``backpressure`` (see ``sim.tb_accelerator``); otherwise the job-wide values apply.
+    """
+    if stalls is not None and len(stalls) != len(layers):
+        raise ValueError(f"stalls has {len(stalls)} entries for {len(layers)} layers")
     _check_fits(cfg, layers)
     b = build(cfg, root)
-    items = _layer_items(layers, b.directory / "runs" / name / "layers")
+    items = _layer_items(layers, b.directory / "runs" / name / "layers", stalls)
     return run_job(b, {"layers": items, "seed": seed, "load_gap": load_gap, "backpressure": backpressure,
                        "check": check}, name=name)
 

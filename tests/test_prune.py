@@ -1,4 +1,4 @@
-"""Tests for golden.prune: group shapes, targets, ranking, strided patterns, TETRIS reordering, CLI."""
+"""Tests for golden.prune: group shapes, targets, ranking, strided patterns, TETRIS reordering, balanced, CLI."""
 
 from __future__ import annotations
 
@@ -74,6 +74,7 @@ def test_axis_granularity_reaches_target_with_group_shaped_mask(granularity, tar
     np.testing.assert_array_equal(res.weights, np.where(res.mask, w, 0))
     assert res.granularity == granularity and res.target_sparsity == target
     assert res.filter_perm is None and res.channel_perm is None and res.stride_pattern is None
+    assert res.keep is None
 
 
 @pytest.mark.parametrize("granularity", AXIS_GRANULARITIES)
@@ -90,12 +91,14 @@ def test_pruned_groups_are_the_smallest(granularity, norm):
 def test_group_norms_shapes_and_values():
     w = rand_weights(shape=(5, 4, 3, 2), dtype=np.float64)
     expected = {"element": (5, 4, 3, 2), "vector": (5, 4, 3), "kernel": (5, 4), "filter": (5,),
-                "channel": (4,), "strided": (4, 3, 2), "block": (2, 1)}
+                "channel": (4,), "strided": (4, 3, 2), "block": (2, 1), "balanced": (5, 4, 3, 2)}
     for g in GRANULARITIES:
         assert group_norms(w, g).shape == expected[g], g
     np.testing.assert_allclose(group_norms(w, "kernel"), np.sqrt((w**2).sum(axis=(2, 3))))
     np.testing.assert_allclose(group_norms(w, "vector", "l1"), np.abs(w).sum(axis=3))
     np.testing.assert_allclose(group_norms(w, "block", "l1", block=(4, 4))[1, 0], np.abs(w[4:]).sum())
+    for norm in ("l1", "l2"):  # balanced ranks single weights inside each kernel: |w| under either norm
+        np.testing.assert_allclose(group_norms(w, "balanced", norm), np.abs(w))
 
 
 def test_exact_ties_in_the_rounding_prune_less():
@@ -204,6 +207,129 @@ def test_strided_explicit_sigma_and_1x1_kernel():
     assert (res.stride_pattern[:, 0] == 4).all()
 
 
+# ------------------------------------------------------------------------------------------ balanced
+
+
+def balanced_reference(w, keep):
+    """Reference per-kernel bound: the `keep` largest |w| of each kernel, ties to the lower position k."""
+    m, c, r, s = w.shape
+    mask = np.zeros((m, c, r * s), dtype=bool)
+    for i in range(m):
+        for j in range(c):
+            flat = [abs(int(v)) if np.dtype(w.dtype).kind in "iu" else abs(float(v)) for v in w[i, j].ravel()]
+            mask[i, j, sorted(range(r * s), key=lambda k: (-flat[k], k))[:keep]] = True
+    return mask.reshape(w.shape)
+
+
+def kernel_nonzeros(w):
+    return np.count_nonzero(np.asarray(w).reshape(*w.shape[:2], -1), axis=2)
+
+
+@pytest.mark.parametrize("keep", (1, 2, 3, 5, 9))
+@pytest.mark.parametrize("dtype", (np.int8, np.float32))
+def test_balanced_keeps_the_largest_weights_of_every_kernel(keep, dtype):
+    w = rand_weights(shape=(7, 5, 3, 3), seed=keep, dtype=dtype)
+    res = prune(w, "balanced", 0.0, keep=keep)  # target 0: the bound alone, no top-up
+    np.testing.assert_array_equal(res.mask, balanced_reference(w, keep))
+    assert (kernel_nonzeros(res.weights) == keep).all()  # rand_weights has no zeros
+    np.testing.assert_array_equal(res.weights, np.where(res.mask, w, 0))
+    assert res.weights.dtype == w.dtype
+    assert res.sparsity == pytest.approx(1 - keep / 9)
+    assert res.keep == keep and res.groups_pruned == 0 and res.n_groups == 7 * 5
+    assert res.filter_perm is None and res.channel_perm is None and res.stride_pattern is None
+
+
+def test_balanced_ties_go_to_the_lower_position():
+    assert np.flatnonzero(prune(np.ones((1, 1, 3, 3), np.int8), "balanced", 0.0, keep=2).mask).tolist() == [0, 1]
+    w = np.array([1, -2, 2, 0, 2, -1, 0, 0, 1], dtype=np.int8).reshape(1, 1, 3, 3)
+    assert np.flatnonzero(prune(w, "balanced", 0.0, keep=1).mask).tolist() == [1]  # |-2| ties 2 and 2
+    assert np.flatnonzero(prune(w, "balanced", 0.0, keep=3).mask).tolist() == [1, 2, 4]
+    w = np.array([127, -128, 5, -128, 0, 0, 0, 0, 0], dtype=np.int8).reshape(1, 1, 3, 3)  # |-128| must not wrap
+    assert np.flatnonzero(prune(w, "balanced", 0.0, keep=2).mask).tolist() == [1, 3]
+    rng = np.random.default_rng(4)  # many ties: small integers, zeros included
+    w = rng.integers(-3, 4, size=(6, 6, 3, 3)).astype(np.int16)
+    np.testing.assert_array_equal(prune(w, "balanced", 0.0, keep=4).mask, balanced_reference(w, 4))
+
+
+@pytest.mark.parametrize(("target", "keep"), [
+    (0.0, 9),
+    (0.3, 6),  # 6.3 -> 6
+    (0.5, 4),  # 4.5 -> 4 (half down)
+    (0.6, 4),  # 3.6 -> 4
+    (0.9, 1),  # 0.9 -> 1
+    (0.95, 1),  # 0.45 -> 0, raised to 1
+])
+def test_balanced_derives_keep_from_the_sparsity(target, keep):
+    w = rand_weights(shape=(8, 8, 3, 3), seed=1)
+    res = prune(w, "balanced", target)
+    assert res.keep == keep
+    assert kernel_nonzeros(res.weights).max() <= keep
+    kept = res.mask.any(axis=(2, 3))  # kernels not zeroed by a top-up carry exactly the bound
+    np.testing.assert_array_equal(res.mask[kept], balanced_reference(w, keep)[kept])
+    if 1 - keep / 9 >= target:  # the bound alone reaches the target: no kernel on top
+        assert res.groups_pruned == 0 and res.sparsity == pytest.approx(1 - keep / 9)
+
+
+@pytest.mark.parametrize(("target", "keep"), [(0.9, 3), (0.75, 3), (0.8, 2), (0.9, None), (0.5, 6), (0.97, 1)])
+@pytest.mark.parametrize("norm", ("l1", "l2"))
+def test_balanced_tops_up_with_whole_kernels(target, keep, norm):
+    w = rand_weights(shape=(16, 12, 3, 3), seed=2, dtype=np.float32)
+    res = prune(w, "balanced", target, keep=keep, norm=norm)
+    k = res.keep
+    bound = prune(w, "balanced", 0.0, keep=k, norm=norm)  # the per-kernel bound without any top-up
+    per_kernel = res.mask.reshape(16, 12, 9).sum(axis=2)
+    assert set(np.unique(per_kernel)) <= {0, k}  # bound kept, or the whole kernel zeroed
+    dropped = per_kernel == 0
+    np.testing.assert_array_equal(res.mask, bound.mask & ~dropped[:, :, None, None])
+    # the rounding rule on equal-size (k-weight) kernels: round_half_down(shortfall / k) of them
+    short = target * w.size - (w.size - k * 16 * 12)
+    assert res.groups_pruned == int(dropped.sum()) == math.ceil(short / k - 0.5 - 1e-9)
+    assert res.n_groups == 16 * 12
+    assert abs(res.sparsity - target) * w.size <= k / 2 + 1e-6  # within half a kernel of the target
+    # the kernels on top are those whose kept part has the smallest norm
+    kept_norms = group_norms(bound.weights, "kernel", norm)
+    assert kept_norms[dropped].max() <= kept_norms[~dropped].min()
+
+
+def test_balanced_prune_90_percent_with_three_per_kernel():
+    w = rand_weights(shape=(32, 32, 3, 3), seed=3)
+    res = prune(w, "balanced", 0.9, keep=3)
+    assert kernel_nonzeros(res.weights).max() <= 3
+    assert res.sparsity == pytest.approx(0.9, abs=1.5 / w.size)
+    assert res.groups_pruned == math.ceil((0.9 * w.size - 6 * 32 * 32) / 3 - 0.5 - 1e-9)  # 700 of 1024
+
+
+def test_balanced_keeps_only_what_the_bound_allows_when_keep_is_small():
+    w = rand_weights(shape=(4, 4, 3, 3))
+    res = prune(w, "balanced", 0.2, keep=2)  # the bound overshoots a low target; nothing is added back
+    assert res.sparsity == pytest.approx(7 / 9) and res.groups_pruned == 0
+
+
+def test_balanced_never_densifies_already_sparse_kernels():
+    w = rand_weights(shape=(4, 5, 3, 3), seed=6)
+    w[0, 0] = 0  # an all-zero kernel
+    w[0, 1].flat[[0, 2, 3, 5, 6, 7, 8]] = 0  # two non-zeros (positions 1 and 4), fewer than keep
+    w[1, 2].flat[[4]] = 0  # eight non-zeros
+    for target, keep in ((0.0, 3), (0.6, 3), (0.9, 3), (0.5, None), (0.0, 9)):
+        res = prune(w, "balanced", target, keep=keep)
+        assert not np.any((res.weights != 0) & (w == 0)), (target, keep)  # no weight appears
+        assert (kernel_nonzeros(res.weights) <= np.minimum(kernel_nonzeros(w), res.keep)).all()
+        assert not res.weights[0, 0].any()
+    res = prune(w, "balanced", 0.0, keep=3)
+    np.testing.assert_array_equal(res.weights[0, 1], w[0, 1])  # keeps both of its non-zeros
+    assert kernel_nonzeros(res.weights)[1, 2] == 3
+    # on top-up, the all-zero kernel goes first (its kept part has norm 0) and counts its kept positions
+    res = prune(w, "balanced", 123 / 180, keep=3)  # 120 of 180 pruned by the bound: one kernel of 3 short
+    assert res.groups_pruned == 1 and not res.mask[0, 0].any() and res.mask[0, 1].any()
+
+
+def test_balanced_1x1_kernels_reduce_to_kernel_pruning():
+    w = rand_weights(shape=(3, 4, 1, 1))
+    res = prune(w, "balanced", 0.9)
+    assert res.keep == 1 and res.sparsity == pytest.approx(11 / 12)  # same as "kernel" at 0.9
+    np.testing.assert_array_equal(res.mask, prune(w, "kernel", 0.9).mask)
+
+
 # ------------------------------------------------------------------------------------------ block
 
 
@@ -290,6 +416,13 @@ def test_block_is_deterministic_for_a_seed():
     (dict(granularity="strided", sigma=0), r"sigma must be an integer in \[1, R\*S=9\], not 0"),
     (dict(granularity="strided", sigma=10), r"sigma must be an integer in \[1, R\*S=9\], not 10"),
     (dict(granularity="kernel", sigma=2), "sigma only applies to granularity 'strided'"),
+    (dict(granularity="balanced", keep=0), r"keep must be an integer in \[1, R\*S=9\], not 0"),
+    (dict(granularity="balanced", keep=10), r"keep must be an integer in \[1, R\*S=9\], not 10"),
+    (dict(granularity="balanced", keep=2.5), r"keep must be an integer in \[1, R\*S=9\], not 2.5"),
+    (dict(granularity="balanced", keep=True), "keep must be an integer"),
+    (dict(granularity="kernel", keep=2), "keep only applies to granularity 'balanced', not 'kernel'"),
+    (dict(granularity="strided", keep=2), "keep only applies to granularity 'balanced'"),
+    (dict(granularity="balanced", sigma=2), "sigma only applies to granularity 'strided'"),
     (dict(seed=1.5), "seed must be an integer"),
 ])
 def test_errors(kwargs, match):
@@ -350,8 +483,35 @@ def test_cli_block_and_strided_outputs(tmp_path):
         assert "filter_perm" not in data.files  # stale outputs of the earlier run are dropped
 
 
+def test_cli_balanced_keep_bounds_every_kernel(tmp_path, capsys):
+    src = write_layer(tmp_path / "in.npz")
+    out = tmp_path / "out.npz"
+    assert main(["--layer", str(tmp_path / "in.npz"), "--granularity", "balanced", "--sparsity", "0.9",
+                 "--keep", "3", "-o", str(out)]) == 0
+    with np.load(out) as data:
+        assert set(data.files) == {"weights", "mask", "activations", "stride", "padding"}
+        assert kernel_nonzeros(data["weights"]).max() <= 3
+        expected = prune(src["weights"], "balanced", 0.9, keep=3)
+        np.testing.assert_array_equal(data["weights"], expected.weights)
+        np.testing.assert_array_equal(data["mask"], expected.mask)
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and line.startswith("balanced (keep 3 per kernel): target sparsity 0.9000")
+    assert f"{expected.groups_pruned}/32 groups pruned" in line
+    out2 = tmp_path / "derived.npz"  # without --keep the bound comes from the sparsity: round(0.5 * 9) = 4
+    assert main(["--layer", str(tmp_path / "in.npz"), "--granularity", "balanced", "--sparsity", "0.5",
+                 "-o", str(out2)]) == 0
+    with np.load(out2) as data:
+        assert kernel_nonzeros(data["weights"]).max() == 4
+    assert "keep 4 per kernel" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("argv", "match"), [
     (["--granularity", "foo", "--sparsity", "0.5"], "unknown granularity 'foo'"),
+    (["--granularity", "kernel", "--sparsity", "0.5", "--keep", "2"],
+     "--keep only applies to --granularity balanced, not 'kernel'"),
+    (["--granularity", "balanced", "--sparsity", "0.5", "--keep", "0"], r"keep must be an integer in \[1, R\*S=9\]"),
+    (["--granularity", "balanced", "--sparsity", "0.5", "--keep", "10"], r"keep must be an integer in \[1, R\*S=9\]"),
+    (["--granularity", "balanced", "--sparsity", "0.5", "--keep", "2.5"], "--keep"),
     (["--granularity", "kernel", "--sparsity", "2"], r"sparsity must be in \[0, 1\)"),
     (["--granularity", "block", "--sparsity", "0.5", "--block", "4by4"], "BMxBC"),
     (["--granularity", "kernel", "--sparsity", "0.5", "--norm", "l3"], "--norm"),

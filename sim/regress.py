@@ -1,0 +1,288 @@
+"""``python -m sim.regress``: randomized regression over the whole legal layer space of one array.
+
+Draws ``--count`` cases (``golden.space``: random layers from 1x1 to the buffer limits, every dataflow,
+each boundary of :data:`golden.space.BOUNDARIES` forced at least once per dataflow in a run of
+``D * len(BOUNDARIES)`` cases or more), runs them on the Verilator RTL under each case's own load gaps
+and output backpressure, and checks outputs (bit-exact), cycles and every performance counter
+(exact) against the golden model (``golden.check``).
+
+Prints one line per failure as it happens, with the command that reproduces that case alone, saves the
+failing layer as ``.npz``, then the coverage table and a closing ``N passed, N failed`` line. Exit
+status 0 when every case passed, 1 otherwise, 2 on bad arguments.
+
+Example::
+
+    python -m sim.regress --count 1000 --seed 1 --workers 2
+    python -m sim.regress --seed 1 --case 417          # one case again, alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from golden.config import DATAFLOWS, ArrayConfig
+from golden.layerio import save_layer
+from golden.space import DEFAULT_MAX_CYCLES, Case, covered, draw_case, reachable_boundaries
+from hdl.generate import add_array_arguments, array_config_from_args
+
+from .parallel import InlineExecutor, Progress, chunks, hms, make_executor
+from .verilator import DEFAULT_BUILD_ROOT, REPO_ROOT
+
+DEFAULT_OUT = REPO_ROOT / "build" / "regress"
+
+
+@dataclass
+class Outcome:
+    """What one case did on the RTL."""
+
+    index: int
+    ok: bool
+    problems: list[str]
+    cycles: int | None = None
+
+
+@dataclass
+class Summary:
+    """A whole run: outcomes by case, coverage by dataflow and boundary."""
+
+    cfg: ArrayConfig
+    seed: int
+    dataflows: list[str]
+    cases: list[Case]
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def passed(self) -> int:
+        return sum(o.ok for o in self.outcomes.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(not o.ok for o in self.outcomes.values())
+
+    def coverage(self) -> dict[str, dict[str, int]]:
+        """Cases on each boundary, per dataflow (measured on the drawn layers); -1 = unreachable."""
+        table: dict[str, dict[str, int]] = {}
+        for df in self.dataflows:
+            reach = reachable_boundaries(_with(self.cfg, df))
+            table[df] = {b: (0 if b in reach else -1) for b in _all_boundaries()}
+        for case in self.cases:
+            for b in covered(case, self.cfg):
+                table[case.dataflow][b] += 1
+        return table
+
+    def missing(self) -> list[tuple[str, str]]:
+        """(dataflow, boundary) pairs the array admits but no case of this run was on."""
+        return [(df, b) for df, row in self.coverage().items() for b, n in row.items() if n == 0]
+
+    def to_dict(self) -> dict:
+        return {"seed": self.seed, "dataflows": self.dataflows, "array": self.cfg.to_dict(),
+                "cases": len(self.cases), "passed": self.passed, "failed": self.failed,
+                "simulated_cycles": sum(o.cycles or 0 for o in self.outcomes.values()),
+                "wall_s": round(self.wall_s, 1), "coverage": self.coverage(),
+                "failures": [{"index": o.index, "dataflow": self.cases_by_index[o.index].dataflow,
+                              "problems": o.problems} for o in self.outcomes.values() if not o.ok]}
+
+    @property
+    def cases_by_index(self) -> dict[int, Case]:
+        return {c.index: c for c in self.cases}
+
+
+def _all_boundaries() -> list[str]:
+    from golden.space import BOUNDARIES
+    return list(BOUNDARIES)
+
+
+def _with(cfg: ArrayConfig, dataflow: str) -> ArrayConfig:
+    return ArrayConfig(**{**cfg.to_dict(), "dataflow": dataflow})
+
+
+# --------------------------------------------------------------------------------------------------
+# worker side (module-level: pickled by reference for the process pool)
+
+
+def build_array(cfg_dict: dict, build_root: str) -> str:
+    from .verilator import build
+    return str(build(ArrayConfig.from_dict(cfg_dict), Path(build_root)).directory)
+
+
+def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str) -> list[Outcome]:
+    """Run ``cases`` (one dataflow) in one cocotb job; never raises: a crash fails every case of the chunk."""
+    from .verilator import run_layers
+
+    cfg = ArrayConfig.from_dict(cfg_dict)
+    stalls = [{"seed": c.stall_seed, "load_gap": c.load_gap, "backpressure": c.backpressure} for c in cases]
+    try:
+        results = run_layers(cfg, [c.layer for c in cases], name=f"regress-{uuid.uuid4().hex[:12]}", check=False,
+                             root=Path(build_root), stalls=stalls)
+    except Exception as e:  # noqa: BLE001 - reported per case, the run goes on
+        return [Outcome(c.index, False, [f"{type(e).__name__}: {e}"]) for c in cases]
+    out = []
+    for case, res in zip(cases, results, strict=True):
+        problems = res["problems"]
+        out.append(Outcome(case.index, not problems, problems, res["cycles"]))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# driver
+
+
+def array_flags(cfg: ArrayConfig) -> str:
+    """The command-line flags that build ``cfg`` (those that differ from the defaults), dataflow aside."""
+    default = ArrayConfig()
+    return " ".join(f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" for f in fields(ArrayConfig)
+                    if f.name != "dataflow" and getattr(cfg, f.name) != getattr(default, f.name))
+
+
+def reproduce_commands(summary: Summary, case: Case, npz: Path) -> list[str]:
+    flags = array_flags(summary.cfg)
+    flags = " " + flags if flags else ""
+    dfs = ",".join(summary.dataflows)
+    return [f"python -m sim.regress --seed {summary.seed} --dataflows {dfs} --case {case.index}{flags}",
+            f"python -m sim.run --sparsity {case.dataflow} --layer {npz} --seed {case.stall_seed} "
+            f"--load-gap {case.load_gap!r} --backpressure {case.backpressure!r}{flags}"]
+
+
+def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, indices: list[int] | None = None,
+            workers: int = 2, chunk_size: int = 10, max_cycles: int = DEFAULT_MAX_CYCLES,
+            build_root: Path = DEFAULT_BUILD_ROOT, out_dir: Path = DEFAULT_OUT, progress: bool = True,
+            log=None) -> Summary:
+    """Draw and run the cases; report failures on ``log`` as they come (see the module docstring)."""
+    log = log or sys.stderr
+    t0 = time.monotonic()
+    wanted = indices if indices is not None else list(range(count))
+    print(f"regress: drawing {len(wanted)} cases (seed {seed}, dataflows {','.join(dataflows)}, "
+          f"{cfg.rows}x{cfg.cols} array)", file=log)
+    cases = [draw_case(cfg, seed, i, dataflows, max_cycles) for i in wanted]
+    summary = Summary(cfg, seed, list(dataflows), cases)
+    by_df: dict[str, list[Case]] = {}
+    for c in cases:
+        by_df.setdefault(c.dataflow, []).append(c)
+    bar = Progress(len(cases), log) if progress and cases else None
+    fail_dir = out_dir / f"seed-{seed}"
+
+    def record(outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            summary.outcomes[o.index] = o
+            if o.ok:
+                continue
+            case = summary.cases_by_index[o.index]
+            fail_dir.mkdir(parents=True, exist_ok=True)
+            npz = fail_dir / f"case-{case.index}-{case.dataflow}.npz"
+            save_layer(npz, case.layer)
+            lines = [f"FAIL case {case.index} ({case.dataflow}, {case.goal or 'free draw'}; {case.describe()}): "
+                     + "; ".join(o.problems)]
+            lines += ["  reproduce: " + cmd for cmd in reproduce_commands(summary, case, npz)]
+            print("\n".join(lines), file=log, flush=True)
+
+    print(f"regress: building {len(by_df)} arrays (cached under {build_root})", file=log, flush=True)
+    with make_executor(workers, None) as ex:
+        pending: dict[cf.Future, tuple[str, object]] = {
+            ex.submit(build_array, _with(cfg, df).to_dict(), str(build_root)): ("build", df) for df in by_df}
+        while pending:
+            if isinstance(ex, InlineExecutor):
+                ex.run_next()
+            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                what, item = pending.pop(fut)
+                if what == "build":
+                    exc = fut.exception()
+                    if exc is not None:
+                        outs = [Outcome(c.index, False, [f"build failed: {exc}"]) for c in by_df[item]]
+                        record(outs)
+                        if bar:
+                            bar.update(len(outs), f"{item}: BUILD FAILED")
+                        continue
+                    for chunk in chunks(by_df[item], chunk_size):
+                        pending[ex.submit(run_chunk, _with(cfg, item).to_dict(), chunk, str(build_root))] = \
+                            ("chunk", item)
+                else:
+                    outs = fut.result()
+                    record(outs)
+                    if bar:
+                        bar.update(len(outs), f"{item}: {summary.failed} failed so far")
+    if bar:
+        bar.close()
+    summary.wall_s = time.monotonic() - t0
+    return summary
+
+
+def coverage_table(summary: Summary) -> str:
+    """Cases per boundary and dataflow, as a plain-text table (``-`` = the array cannot reach it)."""
+    cov = summary.coverage()
+    dfs = list(cov)
+    names = _all_boundaries()
+    width = max(len(n) for n in names)
+    lines = [f"{'boundary':<{width}}  " + "  ".join(f"{d:>7}" for d in dfs)]
+    for n in names:
+        lines.append(f"{n:<{width}}  " + "  ".join(f"{('-' if cov[d][n] < 0 else cov[d][n]):>7}" for d in dfs))
+    free = sum(1 for c in summary.cases if c.goal is None)
+    lines.append(f"({len(summary.cases)} cases: {len(summary.cases) - free} drawn for a boundary, {free} free draws)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.regress",
+        description="Randomized regression: random layers over the array's whole legal space, on the Verilator "
+                    "RTL, checked bit- and cycle-exact against the golden model.",
+        epilog="Prints one line per failure (with a command reproducing it alone), a coverage table and a "
+               "closing 'N passed, N failed' line; exit status 1 if any case failed.")
+    parser.add_argument("--count", type=int, default=100, metavar="N", help="cases to draw (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the draw (default: %(default)s)")
+    parser.add_argument("--dataflows", default=",".join(DATAFLOWS), metavar="D,D",
+                        help="dataflows, case i runs on the (i mod D)-th (default: %(default)s)")
+    parser.add_argument("--case", type=int, action="append", metavar="I",
+                        help="run only case I of this seed and dataflow list (repeatable); --count is then ignored")
+    add_array_arguments(parser, dataflow=False)
+    parser.add_argument("--workers", type=int, default=2, metavar="W", help="parallel jobs (default: %(default)s)")
+    parser.add_argument("--chunk-size", type=int, default=10, metavar="K",
+                        help="cases per simulator process (default: %(default)s)")
+    parser.add_argument("--max-cycles", type=int, default=DEFAULT_MAX_CYCLES, metavar="N",
+                        help="largest predicted run of a drawn layer, in cycles (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help="failing layers go to DIR/seed-S/ (default: %(default)s)")
+    parser.add_argument("--json", type=Path, metavar="SUMMARY.json", help="also write the summary and coverage here")
+    parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
+                        help="Verilator build cache (default: %(default)s)")
+    args = parser.parse_args(argv)
+    dataflows = [d.strip() for d in args.dataflows.split(",") if d.strip()]
+    bad = [d for d in dataflows if d not in DATAFLOWS]
+    if bad or not dataflows:
+        parser.error(f"--dataflows: unknown {', '.join(bad) or '(none given)'}; choose from {', '.join(DATAFLOWS)}")
+    for name, lo in (("count", 1), ("workers", 1), ("chunk_size", 1), ("max_cycles", 1)):
+        if getattr(args, name) < lo:
+            parser.error(f"--{name.replace('_', '-')} must be >= {lo}, not {getattr(args, name)}")
+    if args.case and min(args.case) < 0:
+        parser.error(f"--case must be >= 0, not {min(args.case)}")
+    args.dataflow = dataflows[0]
+    cfg = array_config_from_args(parser, args)
+    if args.json and not args.json.parent.is_dir():
+        parser.error(f"--json: directory {args.json.parent} does not exist")
+    try:
+        summary = regress(cfg, args.seed, args.count, dataflows, indices=args.case, workers=args.workers,
+                          chunk_size=args.chunk_size, max_cycles=args.max_cycles, build_root=args.build_dir,
+                          out_dir=args.out)
+    except ValueError as e:  # an array too small for some boundary
+        parser.error(str(e))
+    print(coverage_table(summary))
+    missing = summary.missing()
+    if missing and not args.case:
+        print(f"not covered ({len(missing)}): " + ", ".join(f"{d}/{b}" for d, b in missing))
+    if args.json:
+        args.json.write_text(json.dumps(summary.to_dict(), indent=1) + "\n")
+    print(f"seed {args.seed}, {len(summary.cases)} cases, {hms(summary.wall_s)} wall")
+    print(f"{summary.passed} passed, {summary.failed} failed")
+    return 0 if summary.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
