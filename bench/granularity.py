@@ -18,12 +18,14 @@ import numpy as np
 
 from golden import metrics
 from golden.config import DATAFLOWS, ArrayConfig
+from golden.dataflow import DATAFLOW_TABLE
 from golden.encode import encode
 from golden.layer import Layer
 from golden.prune import prune
 from sim.verilator import run_layers
 
-GRANULARITY_OF = {"element": "element", "vector": "vector", "kernel": "kernel", "strided": "strided"}
+GRANULARITY_OF = {name: d.pruning for name, d in DATAFLOW_TABLE.items() if d.pruning}
+"""The pruned dataflows and the granularity each is measured on (``golden.dataflow``)."""
 
 
 def headline_layer(seed: int = 0) -> Layer:

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.sweep import DEFAULT_RESULTS, export_rows, latest, load_records, synth_rows
+from golden.dataflow import DATAFLOW_TABLE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "report"
-ORDER = ("dense", "kernel", "vector", "strided", "element")
+ORDER = tuple(DATAFLOW_TABLE)
 COLORS = {"dense": "#444444", "kernel": "#1f77b4", "vector": "#2ca02c", "strided": "#9467bd", "element": "#d62728"}
 MARKERS = {"dense": "s", "kernel": "o", "vector": "^", "strided": "D", "element": "x"}
 MEM_PARTS = (("act_bits_read", "activation reads"), ("weight_bits_read", "weight reads"),

@@ -35,12 +35,13 @@ def measure(layer_name: str = DEFAULT_LAYER, sparsity: float = DEFAULT_SPARSITY,
     """Time the layer in both simulators; one row per measurement."""
     from bench.layers import layer_specs, make_layer
     from golden.config import ArrayConfig
+    from golden.dataflow import dataflow_of
     from golden.encode import encode
     from sim.verilator import build, run_layers
 
     cfg = ArrayConfig()
     spec = layer_specs([layer_name])[0]
-    layer, _ = make_layer(spec, cfg.dataflow if cfg.dataflow != "dense" else None, sparsity)
+    layer, _ = make_layer(spec, dataflow_of(cfg.dataflow).pruning, sparsity)
     enc = encode(layer, cfg)
     n_load = sum(len(v) for v in enc.images().values())
     n_out = layer.m * layer.e * layer.f

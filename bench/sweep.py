@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from golden.dataflow import DATAFLOW_TABLE
 from sim.parallel import InlineExecutor, Progress, chunks, hms, make_executor
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -55,8 +56,8 @@ DEFAULT_SPARSITIES = (0.0, 0.5, 0.75, 0.9)
 DEFAULT_ARRAYS = ("4x4", "2x8")
 DEFAULT_LAYERS = ("cifar", "alexnet")
 
-PAIRING = {"dense": None, "kernel": "kernel", "vector": "vector", "strided": "strided", "element": "element"}
-"""Pruning granularity of each dataflow (None: the dense baseline is never pruned)."""
+PAIRING = {name: d.pruning for name, d in DATAFLOW_TABLE.items()}
+"""Pruning granularity of each dataflow (``golden.dataflow``; None: the dense baseline is never pruned)."""
 
 DONE_STATUSES = ("ok", "skipped")
 
@@ -92,7 +93,8 @@ def granularity_for(dataflow: str) -> str | None:
         return PAIRING[dataflow]
     if dataflow in GRANULARITIES:
         return dataflow
-    raise ValueError(f"no pruning granularity is paired with dataflow {dataflow!r}; add it to bench.sweep.PAIRING")
+    raise ValueError(f"no pruning granularity is paired with dataflow {dataflow!r}; "
+                     f"add it to golden.dataflow.DATAFLOW_TABLE")
 
 
 @dataclass(frozen=True)
@@ -384,7 +386,7 @@ def export_rows(records: Iterable[dict]) -> list[dict]:
             if row["speedup"] and row["ideal_speedup"]:
                 row["speedup_vs_ideal"] = row["speedup"] / row["ideal_speedup"]
         rows.append({k: row.get(k) for k in EXPORT_COLUMNS})
-    order = {df: i for i, df in enumerate(("dense", "kernel", "vector", "strided", "element"))}
+    order = {df: i for i, df in enumerate(DATAFLOW_TABLE)}
     rows.sort(key=lambda x: (x["rows"] or 0, x["cols"] or 0, order.get(x["dataflow"], 99), x["dataflow"],
                              x["layer"], x["seed"], x["target_sparsity"]))
     return rows

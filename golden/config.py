@@ -10,22 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-DATAFLOWS = ("dense", "kernel", "vector", "strided", "element")
-"""Dataflows the generator can build (index decoder + encoder per dataflow).
+from .dataflow import DATAFLOW_TABLE, chan_word, dataflow_of, unit_word
 
-Each schedules *units* of consecutive weights that share one filter slot:
-
-* ``dense``: every kernel of every channel (no index);
-* ``kernel``: the non-zero kernels ``W[m, c, :, :]`` (index: channel entries + filter slot per kernel);
-* ``vector``: the non-zero kernel rows ``W[m, c, r, :]`` (index: slot and row per vector);
-* ``strided``: the non-zero kernels, each only at the positions ``k = r*S + s`` with ``k % sigma == phi``
-  of its channel (index: ``(sigma, phi)`` per channel entry + slot per kernel, no per-weight index);
-* ``element``: the non-zero weights (index: slot, row and column per weight).
-"""
-
-UNIT_KIND = {"dense": "kernel", "kernel": "kernel", "vector": "row", "strided": "kernel", "element": "single"}
-"""What one scheduled unit covers: a kernel's positions (stepping by the channel's stride pattern),
-one kernel row, or a single weight."""
+DATAFLOWS = tuple(DATAFLOW_TABLE)
+"""Dataflows the generator can build (one index decoder + encoder each): see ``golden.dataflow``."""
 
 
 def bits_for(n: int) -> int:
@@ -47,7 +35,7 @@ class ArrayConfig:
 
     Attributes
     ----------
-    dataflow : which sequencer/decoder to build (see :data:`DATAFLOWS`).
+    dataflow : which sequencer/decoder to build (see ``golden.dataflow``).
     rows, cols : PE array shape; PE (i, j) owns output pixel (y0 + i, x0 + j) of a pixel tile.
     acc_depth : accumulators per PE = filters processed together (one filter group).
     act_bits, weight_bits : signed operand widths.
@@ -82,8 +70,7 @@ class ArrayConfig:
     perf_bits: int = 48
 
     def __post_init__(self) -> None:
-        if self.dataflow not in DATAFLOWS:
-            raise ValueError(f"unknown dataflow {self.dataflow!r}; choose one of {', '.join(DATAFLOWS)}")
+        dataflow_of(self.dataflow)  # raises for an unknown name
         _check_int("rows", self.rows, 1, 64)
         _check_int("cols", self.cols, 1, 64)
         _check_int("acc_depth", self.acc_depth, 1, 4096)
@@ -144,19 +131,18 @@ class ArrayConfig:
 
     @property
     def chan_index_bits(self) -> int:
-        """Width of one channel-index word: ``c | count``, plus ``phi_r, phi_s, step_r, step_s`` for strided."""
-        return self.chan_bits + self.count_bits + (4 * self.pos_bits if self.dataflow == "strided" else 0)
+        """Width of one channel-index word (``golden.dataflow.chan_word``)."""
+        return chan_word(self).width
 
     @property
     def unit_index_bits(self) -> int:
-        """Width of one unit-index word: the filter slot, plus the row (vector) or row and column (element)."""
-        extra = {"vector": 1, "element": 2}.get(self.dataflow, 0)
-        return self.slot_bits + extra * self.pos_bits
+        """Width of one unit-index word (``golden.dataflow.unit_word``)."""
+        return unit_word(self).width
 
     @property
     def has_index(self) -> bool:
         """Whether this dataflow stores an index (the dense one derives everything from counters)."""
-        return self.dataflow != "dense"
+        return dataflow_of(self.dataflow).indexed
 
     def to_dict(self) -> dict:
         return asdict(self)

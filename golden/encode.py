@@ -2,7 +2,7 @@
 
 The array works on one *filter group* (``acc_depth`` filters) at a time. For each group the
 sequencer walks a list of **channel entries**: input channel ``c`` and the **units** of that channel
-it schedules. A unit is a run of weights of one filter slot (see ``golden.config.DATAFLOWS``): a whole
+it schedules. A unit is a run of weights of one filter slot (see ``golden.dataflow``): a whole
 kernel (``dense``, ``kernel``), a kernel at its channel's stride-pattern positions (``strided``), one
 kernel row (``vector``) or one weight (``element``). What is never scheduled is never computed: a
 channel with no unit in the group is not even loaded.
@@ -11,15 +11,16 @@ Images (widths from ``ArrayConfig``), in load order:
 
 * ``act``: activations ``[c][y][x]``, no padding;
 * ``weight``: the scheduled weights, unit after unit, in schedule order (no addresses needed);
-* ``chan_index`` (all but dense): per group a header word ``n << chan_bits | (n == 0)`` then ``n`` entries
-  ``c*H*W | units << chan_bits`` (strided adds ``phi_r, phi_s, step_r, step_s``, each ``pos_bits``
-  wide). An entry names its channel by the channel's plane offset in the activation buffer, not by
-  its number, so the loader adds it to the window origin without multiplying by ``H*W``; it fits the
-  same ``chan_bits`` because the whole input fits the buffer (``C*H*W <= act_depth``). The header's
-  "empty group" bit (in its otherwise unused channel field) lets the walkers decide to skip a group
-  from one bit of the index memory's output instead of a ``count_bits``-wide compare;
-* ``unit_index`` (all but dense): per unit ``slot`` (vector: ``| r << slot_bits``; element:
-  ``| r << slot_bits | s << (slot_bits + pos_bits)``).
+* ``chan_index`` (indexed dataflows): per group a header word (``count`` = entries ``n``, ``chan`` = 1
+  when ``n == 0``), then ``n`` entries ``(chan = c*H*W, count = units)``, the stride pattern
+  ``(phase, step)`` added for ``strided`` (layout: ``golden.dataflow.chan_word``). An entry names its
+  channel by the channel's plane offset in the activation buffer, not by its number, so the loader adds
+  it to the window origin without multiplying by ``H*W``; it fits the same ``chan_bits`` because the
+  whole input fits the buffer (``C*H*W <= act_depth``). The header's "empty group" bit (in its
+  otherwise unused channel field) lets the walkers decide to skip a group from one bit of the index
+  memory's output instead of a ``count_bits``-wide compare;
+* ``unit_index`` (indexed dataflows): per unit the filter slot and, where the unit has one, its start
+  row (vector) or row and column (element) (layout: ``golden.dataflow.unit_word``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ArrayConfig
+from .dataflow import Dataflow, Unit, chan_word, dataflow_of, unit_word
 from .layer import Layer
 
 LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "unit_index": 3}
@@ -110,24 +112,20 @@ def stride_pattern(kernels: np.ndarray) -> tuple[int, int]:
     return best
 
 
-def _units(dataflow: str, wgc: np.ndarray, pattern: tuple[int, int]) -> list[tuple[int, int, int, list]]:
+def _units(df: Dataflow, wgc: np.ndarray, pattern: tuple[int, int]) -> list[tuple[int, int, int, list]]:
     """Units ``(slot, r0, s0, positions)`` of one channel in one group (``wgc``: M_g x R x S)."""
     mg, r, s = wgc.shape
-    every = [(i, j) for i in range(r) for j in range(s)]
+    keep = (lambda part: np.any(part)) if df.skips_zero_units else (lambda part: True)
     units = []
     for slot in range(mg):
         k = wgc[slot]
-        if dataflow == "dense":
-            units.append((slot, 0, 0, every))
-        elif dataflow == "kernel" and np.any(k):
-            units.append((slot, 0, 0, every))
-        elif dataflow == "strided" and np.any(k):
+        if df.unit is Unit.KERNEL and keep(k):
             sigma, phi = pattern
             units.append((slot, 0, 0, [divmod(p, s) for p in range(phi, r * s, sigma)]))
-        elif dataflow == "vector":
-            units += [(slot, i, 0, [(i, j) for j in range(s)]) for i in range(r) if np.any(k[i])]
-        elif dataflow == "element":
-            units += [(slot, i, j, [(i, j)]) for i, j in every if k[i, j] != 0]
+        elif df.unit is Unit.ROW:
+            units += [(slot, i, 0, [(i, j) for j in range(s)]) for i in range(r) if keep(k[i])]
+        elif df.unit is Unit.SINGLE:
+            units += [(slot, i, j, [(i, j)]) for i in range(r) for j in range(s) if keep(k[i, j])]
     return units
 
 
@@ -136,9 +134,9 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
     layer.check_fits(cfg)
     w = np.asarray(layer.weights, dtype=np.int64)
     a = [int(v) for v in np.asarray(layer.activations, dtype=np.int64).reshape(-1)]
-    df = cfg.dataflow
-    cb, pb, sb = cfg.chan_bits, cfg.pos_bits, cfg.slot_bits
-    patterns = [stride_pattern(w[:, c]) if df == "strided" else (1, 0) for c in range(layer.c)]
+    df = dataflow_of(cfg.dataflow)
+    cw, uw = chan_word(cfg), unit_word(cfg)
+    patterns = [stride_pattern(w[:, c]) if df.pattern else (1, 0) for c in range(layer.c)]
     entries: list[list[tuple[int, int, int]]] = []
     weight: list[int] = []
     chan_index: list[int] = []
@@ -154,20 +152,21 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
                 continue
             macs = sum(len(u[3]) for u in units)
             ent.append((c, len(units), macs))
-            plane = c * layer.h * layer.w  # < act_depth <= 2**chan_bits (check_fits)
-            word = plane | len(units) << cb
-            if df == "strided":
+            # the channel by its plane offset: < act_depth <= 2**chan_bits (check_fits)
+            fields = dict(chan=c * layer.h * layer.w, count=len(units))
+            if df.pattern:
                 sigma, phi = patterns[c]
                 step_r, step_s = divmod(sigma, layer.s)
-                phi_r, phi_s = divmod(phi, layer.s)
-                word |= (phi_r | phi_s << pb | step_r << 2 * pb | step_s << 3 * pb) << (cb + cfg.count_bits)
-            words.append(word)
+                phase_r, phase_s = divmod(phi, layer.s)
+                fields.update(phase_r=phase_r, phase_s=phase_s, step_r=step_r, step_s=step_s)
+            words.append(cw.pack(**fields))
             for slot, r0, s0, positions in units:
-                unit_index.append(slot | r0 << sb | s0 << (sb + pb))
+                unit_index.append(uw.pack(slot=slot, **{n: v for n, v in (("r0", r0), ("s0", s0))
+                                                        if n in df.unit_position}))
                 weight.extend(int(wg[slot, c, i, j]) for i, j in positions)
         entries.append(ent)
-        chan_index += [len(ent) << cb | int(not ent)] + words
-    if not cfg.has_index:
+        chan_index += [cw.pack(chan=int(not ent), count=len(ent))] + words
+    if not df.indexed:
         chan_index, unit_index = [], []
     enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index)
     _check_depth("the weight image", len(weight), cfg.weight_depth, "--weight-depth")

@@ -30,28 +30,67 @@ from dataclasses import asdict, dataclass
 
 from .encode import EncodedLayer
 
-HEADER_CYCLES = 3  # tile start (index stream restart) + stream latency + header (both loader and sequencer)
-LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
+# --- stage latencies: the one table of the pipeline depths; hdl/ builds its registers from it ---
 
+STREAM_LATENCY = 2
+"""``hdl.prefetch``: cycles from an index stream's restart to its first word at the head (the block
+RAM's read, the landing register)."""
+
+TILE_LATENCY = 2
+"""``hdl.tile``: cycles from the one-hot selects to the activation at the PE (the selects' copies,
+the per-row register)."""
+
+MULTIPLIER_LATENCY = 2
+"""``hdl.multiplier``: the operand registers and the product register (inside the DSP block)."""
+
+ROW_COPY_LATENCY = 1
+"""``hdl.array``: the drain's read request, registered once per PE row."""
+
+
+def pe_latency(cfg) -> int:
+    """``hdl.pe``: cycles from operands at a PE's inputs to their accumulator write taking effect:
+    the multiplier, plus with ``acc_pipeline`` the fabric operand register and the running sum's
+    write-back."""
+    return MULTIPLIER_LATENCY + (2 if cfg.acc_pipeline else 0)
+
+
+def pe_drain_latency(cfg) -> int:
+    """``hdl.pe``: cycles from a drain read request to the accumulator's data (the RAM's register, or
+    with ``acc_pipeline`` the registered read address and a read-data register)."""
+    return 2 if cfg.acc_pipeline else 1
+
+
+def array_latency(cfg) -> int:
+    """``hdl.array``: cycles from operands at the array's inputs to the accumulator write."""
+    return TILE_LATENCY + pe_latency(cfg)
+
+
+def array_drain_latency(cfg) -> int:
+    """``hdl.array``: cycles from the drain's request to a PE's accumulator data."""
+    return ROW_COPY_LATENCY + pe_drain_latency(cfg)
+
+
+HEADER_CYCLES = 1 + STREAM_LATENCY
+"""Cycles the loader and the sequencer spend on a tile's group header: the restart of the index
+stream, the stream's latency less one (waiting), the cycle the header is at the head."""
+
+LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 
 DRAIN_SETUP = 4  # cycles the drain takes to set up a tile's output addresses after the hand-off
 
 
 def drain_tail(cfg) -> int:
     """Cycles from the drain's idle to its last output write: its read (the array's per-row copy of
-    the request and the PE's read, which ``acc_pipeline`` registers once more next to the PE) and its
-    output stage, less the cycle in which the drain turns idle."""
-    return 3 if cfg.acc_pipeline else 2
+    the request and the PE's read), and its output stage, less the cycle in which the drain turns idle."""
+    return array_drain_latency(cfg)
 
 
 def drain_flush(cfg) -> int:
     """Cycles the drain waits after the hand-off before its first read: the array's latency from
-    operands to accumulator write (per-row fan-out 1 + tile row register 1 + PE 2, or 4 with
-    ``acc_pipeline``), less the cycles the drain's own read request spends before the read (its
-    per-row copy, and with ``acc_pipeline`` the PE's read-address register), but at least the
+    operands to accumulator write, less the cycles the drain's own read request spends before the read
+    (its per-row copy, and with ``acc_pipeline`` the PE's read-address register), but at least the
     :data:`DRAIN_SETUP` cycles its address setup takes."""
-    latency = 1 + 1 + (4 if cfg.acc_pipeline else 2)
-    return max(DRAIN_SETUP, latency - (drain_tail(cfg) - 1))
+    return max(DRAIN_SETUP, array_latency(cfg) - (array_drain_latency(cfg) - 1))
 
 
 @dataclass(frozen=True)

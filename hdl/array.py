@@ -26,11 +26,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.timing import ROW_COPY_LATENCY, TILE_LATENCY, array_drain_latency, array_latency
 
 from .layouts import config_layout
 from .pe import ProcessingElement
 from .replica import KEEP
-from .tile import LATENCY as TILE_LATENCY
 from .tile import ActivationTile
 
 
@@ -51,16 +51,19 @@ class PEArray(wiring.Component):
     @staticmethod
     def latency(cfg: ArrayConfig) -> int:
         """Cycles from operands at the array's inputs to the accumulator write taking effect."""
-        return TILE_LATENCY + ProcessingElement.latency(cfg)
+        return array_latency(cfg)
 
     @staticmethod
     def drain_latency(cfg: ArrayConfig) -> int:
         """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data``: row copy + the PE's read."""
-        return 1 + ProcessingElement.drain_latency(cfg)
+        return array_drain_latency(cfg)
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
+        # the weight and control operands are delayed by the tile's latency (stages B and A below), the
+        # drain's request by one per-row copy
+        assert TILE_LATENCY == 2 and ROW_COPY_LATENCY == 1
         m.submodules.tile = tile = ActivationTile(cfg)
         for lane in range(cfg.act_lanes):
             m.d.comb += [tile.we[lane].eq(self.tile_we[lane]), tile.wdata[lane].eq(self.tile_data[lane])]

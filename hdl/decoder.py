@@ -18,8 +18,8 @@ of registers and the walkers see registers only.
 * :class:`DenseDecoder` answers from counters: ``n = C``, entry ``k`` = ``(k*H*W, M_g)``, units
   = filter slots ``0 .. M_g-1`` per entry. No index memory, no index reads.
 * :class:`IndexedDecoder` reads the channel index (one read port and queue per walker) and the unit
-  index (one, for the sequencer), loaded through ``wr``; only the unpacking of the words differs
-  between ``kernel``, ``vector``, ``strided`` and ``element``.
+  index (one, for the sequencer), loaded through ``wr``; the words are unpacked through the layouts
+  the encoder packs them with (``golden.dataflow.chan_word``, ``unit_word``).
 
 An entry names its channel by the channel's plane offset in the activation buffer (``c*H*W``, see
 ``golden/encode.py``), so the loader adds it to its window origin and never multiplies. Besides the
@@ -35,12 +35,13 @@ past a tile's last item, which no walker consumes and the counter does not count
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.dataflow import chan_word, dataflow_of, unit_word
 
-from .layouts import index_addr_bits
+from .layouts import index_addr_bits, word_struct
 from .prefetch import LATENCY as PREFETCH_LATENCY
 from .prefetch import read_ahead
 
@@ -152,7 +153,6 @@ class IndexedDecoder(_Decoder):
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
-        cb, nb, pb, sb = cfg.chan_bits, cfg.count_bits, cfg.pos_bits, cfg.slot_bits
         m = Module()
         m.submodules.chan_mem = chan_mem = memory.Memory(shape=cfg.chan_index_bits, depth=cfg.index_depth, init=[])
         m.submodules.unit_mem = unit_mem = memory.Memory(shape=cfg.unit_index_bits, depth=cfg.index_depth, init=[])
@@ -162,28 +162,27 @@ class IndexedDecoder(_Decoder):
             cw.addr.eq(self.wr.addr), cw.data.eq(self.wr.data), cw.en.eq(self.wr.en & ~self.wr.unit),
             uw.addr.eq(self.wr.addr), uw.data.eq(self.wr.data), uw.en.eq(self.wr.en & self.wr.unit),
         ]
+        df = dataflow_of(cfg.dataflow)
+        chan_struct, unit_struct = word_struct(chan_word(cfg)), word_struct(unit_word(cfg))
         for name, q in (("loader", self.loader), ("seq", self.seq)):
             ahead = read_ahead(m, chan_mem, restart=q.restart, start=q.addr, pop=q.next, name=f"{name}_chan")
-            word = ahead.head
-            m.d.comb += [q.valid.eq(ahead.valid), q.chan.eq(word[:cb]), q.count.eq(word[cb:cb + nb]),
-                         q.hcount.eq(ahead.first[cb:cb + nb]), q.hempty.eq(ahead.first[0])]
-            if cfg.dataflow == "strided":
-                pattern = word[cb + nb:]
-                m.d.comb += [q.phase_r.eq(pattern[:pb]), q.phase_s.eq(pattern[pb:2 * pb]),
-                             q.step_r.eq(pattern[2 * pb:3 * pb]), q.step_s.eq(pattern[3 * pb:4 * pb])]
+            entry, header = data.View(chan_struct, ahead.head), data.View(chan_struct, ahead.first)
+            m.d.comb += [q.valid.eq(ahead.valid), q.chan.eq(entry.chan), q.count.eq(entry.count),
+                         q.hcount.eq(header.count), q.hempty.eq(header.chan[0])]
+            if df.pattern:
+                m.d.comb += [q.phase_r.eq(entry.phase_r), q.phase_s.eq(entry.phase_s),
+                             q.step_r.eq(entry.step_r), q.step_s.eq(entry.step_s)]
             else:
                 m.d.comb += [q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
         u = self.unit
         ahead = read_ahead(m, unit_mem, restart=u.restart, start=u.addr, pop=u.next, name="unit")
-        word = ahead.head
-        m.d.comb += [u.valid.eq(ahead.valid), u.slot.eq(word[:sb])]
-        if cfg.dataflow in ("vector", "element"):
-            m.d.comb += u.r0.eq(word[sb:sb + pb])
-        if cfg.dataflow == "element":
-            m.d.comb += u.s0.eq(word[sb + pb:sb + 2 * pb])
+        word = data.View(unit_struct, ahead.head)
+        m.d.comb += [u.valid.eq(ahead.valid), u.slot.eq(word.slot)]
+        for position in df.unit_position:  # r0 (rows and single weights), s0 (single weights)
+            m.d.comb += getattr(u, position).eq(getattr(word, position))
         return m
 
 
 def make_decoder(cfg: ArrayConfig) -> _Decoder:
     """The decoder of ``cfg.dataflow``."""
-    return DenseDecoder(cfg) if cfg.dataflow == "dense" else IndexedDecoder(cfg)
+    return IndexedDecoder(cfg) if dataflow_of(cfg.dataflow).indexed else DenseDecoder(cfg)

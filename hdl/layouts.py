@@ -9,6 +9,7 @@ from __future__ import annotations
 from amaranth.lib import data
 
 from golden.config import ArrayConfig, bits_for
+from golden.dataflow import WordLayout
 
 CONFIG_FIELDS = ("c", "h", "w", "m", "r", "s", "stride", "pad", "e", "f", "tiles_y", "tiles_x", "groups",
                  "hw", "ef", "th", "tw", "ystep", "xstep", "ystep_addr", "pad_addr", "mg_last")
@@ -73,3 +74,9 @@ def load_layout(cfg: ArrayConfig) -> data.StructLayout:
 
 def index_addr_bits(cfg: ArrayConfig) -> int:
     return bits_for(cfg.index_depth - 1)
+
+
+def word_struct(layout: WordLayout) -> data.StructLayout:
+    """The Amaranth view of a packed index word (``golden.dataflow``): the same fields, least
+    significant first, so the decoder unpacks exactly what the encoder packed."""
+    return data.StructLayout(dict(layout.fields))

@@ -25,6 +25,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.timing import HEADER_CYCLES
 
 from .decoder import entry_stream
 from .layouts import config_layout
@@ -211,6 +212,7 @@ class TileLoader(wiring.Component):
                     m.d.sync += [x0.eq(x0 + c.xstep), tile_base.eq(tile_base + c.xstep)]
                 m.d.sync += in_hwait.eq(1)
                 m.next = "HWAIT"
+            assert HEADER_CYCLES == 3  # TILE (restart), HWAIT, HEADER
             with m.State("HWAIT"):  # the stream's latency
                 # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
                 m.d.sync += [edges[0].eq(-y0), edges[1].eq(c.h - y0), edges[2].eq(-x0), edges[3].eq(c.w - x0)]

@@ -19,8 +19,11 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal, si
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-LATENCY = 2
-"""Cycles from operands at ``a``/``b`` to their product at ``p``."""
+from golden.timing import MULTIPLIER_LATENCY
+
+LATENCY = MULTIPLIER_LATENCY
+"""Cycles from operands at ``a``/``b`` to their product at ``p`` (``golden.timing``): the two register stages
+built here."""
 
 ECP5_WIDTH = 18
 """Operand width of the ECP5 ``MULT18X18D``."""

@@ -40,6 +40,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
+from golden.timing import pe_drain_latency, pe_latency
 
 from .multiplier import LATENCY as MUL_LATENCY
 from .multiplier import RegisteredMultiplier
@@ -58,13 +59,14 @@ class ProcessingElement(wiring.Component):
 
     @staticmethod
     def latency(cfg: ArrayConfig) -> int:
-        """Cycles from operands at the PE's inputs to their accumulator write taking effect."""
-        return 4 if cfg.acc_pipeline else 2
+        """Cycles from operands at the PE's inputs to their accumulator write taking effect
+        (``golden.timing.pe_latency``, which the stages below are built to)."""
+        return pe_latency(cfg)
 
     @staticmethod
     def drain_latency(cfg: ArrayConfig) -> int:
-        """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data``."""
-        return 2 if cfg.acc_pipeline else 1
+        """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data`` (``golden.timing``)."""
+        return pe_drain_latency(cfg)
 
     @staticmethod
     def _has_lutram(platform) -> bool:

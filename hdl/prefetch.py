@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from amaranth.hdl import Array, Module, Mux, Signal, Value
 from amaranth.lib import memory
 
+from golden.timing import STREAM_LATENCY
+
 QUEUE_DEPTH = 3
 """Words queued, landed or in flight at most: the fewest with which a consumer popping every cycle
 never finds the stream empty (a word is on the read port's data the cycle after its read and in the
 landing register the cycle after that, so in the steady state one word is landed and one in flight)."""
 
-LATENCY = 2
-"""Cycles from ``restart`` to the first word at the head."""
+LATENCY = STREAM_LATENCY
+"""Cycles from ``restart`` to the first word at the head (``golden.timing``): the read, the landing register."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Per tile: restart the entry and unit streams (``hdl.decoder``), pop the group header, then per
 channel entry wait (one cycle at least) for the entry's tile buffer to be full, pop the entry and
 issue its scheduled weights back to back, one per cycle; free the buffer after the last. Per unit
-(see ``golden.config.UNIT_KIND``) the unit stream's head gives the filter slot (and for rows and
+(see ``golden.dataflow.Unit``) the unit stream's head gives the filter slot (and for rows and
 single weights the start position) and is popped on the unit's first cycle; the following positions
 come from a counter that steps by ``(step_r, step_s)`` (next column, or the channel's stride-pattern
 period), until the unit's end: the kernel's end, the row's end, or at once for single weights. The
@@ -32,7 +32,9 @@ from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import UNIT_KIND, ArrayConfig, bits_for
+from golden.config import ArrayConfig, bits_for
+from golden.dataflow import Unit, dataflow_of
+from golden.timing import HEADER_CYCLES
 
 from .decoder import entry_stream, unit_stream
 from .layouts import config_layout, index_addr_bits
@@ -66,7 +68,8 @@ class ComputeSequencer(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
-        kind = UNIT_KIND[cfg.dataflow]
+        df = dataflow_of(cfg.dataflow)
+        kind = df.unit
         pb = cfg.pos_bits
         m = Module()
         c: data.View = self.cfg
@@ -110,14 +113,14 @@ class ComputeSequencer(wiring.Component):
             """The position after ``(pr, ps)`` (row may be past the kernel) and whether it ends the unit."""
             ns, nr = Signal(pb + 1, name=f"{name}_ns"), Signal(pb + 2, name=f"{name}_nr")
             carry, ends = Signal(name=f"{name}_carry"), Signal(name=f"{name}_ends")
-            if cfg.dataflow == "strided":  # the channel's stride-pattern step (dr, ds) = divmod(sigma, S)
+            if df.pattern:  # the channel's stride-pattern step (dr, ds) = divmod(sigma, S)
                 m.d.comb += [ns.eq(ps + ds), carry.eq(ns >= big_s), nr.eq(pr + dr + carry), ends.eq(nr >= big_r)]
                 return nr, Mux(carry, ns - big_s, ns), ends
             m.d.comb += [carry.eq(ps == s_last), ns.eq(Mux(carry, 0, ps + 1)), nr.eq(pr + carry),
-                         ends.eq(carry & (pr == r_last) if kind == "kernel" else carry)]
+                         ends.eq(carry & (pr == r_last) if kind is Unit.KERNEL else carry)]
             return nr, ns, ends
 
-        if kind == "single":
+        if kind is Unit.SINGLE:
             m.d.comb += ulast.eq(1)
         else:
             # the position after a unit's first one: every unit of an entry starts at the same position
@@ -144,6 +147,7 @@ class ComputeSequencer(wiring.Component):
                     with m.If(bank == b):
                         m.d.sync += self.touched[b].eq(0)
                 m.next = "HWAIT"
+            assert HEADER_CYCLES == 3  # TILE (restart), HWAIT, HEADER
             with m.State("HWAIT"):  # the stream's latency
                 m.next = "HEADER"
             with m.State("HEADER"):
@@ -158,7 +162,7 @@ class ComputeSequencer(wiring.Component):
                 m.d.sync += [nu.eq(ent.count), ku.eq(0), elast.eq(ent.count == 1), first.eq(1),
                              phase_r.eq(ent.phase_r), phase_s.eq(ent.phase_s),
                              step_r.eq(ent.step_r), step_s.eq(ent.step_s)]
-                if kind != "single":
+                if kind is not Unit.SINGLE:
                     m.d.sync += [xr.eq(head_r1), xs.eq(head_s1), ulast.eq(head_ulast1)]
                 with m.If(self.full.bit_select(buf, 1)):
                     m.d.comb += ent.next.eq(1)
@@ -169,13 +173,13 @@ class ComputeSequencer(wiring.Component):
                 m.d.comb += [issue.eq(1), self.w_en.eq(1), unit.next.eq(first)]
                 m.d.sync += [wp.eq(wp + 1), first.eq(0), slot.eq(cur_slot)]
                 # current position and slot: the unit's start on its first cycle, the counters after
-                start_r, start_s = {"kernel": (phase_r, phase_s), "row": (unit.r0, 0),
-                                    "single": (unit.r0, unit.s0)}[kind]
+                start_r, start_s = {Unit.KERNEL: (phase_r, phase_s), Unit.ROW: (unit.r0, 0),
+                                    Unit.SINGLE: (unit.r0, unit.s0)}[kind]
                 m.d.comb += [cur_r.eq(Mux(first, start_r, r)), cur_s.eq(Mux(first, start_s, s)),
                              cur_slot.eq(Mux(first, unit.slot, slot))]
-                if kind != "single":
+                if kind is not Unit.SINGLE:
                     # the lookahead becomes the position; it steps on, or restarts after the next unit's start
-                    m.d.sync += [r.eq(xr if kind == "kernel" else cur_r), s.eq(xs)]
+                    m.d.sync += [r.eq(xr if kind is Unit.KERNEL else cur_r), s.eq(xs)]
                     r2, s2, ulast2 = step(xr, xs, step_r, step_s, "ahead")
                     with m.If(ulast):
                         m.d.sync += [xr.eq(r1), xs.eq(s1), ulast.eq(ulast1)]

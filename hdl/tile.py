@@ -50,11 +50,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.timing import TILE_LATENCY
 
 from .replica import KEEP
 
-LATENCY = 2
-"""Cycles from ``row_sel``/``col_sel`` to the matching ``act``: the selects' copies, the row register."""
+LATENCY = TILE_LATENCY
+"""Cycles from ``row_sel``/``col_sel`` to the matching ``act`` (``golden.timing``): the selects' copies,
+the row register."""
 
 SELECT_GROUP = 4
 """Row-register columns driven by one copy of the row select."""

@@ -1,0 +1,132 @@
+"""The dataflow contract as data: what each ``--sparsity`` schedules, stores and pairs with.
+
+Every place that differs between dataflows reads it from here: the encoder (``golden.encode``), the
+timing model, the index decoder and sequencer (``hdl/``), the benchmarks' pruning pairing and the
+index-word layouts. Adding a dataflow means adding a :class:`Dataflow` row, not an ``if`` in each of
+them.
+
+A dataflow schedules **units**: runs of weights of one filter slot and one channel (see
+``golden.encode``). :class:`Unit` says what one unit covers.
+
+Index words are packed least-significant field first through one :class:`WordLayout` per word kind;
+the RTL unpacks them through an Amaranth ``StructLayout`` built from the same layout
+(``hdl.decoder``), so the encoder and the decoder cannot disagree on a bit.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # config imports this module
+    from .config import ArrayConfig
+
+
+class Unit(enum.Enum):
+    """What one scheduled unit covers."""
+
+    KERNEL = "kernel"  # a kernel's positions, stepping by its channel's stride pattern (0, 1) or (sigma)
+    ROW = "row"  # one kernel row: S positions from column 0
+    SINGLE = "single"  # one weight at its own (r, s)
+
+
+@dataclass(frozen=True)
+class Dataflow:
+    """One dataflow: its schedule, its index and the pruning granularity that matches it.
+
+    Attributes
+    ----------
+    name : the ``--sparsity`` name.
+    unit : what a scheduled unit covers.
+    skips_zero_units : whether an all-zero unit is left out of the schedule (``dense``: never).
+    indexed : whether an index is stored (``dense`` derives its schedule from counters).
+    pattern : whether channel entries carry a stride pattern ``(phase, step)`` (``strided``).
+    unit_position : the unit-index fields beyond the slot: the unit's start row and column.
+    pruning : the ``golden.prune`` granularity whose zeros this dataflow names (None: the baseline).
+    summary : one line for the README and ``--help``.
+    """
+
+    name: str
+    unit: Unit
+    skips_zero_units: bool
+    indexed: bool
+    pattern: bool
+    unit_position: tuple[str, ...]
+    pruning: str | None
+    summary: str
+
+
+DATAFLOW_TABLE: dict[str, Dataflow] = {d.name: d for d in (
+    Dataflow("dense", Unit.KERNEL, False, False, False, (), None, "every kernel, every position"),
+    Dataflow("kernel", Unit.KERNEL, True, True, False, (), "kernel", "non-zero kernels W[m,c,:,:]"),
+    Dataflow("vector", Unit.ROW, True, True, False, ("r0",), "vector", "non-zero kernel rows W[m,c,r,:]"),
+    Dataflow("strided", Unit.KERNEL, True, True, True, (), "strided",
+             "non-zero kernels at their channel's stride-pattern positions"),
+    Dataflow("element", Unit.SINGLE, True, True, False, ("r0", "s0"), "element", "non-zero weights"),
+)}
+"""Every dataflow the generator builds, by name."""
+
+
+def dataflow_of(name: str) -> Dataflow:
+    """The descriptor of ``name``; ``ValueError`` naming the choices for an unknown one."""
+    try:
+        return DATAFLOW_TABLE[name]
+    except KeyError:
+        raise ValueError(f"unknown dataflow {name!r}; choose one of {', '.join(DATAFLOW_TABLE)}") from None
+
+
+@dataclass(frozen=True)
+class WordLayout:
+    """Named fields of one packed word, least significant first."""
+
+    fields: tuple[tuple[str, int], ...]
+
+    @property
+    def width(self) -> int:
+        return sum(w for _, w in self.fields)
+
+    def offset(self, name: str) -> int:
+        off = 0
+        for n, w in self.fields:
+            if n == name:
+                return off
+            off += w
+        raise KeyError(name)
+
+    def pack(self, **values: int) -> int:
+        """The word holding ``values`` (missing fields are 0); ``ValueError`` if a value does not fit."""
+        unknown = set(values) - {n for n, _ in self.fields}
+        if unknown:
+            raise ValueError(f"no field(s) {', '.join(sorted(unknown))} in this word")
+        word, off = 0, 0
+        for n, w in self.fields:
+            v = int(values.get(n, 0))
+            if not 0 <= v < (1 << w):
+                raise ValueError(f"index field {n} = {v} does not fit {w} bits")
+            word |= v << off
+            off += w
+        return word
+
+    def unpack(self, word: int) -> dict[str, int]:
+        out, off = {}, 0
+        for n, w in self.fields:
+            out[n] = (int(word) >> off) & ((1 << w) - 1)
+            off += w
+        return out
+
+
+def chan_word(cfg: ArrayConfig) -> WordLayout:
+    """A channel-index word: an entry ``(chan = plane offset c*H*W, count = units)``, plus the stride
+    pattern ``phase_r, phase_s, step_r, step_s`` for a ``pattern`` dataflow. A group's header word has
+    the same layout: ``count`` = its entries, ``chan`` = 1 when it has none (the "empty group" bit)."""
+    fields = [("chan", cfg.chan_bits), ("count", cfg.count_bits)]
+    if dataflow_of(cfg.dataflow).pattern:
+        fields += [(n, cfg.pos_bits) for n in ("phase_r", "phase_s", "step_r", "step_s")]
+    return WordLayout(tuple(fields))
+
+
+def unit_word(cfg: ArrayConfig) -> WordLayout:
+    """A unit-index word: the filter slot, then the unit's start position where the unit has one."""
+    return WordLayout((("slot", cfg.slot_bits),) + tuple((n, cfg.pos_bits)
+                                                        for n in dataflow_of(cfg.dataflow).unit_position))
