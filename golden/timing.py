@@ -132,29 +132,60 @@ def _window_reads(enc: EncodedLayer, ty: int, tx: int) -> int:
     return ny * nx
 
 
-def simulate(enc: EncodedLayer) -> Counters:
-    """Exact counter values (``busy_cycles`` = cycles from ``start`` to ``done``) for ``enc``."""
+@dataclass(frozen=True)
+class Loader:
+    """How the tile loader fills a window: ``words`` activations of one window row per cycle,
+    ``rows`` window rows at a time, ``overhead`` cycles per window besides those (setup, last write),
+    into ``buffers`` tile buffers in flight. The RTL's loader is :meth:`of` its configuration; other
+    values describe loader designs the model can evaluate before they are built (``golden.lanes``)."""
+
+    words: int
+    rows: int = 1
+    overhead: int = LOAD_OVERHEAD
+    buffers: int = 2
+
+    @classmethod
+    def of(cls, cfg) -> Loader:
+        return cls(words=cfg.act_lanes)
+
+    def window_cycles(self, th: int, tw: int) -> int:
+        """Cycles from a window load's start to its buffer being full."""
+        return -(-th // self.rows) * -(-tw // self.words) + self.overhead
+
+
+def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
+             loader: Loader | None = None, drain_width: int = 1) -> Counters:
+    """Exact counter values (``busy_cycles`` = cycles from ``start`` to ``done``) for ``enc``.
+
+    ``mac_cycles[g][k]`` (MAC cycles of entry ``k`` of group ``g``; default: one per scheduled weight)
+    ``loader`` (default: the array's) and ``drain_width`` (outputs the drain writes per cycle; the RTL
+    writes one) let ``golden.lanes`` evaluate designs the RTL does not build yet through this same
+    recurrence; with the defaults the result is the RTL's contract.
+    """
     ly, cfg = enc.layer, enc.cfg
-    tw = (cfg.cols - 1) * ly.stride + ly.s
-    window = ((cfg.rows - 1) * ly.stride + ly.r) * -(-tw // cfg.act_lanes)  # rows x lane groups per row
+    loader = loader or Loader.of(cfg)
+    th, tw = (cfg.rows - 1) * ly.stride + ly.r, (cfg.cols - 1) * ly.stride + ly.s
+    load_cycles = loader.window_cycles(th, tw)
+    nbuf = loader.buffers
     full_vis: list[int] = []  # per global entry: first cycle the sequencer sees its buffer full
-    free_vis: list[int] = []  # per global entry: first cycle its buffer is free for entry + 2
-    loader = 1  # cycle the loader starts its next tile
+    free_vis: list[int] = []  # per global entry: first cycle its buffer is free for entry + nbuf
+    loading = 1  # cycle the loader starts its next tile
     seq = 1  # cycle the sequencer starts its next tile
     drain_idle = 1  # first cycle the drain is idle
-    c = dict(mac=0, stall=0, drain=0, dstall=0, loads=0, act=0, index=0)
+    c = dict(mac=0, weights=0, stall=0, drain=0, dstall=0, loads=0, act=0, index=0)
 
     # The loader runs ahead of the sequencer; both walk the same entries. Entry by entry, loader
-    # first: the loader's entry e waits only for the sequencer's entry e - 2 to free its buffer.
+    # first: the loader's entry e waits only for the sequencer's entry e - nbuf to free its buffer.
     for g, ty, tx in _tiles(enc):
         ents = enc.entries[g]
         reads = _window_reads(enc, ty, tx)
-        tl = loader + HEADER_CYCLES
+        tl = loading + HEADER_CYCLES
         ts = seq + HEADER_CYCLES
-        for _, _, macs in ents:
+        for k, (_, _, weights) in enumerate(ents):
+            macs = weights if mac_cycles is None else mac_cycles[g][k]
             e = len(full_vis)
-            start = max(tl, free_vis[e - 2] if e >= 2 else 0)
-            tl = start + LOAD_OVERHEAD + window
+            start = max(tl, free_vis[e - nbuf] if e >= nbuf else 0)
+            tl = start + load_cycles
             full_vis.append(tl)
             c["loads"] += 1
             c["act"] += reads
@@ -162,9 +193,10 @@ def simulate(enc: EncodedLayer) -> Counters:
             c["stall"] += leave - ts
             last = leave + macs
             c["mac"] += macs
+            c["weights"] += weights
             free_vis.append(last + 1)
             ts = last + 1
-        loader = tl
+        loading = tl
         t = ts
         # hand the bank to the drain, start the next tile the cycle after
         handoff = max(t, drain_idle)
@@ -173,14 +205,14 @@ def simulate(enc: EncodedLayer) -> Counters:
         cols_valid = min(cfg.cols, ly.f - tx * cfg.cols)
         n_drain = enc.group_filters(g) * rows_valid * cols_valid
         c["drain"] += n_drain
-        drain_idle = handoff + 1 + drain_flush(cfg) + n_drain
+        drain_idle = handoff + 1 + drain_flush(cfg) + -(-n_drain // drain_width)
         seq = handoff + 1
         if cfg.has_index:
             c["index"] += 2 * (1 + len(ents)) + sum(units for _, units, _ in ents)
-    return Counters(busy_cycles=max(drain_idle + drain_tail(cfg), loader), mac_cycles=c["mac"],
+    return Counters(busy_cycles=max(drain_idle + drain_tail(cfg), loading), mac_cycles=c["mac"],
                     load_stall_cycles=c["stall"],
                     drain_cycles=c["drain"], drain_stall_cycles=c["dstall"], tile_loads=c["loads"],
-                    act_reads=c["act"], weight_reads=c["mac"], index_reads=c["index"],
+                    act_reads=c["act"], weight_reads=c["weights"], index_reads=c["index"],
                     output_writes=ly.m * ly.e * ly.f)
 
 

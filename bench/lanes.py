@@ -1,0 +1,138 @@
+"""``python -m bench.lanes``: what wide PEs (``V`` lanes) buy per dataflow, and what must feed them.
+
+A design study on the golden model (``golden.lanes``), made before the wide array's RTL so that the
+RTL is built to a loader and drain that can keep ``V`` lanes busy. The layer is the headline layer of
+``bench.granularity`` (C = M = 32, 16x16, 3x3, pad 1, 4x4 array), pruned at each dataflow's own
+granularity; ``balanced`` (3 of 9 weights per kernel) runs on the element dataflow.
+
+Prints three Markdown tables:
+
+1. **feed**: speedups at ``V = 9`` for each loader x drain design (which one meets the targets);
+2. **speedup vs V**: every dataflow at ``V = 1, 3, 9`` with the chosen design, with lane utilization;
+3. **structured vs unstructured**: kernel over element speedup at equal sparsity per ``V``, next to
+   SSL's ~2x (Wen et al., Table 4).
+
+These are model predictions: they become RTL measurements when the wide array lands (issue 13).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from golden.config import ArrayConfig
+from golden.encode import encode
+from golden.lanes import predict
+from golden.layer import Layer
+from golden.prune import prune
+from golden.timing import Loader
+
+from .granularity import headline_layer
+
+LANES = (1, 3, 9)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A loader and drain design: window rows and words per cycle, buffers, drain outputs per cycle."""
+
+    name: str
+    loader: Loader
+    drain_width: int
+
+
+FEEDS = (
+    Feed("today: 2 words/cycle, drain 1", Loader(words=2), 1),
+    Feed("a window row/cycle, drain 1", Loader(words=6), 1),
+    Feed("a window row/cycle, drain 4", Loader(words=6), 4),
+    Feed("2 window rows/cycle, drain 2", Loader(words=6, rows=2), 2),
+    Feed("2 window rows/cycle, drain 4", Loader(words=6, rows=2), 4),
+    Feed("2 rows/cycle, 4 buffers, 1-cycle overhead, drain 4", Loader(words=6, rows=2, overhead=1, buffers=4), 4),
+)
+CHOSEN = 4
+"""The design the RTL is to be built to (see ``docs/architecture.md``, "Wide PEs"): the cheapest of
+:data:`FEEDS` that meets issue 13's targets at ``V = 9``."""
+
+CASES = (  # (label, dataflow, granularity, sparsity, prune keywords)
+    ("kernel 75 %", "kernel", "kernel", 0.75, {}),
+    ("kernel 90 %", "kernel", "kernel", 0.90, {}),
+    ("vector 75 %", "vector", "vector", 0.75, {}),
+    ("strided 75 % (sigma 4)", "strided", "strided", 0.75, {"sigma": 4}),
+    ("element 75 %", "element", "element", 0.75, {}),
+    ("element 90 %", "element", "element", 0.90, {}),
+    ("balanced 3 of 9 on element", "element", "balanced", 2 / 3, {"keep": 3}),
+)
+
+
+def _cfg(dataflow: str) -> ArrayConfig:
+    return ArrayConfig(dataflow=dataflow, index_depth=16384)  # the unpruned element index needs > 4096 words
+
+
+def measure(seed: int = 0) -> list[dict]:
+    """One row per (feed, V, case): cycles, speedup over dense at the same V and feed, lane utilization."""
+    base = headline_layer(seed)
+    layers = {label: Layer(prune(base.weights, gran, sp, **kw).weights, base.activations, 1, 1)
+              for label, _, gran, sp, kw in CASES}
+    rows = []
+    for fi, feed in enumerate(FEEDS):
+        for v in LANES:
+            dense = predict(encode(base, _cfg("dense")), v, feed.loader, feed.drain_width)
+            for label, df, _, _, _ in CASES:
+                p = predict(encode(layers[label], _cfg(df)), v, feed.loader, feed.drain_width)
+                rows.append({"feed": fi, "feed_name": feed.name, "lanes": v, "case": label, "dataflow": df,
+                             "cycles": p.cycles, "dense_cycles": dense.cycles, "speedup": dense.cycles / p.cycles,
+                             "lane_utilization": p.lane_utilization, "utilization": p.utilization,
+                             "dense_v1_cycles": None})
+    v1 = {r["feed"]: r["dense_cycles"] for r in rows if r["lanes"] == 1}
+    for r in rows:
+        r["dense_v1_cycles"] = v1[r["feed"]]
+    return rows
+
+
+def tables(rows: list[dict]) -> str:
+    def pick(feed: int, v: int, case: str) -> dict:
+        return next(r for r in rows if r["feed"] == feed and r["lanes"] == v and r["case"] == case)
+
+    labels = [c[0] for c in CASES]
+    out = ["Speedup over dense at V = 9 (same feed), per loader x drain design:", "",
+           "| design | dense V=9 cycles (V=1: x fewer) | " + " | ".join(labels) + " |",
+           "|---" * (len(labels) + 2) + "|"]
+    for fi, feed in enumerate(FEEDS):
+        d = pick(fi, 9, labels[0])
+        mark = " **(chosen)**" if fi == CHOSEN else ""
+        out.append(f"| {feed.name}{mark} | {d['dense_cycles']} ({d['dense_v1_cycles'] / d['dense_cycles']:.2f}x) | "
+                   + " | ".join(f"{pick(fi, 9, lab)['speedup']:.2f}x" for lab in labels) + " |")
+    out += ["", f"Speedup over dense at the same V, lane utilization in brackets ({FEEDS[CHOSEN].name}):", "",
+            "| case | " + " | ".join(f"V = {v}" for v in LANES) + " |", "|---" * (len(LANES) + 1) + "|"]
+    for lab in labels:
+        out.append(f"| {lab} | " + " | ".join(
+            f"{pick(CHOSEN, v, lab)['speedup']:.2f}x ({pick(CHOSEN, v, lab)['lane_utilization']:.2f})"
+            for v in LANES) + " |")
+    out += ["", "Structured (kernel) over unstructured (element) speedup at equal sparsity; SSL reports ~2x:", "",
+            "| sparsity | " + " | ".join(f"V = {v}" for v in LANES) + " |", "|---" * (len(LANES) + 1) + "|"]
+    for sp in ("75 %", "90 %"):
+        out.append(f"| {sp} | " + " | ".join(
+            f"{pick(CHOSEN, v, 'kernel ' + sp)['speedup'] / pick(CHOSEN, v, 'element ' + sp)['speedup']:.2f}x"
+            for v in LANES) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.lanes", description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=0, help="seed of the headline layer's weights (default: %(default)s)")
+    p.add_argument("--json", type=Path, metavar="ROWS.json", help="also write every row as JSON")
+    args = p.parse_args(argv)
+    if args.json and not args.json.parent.is_dir():
+        p.error(f"--json: directory {args.json.parent} does not exist")
+    rows = measure(args.seed)
+    print(tables(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
