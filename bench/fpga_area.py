@@ -11,13 +11,13 @@ array, clock and RTL commit is not rebuilt (``--force`` rebuilds).
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+from golden.cli import Parser
 from golden.config import DATAFLOWS, ArrayConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     from hdl.generate import add_array_arguments, array_config_from_args
     from hdl.synth import source_state
 
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(prog="python -m bench.fpga_area", add_help=False)
     pre.add_argument("--board")
     known, _ = pre.parse_known_args(argv)
-    parser = argparse.ArgumentParser(prog="python -m bench.fpga_area", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m bench.fpga_area", description=__doc__.splitlines()[0])
     parser.add_argument("--board", required=True, choices=board_names())
     add_array_arguments(parser)
     parser.add_argument("--dataflows", default=",".join(DATAFLOWS),

@@ -9,14 +9,13 @@ speedups, which shows what a dataflow cannot skip.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from golden import metrics
+from golden.cli import OutputFile, Parser
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.dataflow import DATAFLOW_TABLE
 from golden.encode import encode
@@ -98,11 +97,11 @@ def tables(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.granularity", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m bench.granularity", description=__doc__.splitlines()[0])
     p.add_argument("--sparsity", type=float, default=0.75, help="target sparsity (default: %(default)s)")
     p.add_argument("--sigma", type=int, default=4, help="strided period sigma (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", type=Path, help="also write the rows as JSON")
+    p.add_argument("--json", action=OutputFile, help="also write the rows as JSON (its directory must exist)")
     args = p.parse_args(argv)
     if not 0 <= args.sparsity < 1:
         p.error(f"--sparsity must be in [0, 1), not {args.sparsity}")

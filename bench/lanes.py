@@ -17,12 +17,11 @@ These are model predictions: they become RTL measurements when the wide array la
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
+from golden.cli import OutputFile, Parser
 from golden.config import ArrayConfig
 from golden.encode import encode
 from golden.lanes import predict
@@ -121,12 +120,11 @@ def tables(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.lanes", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m bench.lanes", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0, help="seed of the headline layer's weights (default: %(default)s)")
-    p.add_argument("--json", type=Path, metavar="ROWS.json", help="also write every row as JSON")
+    p.add_argument("--json", metavar="ROWS.json", action=OutputFile,
+                   help="also write every row as JSON (its directory must exist)")
     args = p.parse_args(argv)
-    if args.json and not args.json.parent.is_dir():
-        p.error(f"--json: directory {args.json.parent} does not exist")
     rows = measure(args.seed)
     print(tables(rows))
     if args.json:

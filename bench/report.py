@@ -14,13 +14,13 @@ matplotlib is an optional dependency (extra ``bench``); without it the Markdown 
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench.sweep import DEFAULT_RESULTS, export_rows, latest, load_records, synth_rows
+from golden.cli import OutputDir, Parser
 from golden.dataflow import DATAFLOW_TABLE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "report"
@@ -627,12 +627,12 @@ def make_report(results: Path, out: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.report",
-                                description="Markdown report and PNG plots from bench.sweep results.")
+    p = Parser(prog="python -m bench.report",
+               description="Markdown report and PNG plots from bench.sweep results.")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE.jsonl",
                    help="results of python -m bench.sweep (default: bench/results/results.jsonl)")
-    p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                   help="directory for report.md and the PNGs (default: bench/report)")
+    p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUT, metavar="DIR", action=OutputDir,
+                   help="directory for report.md and the PNGs, created if missing (default: bench/report)")
     args = p.parse_args(argv)
     try:
         md = make_report(args.results, args.output)

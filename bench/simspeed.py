@@ -21,7 +21,6 @@ through); the rates use each of them. The default layer (AlexNet conv3 scaled, k
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -94,8 +93,10 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.simspeed",
-                                description="Simulated cycles per wall-second: Verilator (cocotb) vs Amaranth pysim.")
+    from golden.cli import Parser
+
+    p = Parser(prog="python -m bench.simspeed",
+               description="Simulated cycles per wall-second: Verilator (cocotb) vs Amaranth pysim.")
     p.add_argument("--layer", default=DEFAULT_LAYER, help="layer from bench.layers (default: %(default)s)")
     p.add_argument("--sparsity", type=float, default=DEFAULT_SPARSITY,
                    help="kernel-pruning sparsity of the layer (default: %(default)s)")

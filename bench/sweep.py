@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from golden.cli import OutputFile, Parser
 from golden.dataflow import DATAFLOW_TABLE
 from sim.parallel import InlineExecutor, Progress, chunks, hms, make_executor
 
@@ -604,8 +605,8 @@ def _parse_seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds must be integers, not {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    p = Parser(
         prog="python -m bench.sweep",
         description="Sweep dataflows x sparsities x array shapes x real layers on the Verilator RTL; "
                     "resumable JSONL results plus CSV/JSON export.",
@@ -627,7 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE.jsonl",
                    help="resumable results file (default: bench/results/results.jsonl)")
     p.add_argument("--csv", type=Path, default=None, metavar="FILE.csv", help="export (default: next to --results)")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE.json", help="export (default: next to --results)")
+    p.add_argument("--json", default=None, metavar="FILE.json", action=OutputFile,
+                   help="export (default: next to --results; its directory must exist)")
     p.add_argument("--workers", type=int, default=2, metavar="N",
                    help="local worker processes; 1 runs everything in this process (default: %(default)s)")
     p.add_argument("--chunk-size", type=int, default=12, metavar="N",

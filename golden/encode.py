@@ -130,8 +130,9 @@ def _units(df: Dataflow, wgc: np.ndarray, pattern: tuple[int, int]) -> list[tupl
 
 
 def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
-    """Encode ``layer`` for ``cfg.dataflow``; raises ``ValueError`` if it does not fit ``cfg``."""
-    layer.check_fits(cfg)
+    """Encode ``layer`` for ``cfg.dataflow``; raises ``ValueError`` if it does not fit ``cfg``: one line
+    naming every limit it breaks (see :func:`_check_fits`)."""
+    _check_fits(layer, cfg)
     w = np.asarray(layer.weights, dtype=np.int64)
     a = [int(v) for v in np.asarray(layer.activations, dtype=np.int64).reshape(-1)]
     df = dataflow_of(cfg.dataflow)
@@ -169,13 +170,64 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
     if not df.indexed:
         chan_index, unit_index = [], []
     enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index)
-    _check_depth("the weight image", len(weight), cfg.weight_depth, "--weight-depth")
-    _check_depth("the channel index", len(chan_index), cfg.index_depth, "--index-depth")
-    _check_depth("the unit index", len(unit_index), cfg.index_depth, "--index-depth")
+    _check_depth(cfg, len(weight), len(chan_index), len(unit_index))
     return enc
 
 
-def _check_depth(what: str, words: int, depth: int, flag: str) -> None:
-    if words > depth:
-        raise ValueError(f"{what} needs {words} words but the buffer holds {depth}; "
-                         f"regenerate with {flag} {words} or prune harder")
+def _check_fits(layer: Layer, cfg: ArrayConfig) -> None:
+    """Raise ``ValueError`` naming ALL the limits ``layer`` breaks, before any image is built.
+
+    If ``Layer.fit_problems`` finds something, the image sizes are counted by :func:`_image_words` (which
+    packs no index word, so a field too narrow for the oversized layer cannot fail first) and everything is
+    raised in one line; a kernel larger than ``max_kernel`` is reported without them (no schedule is built
+    for a kernel the array cannot run, and a huge kernel is slow to search for stride patterns). A layer
+    that passes is encoded, then its images are checked by :func:`_check_depth`.
+    """
+    problems = layer.fit_problems(cfg)
+    if not problems:
+        return
+    texts = [text for _, text in problems]
+    if all(flag != "--max-kernel" for flag, _ in problems):
+        texts += _depth_problems(cfg, *_image_words(layer, cfg))
+    raise ValueError("; ".join(texts))
+
+
+def _image_words(layer: Layer, cfg: ArrayConfig) -> tuple[int, int, int]:
+    """Words of the weight image, the channel index and the unit index :func:`encode` would build."""
+    df = dataflow_of(cfg.dataflow)
+    w = np.asarray(layer.weights, dtype=np.int64)
+    A = cfg.acc_depth
+    groups = -(-layer.m // A)
+    weights = entries = units = 0
+    for c in range(layer.c):
+        pattern = stride_pattern(w[:, c]) if df.pattern else (1, 0)
+        for g in range(groups):
+            us = _units(df, w[g * A:(g + 1) * A, c], pattern)
+            if us:
+                entries += 1
+                units += len(us)
+                weights += sum(len(u[3]) for u in us)
+    if not df.indexed:
+        return weights, 0, 0
+    return weights, groups + entries, units
+
+
+def _depth_problems(cfg: ArrayConfig, weight: int, chan_index: int, unit_index: int) -> list[str]:
+    """One phrase per image that overflows its buffer (both index images share ``--index-depth``, so each
+    names the depth that holds both)."""
+    index = max(chan_index, unit_index)
+    problems = []
+    for what, words, depth, flag, fix in (("the weight image", weight, cfg.weight_depth, "--weight-depth", weight),
+                                          ("the channel index", chan_index, cfg.index_depth, "--index-depth", index),
+                                          ("the unit index", unit_index, cfg.index_depth, "--index-depth", index)):
+        if words > depth:
+            problems.append(f"{what} needs {words} words but the buffer holds {depth} "
+                            f"(regenerate with {flag} {fix} or prune harder)")
+    return problems
+
+
+def _check_depth(cfg: ArrayConfig, weight: int, chan_index: int, unit_index: int) -> None:
+    """Raise ``ValueError`` naming every image (of a layer that passed ``check_fits``) too big for its buffer."""
+    problems = _depth_problems(cfg, weight, chan_index, unit_index)
+    if problems:
+        raise ValueError("; ".join(problems))

@@ -1,7 +1,8 @@
 """A convolution layer as the user hands it to the array, and the checks that it fits.
 
-Every check raises ``ValueError`` with one line naming what is wrong and what to change: a layer
-that does not fit must fail before a Verilator build, never be truncated silently.
+Every check raises ``ValueError`` with one line naming what is wrong and what to change (a layer that
+breaks several limits of the array names them all, joined by ``"; "``): a layer that does not fit must
+fail before a Verilator build, never be truncated silently.
 """
 
 from __future__ import annotations
@@ -67,29 +68,40 @@ class Layer:
     def f(self) -> int:
         return output_size(self.w, self.s, self.stride, self.padding)
 
-    def check_fits(self, cfg: ArrayConfig) -> None:
-        """Raise ``ValueError`` if this layer cannot run on an array built with ``cfg``."""
+    def fit_problems(self, cfg: ArrayConfig) -> list[tuple[str, str]]:
+        """Every limit of ``cfg`` this layer breaks, as ``(flag, problem)``: the flag to change and one
+        phrase naming the problem and its fix (empty if the layer fits, as far as the layer alone tells;
+        the weight and index images are checked by ``golden.encode.encode``)."""
+        problems = []
         if self.r > cfg.max_kernel or self.s > cfg.max_kernel:
-            raise ValueError(f"kernel {self.r}x{self.s} exceeds max_kernel={cfg.max_kernel}; "
-                             f"regenerate with --max-kernel {max(self.r, self.s)}")
+            problems.append(("--max-kernel", f"kernel {self.r}x{self.s} exceeds max_kernel={cfg.max_kernel} "
+                                             f"(regenerate with --max-kernel {max(self.r, self.s)})"))
         if self.stride > cfg.max_stride:
-            raise ValueError(f"stride {self.stride} exceeds max_stride={cfg.max_stride}; "
-                             f"regenerate with --max-stride {self.stride}")
+            problems.append(("--max-stride", f"stride {self.stride} exceeds max_stride={cfg.max_stride} "
+                                             f"(regenerate with --max-stride {self.stride})"))
         for name, arr, bits, flag in (("weights", self.weights, cfg.weight_bits, "--weight-bits"),
                                       ("activations", self.activations, cfg.act_bits, "--act-bits")):
             lo, hi = _signed_range(bits)
             amin, amax = int(arr.min()), int(arr.max())
             if amin < lo or amax > hi:
-                raise ValueError(f"{name} range [{amin}, {amax}] does not fit {bits}-bit signed [{lo}, {hi}]; "
-                                 f"requantize or regenerate with {flag} {_bits_needed(amin, amax)}")
+                problems.append((flag, f"{name} range [{amin}, {amax}] does not fit {bits}-bit signed [{lo}, {hi}] "
+                                       f"(requantize or regenerate with {flag} {_bits_needed(amin, amax)})"))
         acts = self.c * self.h * self.w
         if acts > cfg.act_depth:
-            raise ValueError(f"activations need {acts} words but act_depth is {cfg.act_depth}; "
-                             f"regenerate with --act-depth {acts} or split the layer")
+            problems.append(("--act-depth", f"activations need {acts} words but act_depth is {cfg.act_depth} "
+                                            f"(regenerate with --act-depth {acts} or split the layer)"))
         outs = self.m * self.e * self.f
         if outs > cfg.out_depth:
-            raise ValueError(f"outputs need {outs} words but out_depth is {cfg.out_depth}; "
-                             f"regenerate with --out-depth {outs} or split the layer")
+            problems.append(("--out-depth", f"outputs need {outs} words but out_depth is {cfg.out_depth} "
+                                            f"(regenerate with --out-depth {outs} or split the layer)"))
+        return problems
+
+    def check_fits(self, cfg: ArrayConfig) -> None:
+        """Raise ``ValueError`` if this layer cannot run on an array built with ``cfg``: ONE line naming
+        every limit it breaks (joined by ``"; "``), each with the flag to change."""
+        problems = self.fit_problems(cfg)
+        if problems:
+            raise ValueError("; ".join(text for _, text in problems))
 
 
 def _bits_needed(lo: int, hi: int) -> int:

@@ -12,19 +12,65 @@ import numpy as np
 
 from .layer import Layer
 
+LAYER_FILE = ".npz with 'weights' and 'activations' integer arrays"
+"""What a layer file is, as the error for a file that is not one says."""
 
-def load_layer(path: str | Path) -> Layer:
+
+def read_arrays(path: str | Path, what: str = LAYER_FILE) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path``; ``ValueError`` with one line if it is missing or not an
+    ``.npz`` of numeric arrays: ``<path> is not a valid layer file (<what>): <reason>``.
+
+    The format is checked before ``np.load``, which takes any file that is not a zip or ``.npy`` for a
+    pickle and would only say ``allow_pickle``.
+    """
     path = Path(path)
+
+    def invalid(reason: str) -> ValueError:
+        return ValueError(f"{path} is not a valid layer file ({what}): {reason}")
+
     if not path.exists():
         raise ValueError(f"layer file {path} does not exist")
+    if path.is_dir():
+        raise invalid("it is a directory")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as e:  # not a zip / corrupt
-        raise ValueError(f"cannot read {path} as a .npz file: {e}") from e
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise ValueError(f"cannot read layer file {path}: {e.strerror or e}") from e
+    if not head:
+        raise invalid("the file is empty")
+    if head.startswith(b"\x93NUMPY"):
+        raise invalid("it is a single .npy array; save a layer with np.savez(path, weights=W, activations=A)")
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # what np.load takes for a zip (.npz)
+        raise invalid("it is not a zip archive (np.savez writes one)")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as e:  # a damaged zip
+        raise invalid(f"damaged zip archive ({e})") from e
+    arrays = {}
+    with z:
+        for k in z.files:
+            try:
+                arrays[k] = z[k]
+            except Exception as e:
+                if "allow_pickle" in str(e):  # numpy refuses object arrays without allow_pickle
+                    raise invalid(f"'{k}' is an object (pickled) array, not numbers") from e
+                raise invalid(f"cannot read '{k}' ({e})") from e
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray):
+            raise invalid(f"'{k}' is not a NumPy array")
+        if v.dtype.hasobject:
+            raise invalid(f"'{k}' is an object (pickled) array, not numbers")
+    return arrays
+
+
+def load_layer(path: str | Path) -> Layer:
+    """Read a layer; ``ValueError`` with one line if ``path`` is missing or not a valid layer file."""
+    arrays = read_arrays(path)
     for key in ("weights", "activations"):
         if key not in arrays:
-            raise ValueError(f"{path} has no '{key}' array (it has: {', '.join(arrays) or 'nothing'})")
+            raise ValueError(f"{path} is not a valid layer file ({LAYER_FILE}): it has no '{key}' array "
+                             f"(it has: {', '.join(arrays) or 'nothing'})")
     scalars = {}
     for key, default in (("stride", 1), ("padding", 0)):
         v = arrays.get(key, np.array(default))

@@ -73,19 +73,24 @@ order. ``reordered = W[filter_perm][:, channel_perm]`` recovers the block struct
 
 Command line::
 
-    python -m golden.prune --layer IN.npz --granularity kernel --sparsity 0.5 -o OUT.npz
-    python -m golden.prune --layer IN.npz --granularity balanced --sparsity 0.9 --keep 3 -o OUT.npz
+    python -m golden.prune --layer IN.npz --granularity kernel --target-sparsity 0.5 -o OUT.npz
+    python -m golden.prune --layer IN.npz --granularity balanced --target-sparsity 0.9 --keep 3 -o OUT.npz
+
+The command line takes integer (quantized) weights only, as ``sim.run`` does: it refuses float weights
+instead of writing a layer the array cannot run (:func:`prune` itself prunes float tensors too).
+``--sparsity`` is an old spelling of ``--target-sparsity`` (elsewhere ``--sparsity`` names a dataflow).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from .cli import OutputFile, Parser
 
 GRANULARITIES = ("element", "vector", "kernel", "filter", "channel", "strided", "block", "balanced")
 
@@ -627,13 +632,6 @@ def prune(weights: np.ndarray, granularity: str, sparsity: float, *, norm: str =
 # command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but errors are ONE line ``error: ...`` on stderr with exit status 2 (no usage dump)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {message}\n")
-
-
 def _parse_block(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
@@ -641,41 +639,58 @@ def _parse_block(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _build_parser() -> _Parser:
-    p = _Parser(prog="python -m golden.prune",
-                description="Magnitude-prune the weights of one layer (.npz) at a given granularity.")
+_EPILOG = """\
+Weights must be integers (quantized), as python -m sim.run needs them: float
+weights are refused; quantize them first, for example with
+np.round(w / scale).astype(np.int8).
+--sparsity is accepted as an old spelling of --target-sparsity."""
+
+
+def _build_parser() -> Parser:
+    p = Parser(prog="python -m golden.prune", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+               description="Magnitude-prune the weights of one layer (.npz) at a given granularity.")
     p.add_argument("--layer", required=True, metavar="IN.npz",
-                   help="archive with 'weights' (M, C, R, S); other arrays are copied through")
+                   help="archive with integer 'weights' (M, C, R, S); other arrays are copied through")
     p.add_argument("--granularity", required=True, metavar="G", help=f"one of {', '.join(GRANULARITIES)}")
-    p.add_argument("--sparsity", required=True, type=float, metavar="S", help="target zero fraction, [0, 1)")
+    p.add_argument("--target-sparsity", dest="sparsity", type=float, metavar="S",
+                   help="target fraction of zero weights, in [0, 1) (required)")
+    p.add_argument("--sparsity", dest="sparsity", type=float, help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--norm", default="l2", choices=("l1", "l2"), help="group magnitude (default l2)")
     p.add_argument("--block", default=(4, 4), type=_parse_block, metavar="BMxBC",
                    help="block size for 'block' (default 4x4)")
-    p.add_argument("--sigma", type=int, default=None, metavar="N", help="stride for 'strided'")
+    p.add_argument("--sigma", type=int, default=None, metavar="N",
+                   help="'strided' only: keep kernel positions k = r*S + s with k %% N == phi, phi chosen per "
+                        "input channel (default: round_half_down(1 / (1 - target sparsity)) clipped to [1, R*S], "
+                        "e.g. 2 at 0.5, 4 at 0.75; whole kernels are pruned on top if the pattern falls short)")
     p.add_argument("--keep", type=int, default=None, metavar="K", help="weights kept per kernel, 'balanced' only")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for block reordering restarts")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="where to write the result")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz", action=OutputFile,
+                   help="where to write the result (its directory must exist)")
     return p
 
 
-def _load_layer(parser: _Parser, path: str) -> dict[str, np.ndarray]:
+def _load_layer(parser: Parser, path: str) -> dict[str, np.ndarray]:
+    from .layerio import read_arrays
+
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            parser.error(f"{path} is not an .npz archive; save the layer with np.savez(path, weights=W)")
-        with data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        parser.error(f"cannot read {path}: {exc}")
+        arrays = read_arrays(path, what=".npz with an integer 'weights' array")
+    except ValueError as exc:
+        parser.error(str(exc))
     if "weights" not in arrays:
         found = ", ".join(sorted(arrays)) or "nothing"
         parser.error(f"{path} has no 'weights' array (found: {found}); "
                      "save the layer with np.savez(path, weights=W)")
+    w = arrays["weights"]
+    if not np.issubdtype(w.dtype, np.integer):
+        parser.error(f"weights in {path} are {w.dtype}; the array needs integer weights: quantize them first "
+                     "(e.g. np.round(w / scale).astype(np.int8))")
     return arrays
 
 
-def _run(parser: _Parser, argv: Sequence[str] | None) -> int:
+def _run(parser: Parser, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
+    if args.sparsity is None:
+        parser.error("the following arguments are required: --target-sparsity")
     if args.keep is not None and args.granularity != "balanced":
         parser.error(f"--keep only applies to --granularity balanced, not {args.granularity!r}; drop it")
     arrays = _load_layer(parser, args.layer)

@@ -33,7 +33,7 @@ from .layer import Layer
 from .prune import prune
 from .timing import cycles as predicted_cycles
 
-WEIGHT_KINDS = ("random", "dense", "zero", "kernel", "vector", "element", "strided", "filter", "channel")
+WEIGHT_KINDS = ("random", "dense", "zero", "kernel", "vector", "element", "strided", "filter", "channel", "balanced")
 """How a case's weights are made: ``random`` (kernels, rows and single weights kept with random
 probabilities), ``dense`` (no zero weight at all), ``zero`` (all zero), or magnitude-pruned by
 ``golden.prune`` at that granularity to a sparsity drawn from ``U(0.3, 0.95)``."""

@@ -33,7 +33,6 @@ board stuck.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import zlib
@@ -721,19 +720,20 @@ def serial_exchange(port: str, baud: int, timeout: float) -> Callable[[Transacti
 
 def main(argv: list[str] | None = None) -> int:
     from golden.check import check_run
+    from golden.cli import OutputFile, Parser
     from golden.encode import encode
     from golden.layerio import load_layer
 
     from .generate import add_array_arguments, array_config_from_args
 
     argv = sys.argv[1:] if argv is None else argv
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(prog="python -m hdl.board", add_help=False)
     pre.add_argument("--board", default="icebreaker")
     board_name = pre.parse_known_args(argv)[0].board
     spec = BoardSpec.load(board_name) if board_name in board_names() else None
 
-    parser = argparse.ArgumentParser(prog="python -m hdl.board",
-                                     description="Run layers on a board programmed with python -m hdl.synth.")
+    parser = Parser(prog="python -m hdl.board",
+                    description="Run layers on a board programmed with python -m hdl.synth.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one layer and check it against the golden model",
                          description="Send a layer over the board's UART, run it, check outputs and counters. "
@@ -748,7 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the board's)")
     run.add_argument("--timeout", type=float, default=5.0, metavar="S",
                      help="seconds to wait for each reply (default: %(default)s)")
-    run.add_argument("--json", type=Path, metavar="REPORT.json", help="also write the result here")
+    run.add_argument("--json", metavar="REPORT.json", action=OutputFile,
+                     help="also write the result here (its directory must exist)")
     if spec:
         names = {f.name for f in fields(ArrayConfig)}
         run.set_defaults(**{k: v for k, v in spec.array.items() if k in names})

@@ -18,6 +18,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
+from golden.cli import OutputDir, Parser
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.encode import LOAD_TARGETS
 
@@ -146,7 +147,7 @@ def add_array_arguments(parser: argparse.ArgumentParser, dataflow: bool = True) 
 
 
 def array_config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ArrayConfig:
-    """Build the :class:`ArrayConfig`, turning a bad parameter into a one-line usage error (exit 2)."""
+    """Build the :class:`ArrayConfig`, turning a bad parameter into a one-line error (exit 2)."""
     try:
         return ArrayConfig(**{f.name: getattr(args, f.name) for f in fields(ArrayConfig)})
     except ValueError as e:
@@ -159,13 +160,13 @@ def array_config_from_args(parser: argparse.ArgumentParser, args: argparse.Names
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m hdl.generate",
         description="Generate the Verilog of a sparse PE array and its JSON manifest.",
         epilog="Writes DIR/sparse_pe_array.v and DIR/sparse_pe_array.json.")
     add_array_arguments(parser)
-    parser.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR",
-                        help="output directory (default: %(default)s)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("build"), metavar="DIR", action=OutputDir,
+                        help="output directory, created if missing (default: %(default)s)")
     args = parser.parse_args(argv)
     cfg = array_config_from_args(parser, args)
     v_path, j_path = generate(cfg, args.output)

@@ -17,7 +17,6 @@ with one line naming the resource and what to shrink; failed timing exits 1 afte
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,6 +27,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from golden.cli import OutputDir, Parser
 from golden.config import ArrayConfig
 
 from .board import BoardSpec, BoardTop, board_names, plan_clock
@@ -332,8 +332,8 @@ def _first_error(log: str) -> str | None:
 
 # --- command line ---
 
-def _parser(board: BoardSpec | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser(board: BoardSpec | None) -> Parser:
+    parser = Parser(
         prog="python -m hdl.synth",
         description="Synthesize, place and route the PE array with its UART bridge for an FPGA board "
                     "(Yosys + nextpnr from PyPI's YoWASP builds) and report area and Fmax.",
@@ -346,8 +346,9 @@ def _parser(board: BoardSpec | None) -> argparse.ArgumentParser:
     parser.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the board's)")
     parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's, %s)" %
                         (board.seed if board else "see constraints/"))
-    parser.add_argument("-o", "--output", type=Path, metavar="DIR",
-                        help="build directory (default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
+    parser.add_argument("-o", "--output", type=Path, metavar="DIR", action=OutputDir,
+                        help="build directory, created if missing "
+                             "(default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
     if board:
         names = {f.name for f in fields(ArrayConfig)}
         parser.set_defaults(**{k: v for k, v in board.array.items() if k in names})
@@ -356,7 +357,7 @@ def _parser(board: BoardSpec | None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(prog="python -m hdl.synth", add_help=False)
     pre.add_argument("--board")
     known, _ = pre.parse_known_args(argv)
     board = None

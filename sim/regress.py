@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import json
 import sys
@@ -27,6 +26,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from golden.cli import OutputDir, OutputFile, Parser
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.layerio import save_layer
 from golden.space import DEFAULT_MAX_CYCLES, Case, covered, draw_case, reachable_boundaries
@@ -230,7 +230,7 @@ def coverage_table(summary: Summary) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m sim.regress",
         description="Randomized regression: random layers over the array's whole legal space, on the Verilator "
                     "RTL, checked bit- and cycle-exact against the golden model.",
@@ -248,9 +248,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="cases per simulator process (default: %(default)s)")
     parser.add_argument("--max-cycles", type=int, default=DEFAULT_MAX_CYCLES, metavar="N",
                         help="largest predicted run of a drawn layer, in cycles (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                        help="failing layers go to DIR/seed-S/ (default: %(default)s)")
-    parser.add_argument("--json", type=Path, metavar="SUMMARY.json", help="also write the summary and coverage here")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", action=OutputDir,
+                        help="failing layers go to DIR/seed-S/, created if missing (default: %(default)s)")
+    parser.add_argument("--json", metavar="SUMMARY.json", action=OutputFile,
+                        help="also write the summary and coverage here (its directory must exist)")
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
                         help="Verilator build cache (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -265,8 +266,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--case must be >= 0, not {min(args.case)}")
     args.dataflow = dataflows[0]
     cfg = array_config_from_args(parser, args)
-    if args.json and not args.json.parent.is_dir():
-        parser.error(f"--json: directory {args.json.parent} does not exist")
     try:
         summary = regress(cfg, args.seed, args.count, dataflows, indices=args.case, workers=args.workers,
                           chunk_size=args.chunk_size, max_cycles=args.max_cycles, build_root=args.build_dir,

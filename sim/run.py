@@ -7,7 +7,6 @@ next to the golden prediction, the bit-exact comparison, utilization and every c
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import replace
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from golden import metrics
+from golden.cli import OutputFile, Parser
 from golden.compact import compact, expand_outputs
 from golden.conv import conv2d
 from golden.encode import encode
@@ -50,14 +50,16 @@ def report(enc, result: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m sim.run",
         description="Run a conv layer on the generated PE array in Verilator and check it against the golden model.")
     parser.add_argument("--layer", type=Path, required=True, metavar="LAYER.npz",
                         help="weights (M,C,R,S), activations (C,H,W), optional scalars stride, padding")
     add_array_arguments(parser)
-    parser.add_argument("--json", type=Path, metavar="REPORT.json", help="write the report here (default: stdout)")
-    parser.add_argument("--out-npz", type=Path, metavar="OUT.npz", help="save the RTL outputs (M,E,F) as 'outputs'")
+    parser.add_argument("--json", metavar="REPORT.json", action=OutputFile,
+                        help="write the report here (default: stdout); its directory must exist")
+    parser.add_argument("--out-npz", metavar="OUT.npz", action=OutputFile,
+                        help="save the RTL outputs (M,E,F) as 'outputs'; its directory must exist")
     parser.add_argument("--compare-dense", action="store_true",
                         help="also run the layer on the dense array; adds dense_cycles and speedup")
     parser.add_argument("--load-gap", type=float, default=0.0, metavar="P",

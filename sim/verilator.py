@@ -18,7 +18,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,8 +97,13 @@ def _compile_cached(root: Path, label: str, v_path: Path, j_path: Path, top: str
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory / ".lock"):  # parallel test workers may ask for the same build
         if not stamp.exists():
+            # a new configuration compiles silently for a minute or more: say so (two lines, no more)
+            print(f"building the Verilator model of {label} (first time for this configuration, about a minute; "
+                  f"cached in {directory}) ...", file=sys.stderr, flush=True)
+            t0 = time.monotonic()
             _compile(v_path, j_path, directory, top, verbose)
             stamp.write_text("ok\n")
+            print(f"... built {label} in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     return directory
 
 

@@ -66,7 +66,7 @@ def test_check_fits_names_the_fix():
     ok = np.zeros((1, 1, 3, 3), np.int64)
     with pytest.raises(ValueError, match=r"activations range \[-9, -9\] does not fit 4-bit .* --act-bits 5"):
         encode(Layer(ok, np.full((1, 4, 4), -9, np.int64)), cfg)
-    with pytest.raises(ValueError, match=r"kernel 5x5 exceeds max_kernel=3; regenerate with --max-kernel 5"):
+    with pytest.raises(ValueError, match=r"kernel 5x5 exceeds max_kernel=3 \(regenerate with --max-kernel 5\)"):
         encode(Layer(np.zeros((1, 1, 5, 5), np.int64), np.zeros((1, 6, 6), np.int64)), cfg)
     with pytest.raises(ValueError, match=r"stride 2 exceeds max_stride=1"):
         encode(Layer(ok, np.zeros((1, 6, 6), np.int64), stride=2), cfg)

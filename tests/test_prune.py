@@ -515,13 +515,14 @@ def test_cli_balanced_keep_bounds_every_kernel(tmp_path, capsys):
     (["--granularity", "kernel", "--sparsity", "2"], r"sparsity must be in \[0, 1\)"),
     (["--granularity", "block", "--sparsity", "0.5", "--block", "4by4"], "BMxBC"),
     (["--granularity", "kernel", "--sparsity", "0.5", "--norm", "l3"], "--norm"),
-    (["--granularity", "kernel"], "--sparsity"),
+    (["--granularity", "kernel"], "required: --target-sparsity"),
 ])
 def test_cli_errors_exit_2_with_one_line(tmp_path, capsys, argv, match):
     write_layer(tmp_path / "in.npz")
     assert main(["--layer", str(tmp_path / "in.npz"), "-o", str(tmp_path / "o.npz"), *argv]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert err.startswith("python -m golden.prune: error: ") and err.count("\n") == 1
+    assert err.endswith(" (see python -m golden.prune --help)\n")
     assert re.search(match, err)
     assert not (tmp_path / "o.npz").exists()
 
@@ -530,7 +531,8 @@ def test_cli_bad_files(tmp_path, capsys):
     out = str(tmp_path / "o.npz")
     assert main(["--layer", str(tmp_path / "missing.npz"), "--granularity", "kernel", "--sparsity", "0.5",
                  "-o", out]) == 2
-    assert capsys.readouterr().err.startswith("error: cannot read")
+    assert capsys.readouterr().err.startswith(f"python -m golden.prune: error: layer file {tmp_path / 'missing.npz'} "
+                                              "does not exist")
     np.savez(tmp_path / "noweights.npz", activations=np.zeros((1, 2, 2)))
     assert main(["--layer", str(tmp_path / "noweights.npz"), "--granularity", "kernel", "--sparsity", "0.5",
                  "-o", out]) == 2
@@ -538,4 +540,5 @@ def test_cli_bad_files(tmp_path, capsys):
     np.save(tmp_path / "plain.npy", np.zeros((1, 1, 1, 1)))
     assert main(["--layer", str(tmp_path / "plain.npy"), "--granularity", "kernel", "--sparsity", "0.5",
                  "-o", out]) == 2
-    assert "not an .npz archive" in capsys.readouterr().err
+    assert "is not a valid layer file (.npz with an integer 'weights' array): it is a single .npy array" \
+        in capsys.readouterr().err

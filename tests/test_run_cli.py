@@ -37,7 +37,7 @@ def _bad(tmp_path, **arrays):
 
 @pytest.mark.parametrize("make,msg", [
     (lambda t: _bad(t, weights=np.full((2, 2, 3, 3), 300), activations=np.zeros((2, 5, 5), int)),
-     "weights range [300, 300] does not fit 8-bit signed [-128, 127]; requantize or regenerate with --weight-bits 10"),
+     "weights range [300, 300] does not fit 8-bit signed [-128, 127] (requantize or regenerate with --weight-bits 10)"),
     (lambda t: _bad(t, weights=np.ones((2, 2, 5, 5), int), activations=np.zeros((2, 6, 6), int)),
      "kernel 5x5 exceeds max_kernel=3"),
     (lambda t: _bad(t, weights=np.ones((2, 2, 3, 3), int), activations=np.zeros((2, 100, 100), int)),
