@@ -36,7 +36,7 @@ def config_widths(cfg: ArrayConfig) -> dict[str, int]:
 
     The bounds: ``C*H*W <= act_depth`` (so ``H*W``, ``W`` and a plane offset fit the activation
     buffer), ``M*E*F <= out_depth``, ``R, S <= max_kernel``, ``pad < max_kernel``, ``stride <= max_stride``.
-    The host packs through these widths and refuses a value that does not fit (``sim.host.Packing.pack``).
+    The host packs through these widths and refuses a value that does not fit (``host.packing.Packing.pack``).
     """
     widths = {name: cfg.dim_bits for name in CONFIG_FIELDS}  # dimensions and counts
     widths.update(

@@ -15,8 +15,7 @@ from golden.encode import EncodedLayer
 from golden.timing import simulate
 from hdl.accelerator import Accelerator
 from hdl.generate import manifest
-
-from .host import Packing, to_signed
+from host.packing import Packing, to_signed
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """cocotb testbench: the UART host bridge and the array together (``hdl.board.HostBridge``'s Verilog).
 
-The host side is the one a board's driver runs: :func:`hdl.board.layer_session` yields each command as
-a :class:`~hdl.board.Transaction` and receives its reply. Here a bit-level UART model (start bit, 8 data
+The host side is the one a board's driver runs: :func:`host.protocol.layer_session` yields each command as
+a :class:`~host.protocol.Transaction` and receives its reply. Here a bit-level UART model (start bit, 8 data
 bits LSB first, stop bit, at the bridge's divisor) sends the request into ``rx`` and a concurrent
 receiver task collects the reply from ``tx``, so the Verilog sees exactly the byte stream a board sees,
 through the same receiver, transmitter and command decoder.
@@ -40,7 +40,7 @@ from golden.config import ArrayConfig
 from golden.encode import encode
 from golden.layerio import load_layer
 from golden.timing import simulate
-from hdl.board import BridgeError, Protocol, Transaction, layer_session
+from host.protocol import BridgeError, Protocol, Transaction, layer_session
 
 from .verilator import BRIDGE_JOB_ENV
 
@@ -124,7 +124,7 @@ class BridgeTB:
             self.busy_pulses.append(round((get_sim_time("ns") - t0) / PERIOD_NS))
 
     async def drive(self, session: Generator[Transaction | int, bytes | None, T]) -> T:
-        """Run ``session`` as :func:`hdl.board.drive` does, over the UART model; return its result."""
+        """Run ``session`` as :func:`host.protocol.drive` does, over the UART model; return its result."""
         try:
             step = next(session)
             while True:
@@ -142,7 +142,7 @@ class BridgeTB:
             stale = bytes(self.uart.received.get_nowait() for _ in range(self.uart.received.qsize()))
             raise BridgeError(f"the bridge sent {stale.hex()} before {t.what} although no reply was pending")
         await self.uart.send(t.request)
-        limit = 12 * self.divisor * t.reply_len + 2 * self.timeout + 100  # cycles, as hdl.board.simulate_session
+        limit = 12 * self.divisor * t.reply_len + 2 * self.timeout + 100  # cycles, as host.link.simulate_session
         reply = bytearray()
 
         async def collect() -> None:

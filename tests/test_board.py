@@ -10,28 +10,17 @@ from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 import hdl.board as board
+import host.board as board_cli
+import host.protocol as host_protocol
 from golden.config import ArrayConfig
 from golden.conv import conv2d
 from golden.encode import encode
 from golden.layerio import save_layer
 from golden.timing import simulate
-from hdl.board import (
-    OP_INFO,
-    OP_LOAD,
-    OP_STATUS,
-    BoardSpec,
-    BridgeError,
-    Protocol,
-    Transaction,
-    decode_status,
-    ecp5_pll,
-    ice40_pll,
-    info_reply,
-    layer_session,
-    plan_clock,
-    simulate_session,
-)
+from hdl.board import OP_INFO, OP_LOAD, OP_STATUS, BoardSpec, ecp5_pll, ice40_pll, info_reply, plan_clock
 from hdl.uart import UARTReceiver, UARTTransmitter, baud_divisor
+from host.link import simulate_session
+from host.protocol import BridgeError, Protocol, Transaction, decode_status, layer_session
 from tests.conftest import random_layer
 
 TINY = dict(rows=2, cols=2, acc_depth=4, act_depth=256, weight_depth=512, index_depth=64, out_depth=256)
@@ -159,7 +148,8 @@ def test_layer_through_uart_bridge(dataflow, perf_bits):
 
 
 def test_long_transfers_are_split_into_chunks(monkeypatch):
-    monkeypatch.setattr(board, "MAX_CHUNK", 7)
+    monkeypatch.setattr(board, "MAX_CHUNK", 7)  # the bridge's chunk counter
+    monkeypatch.setattr(host_protocol, "MAX_CHUNK", 7)  # the host's split
     cfg = ArrayConfig(dataflow="kernel", **TINY)
     ly = random_layer(np.random.default_rng(4), m=2, c=1, h=5, w=5, kernel_density=1.0)
     enc = encode(ly, cfg)
@@ -210,7 +200,7 @@ def _layer_file(tmp_path):
 
 def test_run_cli_on_simulated_board(tmp_path, capsys):
     path = _layer_file(tmp_path)
-    rc = board.main(["run", "--port", "sim", "--layer", str(path), "--rows", "2", "--cols", "2",
+    rc = board_cli.main(["run", "--port", "sim", "--layer", str(path), "--rows", "2", "--cols", "2",
                      "--json", str(tmp_path / "r.json")])
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -220,11 +210,11 @@ def test_run_cli_on_simulated_board(tmp_path, capsys):
 def test_run_cli_errors(tmp_path, capsys, monkeypatch):
     path = _layer_file(tmp_path)
     with pytest.raises(SystemExit) as e:
-        board.main(["run", "--port", "sim", "--layer", str(path), "--board", "nope"])
+        board_cli.main(["run", "--port", "sim", "--layer", str(path), "--board", "nope"])
     assert e.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
-        board.main(["run", "--port", "sim", "--layer", str(tmp_path / "missing.npz")])
+        board_cli.main(["run", "--port", "sim", "--layer", str(tmp_path / "missing.npz")])
     assert e.value.code == 2 and "does not exist" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "serial", None)  # as if pyserial were not installed
-    assert board.main(["run", "--port", "/dev/ttyUSB9", "--layer", str(path), "--rows", "2", "--cols", "2"]) == 1
+    assert board_cli.main(["run", "--port", "/dev/ttyUSB9", "--layer", str(path), "--rows", "2", "--cols", "2"]) == 1
     assert "pip install pyserial" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """The UART host bridge + array in Verilator, driven over a bit-level UART model by cocotb (``sim/tb_bridge.py``).
 
-The host side is :func:`hdl.board.layer_session`, the same byte stream a board gets from
-``python -m hdl.board run``; tests/test_board.py runs it in Amaranth's simulator, this file on the
+The host side is :func:`host.protocol.layer_session`, the same byte stream a board gets from
+``python -m host.board run``; tests/test_board.py runs it in Amaranth's simulator, this file on the
 Verilog the board is built from. The file's time is two tiny Verilator builds (about a minute of CPU each);
 the tests are in an order that puts them on different workers under ``pytest -n 2`` (xdist hands each worker
 two consecutive tests), so they compile in parallel.
@@ -14,7 +14,8 @@ import pytest
 
 from golden.config import ArrayConfig
 from golden.layerio import save_layer
-from hdl.board import OP_INFO, OP_LOAD, OP_STATUS, decode_status, info_reply
+from hdl.board import OP_INFO, OP_LOAD, OP_STATUS, info_reply
+from host.protocol import decode_status
 from sim.verilator import (
     BRIDGE_TOP,
     build_bridge,

@@ -221,7 +221,7 @@ def _sweep():
 
 
 def _board_run(argv):
-    from hdl.board import main
+    from host.board import main
 
     return main(["run", "--port", "sim", "--layer", "x.npz", *argv])
 
@@ -231,7 +231,7 @@ def _board_run(argv):
     (_granularity, "python -m bench.granularity", []),
     (_sweep, "python -m bench.sweep", ["--dry-run"]),
     (lambda: importlib.import_module("bench.lanes").main, "python -m bench.lanes", []),
-    (lambda: _board_run, "python -m hdl.board run", []),
+    (lambda: _board_run, "python -m host.board run", []),
 ])
 def test_every_json_output_is_checked_first(tmp_path, capsys, main, prog, extra):
     missing = tmp_path / "missing"
@@ -301,15 +301,15 @@ def test_every_cli_error_is_one_line_without_usage(module, capsys):
 
 
 def test_subcommand_errors_are_one_line(capsys):
-    from hdl.board import main
+    from host.board import main
 
     code, _, err = run_main(main, ["run", "--port", "sim", "--layer", "x.npz", "--board", "nope"], capsys)
     assert code == 2
-    assert re.fullmatch(r"python -m hdl\.board run: error: argument --board: invalid choice: 'nope' .*"
-                        r"\(see python -m hdl\.board run --help\)\n", err)
+    assert re.fullmatch(r"python -m host\.board run: error: argument --board: invalid choice: 'nope' .*"
+                        r"\(see python -m host\.board run --help\)\n", err)
     code, _, err = run_main(main, [], capsys)
     assert code == 2
-    assert_one_line_error(err, "python -m hdl.board", "the following arguments are required: command")
+    assert_one_line_error(err, "python -m host.board", "the following arguments are required: command")
 
 
 def test_parser_error_format(capsys):

@@ -1,6 +1,6 @@
-"""Host side of the array's interface: packing and unpacking through the manifest's layouts.
+"""Packing and unpacking the array's host interface through the manifest's layouts.
 
-Every testbench (Amaranth simulator, cocotb on Verilator, a board driver) talks to the array
+Every host of the array (Amaranth's simulator, cocotb on Verilator, a board's driver) talks to it
 through these functions, so the packing of struct fields into flat Verilog ports exists once.
 """
 
