@@ -329,6 +329,7 @@ def test_a_new_build_prints_two_lines_and_a_cached_one_none(tmp_path, monkeypatc
 
     compiled = []
     monkeypatch.setattr(sv, "_compile", lambda v, j, directory, top, verbose: compiled.append(directory))
+    monkeypatch.setenv(sv.QUICK_BUILD_ENV, "0")  # an optimised build, as the commands make
     v, j = tmp_path / "a.v", tmp_path / "a.json"
     v.write_text("module a; endmodule\n")
     j.write_text("{}\n")
@@ -341,6 +342,10 @@ def test_a_new_build_prints_two_lines_and_a_cached_one_none(tmp_path, monkeypatc
     assert re.fullmatch(r"\.\.\. built kernel-2x2 in \d+ s", err[1])
     assert sv._compile_cached(root, "kernel-2x2", v, j, "a", False) == directory
     assert compiled == [directory] and capsys.readouterr().err == ""
+    monkeypatch.setenv(sv.QUICK_BUILD_ENV, "1")  # a quick (-O0) build is cached apart from it
+    quick = sv._compile_cached(root, "kernel-2x2", v, j, "a", False)
+    assert quick != directory and quick.name.startswith("kernel-2x2-O0-") and compiled == [directory, quick]
+    assert "building the Verilator model of kernel-2x2-O0 " in capsys.readouterr().err
 
 
 # --- 7. and 8. golden.prune: --target-sparsity, and sigma's default in --help -----------------------------

@@ -14,12 +14,14 @@ from golden.space import reachable_boundaries
 from sim import regress as rg
 
 SHORT_CASES = 10  # per dataflow: the first ten boundaries of golden.space.BOUNDARIES
+SHORT_MAX_CYCLES = 5000  # small layers: the boundaries, not the sizes, are what the short run is for
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 def test_short_randomized_run_passes_and_covers_the_shape_boundaries(dataflow, tmp_path):
     cfg = ArrayConfig(dataflow=dataflow)
-    s = rg.regress(cfg, 12, SHORT_CASES, [dataflow], workers=1, out_dir=tmp_path, progress=False, log=io.StringIO())
+    s = rg.regress(cfg, 12, SHORT_CASES, [dataflow], workers=1, max_cycles=SHORT_MAX_CYCLES, out_dir=tmp_path,
+                   progress=False, log=io.StringIO())
     assert (s.passed, s.failed) == (SHORT_CASES, 0), [o.problems for o in s.outcomes.values() if not o.ok]
     cov = s.coverage()[dataflow]
     assert all(cov[b] > 0 for b in reachable_boundaries(cfg)[:SHORT_CASES])
