@@ -1,6 +1,6 @@
 """bench: layer shapes, sweep planning, a tiny RTL sweep (resumable, exported), the report, Dask.
 
-The RTL tests run a 2x2 array on two tiny layers (builds are cached in build/verilator); everything
+The RTL tests run the default 4x4 array (the build the other suites use) on two tiny layers; everything
 else is pure Python.
 """
 
@@ -20,7 +20,7 @@ from bench import sweep
 from golden.config import ArrayConfig
 from golden.encode import encode
 
-TINY = ["--arrays", "2x2", "--layers", "tiny", "--sparsities", "0.5", "--dataflows", "dense,kernel",
+TINY = ["--arrays", "4x4", "--layers", "tiny", "--sparsities", "0.5", "--dataflows", "dense,kernel",
         "--workers", "1", "--no-progress"]
 
 
@@ -177,7 +177,7 @@ def test_report_writes_markdown_and_plots(tiny_sweep, tmp_path):
     results, _ = tiny_sweep
     md = report.make_report(results, tmp_path)
     text = md.read_text()
-    assert "## Headline: 2x2 array" in text and "Against the seeds' claims" in text
+    assert "## Headline: 4x4 array" in text and "Against the seeds' claims" in text
     for png in ("speedup_vs_sparsity", "utilization_vs_sparsity", "memrefs_per_mac", "compression_vs_sparsity"):
         path = tmp_path / f"{png}.png"
         assert path.stat().st_size > 1000 and f"]({png}.png)" in text
@@ -188,7 +188,7 @@ def test_sweep_on_a_dask_local_cluster(tmp_path):
     from distributed import LocalCluster
 
     results = tmp_path / "r.jsonl"
-    argv = ["--arrays", "2x2", "--layers", "tiny.a", "--sparsities", "0.75", "--dataflows", "kernel",
+    argv = ["--arrays", "4x4", "--layers", "tiny.a", "--sparsities", "0.75", "--dataflows", "kernel",
             "--no-progress", "--results", str(results)]
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
                       worker_dashboard_address=None) as cluster:
