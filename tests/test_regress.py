@@ -35,6 +35,17 @@ def test_long_randomized_run_passes_and_covers_every_boundary(tmp_path):
     assert not s.missing()
 
 
+@pytest.mark.slow
+def test_long_randomized_run_on_an_odd_array(tmp_path):
+    """Odd widths (16-bit accumulators wrap), one-cycle accumulate, three load lanes, small buffers."""
+    from tests.test_verilator import ODD
+
+    s = rg.regress(ArrayConfig(**ODD), 7, 300, list(DATAFLOWS), workers=2, out_dir=tmp_path, progress=False,
+                   log=io.StringIO())
+    assert (s.passed, s.failed) == (300, 0), [o.problems for o in s.outcomes.values() if not o.ok]
+    assert not s.missing()
+
+
 def test_a_failure_is_reported_with_its_reproduction_and_saved(tmp_path, monkeypatch, capsys):
     def fake_chunk(cfg_dict, cases, build_root):
         return [rg.Outcome(c.index, c.index != 3, [] if c.index != 3 else ["cycles 10 != predicted 9"], 10)
