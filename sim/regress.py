@@ -29,7 +29,7 @@ from pathlib import Path
 from golden.cli import OutputDir, OutputFile, Parser
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.layerio import save_layer
-from golden.space import DEFAULT_MAX_CYCLES, Case, covered, draw_case, reachable_boundaries
+from golden.space import BOUNDARIES, DEFAULT_MAX_CYCLES, Case, covered, draw_case, reachable_boundaries
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .parallel import InlineExecutor, Progress, chunks, hms, make_executor
@@ -72,7 +72,7 @@ class Summary:
         table: dict[str, dict[str, int]] = {}
         for df in self.dataflows:
             reach = reachable_boundaries(_with(self.cfg, df))
-            table[df] = {b: (0 if b in reach else -1) for b in _all_boundaries()}
+            table[df] = {b: (0 if b in reach else -1) for b in list(BOUNDARIES)}
         for case in self.cases:
             for b in covered(case, self.cfg):
                 table[case.dataflow][b] += 1
@@ -93,11 +93,6 @@ class Summary:
     @property
     def cases_by_index(self) -> dict[int, Case]:
         return {c.index: c for c in self.cases}
-
-
-def _all_boundaries() -> list[str]:
-    from golden.space import BOUNDARIES
-    return list(BOUNDARIES)
 
 
 def _with(cfg: ArrayConfig, dataflow: str) -> ArrayConfig:
@@ -219,7 +214,7 @@ def coverage_table(summary: Summary) -> str:
     """Cases per boundary and dataflow, as a plain-text table (``-`` = the array cannot reach it)."""
     cov = summary.coverage()
     dfs = list(cov)
-    names = _all_boundaries()
+    names = list(BOUNDARIES)
     width = max(len(n) for n in names)
     lines = [f"{'boundary':<{width}}  " + "  ".join(f"{d:>7}" for d in dfs)]
     for n in names:
