@@ -48,7 +48,7 @@ from pathlib import Path
 
 from golden.cli import OutputFile, Parser
 from golden.dataflow import DATAFLOW_TABLE
-from sim.parallel import InlineExecutor, Progress, chunks, hms, make_executor
+from sim.parallel import Progress, chunks, completed, hms, make_executor
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -505,52 +505,47 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
         for c, k in synth_jobs:
             pending[ex.submit(synth_array, c, synth_board, k, commit)] = ("synth", c)
         try:
-            while pending:
-                if isinstance(ex, InlineExecutor):
-                    ex.run_next()
-                finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-                for fut in finished:
-                    what, item = pending.pop(fut)
-                    if what == "build":
-                        group = groups[item]
-                        label = f"{group[0].dataflow} {group[0].array_dict['rows']}x{group[0].array_dict['cols']}"
-                        exc = fut.exception()
-                        if exc is not None:
-                            recs = [_base_record(r, "error", error=f"build failed: {exc}", git_commit=commit)
-                                    for r in group]
-                            append_records(results, recs)
-                            summary.errors += len(recs)
-                            if bar:
-                                bar.update(len(recs), f"BUILD FAILED {label}")
-                            continue
-                        for chunk in chunks(group, chunk_size):
-                            # unique per submission: concurrent sweeps share the build's runs/ directory
-                            name = f"bench-{uuid.uuid4().hex[:12]}"
-                            fut2 = ex.submit(run_chunk, [r.to_dict() for r in chunk], build_root, name, commit)
-                            pending[fut2] = ("chunk", (label, chunk))
-                    elif what == "chunk":
-                        label, chunk = item
-                        exc = fut.exception()
-                        recs = (fut.result() if exc is None else
-                                [_base_record(r, "error", error=f"{type(exc).__name__}: {exc}", git_commit=commit)
-                                 for r in chunk])
+            for fut, (what, item) in completed(ex, pending):
+                if what == "build":
+                    group = groups[item]
+                    label = f"{group[0].dataflow} {group[0].array_dict['rows']}x{group[0].array_dict['cols']}"
+                    exc = fut.exception()
+                    if exc is not None:
+                        recs = [_base_record(r, "error", error=f"build failed: {exc}", git_commit=commit)
+                                for r in group]
                         append_records(results, recs)
-                        for rec in recs:
-                            if rec["status"] == "ok":
-                                summary.ran += 1
-                                if not (rec["outputs_match"] and rec["cycles_match"] and rec["counters_match"]):
-                                    summary.mismatches += 1
-                            else:
-                                summary.errors += 1
+                        summary.errors += len(recs)
                         if bar:
-                            bar.update(len(recs), label)
-                    else:  # synth
-                        rec = fut.result()
-                        append_records(results, [rec])
-                        summary.synth += 1
-                        state = "ok" if rec["status"] == "ok" else rec["error"]
-                        print(f"synth {rec['dataflow']} {rec['array']['rows']}x{rec['array']['cols']}: {state}",
-                              file=log)
+                            bar.update(len(recs), f"BUILD FAILED {label}")
+                        continue
+                    for chunk in chunks(group, chunk_size):
+                        # unique per submission: concurrent sweeps share the build's runs/ directory
+                        name = f"bench-{uuid.uuid4().hex[:12]}"
+                        fut2 = ex.submit(run_chunk, [r.to_dict() for r in chunk], build_root, name, commit)
+                        pending[fut2] = ("chunk", (label, chunk))
+                elif what == "chunk":
+                    label, chunk = item
+                    exc = fut.exception()
+                    recs = (fut.result() if exc is None else
+                            [_base_record(r, "error", error=f"{type(exc).__name__}: {exc}", git_commit=commit)
+                             for r in chunk])
+                    append_records(results, recs)
+                    for rec in recs:
+                        if rec["status"] == "ok":
+                            summary.ran += 1
+                            if not (rec["outputs_match"] and rec["cycles_match"] and rec["counters_match"]):
+                                summary.mismatches += 1
+                        else:
+                            summary.errors += 1
+                    if bar:
+                        bar.update(len(recs), label)
+                else:  # synth
+                    rec = fut.result()
+                    append_records(results, [rec])
+                    summary.synth += 1
+                    state = "ok" if rec["status"] == "ok" else rec["error"]
+                    print(f"synth {rec['dataflow']} {rec['array']['rows']}x{rec['array']['cols']}: {state}",
+                          file=log)
         except KeyboardInterrupt:
             for fut in pending:
                 fut.cancel()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -192,7 +192,7 @@ class Case:
     backpressure: float
 
     def config(self, cfg: ArrayConfig) -> ArrayConfig:
-        from dataclasses import replace
+        """``cfg`` built for this case's dataflow."""
         return replace(cfg, dataflow=self.dataflow)
 
     def describe(self) -> str:
@@ -323,7 +323,7 @@ def draw_case(cfg: ArrayConfig, seed: int, index: int, dataflows: Sequence[str],
               max_cycles: int = DEFAULT_MAX_CYCLES) -> Case:
     """Case ``index`` of the run ``(cfg, seed, dataflows)`` (see the module docstring)."""
     df = dataflows[index % len(dataflows)]
-    c = ArrayConfig(**{**cfg.to_dict(), "dataflow": df})
+    c = replace(cfg, dataflow=df)
     goals = reachable_boundaries(c)
     j = index // len(dataflows)
     goal = goals[j] if j < len(goals) else None

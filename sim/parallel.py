@@ -97,6 +97,18 @@ def make_executor(workers: int, dask_scheduler: str | None):
         yield ex
 
 
+def completed(ex: cf.Executor, pending: dict):
+    """Yield ``(future, tag)`` for the futures of ``pending`` (future -> tag) as they finish, until it is
+    empty; the caller may add futures to ``pending`` meanwhile (e.g. a build's run chunks). With an
+    :class:`InlineExecutor` each wait first runs one task."""
+    while pending:
+        if isinstance(ex, InlineExecutor):
+            ex.run_next()
+        done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+        for fut in done:
+            yield fut, pending.pop(fut)
+
+
 def chunks(items: list, size: int) -> list[list]:
     n = max(1, math.ceil(len(items) / max(1, size)))
     k = math.ceil(len(items) / n)  # even chunks, none larger than size

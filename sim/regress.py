@@ -23,7 +23,7 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from golden.cli import OutputDir, OutputFile, Parser
@@ -32,7 +32,7 @@ from golden.layerio import save_layer
 from golden.space import BOUNDARIES, DEFAULT_MAX_CYCLES, Case, covered, draw_case, reachable_boundaries
 from hdl.generate import add_array_arguments, array_config_from_args
 
-from .parallel import InlineExecutor, Progress, chunks, hms, make_executor
+from .parallel import Progress, chunks, completed, hms, make_executor
 from .verilator import DEFAULT_BUILD_ROOT, REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "build" / "regress"
@@ -90,13 +90,12 @@ class Summary:
                 "failures": [{"index": o.index, "dataflow": self.cases_by_index[o.index].dataflow,
                               "problems": o.problems} for o in self.outcomes.values() if not o.ok]}
 
-    @property
-    def cases_by_index(self) -> dict[int, Case]:
-        return {c.index: c for c in self.cases}
+    def __post_init__(self) -> None:
+        self.cases_by_index: dict[int, Case] = {c.index: c for c in self.cases}
 
 
 def _with(cfg: ArrayConfig, dataflow: str) -> ArrayConfig:
-    return ArrayConfig(**{**cfg.to_dict(), "dataflow": dataflow})
+    return replace(cfg, dataflow=dataflow)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,28 +181,23 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, in
     with make_executor(workers, None) as ex:
         pending: dict[cf.Future, tuple[str, object]] = {
             ex.submit(build_array, _with(cfg, df).to_dict(), str(build_root)): ("build", df) for df in by_df}
-        while pending:
-            if isinstance(ex, InlineExecutor):
-                ex.run_next()
-            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                what, item = pending.pop(fut)
-                if what == "build":
-                    exc = fut.exception()
-                    if exc is not None:
-                        outs = [Outcome(c.index, False, [f"build failed: {exc}"]) for c in by_df[item]]
-                        record(outs)
-                        if bar:
-                            bar.update(len(outs), f"{item}: BUILD FAILED")
-                        continue
-                    for chunk in chunks(by_df[item], chunk_size):
-                        pending[ex.submit(run_chunk, _with(cfg, item).to_dict(), chunk, str(build_root))] = \
-                            ("chunk", item)
-                else:
-                    outs = fut.result()
+        for fut, (what, item) in completed(ex, pending):
+            if what == "build":
+                exc = fut.exception()
+                if exc is not None:
+                    outs = [Outcome(c.index, False, [f"build failed: {exc}"]) for c in by_df[item]]
                     record(outs)
                     if bar:
-                        bar.update(len(outs), f"{item}: {summary.failed} failed so far")
+                        bar.update(len(outs), f"{item}: BUILD FAILED")
+                    continue
+                for chunk in chunks(by_df[item], chunk_size):
+                    pending[ex.submit(run_chunk, _with(cfg, item).to_dict(), chunk, str(build_root))] = \
+                        ("chunk", item)
+            else:
+                outs = fut.result()
+                record(outs)
+                if bar:
+                    bar.update(len(outs), f"{item}: {summary.failed} failed so far")
     if bar:
         bar.close()
     summary.wall_s = time.monotonic() - t0
