@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from .dataflow import DATAFLOW_TABLE, chan_word, dataflow_of, unit_word
+from .dataflow import DATAFLOW_TABLE, bits_for, chan_word, dataflow_of, unit_word
 
 DATAFLOWS = tuple(DATAFLOW_TABLE)
 """Dataflows the generator can build (one index decoder + encoder each): see ``golden.dataflow``."""
-
-
-def bits_for(n: int) -> int:
-    """Bits needed to hold the unsigned values ``0 .. n`` (at least 1)."""
-    return max(1, int(n).bit_length())
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None, hint: str = "") -> None:
@@ -42,6 +37,9 @@ class ArrayConfig:
     acc_bits : accumulator width; accumulation wraps modulo ``2**acc_bits`` (two's complement).
     max_kernel : largest R and S the tile register and position counters support.
     max_stride : largest convolution stride the tile mux supports.
+    lanes : multiply lanes per PE (``V``): a cycle issues up to ``V`` scheduled positions of one kernel,
+        their products summed into one accumulator slot (``golden.lanes`` says which positions share a
+        cycle); a weight word holds ``V`` weights.
     act_lanes : activations the tile loader reads per cycle (read ports on the activation buffer);
         a window of ``TH x TW`` takes ``TH * ceil(TW / act_lanes)`` cycles to load.
     act_depth, weight_depth, index_depth, out_depth : buffer depths in words.
@@ -61,6 +59,7 @@ class ArrayConfig:
     acc_bits: int = 32
     max_kernel: int = 3
     max_stride: int = 2
+    lanes: int = 1
     act_lanes: int = 2
     act_depth: int = 8192
     weight_depth: int = 16384
@@ -78,6 +77,8 @@ class ArrayConfig:
         _check_int("weight_bits", self.weight_bits, 2, 32)
         _check_int("max_kernel", self.max_kernel, 1, 15)
         _check_int("max_stride", self.max_stride, 1, 4)
+        _check_int("lanes", self.lanes, 1, self.max_kernel ** 2,
+                   hint="a cycle issues positions of one kernel, at most max_kernel**2 of them")
         _check_int("act_lanes", self.act_lanes, 1, 8)
         _check_int("act_depth", self.act_depth, 1, 1 << 24)
         _check_int("weight_depth", self.weight_depth, 1, 1 << 24)
@@ -103,6 +104,11 @@ class ArrayConfig:
     @property
     def tile_cols(self) -> int:
         return (self.cols - 1) * self.max_stride + self.max_kernel
+
+    @property
+    def weight_word_bits(self) -> int:
+        """Width of one weight-buffer word: ``lanes`` weights, lane ``l`` in bits ``[l*wb, (l+1)*wb)``."""
+        return self.lanes * self.weight_bits
 
     @property
     def dim_bits(self) -> int:

@@ -23,6 +23,11 @@ if TYPE_CHECKING:  # config imports this module
     from .config import ArrayConfig
 
 
+def bits_for(n: int) -> int:
+    """Bits needed to hold the unsigned values ``0 .. n`` (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
 class Unit(enum.Enum):
     """What one scheduled unit covers."""
 
@@ -42,7 +47,8 @@ class Dataflow:
     skips_zero_units : whether an all-zero unit is left out of the schedule (``dense``: never).
     indexed : whether an index is stored (``dense`` derives its schedule from counters).
     pattern : whether channel entries carry a stride pattern ``(phase, step)`` (``strided``).
-    unit_position : the unit-index fields beyond the slot: the unit's start row and column.
+    unit_position : what a unit-index word names besides the slot: its start row (``r``) and column
+        (``s``); with lanes one per row or weight the unit word's cycle issues (:func:`unit_groups`).
     pruning : the ``golden.prune`` granularity whose zeros this dataflow names (None: the baseline).
     summary : one line for the README and ``--help``.
     """
@@ -60,10 +66,10 @@ class Dataflow:
 DATAFLOW_TABLE: dict[str, Dataflow] = {d.name: d for d in (
     Dataflow("dense", Unit.KERNEL, False, False, False, (), None, "every kernel, every position"),
     Dataflow("kernel", Unit.KERNEL, True, True, False, (), "kernel", "non-zero kernels W[m,c,:,:]"),
-    Dataflow("vector", Unit.ROW, True, True, False, ("r0",), "vector", "non-zero kernel rows W[m,c,r,:]"),
+    Dataflow("vector", Unit.ROW, True, True, False, ("r",), "vector", "non-zero kernel rows W[m,c,r,:]"),
     Dataflow("strided", Unit.KERNEL, True, True, True, (), "strided",
              "non-zero kernels at their channel's stride-pattern positions"),
-    Dataflow("element", Unit.SINGLE, True, True, False, ("r0", "s0"), "element", "non-zero weights"),
+    Dataflow("element", Unit.SINGLE, True, True, False, ("r", "s"), "element", "non-zero weights"),
 )}
 """Every dataflow the generator builds, by name."""
 
@@ -126,7 +132,23 @@ def chan_word(cfg: ArrayConfig) -> WordLayout:
     return WordLayout(tuple(fields))
 
 
+def unit_groups(cfg: ArrayConfig) -> int:
+    """Position groups one unit word names (``golden.encode``): 1, or with ``lanes`` > 1 what one cycle
+    can issue: rows for ``Unit.ROW`` (``floor(V/S)``, at most ``min(V, max_kernel)``; with ``V < S`` a
+    row takes several cycles and its word names one), weights for ``Unit.SINGLE`` (``V``). A kernel
+    unit's positions are counted, not named."""
+    unit = dataflow_of(cfg.dataflow).unit
+    if cfg.lanes == 1 or unit is Unit.KERNEL:
+        return 1
+    return min(cfg.lanes, cfg.max_kernel) if unit is Unit.ROW else cfg.lanes
+
+
 def unit_word(cfg: ArrayConfig) -> WordLayout:
-    """A unit-index word: the filter slot, then the unit's start position where the unit has one."""
-    return WordLayout((("slot", cfg.slot_bits),) + tuple((n, cfg.pos_bits)
-                                                        for n in dataflow_of(cfg.dataflow).unit_position))
+    """A unit-index word: the filter slot; with several position groups (:func:`unit_groups`) how many
+    are used (``count``); then each group's position fields (``r0, s0, r1, s1, ...``) where the unit has
+    them."""
+    groups = unit_groups(cfg)
+    fields = [("slot", cfg.slot_bits)] + ([("count", bits_for(groups))] if groups > 1 else [])
+    for g in range(groups):
+        fields += [(f"{n}{g}", cfg.pos_bits) for n in dataflow_of(cfg.dataflow).unit_position]
+    return WordLayout(tuple(fields))

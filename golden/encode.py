@@ -10,7 +10,8 @@ channel with no unit in the group is not even loaded.
 Images (widths from ``ArrayConfig``), in load order:
 
 * ``act``: activations ``[c][y][x]``, no padding;
-* ``weight``: the scheduled weights, unit after unit, in schedule order (no addresses needed);
+* ``weight``: the scheduled weights, unit after unit, in schedule order (no addresses needed), one word
+  per MAC cycle holding the weights of its ``lanes`` lanes (:func:`pack_weights`);
 * ``chan_index`` (indexed dataflows): per group a header word (``count`` = entries ``n``, ``chan`` = 1
   when ``n == 0``), then ``n`` entries ``(chan = c*H*W, count = units)``, the stride pattern
   ``(phase, step)`` added for ``strided`` (layout: ``golden.dataflow.chan_word``). An entry names its
@@ -19,8 +20,9 @@ Images (widths from ``ArrayConfig``), in load order:
   whole input fits the buffer (``C*H*W <= act_depth``). The header's "empty group" bit (in its
   otherwise unused channel field) lets the walkers decide to skip a group from one bit of the index
   memory's output instead of a ``count_bits``-wide compare;
-* ``unit_index`` (indexed dataflows): per unit the filter slot and, where the unit has one, its start
-  row (vector) or row and column (element) (layout: ``golden.dataflow.unit_word``).
+* ``unit_index`` (indexed dataflows): per unit word the filter slot and, where the unit has one, its
+  start row (vector) or row and column (element); with lanes, a word can name several rows or weights
+  of one kernel issued in one cycle (layout: ``golden.dataflow.unit_word``).
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "unit_index": 3}
 class EncodedLayer:
     """Everything the array needs for one layer, plus the schedule the golden model times.
 
-    ``entries[g]`` is the schedule of filter group ``g``: one ``(c, units, macs)`` per channel entry
-    (``macs`` = weights scheduled = MAC cycles per tile); the images are the exact words loaded into
-    each buffer, in load order.
+    ``entries[g]`` is the schedule of filter group ``g``: one ``(c, units, weights)`` per channel entry
+    (``units`` = unit words, ``weights`` = scheduled positions = the MACs of a PE per tile);
+    ``mac_cycles[g][k]`` is the MAC cycles of that entry per tile (``weights`` with one lane, fewer with
+    several: ``golden.lanes``); the images are the exact words loaded into each buffer, in load order
+    (one weight word per MAC cycle).
     """
 
     cfg: ArrayConfig
@@ -53,6 +57,7 @@ class EncodedLayer:
     weight: list[int]
     chan_index: list[int] = field(default_factory=list)
     unit_index: list[int] = field(default_factory=list)
+    mac_cycles: list[list[int]] = field(default_factory=list)
 
     @property
     def groups(self) -> int:
@@ -129,6 +134,58 @@ def _units(df: Dataflow, wgc: np.ndarray, pattern: tuple[int, int]) -> list[tupl
     return units
 
 
+Issue = tuple[int, dict[str, int], list[list[tuple[int, int]]]]
+"""One unit word as the array issues it: ``(slot, position fields, cycles)``; ``cycles`` lists, per
+MAC cycle, the ``(r, s)`` of each active lane in lane order."""
+
+
+def _issues(df: Dataflow, units: list[tuple[int, int, int, list]], s: int, lanes: int) -> list[Issue]:
+    """The unit words of one channel in one group with ``lanes`` lanes per PE (``golden.lanes`` states
+    the rule; this builds it): a kernel unit's positions ``lanes`` at a time; a row unit's columns
+    ``lanes`` at a time when ``lanes < S``, else up to ``floor(lanes/S)`` rows of one kernel per word
+    and cycle, row ``g`` on lanes ``g*S .. g*S+S-1``; up to ``lanes`` single weights of one kernel per
+    word and cycle. With one lane every unit is one word, as :func:`_units` lists them."""
+    def chunks(items: list, n: int) -> list[list]:
+        return [items[i:i + n] for i in range(0, len(items), n)]
+
+    def by_slot() -> list[list]:
+        runs: list[list] = []
+        for u in units:
+            if runs and runs[-1][0][0] == u[0]:
+                runs[-1].append(u)
+            else:
+                runs.append([u])
+        return runs
+
+    per_word = lanes // s if df.unit is Unit.ROW else lanes
+    if df.unit is Unit.KERNEL or (df.unit is Unit.ROW and per_word == 0):
+        return [(slot, {"count": 1, "r0": r0, "s0": s0}, chunks(positions, lanes))
+                for slot, r0, s0, positions in units]
+    issues = []
+    for run in by_slot():
+        for group in chunks(run, per_word):
+            fields = {"count": len(group)}
+            for g, (_, r0, s0, _) in enumerate(group):
+                fields.update({f"r{g}": r0, f"s{g}": s0})
+            issues.append((group[0][0], fields, [[p for u in group for p in u[3]]]))
+    return issues
+
+
+def _unit_fields(cfg: ArrayConfig, fields: dict[str, int]) -> dict[str, int]:
+    """The subset of ``fields`` the unit word of ``cfg`` has (``golden.dataflow.unit_word``)."""
+    names = {n for n, _ in unit_word(cfg).fields}
+    return {n: v for n, v in fields.items() if n in names}
+
+
+def pack_weights(cfg: ArrayConfig, weights: list[int]) -> int:
+    """One weight-buffer word: ``weights`` on lanes ``0, 1, ...``, idle lanes 0. With one lane the signed
+    weight itself; with more, lane ``l`` in bits ``[l*wb, (l+1)*wb)`` as two's complement."""
+    if cfg.lanes == 1:
+        return int(weights[0])
+    mask = (1 << cfg.weight_bits) - 1
+    return sum((int(w) & mask) << (lane * cfg.weight_bits) for lane, w in enumerate(weights))
+
+
 def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
     """Encode ``layer`` for ``cfg.dataflow``; raises ``ValueError`` if it does not fit ``cfg``: one line
     naming every limit it breaks (see :func:`_check_fits`)."""
@@ -139,37 +196,38 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
     cw, uw = chan_word(cfg), unit_word(cfg)
     patterns = [stride_pattern(w[:, c]) if df.pattern else (1, 0) for c in range(layer.c)]
     entries: list[list[tuple[int, int, int]]] = []
+    mac_cycles: list[list[int]] = []
     weight: list[int] = []
     chan_index: list[int] = []
     unit_index: list[int] = []
     A = cfg.acc_depth
     for g in range(-(-layer.m // A)):
         wg = w[g * A:(g + 1) * A]
-        ent = []
+        ent, cyc = [], []
         words = []
         for c in range(layer.c):
-            units = _units(df, wg[:, c], patterns[c])
-            if not units:
+            issues = _issues(df, _units(df, wg[:, c], patterns[c]), layer.s, cfg.lanes)
+            if not issues:
                 continue
-            macs = sum(len(u[3]) for u in units)
-            ent.append((c, len(units), macs))
+            ent.append((c, len(issues), sum(len(lanes) for _, _, cycles in issues for lanes in cycles)))
+            cyc.append(sum(len(cycles) for _, _, cycles in issues))
             # the channel by its plane offset: < act_depth <= 2**chan_bits (check_fits)
-            fields = dict(chan=c * layer.h * layer.w, count=len(units))
+            fields = dict(chan=c * layer.h * layer.w, count=len(issues))
             if df.pattern:
                 sigma, phi = patterns[c]
                 step_r, step_s = divmod(sigma, layer.s)
                 phase_r, phase_s = divmod(phi, layer.s)
                 fields.update(phase_r=phase_r, phase_s=phase_s, step_r=step_r, step_s=step_s)
             words.append(cw.pack(**fields))
-            for slot, r0, s0, positions in units:
-                unit_index.append(uw.pack(slot=slot, **{n: v for n, v in (("r0", r0), ("s0", s0))
-                                                        if n in df.unit_position}))
-                weight.extend(int(wg[slot, c, i, j]) for i, j in positions)
+            for slot, positions, cycles in issues:
+                unit_index.append(uw.pack(slot=slot, **_unit_fields(cfg, positions)))
+                weight.extend(pack_weights(cfg, [wg[slot, c, i, j] for i, j in lanes]) for lanes in cycles)
         entries.append(ent)
+        mac_cycles.append(cyc)
         chan_index += [cw.pack(chan=int(not ent), count=len(ent))] + words
     if not df.indexed:
         chan_index, unit_index = [], []
-    enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index)
+    enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index, mac_cycles)
     _check_depth(cfg, len(weight), len(chan_index), len(unit_index))
     return enc
 
@@ -193,7 +251,8 @@ def _check_fits(layer: Layer, cfg: ArrayConfig) -> None:
 
 
 def _image_words(layer: Layer, cfg: ArrayConfig) -> tuple[int, int, int]:
-    """Words of the weight image, the channel index and the unit index :func:`encode` would build."""
+    """Words of the weight image (one per MAC cycle), the channel index and the unit index
+    :func:`encode` would build."""
     df = dataflow_of(cfg.dataflow)
     w = np.asarray(layer.weights, dtype=np.int64)
     A = cfg.acc_depth
@@ -202,11 +261,11 @@ def _image_words(layer: Layer, cfg: ArrayConfig) -> tuple[int, int, int]:
     for c in range(layer.c):
         pattern = stride_pattern(w[:, c]) if df.pattern else (1, 0)
         for g in range(groups):
-            us = _units(df, w[g * A:(g + 1) * A, c], pattern)
-            if us:
+            issues = _issues(df, _units(df, w[g * A:(g + 1) * A, c], pattern), layer.s, cfg.lanes)
+            if issues:
                 entries += 1
-                units += len(us)
-                weights += sum(len(u[3]) for u in us)
+                units += len(issues)
+                weights += sum(len(cycles) for _, _, cycles in issues)
     if not df.indexed:
         return weights, 0, 0
     return weights, groups + entries, units

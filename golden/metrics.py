@@ -48,7 +48,7 @@ def ops_saved(layer: Layer) -> float:
 def storage_bits(enc: EncodedLayer) -> dict[str, int]:
     """Bits the encoded weights occupy: values and index, by buffer."""
     cfg = enc.cfg
-    return {"weight_bits": len(enc.weight) * cfg.weight_bits,
+    return {"weight_bits": len(enc.weight) * cfg.weight_word_bits,
             "index_bits": len(enc.chan_index) * cfg.chan_index_bits + len(enc.unit_index) * cfg.unit_index_bits}
 
 

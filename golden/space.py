@@ -3,12 +3,13 @@
 ``sim.regress`` runs what this module draws; keeping the draw here (pure NumPy, no simulator) lets the
 tests check the distribution and the coverage bookkeeping in milliseconds.
 
-A *case* is one layer on one dataflow with its own stall pattern. Case ``i`` of a run is a pure
-function of ``(array, seed, dataflows, i)``, so any failing case can be drawn again alone
-(``sim.regress --case i``). Its dataflow is ``dataflows[i % D]``; the first cases of each dataflow are
-each drawn to hit one :data:`BOUNDARIES` entry (in table order, those the array can reach at all), the
-rest are free draws. A run of ``D * len(BOUNDARIES)`` cases or more therefore covers every reachable
-boundary on every dataflow. What a run covered is measured on the drawn layers (:func:`covered`), not
+A *case* is one layer on one dataflow (and lane count) with its own stall pattern. Case ``i`` of a
+run is a pure function of ``(array, seed, dataflows, lanes, i)``, so any failing case can be drawn
+again alone (``sim.regress --case i``). It runs on the ``i mod n``-th of the run's ``n``
+:func:`variants` (every dataflow at every lane count); the first cases of each variant are each drawn
+to hit one :data:`BOUNDARIES` entry (in table order, those the array can reach at all), the rest are
+free draws. A run of ``n * len(BOUNDARIES)`` cases or more therefore covers every reachable boundary
+on every variant. What a run covered is measured on the drawn layers (:func:`covered`), not
 taken from what was asked for.
 
 Free draws: ``R, S`` uniform in ``1..max_kernel``, stride uniform in ``1..max_stride``, padding uniform
@@ -190,15 +191,31 @@ class Case:
     stall_seed: int
     load_gap: float
     backpressure: float
+    lanes: int = 1  # multiply lanes of the array it runs on
+
+    @property
+    def variant(self) -> str:
+        """The array it runs on, as a label: the dataflow, with ``/vV`` for wide PEs."""
+        return variant_label(self.dataflow, self.lanes)
 
     def config(self, cfg: ArrayConfig) -> ArrayConfig:
-        """``cfg`` built for this case's dataflow."""
-        return replace(cfg, dataflow=self.dataflow)
+        """``cfg`` built for this case's dataflow and lanes."""
+        return replace(cfg, dataflow=self.dataflow, lanes=self.lanes)
 
     def describe(self) -> str:
         ly = self.layer
         return (f"M={ly.m} C={ly.c} {ly.h}x{ly.w} {ly.r}x{ly.s} stride {ly.stride} pad {ly.padding} "
                 f"weights {self.weights}/{self.values} gaps {self.load_gap:.2f}/{self.backpressure:.2f}")
+
+
+def variant_label(dataflow: str, lanes: int) -> str:
+    """``dataflow``, or ``dataflow/vV`` with ``V`` > 1 lanes."""
+    return dataflow if lanes == 1 else f"{dataflow}/v{lanes}"
+
+
+def variants(dataflows: Sequence[str], lanes: Sequence[int]) -> list[tuple[str, int]]:
+    """The arrays of a run, in case order: every dataflow at the first lane count, then the next."""
+    return [(df, v) for v in lanes for df in dataflows]
 
 
 def reachable_boundaries(cfg: ArrayConfig) -> list[str]:
@@ -320,12 +337,14 @@ def _fit(p: dict, cfg: ArrayConfig, rng: np.random.Generator, max_cycles: int) -
 
 
 def draw_case(cfg: ArrayConfig, seed: int, index: int, dataflows: Sequence[str],
-              max_cycles: int = DEFAULT_MAX_CYCLES) -> Case:
-    """Case ``index`` of the run ``(cfg, seed, dataflows)`` (see the module docstring)."""
-    df = dataflows[index % len(dataflows)]
-    c = replace(cfg, dataflow=df)
+              max_cycles: int = DEFAULT_MAX_CYCLES, lanes: Sequence[int] | None = None) -> Case:
+    """Case ``index`` of the run ``(cfg, seed, dataflows, lanes)`` (see the module docstring; ``lanes``
+    defaults to ``cfg.lanes``): it runs on the ``i mod n``-th of the run's :func:`variants`."""
+    arrays = variants(dataflows, lanes or [cfg.lanes])
+    df, v = arrays[index % len(arrays)]
+    c = replace(cfg, dataflow=df, lanes=v)
     goals = reachable_boundaries(c)
-    j = index // len(dataflows)
+    j = index // len(arrays)
     goal = goals[j] if j < len(goals) else None
     for attempt in range(50):
         rng = np.random.default_rng([seed, index, attempt])
@@ -336,14 +355,15 @@ def draw_case(cfg: ArrayConfig, seed: int, index: int, dataflows: Sequence[str],
         if layer is None:
             continue
         case = Case(index, df, goal, layer, p["weights"], p["values"], int(rng.integers(1 << 31)),
-                    p["load_gap"], p["backpressure"])
+                    p["load_gap"], p["backpressure"], v)
         if goal is None or goal in covered(case, cfg):
             return case
-    raise ValueError(f"could not draw case {index} ({df}, boundary {goal!r}) for this array in 50 attempts; "
+    raise ValueError(f"could not draw case {index} ({variant_label(df, v)}, boundary {goal!r}) for this array in "
+                     f"50 attempts; "
                      f"its buffers may be too small for the boundary")
 
 
 def draw_cases(cfg: ArrayConfig, seed: int, count: int, dataflows: Sequence[str],
-               max_cycles: int = DEFAULT_MAX_CYCLES) -> list[Case]:
-    """Cases ``0 .. count-1`` of the run ``(cfg, seed, dataflows)``."""
-    return [draw_case(cfg, seed, i, dataflows, max_cycles) for i in range(count)]
+               max_cycles: int = DEFAULT_MAX_CYCLES, lanes: Sequence[int] | None = None) -> list[Case]:
+    """Cases ``0 .. count-1`` of the run ``(cfg, seed, dataflows, lanes)``."""
+    return [draw_case(cfg, seed, i, dataflows, max_cycles, lanes) for i in range(count)]

@@ -9,7 +9,9 @@ The array runs three processes that hand buffers to each other (see docs/archite
   one row per cycle, last write);
   the buffer is *full* from the cycle after that;
 * the **compute sequencer** per tile spends 3 cycles on the header, then per entry waits in one
-  cycle for its buffer to be full and issues its scheduled weights back to back, one MAC each; the buffer is free from
+  cycle for its buffer to be full and issues its scheduled weights back to back, one MAC cycle each
+  (with ``lanes`` > 1, up to ``lanes`` positions of one kernel per cycle: ``golden.lanes``, counted in
+  ``EncodedLayer.mac_cycles``); the buffer is free from
   the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
   soon as the drain is idle and starts the next tile the cycle after;
 * the **drain** waits :func:`drain_flush` cycles for the MAC pipeline to empty, then writes one output per cycle
@@ -47,11 +49,22 @@ ROW_COPY_LATENCY = 1
 """``hdl.array``: the drain's read request, registered once per PE row."""
 
 
+ADDER_LEVELS_PER_STAGE = 2
+"""``hdl.pe``: adder levels of the lanes' adder tree between two of its registers."""
+
+
+def adder_tree_latency(cfg) -> int:
+    """``hdl.pe``: the registers of the adder tree that sums a PE's ``lanes`` products: one per
+    :data:`ADDER_LEVELS_PER_STAGE` of its ``ceil(log2(lanes))`` levels (none with one lane)."""
+    levels = (cfg.lanes - 1).bit_length()
+    return -(-levels // ADDER_LEVELS_PER_STAGE)
+
+
 def pe_latency(cfg) -> int:
     """``hdl.pe``: cycles from operands at a PE's inputs to their accumulator write taking effect:
-    the multiplier, plus with ``acc_pipeline`` the fabric operand register and the running sum's
-    write-back."""
-    return MULTIPLIER_LATENCY + (2 if cfg.acc_pipeline else 0)
+    the multiplier, the lanes' adder tree, plus with ``acc_pipeline`` the fabric operand register and
+    the running sum's write-back."""
+    return MULTIPLIER_LATENCY + adder_tree_latency(cfg) + (2 if cfg.acc_pipeline else 0)
 
 
 def pe_drain_latency(cfg) -> int:
@@ -157,7 +170,8 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
              loader: Loader | None = None, drain_width: int = 1) -> Counters:
     """Exact counter values (``busy_cycles`` = cycles from ``start`` to ``done``) for ``enc``.
 
-    ``mac_cycles[g][k]`` (MAC cycles of entry ``k`` of group ``g``; default: one per scheduled weight)
+    ``mac_cycles[g][k]`` (MAC cycles of entry ``k`` of group ``g``; default: the encoding's, one per
+    scheduled weight with one lane, ``golden.lanes``' rule with several)
     ``loader`` (default: the array's) and ``drain_width`` (outputs the drain writes per cycle; the RTL
     writes one) let ``golden.lanes`` evaluate designs the RTL does not build yet through this same
     recurrence; with the defaults the result is the RTL's contract.
@@ -182,7 +196,7 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
         tl = loading + HEADER_CYCLES
         ts = seq + HEADER_CYCLES
         for k, (_, _, weights) in enumerate(ents):
-            macs = weights if mac_cycles is None else mac_cycles[g][k]
+            macs = (enc.mac_cycles if mac_cycles is None else mac_cycles)[g][k]
             e = len(full_vis)
             start = max(tl, free_vis[e - nbuf] if e >= nbuf else 0)
             tl = start + load_cycles

@@ -63,7 +63,9 @@ class Accelerator(wiring.Component):
         self._latch_config(m, start, finishing, lcfg)
 
         m.submodules.act_mem = act_mem = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
-        m.submodules.w_mem = w_mem = memory.Memory(shape=signed(cfg.weight_bits), depth=cfg.weight_depth, init=[])
+        # a weight word holds the weights of every lane (``golden.encode.pack_weights``)
+        w_shape = signed(cfg.weight_bits) if cfg.lanes == 1 else cfg.weight_word_bits
+        m.submodules.w_mem = w_mem = memory.Memory(shape=w_shape, depth=cfg.weight_depth, init=[])
         m.submodules.out_mem = out_mem = memory.Memory(shape=signed(cfg.acc_bits), depth=cfg.out_depth, init=[])
         m.submodules.decoder = dec = make_decoder(cfg)
         m.submodules.loader = loader = TileLoader(cfg)
@@ -104,7 +106,8 @@ class Accelerator(wiring.Component):
         m.d.comb += [w_rd.addr.eq(seq.w_addr), w_rd.en.eq(seq.w_en),
                      array.weight.eq(w_rd.data), array.valid.eq(seq.op_valid), array.fresh.eq(seq.op_fresh),
                      array.slot.eq(seq.op_slot), array.bank.eq(seq.op_bank),
-                     array.row_sel.eq(seq.op_row_sel), array.col_sel.eq(seq.op_col_sel)]
+                     *(array.row_sel[lane].eq(seq.op_row_sel[lane]) for lane in range(cfg.lanes)),
+                     *(array.col_sel[lane].eq(seq.op_col_sel[lane]) for lane in range(cfg.lanes))]
 
         # accumulators -> drain -> output buffer
         out_wr = out_mem.write_port()
@@ -131,7 +134,8 @@ class Accelerator(wiring.Component):
             "drain_stall_cycles": seq.drain_stall,
             "tile_loads": loader.filled,
             "act_reads": list(loader.act_en),
-            "weight_reads": seq.w_en,
+            # weights read, not words: the lanes that carried a scheduled position
+            "weight_reads": seq.w_en if cfg.lanes == 1 else [seq.lane_active[lane] for lane in range(cfg.lanes)],
             "output_writes": drain.out_en,
             "index_reads": [dec.loader.next, dec.seq.next, dec.unit.next] if cfg.has_index else [],
         })

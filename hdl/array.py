@@ -42,8 +42,9 @@ class PEArray(wiring.Component):
             "tile_we": In(1).array(cfg.act_lanes), "tile_buf": In(1), "tile_row": In(bits_for(cfg.tile_rows - 1)),
             "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)).array(cfg.act_lanes),
             "valid": In(1), "fresh": In(1), "slot": In(cfg.slot_bits), "bank": In(1),
-            "row_sel": In(2 * cfg.max_kernel), "col_sel": In(cfg.max_stride * cfg.max_kernel),
-            "weight": In(signed(cfg.weight_bits)),
+            "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes),
+            "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
+            "weight": In(cfg.weight_word_bits),  # lane l in bits [l*wb, (l+1)*wb) (``golden.encode.pack_weights``)
             "drain_addr": In(cfg.slot_bits + 1), "drain_en": In(1),
             "drain_data": Out(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
         })
@@ -68,9 +69,11 @@ class PEArray(wiring.Component):
         for lane in range(cfg.act_lanes):
             m.d.comb += [tile.we[lane].eq(self.tile_we[lane]), tile.wdata[lane].eq(self.tile_data[lane])]
         m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row), tile.wcol.eq(self.tile_col)]
-        # stage B: the weight next to its buffer
-        weight_b = Signal.like(self.weight, name="weight_b", reset_less=True)
-        m.d.sync += weight_b.eq(self.weight)
+        # stage B: the weights next to their buffer
+        wb = cfg.weight_bits
+        weight_b = [Signal(signed(wb), name="weight_b" if cfg.lanes == 1 else f"l{lane}_weight_b", reset_less=True)
+                    for lane in range(cfg.lanes)]
+        m.d.sync += [w.eq(self.weight[lane * wb:(lane + 1) * wb]) for lane, w in enumerate(weight_b)]
         addr_bits = cfg.slot_bits + 1
         def copy(value, i: int, name: str) -> Signal:
             """Row ``i``'s registered copy of ``value``."""
@@ -78,8 +81,9 @@ class PEArray(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        m.d.comb += [tile.row_sel.eq(self.row_sel), tile.col_sel.eq(self.col_sel),
-                     tile.stride.eq(self.cfg.stride[:len(tile.stride)])]
+        for lane in range(cfg.lanes):
+            m.d.comb += [tile.row_sel[lane].eq(self.row_sel[lane]), tile.col_sel[lane].eq(self.col_sel[lane])]
+        m.d.comb += tile.stride.eq(self.cfg.stride[:len(tile.stride)])
         # ``fresh`` arrives from a ``acc_depth``:1 mux (the sequencer's touched bits): registered once,
         # here, at stage B, then copied per row at stage A
         fresh_b = Signal(name="fresh_b", reset_less=True)
@@ -90,7 +94,7 @@ class PEArray(wiring.Component):
             addr_b = copy((self.slot | (self.bank << cfg.slot_bits))[:addr_bits], i, "addr_b")
             # stage A: aligned with the tile's row register
             valid, fresh, addr = copy(valid_b, i, "valid"), copy(fresh_b, i, "fresh"), copy(addr_b, i, "addr")
-            weight = copy(weight_b, i, "weight")
+            weights = [copy(w, i, "weight" if cfg.lanes == 1 else f"l{lane}_weight") for lane, w in enumerate(weight_b)]
             # the drain's read request, one copy per row
             drain_addr, drain_en = copy(self.drain_addr, i, "drain_addr"), copy(self.drain_en, i, "drain_en")
             for j in range(cfg.cols):
@@ -98,7 +102,8 @@ class PEArray(wiring.Component):
                 m.submodules[f"pe_{i}_{j}"] = pe
                 m.d.comb += [
                     pe.valid.eq(valid), pe.fresh.eq(fresh), pe.addr.eq(addr),
-                    pe.weight.eq(weight), pe.act.eq(tile.act[i][j]),
+                    *(pe.weight[lane].eq(w) for lane, w in enumerate(weights)),
+                    *(pe.act[lane].eq(tile.act[lane][i][j]) for lane in range(cfg.lanes)),
                     pe.drain_addr.eq(drain_addr), pe.drain_en.eq(drain_en),
                     self.drain_data[i * cfg.cols + j].eq(pe.drain_data),
                 ]

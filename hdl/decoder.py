@@ -39,7 +39,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.dataflow import chan_word, dataflow_of, unit_word
+from golden.dataflow import chan_word, dataflow_of, unit_groups, unit_word
 
 from .layouts import index_addr_bits, word_struct
 from .prefetch import LATENCY as PREFETCH_LATENCY
@@ -74,11 +74,15 @@ def unit_stream(cfg: ArrayConfig) -> wiring.Signature:
     """The sequencer's view of the unit stream: the group's units, entry after entry.
 
     ``mg`` must be valid from the cycle after ``restart`` until the next restart (the dense decoder
-    counts slots up to it); ``addr`` in the cycle of ``restart``.
+    counts slots up to it); ``addr`` in the cycle of ``restart``. A unit names its slot and, in
+    ``count`` position groups (``golden.dataflow.unit_groups``; 1 with one lane), rows ``r`` and
+    columns ``s`` (0 where the dataflow's word has none).
     """
+    groups = unit_groups(cfg)
     return wiring.Signature({
         "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits), "next": Out(1),
-        "valid": In(1), "slot": In(cfg.slot_bits), "r0": In(cfg.pos_bits), "s0": In(cfg.pos_bits),
+        "valid": In(1), "slot": In(cfg.slot_bits), "count": In(bits_for(groups)),
+        "r": In(cfg.pos_bits).array(groups), "s": In(cfg.pos_bits).array(groups),
     })
 
 
@@ -135,7 +139,8 @@ class DenseDecoder(_Decoder):
         assert STREAM_LATENCY > 1, "the dense unit stream reads mg in the cycle after restart"
         restarted = Signal()
         m.d.sync += restarted.eq(u.restart)
-        m.d.comb += [u.valid.eq(1), u.slot.eq(slot), u.r0.eq(0), u.s0.eq(0)]
+        m.d.comb += [u.valid.eq(1), u.slot.eq(slot), u.count.eq(1)]
+        m.d.comb += [pos.eq(0) for pos in (*u.r, *u.s)]
         with m.If(u.restart):
             m.d.sync += slot.eq(0)
         with m.Elif(restarted):  # no pop comes before the first unit reaches the head (STREAM_LATENCY > 1)
@@ -178,8 +183,13 @@ class IndexedDecoder(_Decoder):
         ahead = read_ahead(m, unit_mem, restart=u.restart, start=u.addr, pop=u.next, name="unit")
         word = data.View(unit_struct, ahead.head)
         m.d.comb += [u.valid.eq(ahead.valid), u.slot.eq(word.slot)]
-        for position in df.unit_position:  # r0 (rows and single weights), s0 (single weights)
-            m.d.comb += getattr(u, position).eq(getattr(word, position))
+        groups = unit_groups(cfg)
+        m.d.comb += u.count.eq(word.count if groups > 1 else 1)
+        for g in range(groups):  # each group's row (rows and single weights) and column (single weights)
+            for name in ("r", "s"):
+                field = f"{name}{g}"
+                value = getattr(word, field) if field in unit_struct.members else 0
+                m.d.comb += getattr(u, name)[g].eq(value)
         return m
 
 

@@ -120,6 +120,7 @@ _HELP = {
     "acc_bits": "accumulator width (wraps, two's complement)",
     "max_kernel": "largest kernel size R, S supported",
     "max_stride": "largest stride supported",
+    "lanes": "multiply lanes per PE: kernel positions issued per cycle (1 .. max_kernel**2)",
     "act_lanes": "activations the tile loader reads per cycle (activation-buffer read ports)",
     "act_depth": "activation buffer depth in words (>= C*H*W)",
     "weight_depth": "weight buffer depth in words (>= stored weights)",
@@ -130,17 +131,17 @@ _HELP = {
 }
 
 
-def add_array_arguments(parser: argparse.ArgumentParser, dataflow: bool = True) -> None:
+def add_array_arguments(parser: argparse.ArgumentParser, dataflow: bool = True, lanes: bool = True) -> None:
     """Add one ``--flag`` per :class:`ArrayConfig` field (shared by every command that builds an array);
-    ``dataflow=False`` leaves out ``--sparsity`` for a command that takes several dataflows (it must
-    then set ``args.dataflow`` itself before :func:`array_config_from_args`)."""
+    ``dataflow=False`` leaves out ``--sparsity`` and ``lanes=False`` ``--lanes`` for a command that takes
+    several (it must then set ``args.dataflow`` or ``args.lanes`` itself before :func:`array_config_from_args`)."""
     defaults = ArrayConfig()
     if dataflow:
         parser.add_argument("--sparsity", "--dataflow", dest="dataflow", choices=DATAFLOWS,
                             default=defaults.dataflow, help="dataflow: which zeros the sequencer skips "
                                                             "(default: %(default)s)")
     for f in fields(ArrayConfig):
-        if f.name == "dataflow":
+        if f.name == "dataflow" or (f.name == "lanes" and not lanes):
             continue
         parser.add_argument("--" + f.name.replace("_", "-"), type=int, default=getattr(defaults, f.name),
                             metavar="N", help=f"{_HELP[f.name]} (default: %(default)s)")

@@ -61,7 +61,7 @@ def perf_layout(cfg: ArrayConfig) -> data.StructLayout:
 
 
 def load_data_bits(cfg: ArrayConfig) -> int:
-    widths = [cfg.act_bits, cfg.weight_bits]
+    widths = [cfg.act_bits, cfg.weight_word_bits]
     if cfg.has_index:
         widths += [cfg.chan_index_bits, cfg.unit_index_bits]
     return max(widths)

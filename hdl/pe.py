@@ -40,7 +40,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
-from golden.timing import pe_drain_latency, pe_latency
+from golden.timing import ADDER_LEVELS_PER_STAGE, adder_tree_latency, pe_drain_latency, pe_latency
 
 from .multiplier import LATENCY as MUL_LATENCY
 from .multiplier import RegisteredMultiplier
@@ -53,7 +53,7 @@ class ProcessingElement(wiring.Component):
         addr_bits = cfg.slot_bits + 1
         super().__init__({
             "valid": In(1), "fresh": In(1), "addr": In(addr_bits),
-            "weight": In(signed(cfg.weight_bits)), "act": In(signed(cfg.act_bits)),
+            "weight": In(signed(cfg.weight_bits)).array(cfg.lanes), "act": In(signed(cfg.act_bits)).array(cfg.lanes),
             "drain_addr": In(addr_bits), "drain_en": In(1), "drain_data": Out(signed(cfg.acc_bits)),
         })
 
@@ -86,27 +86,36 @@ class ProcessingElement(wiring.Component):
         # only completes an accumulation the next layer overwrites (its first MAC per slot is
         # ``fresh``), so a reset net need not reach every PE.
         fast = bool(cfg.acc_pipeline)
-        stages = self.latency(cfg)
-        valid = [self.valid] + [Signal(name=f"valid{k}", reset_less=True, attrs=KEEP) for k in range(1, stages + 1)]
+        # with lanes, the control waits for the adder tree first: stage k below counts from there
+        tree = adder_tree_latency(cfg)
+        stages = self.latency(cfg) - tree
+        valid = [self._delayed(m, self.valid, tree, "valid_t")] + [
+            Signal(name=f"valid{k}", reset_less=True, attrs=KEEP) for k in range(1, stages + 1)]
         fresh_stages = 3 if fast else 2  # the sum's stage
-        fresh = [self.fresh] + [Signal(name=f"fresh{k}", reset_less=True, attrs=KEEP)
-                                for k in range(1, fresh_stages + 1)]
-        addr = [self.addr] + [Signal.like(self.addr, name=f"addr{k}", reset_less=True, attrs=KEEP)
-                              for k in range(1, stages + 1)]
+        fresh = [self._delayed(m, self.fresh, tree, "fresh_t")] + [
+            Signal(name=f"fresh{k}", reset_less=True, attrs=KEEP) for k in range(1, fresh_stages + 1)]
+        addr = [self._delayed(m, self.addr, tree, "addr_t")] + [
+            Signal.like(self.addr, name=f"addr{k}", reset_less=True, attrs=KEEP) for k in range(1, stages + 1)]
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages + 1)]
         m.d.sync += [fresh[k].eq(fresh[k - 1]) for k in range(1, fresh_stages + 1)]
         m.d.sync += [addr[k].eq(addr[k - 1]) for k in range(1, stages + 1)]
-        # the operands (registered in the fabric first when fast), then the DSP block's two registers
-        m.submodules.mul = mul = RegisteredMultiplier(self.weight.shape(), self.act.shape())
+        # per lane the operands (registered in the fabric first when fast), then the DSP block's two
+        # registers; the lanes' products summed by the adder tree
         assert MUL_LATENCY == 2
-        if fast:
-            weight, act = (Signal.like(port, name=f"{port.name}_op", reset_less=True, attrs=KEEP)
-                           for port in (self.weight, self.act))
-            m.d.sync += [weight.eq(self.weight), act.eq(self.act)]
-        else:
-            weight, act = self.weight, self.act
-        m.d.comb += [mul.a.eq(weight), mul.b.eq(act)]
-        product = mul.p  # at stage 3 when fast, else 2
+        products = []
+        for lane in range(cfg.lanes):
+            pre = f"l{lane}_" if cfg.lanes > 1 else ""
+            mul = RegisteredMultiplier(self.weight[lane].shape(), self.act[lane].shape())
+            m.submodules[f"{pre}mul"] = mul
+            if fast:
+                weight, act = (Signal.like(port[lane], name=f"{pre}{name}_op", reset_less=True, attrs=KEEP)
+                               for port, name in ((self.weight, "weight"), (self.act, "act")))
+                m.d.sync += [weight.eq(self.weight[lane]), act.eq(self.act[lane])]
+            else:
+                weight, act = self.weight[lane], self.act[lane]
+            m.d.comb += [mul.a.eq(weight), mul.b.eq(act)]
+            products.append(mul.p)
+        product = self._adder_tree(m, products)  # at stage 3 when fast, else 2 (after the tree's delay)
 
         sb = cfg.slot_bits
         # the accumulator file: bank b = memory b, its slot addressed by the low bits
@@ -146,6 +155,32 @@ class ProcessingElement(wiring.Component):
             m.d.comb += [wp.addr.eq(addr[write_stage][:sb]), wp.data.eq(write_data),
                          wp.en.eq(valid[write_stage] & (addr[write_stage][sb] == b))]
         return m
+
+    @staticmethod
+    def _delayed(m: Module, value: Signal, cycles: int, name: str) -> Signal:
+        """``value`` ``cycles`` cycles ago (this PE's own registers, see ``hdl.replica``)."""
+        for k in range(cycles):
+            reg = Signal.like(value, name=f"{name}{k}", reset_less=True, attrs=KEEP)
+            m.d.sync += reg.eq(value)
+            value = reg
+        return value
+
+    def _adder_tree(self, m: Module, products: list) -> Signal:
+        """The sum of the lanes' ``products``, pairwise, registered after every
+        ``ADDER_LEVELS_PER_STAGE`` levels and after the last (``golden.timing.adder_tree_latency``
+        registers in all; none with one lane). Widths grow a bit per level, so the sum is exact; the
+        accumulator then wraps it like any sum."""
+        level, depth, registered = list(products), 0, True
+        while len(level) > 1:
+            level = [level[k] + level[k + 1] if k + 1 < len(level) else level[k] for k in range(0, len(level), 2)]
+            depth += 1
+            registered = depth % ADDER_LEVELS_PER_STAGE == 0 or len(level) == 1
+            if registered:
+                regs = [Signal(signed(len(v)), name=f"tree{depth}_{k}", reset_less=True) for k, v in enumerate(level)]
+                m.d.sync += [reg.eq(v) for reg, v in zip(regs, level, strict=True)]
+                level = regs
+        assert depth == 0 or registered
+        return level[0]
 
     def _running_sum(self, m: Module, valid: list, fresh: list, addr: list, rps: list, product,
                      lutram: bool) -> tuple:

@@ -28,7 +28,7 @@ Timing contract: ``golden/timing.py``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -60,8 +60,10 @@ class ComputeSequencer(wiring.Component):
             "drain": Out(drain_request(cfg)),
             # stage-1 operands (the weight itself is the weight buffer's read data)
             "op_valid": Out(1), "op_fresh": Out(1), "op_bank": Out(1), "op_slot": Out(cfg.slot_bits),
-            # the tile's selects, one-hot (``hdl.tile.row_select``, ``col_select``)
-            "op_row_sel": Out(2 * cfg.max_kernel), "op_col_sel": Out(cfg.max_stride * cfg.max_kernel),
+            # each lane's tile selects, one-hot (``hdl.tile.row_select``, ``col_select``; none: idle lane)
+            "op_row_sel": Out(2 * cfg.max_kernel).array(cfg.lanes),
+            "op_col_sel": Out(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
+            "lane_active": Out(cfg.lanes),  # stage 0: the lanes issuing a scheduled position (weights read)
             "touched": Out(cfg.acc_depth).array(2),
             "finished": Out(1), "load_stall": Out(1), "drain_stall": Out(1),
         })
@@ -120,14 +122,17 @@ class ComputeSequencer(wiring.Component):
                          ends.eq(carry & (pr == r_last) if kind is Unit.KERNEL else carry)]
             return nr, ns, ends
 
+        lanes = cfg.lanes
         if kind is Unit.SINGLE:
             m.d.comb += ulast.eq(1)
-        else:
+        elif lanes == 1:
             # the position after a unit's first one: every unit of an entry starts at the same position
             # (kernel units at the entry's phase, row units at column 0). In ENTRY from the entry at the
             # stream's head, in RUN from the latched pattern.
             head_r1, head_s1, head_ulast1 = step(ent.phase_r, ent.phase_s, ent.step_r, ent.step_s, "entry")
             r1, s1, ulast1 = step(phase_r, phase_s, step_r, step_s, "start")
+
+        lane_r, lane_s, lane_on, unit_end, after_r, after_s = self._lanes(m, cur_r, cur_s, ulast, step, step_r, step_s)
 
         # TILE_END as a flip-flop of its own (set on the transitions into it, cleared when it hands the
         # tile over), so the drain start and the tile walker's advance are a gate of two flip-flops, not
@@ -162,7 +167,7 @@ class ComputeSequencer(wiring.Component):
                 m.d.sync += [nu.eq(ent.count), ku.eq(0), elast.eq(ent.count == 1), first.eq(1),
                              phase_r.eq(ent.phase_r), phase_s.eq(ent.phase_s),
                              step_r.eq(ent.step_r), step_s.eq(ent.step_s)]
-                if kind is not Unit.SINGLE:
+                if kind is not Unit.SINGLE and lanes == 1:
                     m.d.sync += [xr.eq(head_r1), xs.eq(head_s1), ulast.eq(head_ulast1)]
                 with m.If(self.full.bit_select(buf, 1)):
                     m.d.comb += ent.next.eq(1)
@@ -173,11 +178,13 @@ class ComputeSequencer(wiring.Component):
                 m.d.comb += [issue.eq(1), self.w_en.eq(1), unit.next.eq(first)]
                 m.d.sync += [wp.eq(wp + 1), first.eq(0), slot.eq(cur_slot)]
                 # current position and slot: the unit's start on its first cycle, the counters after
-                start_r, start_s = {Unit.KERNEL: (phase_r, phase_s), Unit.ROW: (unit.r0, 0),
-                                    Unit.SINGLE: (unit.r0, unit.s0)}[kind]
+                start_r, start_s = {Unit.KERNEL: (phase_r, phase_s), Unit.ROW: (unit.r[0], 0),
+                                    Unit.SINGLE: (unit.r[0], unit.s[0])}[kind]
                 m.d.comb += [cur_r.eq(Mux(first, start_r, r)), cur_s.eq(Mux(first, start_s, s)),
                              cur_slot.eq(Mux(first, unit.slot, slot))]
-                if kind is not Unit.SINGLE:
+                if lanes > 1:  # the position after the cycle's last lane
+                    m.d.sync += [r.eq(after_r), s.eq(after_s)]
+                elif kind is not Unit.SINGLE:
                     # the lookahead becomes the position; it steps on, or restarts after the next unit's start
                     m.d.sync += [r.eq(xr if kind is Unit.KERNEL else cur_r), s.eq(xs)]
                     r2, s2, ulast2 = step(xr, xs, step_r, step_s, "ahead")
@@ -185,7 +192,7 @@ class ComputeSequencer(wiring.Component):
                         m.d.sync += [xr.eq(r1), xs.eq(s1), ulast.eq(ulast1)]
                     with m.Else():
                         m.d.sync += [xr.eq(r2), xs.eq(s2), ulast.eq(ulast2)]
-                with m.If(ulast):
+                with m.If(unit_end):
                     m.d.sync += [ku.eq(ku + 1), sp.eq(sp + 1), first.eq(1), elast.eq(ku + 2 == nu)]
                     with m.If(elast):
                         m.d.comb += self.consumed.eq(1)
@@ -220,9 +227,12 @@ class ComputeSequencer(wiring.Component):
         K = cfg.max_kernel
         stride_is = [Signal(name=f"stride_is{st}", reset_less=True) for st in range(1, cfg.max_stride + 1)]
         m.d.sync += [flag.eq(c.stride == st) for st, flag in enumerate(stride_is, start=1)]
-        m.d.sync += [self.op_row_sel[b * K + r].eq((buf == b) & (cur_r == r)) for b in range(2) for r in range(K)]
-        m.d.sync += [self.op_col_sel[(st - 1) * K + s].eq(stride_is[st - 1] & (cur_s == s))
-                     for st in range(1, cfg.max_stride + 1) for s in range(K)]
+        for lane in range(lanes):
+            m.d.sync += [self.op_row_sel[lane][b * K + r].eq(lane_on[lane] & (buf == b) & (lane_r[lane] == r))
+                         for b in range(2) for r in range(K)]
+            m.d.sync += [self.op_col_sel[lane][(st - 1) * K + s].eq(stride_is[st - 1] & (lane_s[lane] == s))
+                         for st in range(1, cfg.max_stride + 1) for s in range(K)]
+            m.d.comb += self.lane_active[lane].eq(issue & lane_on[lane])
         # ``fresh``: the op's slot has not been touched in this tile (stage 1, from the touched bits;
         # the array registers it once, next to here, before it fans out)
         slot1 = self.op_slot
@@ -232,3 +242,85 @@ class ComputeSequencer(wiring.Component):
                 with m.If(self.op_valid):
                     m.d.sync += self.touched[b].bit_select(slot1, 1).eq(1)
         return m
+
+    def _lanes(self, m: Module, cur_r: Signal, cur_s: Signal, ulast: Signal, step, step_r: Signal,
+               step_s: Signal) -> tuple:
+        """The positions of a cycle's lanes (``golden.lanes``): ``(lane_r, lane_s, lane_on, unit_end,
+        after_r, after_s)``; lane 0 is the current position ``(cur_r, cur_s)``.
+
+        With one lane that is all, and ``ulast`` (registered a cycle ahead) ends the unit. With more:
+
+        * kernel units (and row units with ``S > V``) walk on: lane ``l`` is ``l`` steps after lane 0
+          (a chain of the same step the one-lane walk takes, so strided patterns come for free) while
+          the unit lasts; the unit ends when the step after the last lane leaves it, and the next
+          cycle starts there (``after``);
+        * row units with ``S <= V`` name up to ``floor(V/S)`` rows: lane ``l`` takes column ``l % S``
+          of the word's row ``l // S`` (registered per lane from ``S``, static during a run);
+        * single weights: lane ``l`` takes the word's ``l``-th ``(r, s)``.
+
+        A word of rows or weights is one cycle, so it always ends its unit.
+        """
+        cfg = self._cfg
+        pb, lanes, unit = cfg.pos_bits, cfg.lanes, self.unit
+        kind = dataflow_of(cfg.dataflow).unit
+        lane_r = [Signal(pb + 2, name=f"lane{lane}_r") for lane in range(lanes)]
+        lane_s = [Signal(pb + 1, name=f"lane{lane}_s") for lane in range(lanes)]
+        lane_on = [Signal(name=f"lane{lane}_on") for lane in range(lanes)]
+        unit_end = Signal()
+        after_r, after_s = Signal(pb + 2, name="after_r"), Signal(pb + 1, name="after_s")
+        if lanes == 1:
+            m.d.comb += [lane_r[0].eq(cur_r), lane_s[0].eq(cur_s), lane_on[0].eq(1), unit_end.eq(ulast)]
+            return lane_r, lane_s, lane_on, unit_end, after_r, after_s
+
+        def walk() -> tuple[list, Value]:
+            """Lanes ``l`` steps after lane 0, and whether the unit goes on after the last lane."""
+            pos, on, more = [(cur_r, cur_s, Const(1))], Const(1), None
+            pr, ps = cur_r, cur_s
+            for lane in range(1, lanes + 1):
+                pr, ps, ends = step(pr, ps, step_r, step_s, f"lane{lane}")
+                on_next = Signal(name=f"lane{lane}_walk_on")
+                m.d.comb += on_next.eq(on & ~ends)
+                on = on_next
+                if lane < lanes:
+                    pos.append((pr, ps, on))
+                else:
+                    more = on
+                    m.d.comb += [after_r.eq(pr), after_s.eq(ps)]
+            return pos, more
+
+        def named(positions: int, count: Value) -> list:
+            """Lane ``l`` at the word's group ``g_l`` (column ``j_l`` of a row, or the whole position)."""
+            rs = Array(unit.r[g] for g in range(positions))
+            ss = Array(unit.s[g] for g in range(positions))
+            out = []
+            for lane in range(lanes):
+                if kind is Unit.ROW:  # row l // S, column l % S, from S (static during a run)
+                    g = Signal(range(lanes), name=f"lane{lane}_row", reset_less=True)
+                    j = Signal(pb, name=f"lane{lane}_col", reset_less=True)
+                    with m.Switch(self.cfg.s[:pb]):
+                        for big_s in range(1, cfg.max_kernel + 1):
+                            with m.Case(big_s):
+                                m.d.sync += [g.eq(lane // big_s), j.eq(lane % big_s)]
+                    out.append((rs[g], j, g < count))
+                else:
+                    out.append((rs[lane], ss[lane], lane < count))
+            return out
+
+        positions = len(unit.r)
+        if kind is Unit.KERNEL:
+            lanes_at, end = walk()
+            end = ~end
+        elif kind is Unit.SINGLE:
+            lanes_at, end = named(positions, unit.count), Const(1)
+        else:  # rows: several per cycle with S <= V, else a row's columns V at a time
+            rows_mode = Signal(name="rows_per_cycle", reset_less=True)
+            m.d.sync += rows_mode.eq(self.cfg.s <= lanes)
+            walked, more = walk()
+            rows = named(positions, unit.count)
+            lanes_at = [tuple(Mux(rows_mode, a, b) for a, b in zip(row, w, strict=True))
+                        for row, w in zip(rows, walked, strict=True)]
+            end = rows_mode | ~more
+        for lane, (r, s, on) in enumerate(lanes_at):
+            m.d.comb += [lane_r[lane].eq(r), lane_s[lane].eq(s), lane_on[lane].eq(on)]
+        m.d.comb += unit_end.eq(end)
+        return lane_r, lane_s, lane_on, unit_end, after_r, after_s

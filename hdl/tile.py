@@ -106,8 +106,9 @@ class ActivationTile(wiring.Component):
         super().__init__({
             "we": In(1).array(cfg.act_lanes), "wbuf": In(1), "wrow": In(bits_for(cfg.tile_rows - 1)),
             "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_lanes),
-            "row_sel": In(2 * cfg.max_kernel), "col_sel": In(cfg.max_stride * cfg.max_kernel), "stride": In(sb),
-            "act": Out(signed(cfg.act_bits)).array(cfg.rows, cfg.cols),
+            "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes),
+            "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes), "stride": In(sb),
+            "act": Out(signed(cfg.act_bits)).array(cfg.lanes, cfg.rows, cfg.cols),
         })
 
     def elaborate(self, platform) -> Module:
@@ -166,6 +167,16 @@ class ActivationTile(wiring.Component):
                     with m.If(row_en[b][q] & col_en[k][v]):
                         m.d.sync += regs[b][q][v].eq(data2[k][v % lanes])
 
+        for lane in range(cfg.lanes):
+            self._read(m, lane, regs, reads, per_row)
+        return m
+
+    def _read(self, m: Module, lane: int, regs: list, reads: list, per_row: bool) -> None:
+        """Lane ``lane``'s read network: its selects' copies, a row register per PE row, a column mux
+        per PE. Every lane has its own (the lanes of a cycle read different kernel positions)."""
+        cfg = self._cfg
+        cols = cfg.tile_cols
+        pre = f"l{lane}_" if cfg.lanes > 1 else ""
         # stage B: the one-hot selects, copied per PE row (the column choice) and per group of
         # SELECT_GROUP columns (the row choice): a select driving a whole row register is a net of
         # hundreds of loads (on the ECP5 4x4 array 6 ns of routing), a group's copy drives
@@ -177,21 +188,22 @@ class ActivationTile(wiring.Component):
             else:  # shared rows: max_stride is 1
                 cands = [(b, q, b * K + r) for b in range(2) for (_, r), q in reads[i].items()]
             groups = range(-(-cols // SELECT_GROUP))
-            hot = [[Signal(name=f"row{i}_g{g}_sel{k}", reset_less=True, attrs=KEEP) for k in range(len(cands))]
-                   for g in groups]
+            hot = [[Signal(name=f"{pre}row{i}_g{g}_sel{k}", reset_less=True, attrs=KEEP)
+                    for k in range(len(cands))] for g in groups]
             for g in groups:
-                m.d.sync += [hot[g][k].eq(self.row_sel[bit]) for k, (_, _, bit) in enumerate(cands)]
+                m.d.sync += [hot[g][k].eq(self.row_sel[lane][bit]) for k, (_, _, bit) in enumerate(cands)]
             col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in range(K)]
-            col_hot_b = [Signal(name=f"row{i}_colsel{k}_b", reset_less=True, attrs=KEEP) for k in range(len(col_keys))]
-            m.d.sync += [col_hot_b[k].eq(self.col_sel[(st - 1) * K + s]) for k, (st, s) in enumerate(col_keys)]
+            col_hot_b = [Signal(name=f"{pre}row{i}_colsel{k}_b", reset_less=True, attrs=KEEP)
+                         for k in range(len(col_keys))]
+            m.d.sync += [col_hot_b[k].eq(self.col_sel[lane][(st - 1) * K + s]) for k, (st, s) in enumerate(col_keys)]
             # stage A: this PE row's window row (AND-OR over the one-hot lines), and its column choice
-            row = [Signal(signed(cfg.act_bits), name=f"row{i}_{v}", reset_less=True) for v in range(cols)]
+            row = [Signal(signed(cfg.act_bits), name=f"{pre}row{i}_{v}", reset_less=True) for v in range(cols)]
             for v in range(cols):
                 terms = [Mux(hot[v // SELECT_GROUP][k], regs[b][q][v], 0) for k, (b, q, _) in enumerate(cands)]
                 m.d.sync += row[v].eq(_any(terms))
-            col_hot = [Signal(name=f"row{i}_colsel{k}", reset_less=True, attrs=KEEP) for k in range(len(col_keys))]
+            col_hot = [Signal(name=f"{pre}row{i}_colsel{k}", reset_less=True, attrs=KEEP)
+                       for k in range(len(col_keys))]
             m.d.sync += [col_hot[k].eq(col_hot_b[k]) for k in range(len(col_keys))]
             for j in range(cfg.cols):
-                m.d.comb += self.act[i][j].eq(_any([Mux(col_hot[k], row[j * st + s], 0)
-                                                    for k, (st, s) in enumerate(col_keys)]))
-        return m
+                m.d.comb += self.act[lane][i][j].eq(_any([Mux(col_hot[k], row[j * st + s], 0)
+                                                          for k, (st, s) in enumerate(col_keys)]))

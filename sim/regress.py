@@ -29,7 +29,16 @@ from pathlib import Path
 from golden.cli import OutputDir, OutputFile, Parser
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.layerio import save_layer
-from golden.space import BOUNDARIES, DEFAULT_MAX_CYCLES, Case, covered, draw_case, reachable_boundaries
+from golden.space import (
+    BOUNDARIES,
+    DEFAULT_MAX_CYCLES,
+    Case,
+    covered,
+    draw_case,
+    reachable_boundaries,
+    variant_label,
+    variants,
+)
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .parallel import Progress, chunks, completed, hms, make_executor
@@ -56,6 +65,7 @@ class Summary:
     seed: int
     dataflows: list[str]
     cases: list[Case]
+    lanes: list[int] = field(default_factory=lambda: [1])
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     wall_s: float = 0.0
 
@@ -68,14 +78,14 @@ class Summary:
         return sum(not o.ok for o in self.outcomes.values())
 
     def coverage(self) -> dict[str, dict[str, int]]:
-        """Cases on each boundary, per dataflow (measured on the drawn layers); -1 = unreachable."""
+        """Cases on each boundary, per variant (measured on the drawn layers); -1 = unreachable."""
         table: dict[str, dict[str, int]] = {}
-        for df in self.dataflows:
-            reach = reachable_boundaries(_with(self.cfg, df))
-            table[df] = {b: (0 if b in reach else -1) for b in list(BOUNDARIES)}
+        for df, v in variants(self.dataflows, self.lanes):
+            reach = reachable_boundaries(replace(self.cfg, dataflow=df, lanes=v))
+            table[variant_label(df, v)] = {b: (0 if b in reach else -1) for b in list(BOUNDARIES)}
         for case in self.cases:
             for b in covered(case, self.cfg):
-                table[case.dataflow][b] += 1
+                table[case.variant][b] += 1
         return table
 
     def missing(self) -> list[tuple[str, str]]:
@@ -83,19 +93,15 @@ class Summary:
         return [(df, b) for df, row in self.coverage().items() for b, n in row.items() if n == 0]
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "dataflows": self.dataflows, "array": self.cfg.to_dict(),
+        return {"seed": self.seed, "dataflows": self.dataflows, "lanes": self.lanes, "array": self.cfg.to_dict(),
                 "cases": len(self.cases), "passed": self.passed, "failed": self.failed,
                 "simulated_cycles": sum(o.cycles or 0 for o in self.outcomes.values()),
                 "wall_s": round(self.wall_s, 1), "coverage": self.coverage(),
-                "failures": [{"index": o.index, "dataflow": self.cases_by_index[o.index].dataflow,
+                "failures": [{"index": o.index, "variant": self.cases_by_index[o.index].variant,
                               "problems": o.problems} for o in self.outcomes.values() if not o.ok]}
 
     def __post_init__(self) -> None:
         self.cases_by_index: dict[int, Case] = {c.index: c for c in self.cases}
-
-
-def _with(cfg: ArrayConfig, dataflow: str) -> ArrayConfig:
-    return replace(cfg, dataflow=dataflow)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,23 +135,28 @@ def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str) -> list[Outcom
 # driver
 
 
-def array_flags(cfg: ArrayConfig) -> str:
-    """The command-line flags that build ``cfg`` (those that differ from the defaults), dataflow aside."""
+def array_flags(cfg: ArrayConfig, skip: tuple[str, ...] = ("dataflow",)) -> str:
+    """The command-line flags that build ``cfg`` (those that differ from the defaults), ``skip`` aside."""
     default = ArrayConfig()
     return " ".join(f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" for f in fields(ArrayConfig)
-                    if f.name != "dataflow" and getattr(cfg, f.name) != getattr(default, f.name))
+                    if f.name not in skip and getattr(cfg, f.name) != getattr(default, f.name))
 
 
 def reproduce_commands(summary: Summary, case: Case, npz: Path) -> list[str]:
-    flags = array_flags(summary.cfg)
-    flags = " " + flags if flags else ""
+    def spaced(flags: str) -> str:
+        return " " + flags if flags else ""
+
     dfs = ",".join(summary.dataflows)
-    return [f"python -m sim.regress --seed {summary.seed} --dataflows {dfs} --case {case.index}{flags}",
+    lanes = "" if summary.lanes == [1] else " --lanes " + ",".join(map(str, summary.lanes))
+    return [f"python -m sim.regress --seed {summary.seed} --dataflows {dfs}{lanes} --case {case.index}"
+            + spaced(array_flags(summary.cfg, ("dataflow", "lanes"))),
             f"python -m sim.run --sparsity {case.dataflow} --layer {npz} --seed {case.stall_seed} "
-            f"--load-gap {case.load_gap!r} --backpressure {case.backpressure!r}{flags}"]
+            f"--load-gap {case.load_gap!r} --backpressure {case.backpressure!r}"
+            + spaced(array_flags(case.config(summary.cfg)))]
 
 
-def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, indices: list[int] | None = None,
+def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, lanes: list[int] | None = None,
+            indices: list[int] | None = None,
             workers: int = 2, chunk_size: int = 10, max_cycles: int = DEFAULT_MAX_CYCLES,
             build_root: Path = DEFAULT_BUILD_ROOT, out_dir: Path = DEFAULT_OUT, progress: bool = True,
             log=None) -> Summary:
@@ -153,13 +164,16 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, in
     log = log or sys.stderr
     t0 = time.monotonic()
     wanted = indices if indices is not None else list(range(count))
+    lanes = list(lanes or [cfg.lanes])
     print(f"regress: drawing {len(wanted)} cases (seed {seed}, dataflows {','.join(dataflows)}, "
-          f"{cfg.rows}x{cfg.cols} array)", file=log)
-    cases = [draw_case(cfg, seed, i, dataflows, max_cycles) for i in wanted]
-    summary = Summary(cfg, seed, list(dataflows), cases)
-    by_df: dict[str, list[Case]] = {}
+          f"lanes {','.join(map(str, lanes))}, {cfg.rows}x{cfg.cols} array)", file=log)
+    cases = [draw_case(cfg, seed, i, dataflows, max_cycles, lanes) for i in wanted]
+    summary = Summary(cfg, seed, list(dataflows), cases, lanes)
+    by_df: dict[str, list[Case]] = {}  # by variant
+    arrays: dict[str, ArrayConfig] = {}
     for c in cases:
-        by_df.setdefault(c.dataflow, []).append(c)
+        by_df.setdefault(c.variant, []).append(c)
+        arrays[c.variant] = c.config(cfg)
     bar = Progress(len(cases), log) if progress and cases else None
     fail_dir = out_dir / f"seed-{seed}"
 
@@ -170,9 +184,9 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, in
                 continue
             case = summary.cases_by_index[o.index]
             fail_dir.mkdir(parents=True, exist_ok=True)
-            npz = fail_dir / f"case-{case.index}-{case.dataflow}.npz"
+            npz = fail_dir / f"case-{case.index}-{case.variant.replace('/', '-')}.npz"
             save_layer(npz, case.layer)
-            lines = [f"FAIL case {case.index} ({case.dataflow}, {case.goal or 'free draw'}; {case.describe()}): "
+            lines = [f"FAIL case {case.index} ({case.variant}, {case.goal or 'free draw'}; {case.describe()}): "
                      + "; ".join(o.problems)]
             lines += ["  reproduce: " + cmd for cmd in reproduce_commands(summary, case, npz)]
             print("\n".join(lines), file=log, flush=True)
@@ -180,7 +194,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, in
     print(f"regress: building {len(by_df)} arrays (cached under {build_root})", file=log, flush=True)
     with make_executor(workers, None) as ex:
         pending: dict[cf.Future, tuple[str, object]] = {
-            ex.submit(build_array, _with(cfg, df).to_dict(), str(build_root)): ("build", df) for df in by_df}
+            ex.submit(build_array, arrays[v].to_dict(), str(build_root)): ("build", v) for v in by_df}
         for fut, (what, item) in completed(ex, pending):
             if what == "build":
                 exc = fut.exception()
@@ -191,7 +205,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, in
                         bar.update(len(outs), f"{item}: BUILD FAILED")
                     continue
                 for chunk in chunks(by_df[item], chunk_size):
-                    pending[ex.submit(run_chunk, _with(cfg, item).to_dict(), chunk, str(build_root))] = \
+                    pending[ex.submit(run_chunk, arrays[item].to_dict(), chunk, str(build_root))] = \
                         ("chunk", item)
             else:
                 outs = fut.result()
@@ -205,14 +219,16 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, in
 
 
 def coverage_table(summary: Summary) -> str:
-    """Cases per boundary and dataflow, as a plain-text table (``-`` = the array cannot reach it)."""
+    """Cases per boundary and variant (dataflow, lanes), as a plain-text table (``-`` = the array cannot reach it)."""
     cov = summary.coverage()
     dfs = list(cov)
     names = list(BOUNDARIES)
     width = max(len(n) for n in names)
-    lines = [f"{'boundary':<{width}}  " + "  ".join(f"{d:>7}" for d in dfs)]
+    cols = {d: max(7, len(d)) for d in dfs}
+    lines = [f"{'boundary':<{width}}  " + "  ".join(f"{d:>{cols[d]}}" for d in dfs)]
     for n in names:
-        lines.append(f"{n:<{width}}  " + "  ".join(f"{('-' if cov[d][n] < 0 else cov[d][n]):>7}" for d in dfs))
+        lines.append(f"{n:<{width}}  " + "  ".join(f"{('-' if cov[d][n] < 0 else cov[d][n]):>{cols[d]}}"
+                                                   for d in dfs))
     free = sum(1 for c in summary.cases if c.goal is None)
     lines.append(f"({len(summary.cases)} cases: {len(summary.cases) - free} drawn for a boundary, {free} free draws)")
     return "\n".join(lines)
@@ -231,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="dataflows, case i runs on the (i mod D)-th (default: %(default)s)")
     parser.add_argument("--case", type=int, action="append", metavar="I",
                         help="run only case I of this seed and dataflow list (repeatable); --count is then ignored")
-    add_array_arguments(parser, dataflow=False)
+    add_array_arguments(parser, dataflow=False, lanes=False)
+    parser.add_argument("--lanes", default="1", metavar="V,V",
+                        help="multiply lanes per PE; with several, case i runs on the (i mod D*L)-th of every "
+                             "dataflow at every lane count (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, metavar="W", help="parallel jobs (default: %(default)s)")
     parser.add_argument("--chunk-size", type=int, default=10, metavar="K",
                         help="cases per simulator process (default: %(default)s)")
@@ -253,10 +272,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be >= {lo}, not {getattr(args, name)}")
     if args.case and min(args.case) < 0:
         parser.error(f"--case must be >= 0, not {min(args.case)}")
-    args.dataflow = dataflows[0]
-    cfg = array_config_from_args(parser, args)
     try:
-        summary = regress(cfg, args.seed, args.count, dataflows, indices=args.case, workers=args.workers,
+        lanes = [int(v) for v in args.lanes.split(",") if v.strip()]
+    except ValueError:
+        parser.error(f"--lanes: expected comma-separated integers, not {args.lanes!r}")
+    if not lanes:
+        parser.error("--lanes: give at least one lane count")
+    lanes = sorted(set(lanes), key=lanes.index)
+    args.dataflow = dataflows[0]
+    for args.lanes in reversed(lanes):  # each must make a valid array; cfg is the first
+        cfg = array_config_from_args(parser, args)
+    try:
+        summary = regress(cfg, args.seed, args.count, dataflows, lanes=lanes, indices=args.case, workers=args.workers,
                           chunk_size=args.chunk_size, max_cycles=args.max_cycles, build_root=args.build_dir,
                           out_dir=args.out)
     except ValueError as e:  # an array too small for some boundary

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from golden.config import DATAFLOWS, ArrayConfig
-from golden.dataflow import Unit
+from golden.dataflow import Unit, unit_word
 from golden.encode import encode
-from golden.lanes import kernel_cycles, predict
+from golden.lanes import kernel_cycles, mac_cycles, predict
 from golden.layer import Layer
-from golden.timing import Loader, simulate
+from golden.timing import Loader, adder_tree_latency, simulate
 from tests.conftest import random_layer
 
 
@@ -62,3 +62,67 @@ def test_lanes_out_of_range_are_refused(lanes):
     enc = encode(random_layer(np.random.default_rng(0), 2, 2, 4, 4), ArrayConfig())
     with pytest.raises(ValueError, match=r"lanes must be an integer in \[1, max_kernel\*\*2=9\]"):
         predict(enc, lanes)
+
+
+# --- the wide array's encoding (``golden.encode`` with ``lanes``): what the RTL is checked against ---
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@pytest.mark.parametrize("lanes", [2, 3, 4, 9])
+@pytest.mark.parametrize("r,s", [(3, 3), (2, 3), (3, 1), (1, 2), (1, 1)])
+def test_lane_encoding_takes_the_cycles_the_issue_rule_says(dataflow, lanes, r, s):
+    """Two derivations of the same rule agree: the encoder's unit words (what the RTL issues) and
+    ``golden.lanes.kernel_cycles`` on the one-lane schedule."""
+    rng = np.random.default_rng(r * 10 + s)
+    w = rng.integers(-7, 8, (7, 3, r, s)) * (rng.random((7, 3, r, s)) < 0.6)
+    w[:, 1] = 0  # an all-zero channel
+    ly = Layer(w, rng.integers(-8, 8, (3, 7, 6)), 1, 0)
+    one = encode(ly, ArrayConfig(dataflow=dataflow, acc_depth=4))
+    wide = encode(ly, ArrayConfig(dataflow=dataflow, acc_depth=4, lanes=lanes))
+    assert wide.mac_cycles == mac_cycles(one, lanes)
+    assert len(wide.weight) == sum(sum(row) for row in wide.mac_cycles)  # a weight word per MAC cycle
+    # the same MAC cycles and weights (the run's length also has the adder tree's pipeline depth)
+    timed, model = simulate(wide), predict(one, lanes).counters
+    assert (timed.mac_cycles, timed.weight_reads) == (model.mac_cycles, model.weight_reads)
+    # the same weights, in the same order, just packed by lane
+    assert [e[2] for g in wide.entries for e in g] == [e[2] for g in one.entries for e in g]
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_weight_words_hold_each_cycles_weights_by_lane(dataflow):
+    """Unpacking every weight word lane by lane gives back the one-lane image, idle lanes 0."""
+    cfg1, cfg3 = ArrayConfig(dataflow=dataflow), ArrayConfig(dataflow=dataflow, lanes=3)
+    w = np.array([[[[1, -2, 0], [0, 0, 0], [-128, 127, 5]]]])
+    ly = Layer(w, np.ones((1, 3, 3), np.int64), 1, 0)
+    lanes = [(word >> (8 * k)) & 0xFF for word in encode(ly, cfg3).weight for k in range(3)]
+    lanes = [v - 256 if v >= 128 else v for v in lanes]
+    assert [v for v in lanes if v] == [v for v in encode(ly, cfg1).weight if v]
+    expect = {"dense": 9, "kernel": 9, "strided": 9, "vector": 6, "element": 6}[dataflow]  # lanes in use
+    assert len(lanes) == 3 * -(-expect // 3)
+
+
+def test_row_words_name_several_rows_and_single_words_several_weights():
+    w = np.zeros((2, 1, 3, 3), np.int64)
+    w[0, 0, 0] = [1, 2, 3]
+    w[0, 0, 2] = [4, 5, 6]
+    w[1, 0, 1, 1] = 7
+    ly = Layer(w, np.ones((1, 3, 3), np.int64), 1, 0)
+    vec = encode(ly, ArrayConfig(dataflow="vector", lanes=9))
+    layout = unit_word(vec.cfg)
+    assert [layout.unpack(u) for u in vec.unit_index] == [
+        dict(slot=0, count=2, r0=0, r1=2, r2=0), dict(slot=1, count=1, r0=1, r1=0, r2=0)]
+    el = encode(ly, ArrayConfig(dataflow="element", lanes=4))
+    words = [unit_word(el.cfg).unpack(u) for u in el.unit_index]
+    assert [(u["slot"], u["count"]) for u in words] == [(0, 4), (0, 2), (1, 1)]
+    assert (words[1]["r0"], words[1]["s0"], words[1]["r1"], words[1]["s1"]) == (2, 1, 2, 2)
+    # with V < S a row takes several cycles and its word names one row
+    narrow = encode(ly, ArrayConfig(dataflow="vector", lanes=2))
+    assert narrow.mac_cycles == [[6]]
+
+
+def test_adder_tree_latency_grows_with_log2_lanes():
+    assert [adder_tree_latency(ArrayConfig(lanes=v)) for v in (1, 2, 3, 4, 5, 8, 9)] == [0, 1, 1, 1, 2, 2, 2]
+
+
+def test_lanes_beyond_a_kernel_are_refused_at_generate_time():
+    with pytest.raises(ValueError, match=r"lanes must be in \[1, 4\], not 5; a cycle issues positions of one kernel"):
+        ArrayConfig(max_kernel=2, lanes=5)

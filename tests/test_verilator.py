@@ -77,6 +77,29 @@ def test_random_and_edge_layers_bit_and_cycle_exact(dataflow, shape):
         assert res["perf"] == res["predicted_perf"]
 
 
+WIDE = {  # small arrays (quick builds) with both accumulate pipelines; V = 9 wraps inside its adder tree
+    3: dict(rows=2, cols=3, acc_depth=5, lanes=3, act_depth=2048, weight_depth=2048, index_depth=512, out_depth=2048),
+    9: dict(rows=2, cols=2, acc_depth=4, lanes=9, weight_bits=6, act_bits=5, acc_bits=12, acc_pipeline=0, act_lanes=3,
+            act_depth=2048, weight_depth=2048, index_depth=512, out_depth=2048, perf_bits=32),
+}
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@pytest.mark.parametrize("lanes", sorted(WIDE))
+def test_wide_pes_bit_and_cycle_exact(dataflow, lanes):
+    """V lanes per PE (``golden.lanes``): random and edge layers, every counter exact, under stalls."""
+    cfg = ArrayConfig(dataflow=dataflow, **WIDE[lanes])
+    edges = edge_layers(np.random.default_rng(lanes), cfg.to_dict())
+    # stride 1 pad 0, stride 2 pad 1, zero filters and channels, 100 % dense, all zero, 1x1, 2x2 stride 2,
+    # both accumulator extremes, a random layer, strided (sigma 4) and element pruning
+    layers = [edges[k] for k in (0, 3, 4, 5, 6, 7, 8, 10, 11, 12, 16, 19)]
+    results = run_layers(cfg, layers, name="wide", seed=lanes, load_gap=0.3, backpressure=0.4)
+    assert len(results) == len(layers)
+    for res in results:
+        assert res["outputs_match"] and res["cycles"] == res["predicted_cycles"]
+        assert res["perf"] == res["predicted_perf"]
+
+
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 @pytest.mark.parametrize("shape", ["default", "odd"])
 def test_generated_verilog_is_lint_clean(dataflow, shape):
