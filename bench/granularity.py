@@ -4,7 +4,11 @@ The headline experiment of the project: C = M = 32, 16x16 input, 3x3 kernels, pa
 the same sparsity (default 75 %) at element, vector, kernel and strided (sigma = 4) granularity,
 each pruned layer run on the Verilator RTL of every dataflow (plus the unpruned layer on dense).
 Prints Markdown tables: the diagonal (each dataflow on its own granularity) and the full matrix of
-speedups, which shows what a dataflow cannot skip.
+speedups, which shows what a dataflow cannot skip. ``--lanes V`` runs arrays of ``V``-lane PEs
+(``golden.lanes``) and adds ``balanced`` pruning (the ``round((1 - sparsity) * R * S)`` largest weights of
+every kernel, topped up with whole kernels) to the layers, for the element dataflow's lanes; the
+speedups are then over the dense array with the same ``V``, and the lane utilization (useful MACs /
+(MAC cycles x V x PEs)) is measured from the RTL's counters.
 """
 
 from __future__ import annotations
@@ -35,20 +39,24 @@ def headline_layer(seed: int = 0) -> Layer:
     return Layer(w, a, 1, 1)
 
 
-def pruned_layers(base: Layer, sparsity: float, sigma: int) -> dict[str, Layer]:
+def pruned_layers(base: Layer, sparsity: float, sigma: int, balanced: bool = False) -> dict[str, Layer]:
+    """The unpruned layer and one per pruned dataflow's granularity (plus ``balanced`` if asked)."""
     layers = {"none": base}
-    for gran in GRANULARITY_OF.values():
+    grans = list(GRANULARITY_OF.values()) + (["balanced"] if balanced else [])
+    for gran in grans:
         kw = {"sigma": sigma} if gran == "strided" else {}
+        if gran == "balanced":
+            kw = {"keep": max(1, round((1 - sparsity) * base.r * base.s))}
         layers[gran] = Layer(prune(base.weights, gran, sparsity, **kw).weights, base.activations, 1, 1)
     return layers
 
 
-def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0) -> list[dict]:
-    layers = pruned_layers(headline_layer(seed), sparsity, sigma)
+def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 1) -> list[dict]:
+    layers = pruned_layers(headline_layer(seed), sparsity, sigma, balanced=lanes > 1)
     names = list(layers)
     rows = []
     for df in DATAFLOWS:
-        cfg = ArrayConfig(dataflow=df)
+        cfg = ArrayConfig(dataflow=df, lanes=lanes)
         fits = []
         for n in names:  # e.g. the unpruned layer needs more element-index words than the buffer has
             try:
@@ -56,7 +64,7 @@ def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0) -> list[dict]
                 fits.append(n)
             except ValueError as e:
                 print(f"skipped: {n} on {df}: {e}", file=sys.stderr)
-        results = run_layers(cfg, [layers[n] for n in fits], name="granularity", check=True)
+        results = run_layers(cfg, [layers[n] for n in fits], name=f"granularity-v{lanes}", check=True)
         for name, res in zip(fits, results, strict=True):
             enc = encode(layers[name], cfg)
             mr = metrics.memory_references(enc, res["perf"])
@@ -65,10 +73,11 @@ def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0) -> list[dict]
                 "dataflow": df, "pruning": name, "sparsity": metrics.sparsity(layers[name].weights),
                 "cycles": res["cycles"], "predicted_cycles": res["predicted_cycles"],
                 "outputs_match": res["outputs_match"],
-                "utilization": metrics.utilization(layers[name], cfg.pes, res["cycles"]),
+                "utilization": metrics.utilization(layers[name], cfg.pes * lanes, res["cycles"]),
                 "compression_ratio": metrics.compression_ratio(enc), "index_bits": st["index_bits"],
                 "memory_words": mr["words"], "memory_bits": mr["bits"],
-                "useful_macs": metrics.useful_macs(layers[name]),
+                "useful_macs": metrics.useful_macs(layers[name]), "lanes": lanes,
+                "lane_utilization": metrics.lane_utilization(layers[name], cfg, res["perf"]),
             })
     dense = {r["pruning"]: r["cycles"] for r in rows if r["dataflow"] == "dense"}
     for r in rows:
@@ -76,15 +85,25 @@ def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0) -> list[dict]
     return rows
 
 
+def _diagonal(r: dict) -> bool:
+    """Each dataflow on its own granularity (and the unpruned layer on dense; balanced on element)."""
+    own = GRANULARITY_OF.get(r["dataflow"])
+    return (r["dataflow"] == "dense" and r["pruning"] == "none") or own == r["pruning"] or \
+        (r["dataflow"] == "element" and r["pruning"] == "balanced")
+
+
 def tables(rows: list[dict]) -> str:
-    out = ["| dataflow | pruning | sparsity | cycles (RTL) | = model | speedup | utilization | compression | "
-           "index bits | mem. refs (words) | mem. refs (bits) | bits / useful MAC |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lanes = rows[0].get("lanes", 1) if rows else 1
+    out = [f"Lanes per PE: {lanes}", "",
+           "| dataflow | pruning | sparsity | cycles (RTL) | = model | speedup | utilization | lane util. | "
+           "compression | index bits | mem. refs (words) | mem. refs (bits) | bits / useful MAC |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        if (r["dataflow"] == "dense" and r["pruning"] == "none") or GRANULARITY_OF.get(r["dataflow"]) == r["pruning"]:
+        if _diagonal(r):
             out.append(f"| {r['dataflow']} | {r['pruning']} | {r['sparsity']:.3f} | {r['cycles']} | "
                        f"{'yes' if r['cycles'] == r['predicted_cycles'] else 'NO'} | {r['speedup']:.2f}x | "
-                       f"{r['utilization']:.3f} | {r['compression_ratio']:.2f} | {r['index_bits']} | "
+                       f"{r['utilization']:.3f} | {r.get('lane_utilization', r['utilization']):.3f} | "
+                       f"{r['compression_ratio']:.2f} | {r['index_bits']} | "
                        f"{r['memory_words']} | {r['memory_bits']} | {r['memory_bits'] / r['useful_macs']:.2f} |")
     prunings = list(dict.fromkeys(r["pruning"] for r in rows))
     out += ["", "Speedup over dense, every pruned layer on every dataflow:", "",
@@ -101,11 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sparsity", type=float, default=0.75, help="target sparsity (default: %(default)s)")
     p.add_argument("--sigma", type=int, default=4, help="strided period sigma (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lanes", type=int, default=1, metavar="V",
+                   help="multiply lanes per PE of every array (default: %(default)s)")
     p.add_argument("--json", action=OutputFile, help="also write the rows as JSON (its directory must exist)")
     args = p.parse_args(argv)
     if not 0 <= args.sparsity < 1:
         p.error(f"--sparsity must be in [0, 1), not {args.sparsity}")
-    rows = measure(args.sparsity, args.sigma, args.seed)
+    try:
+        ArrayConfig(lanes=args.lanes)
+    except ValueError as e:
+        p.error(f"--{e}")
+    rows = measure(args.sparsity, args.sigma, args.seed, args.lanes)
     print(tables(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -41,6 +41,13 @@ def utilization(layer: Layer, pes: int, cycles: int) -> float:
     return useful_macs(layer) / (pes * cycles) if cycles else 0.0
 
 
+def lane_utilization(layer: Layer, cfg, counters: dict[str, int]) -> float:
+    """Useful MACs / (MAC cycles x lanes x PEs) of a run (BRIEF §5): how full the issuing cycles' lanes
+    were. With one lane it is the utilization of the MAC cycles alone."""
+    slots = counters["mac_cycles"] * cfg.lanes * cfg.pes
+    return useful_macs(layer) / slots if slots else 0.0
+
+
 def ops_saved(layer: Layer) -> float:
     return 1.0 - useful_macs(layer) / dense_macs(layer)
 

@@ -56,7 +56,7 @@ def test_encoded_words_unpack_to_the_schedule(name):
             assert entry["chan"] == c * ly.h * ly.w and entry["count"] == n_units
             for _ in range(n_units):
                 u = unit_word(cfg).unpack(next(units))
-                assert set(u) == {"slot", *d.unit_position}
+                assert set(u) == {"slot", *(f"{p}0" for p in d.unit_position)}
                 kernel = ly.weights[g * cfg.acc_depth + u["slot"], c]
                 if d.unit is Unit.SINGLE:
                     assert kernel[u["r0"], u["s0"]] != 0

@@ -51,8 +51,8 @@ def test_pe_accumulates_back_to_back_and_wraps(acc_pipeline, family):
             ctx.set(pe.valid, 1)
             ctx.set(pe.fresh, int(i == 0 or slot == 2))
             ctx.set(pe.addr, slot)
-            ctx.set(pe.weight, w)
-            ctx.set(pe.act, a)
+            ctx.set(pe.weight[0], w)
+            ctx.set(pe.act[0], a)
             await ctx.tick()
         ctx.set(pe.valid, 0)
         await ctx.tick().repeat(ProcessingElement.latency(cfg) + 1)
@@ -69,13 +69,15 @@ def test_pe_accumulates_back_to_back_and_wraps(acc_pipeline, family):
 
 
 @pytest.mark.parametrize("acc_pipeline,family", PE_VARIANTS)
-def test_pe_random_slot_sequences_with_bubbles(acc_pipeline, family):
+@pytest.mark.parametrize("lanes", [1, 4, 9])
+def test_pe_random_slot_sequences_with_bubbles(acc_pipeline, family, lanes):
     """Every distance between MACs into one slot (1, 2, 3, 4+ cycles, with bubbles) must accumulate:
-    with ``acc_pipeline`` those are exactly the forwarding cases."""
-    cfg = ArrayConfig(acc_bits=16, acc_depth=4, acc_pipeline=acc_pipeline)
+    with ``acc_pipeline`` those are exactly the forwarding cases. With lanes, each op's products are
+    summed (and the sum wraps in the 16-bit accumulator like any sum)."""
+    cfg = ArrayConfig(acc_bits=16, acc_depth=4, acc_pipeline=acc_pipeline, lanes=lanes)
     pe = ProcessingElement(cfg)
     rng = np.random.default_rng(acc_pipeline)
-    ops = []  # (valid, fresh, addr, w, a)
+    ops = []  # (valid, fresh, addr, weights, activations)
     seen: set[int] = set()
     for _ in range(400):
         addr = int(rng.integers(0, 8))
@@ -83,16 +85,20 @@ def test_pe_random_slot_sequences_with_bubbles(acc_pipeline, family):
         fresh = int(valid and (addr not in seen or rng.random() < 0.05))
         if valid:
             seen.add(addr)
-        ops.append((valid, fresh, addr, int(rng.integers(-128, 128)), int(rng.integers(-128, 128))))
+        ops.append((valid, fresh, addr, [int(v) for v in rng.integers(-128, 128, lanes)],
+                    [int(v) for v in rng.integers(-128, 128, lanes)]))
     model = [0] * 8
     for valid, fresh, addr, w, a in ops:
         if valid:
-            model[addr] = ((0 if fresh else model[addr]) + w * a + 2**15) % 2**16 - 2**15
+            model[addr] = ((0 if fresh else model[addr]) + int(np.dot(w, a)) + 2**15) % 2**16 - 2**15
 
     async def bench(ctx):
         for valid, fresh, addr, w, a in ops:
-            for port, value in ((pe.valid, valid), (pe.fresh, fresh), (pe.addr, addr), (pe.weight, w), (pe.act, a)):
+            for port, value in ((pe.valid, valid), (pe.fresh, fresh), (pe.addr, addr)):
                 ctx.set(port, value)
+            for lane in range(lanes):
+                ctx.set(pe.weight[lane], w[lane])
+                ctx.set(pe.act[lane], a[lane])
             await ctx.tick()
         ctx.set(pe.valid, 0)
         await ctx.tick().repeat(ProcessingElement.latency(cfg) + 1)
@@ -105,12 +111,13 @@ def test_pe_random_slot_sequences_with_bubbles(acc_pipeline, family):
     _run(pe, bench, family)
 
 
-@pytest.mark.parametrize("max_stride,rows", [(2, 2), (1, 3), (3, 3)])
-def test_tile_mux_picks_strided_window(max_stride, rows):
+@pytest.mark.parametrize("max_stride,rows,lanes", [(2, 2, 1), (1, 3, 1), (3, 3, 1), (2, 2, 2)])
+def test_tile_mux_picks_strided_window(max_stride, rows, lanes):
     """Every (stride, r, s) reaches every PE's activation after the tile's latency, for both row
     layouts (shared rows at max_stride 1, per-PE-row storage above); a window written under one
-    stride is read under the same one, as in a run (the stride is static during a layer)."""
-    cfg = ArrayConfig(rows=rows, cols=2, max_kernel=3, max_stride=max_stride)
+    stride is read under the same one, as in a run (the stride is static during a layer). With
+    lanes, each lane reads its own position (lane 1 here the mirror of lane 0's)."""
+    cfg = ArrayConfig(rows=rows, cols=2, max_kernel=3, max_stride=max_stride, lanes=lanes)
     tile = ActivationTile(cfg)
 
     async def bench(ctx):
@@ -130,13 +137,16 @@ def test_tile_mux_picks_strided_window(max_stride, rows):
             await ctx.tick().repeat(3)  # the write's two registers, the stride's copy
             for r in range(3):
                 for s in range(3):
-                    ctx.set(tile.row_sel, row_select(cfg, 1, r))
-                    ctx.set(tile.col_sel, col_select(cfg, stride, s))
+                    at = [(r, s), (2 - r, 2 - s)][:lanes]
+                    for lane, (lr, ls) in enumerate(at):
+                        ctx.set(tile.row_sel[lane], row_select(cfg, 1, lr))
+                        ctx.set(tile.col_sel[lane], col_select(cfg, stride, ls))
                     await ctx.tick().repeat(TILE_LATENCY)  # the selects' copies, the per-row register
-                    for i in range(cfg.rows):
-                        for j in range(cfg.cols):
-                            want = 20 * (stride - 1) + (i * stride + r) * 8 + (j * stride + s)
-                            assert ctx.get(tile.act[i][j]) == want, (stride, r, s, i, j)
+                    for lane, (lr, ls) in enumerate(at):
+                        for i in range(cfg.rows):
+                            for j in range(cfg.cols):
+                                want = 20 * (stride - 1) + (i * stride + lr) * 8 + (j * stride + ls)
+                                assert ctx.get(tile.act[lane][i][j]) == want, (stride, lr, ls, i, j, lane)
 
     _run(tile, bench)
 
