@@ -5,8 +5,9 @@ the same sparsity (default 75 %) at element, vector, kernel and strided (sigma =
 each pruned layer run on the Verilator RTL of every dataflow (plus the unpruned layer on dense).
 Prints Markdown tables: the diagonal (each dataflow on its own granularity) and the full matrix of
 speedups, which shows what a dataflow cannot skip. ``--lanes V`` runs arrays of ``V``-lane PEs
-(``golden.lanes``) and adds ``balanced`` pruning (the ``round((1 - sparsity) * R * S)`` largest weights of
-every kernel, topped up with whole kernels) to the layers, for the element dataflow's lanes; the
+(``golden.lanes``; with ``V > 1`` fed by the wide loader and drain, ``golden.lanes.WIDE_FEED``) and
+adds ``balanced`` pruning (the ``round((1 - sparsity) * R * S)`` largest weights of every kernel,
+topped up with whole kernels) to the layers, for the element dataflow's lanes; the
 speedups are then over the dense array with the same ``V``, and the lane utilization (useful MACs /
 (MAC cycles x V x PEs)) is measured from the RTL's counters.
 """
@@ -23,6 +24,7 @@ from golden.cli import OutputFile, Parser
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.dataflow import DATAFLOW_TABLE
 from golden.encode import encode
+from golden.lanes import WIDE_FEED
 from golden.layer import Layer
 from golden.prune import prune
 from sim.verilator import run_layers
@@ -56,7 +58,7 @@ def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 
     names = list(layers)
     rows = []
     for df in DATAFLOWS:
-        cfg = ArrayConfig(dataflow=df, lanes=lanes)
+        cfg = ArrayConfig(dataflow=df, lanes=lanes, **(WIDE_FEED if lanes > 1 else {}))
         fits = []
         for n in names:  # e.g. the unpruned layer needs more element-index words than the buffer has
             try:

@@ -1,7 +1,9 @@
 """``python -m bench.lanes``: what wide PEs (``V`` lanes) buy per dataflow, and what must feed them.
 
 A design study on the golden model (``golden.lanes``), made before the wide array's RTL so that the
-RTL is built to a loader and drain that can keep ``V`` lanes busy. The layer is the headline layer of
+RTL is built to a loader and drain that can keep ``V`` lanes busy; the chosen feed is the RTL's
+(``golden.lanes.WIDE_FEED``), whose cycles the Verilator runs of ``bench.granularity --lanes V`` match
+exactly. The layer is the headline layer of
 ``bench.granularity`` (C = M = 32, 16x16, 3x3, pad 1, 4x4 array), pruned at each dataflow's own
 granularity; ``balanced`` (3 of 9 weights per kernel) runs on the element dataflow.
 
@@ -12,7 +14,7 @@ Prints three Markdown tables:
 3. **structured vs unstructured**: kernel over element speedup at equal sparsity per ``V``, next to
    SSL's ~2x (Wen et al., Table 4).
 
-These are model predictions: they become RTL measurements when the wide array lands (issue 13).
+The other feeds are model predictions of designs the RTL does not build (``golden.timing.Loader``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from golden.cli import OutputFile, Parser
 from golden.config import ArrayConfig
 from golden.encode import encode
-from golden.lanes import predict
+from golden.lanes import WIDE_FEED, predict
 from golden.layer import Layer
 from golden.prune import prune
 from golden.timing import Loader
@@ -48,12 +50,13 @@ FEEDS = (
     Feed("a window row/cycle, drain 1", Loader(words=6), 1),
     Feed("a window row/cycle, drain 4", Loader(words=6), 4),
     Feed("2 window rows/cycle, drain 2", Loader(words=6, rows=2), 2),
-    Feed("2 window rows/cycle, drain 4", Loader(words=6, rows=2), 4),
+    Feed("2 window rows/cycle, drain 4 (the RTL's WIDE_FEED)",
+         Loader.of(ArrayConfig(**WIDE_FEED)), WIDE_FEED["drain_lanes"]),
     Feed("2 rows/cycle, 4 buffers, 1-cycle overhead, drain 4", Loader(words=6, rows=2, overhead=1, buffers=4), 4),
 )
 CHOSEN = 4
-"""The design the RTL is to be built to (see ``docs/architecture.md``, "Wide PEs"): the cheapest of
-:data:`FEEDS` that meets issue 13's targets at ``V = 9``."""
+"""The design the RTL is built to (``golden.lanes.WIDE_FEED``, ``docs/architecture.md``, "Wide PEs"):
+the cheapest of :data:`FEEDS` that meets issue 13's targets at ``V = 9``."""
 
 CASES = (  # (label, dataflow, granularity, sparsity, prune keywords)
     ("kernel 75 %", "kernel", "kernel", 0.75, {}),

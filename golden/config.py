@@ -40,8 +40,14 @@ class ArrayConfig:
     lanes : multiply lanes per PE (``V``): a cycle issues up to ``V`` scheduled positions of one kernel,
         their products summed into one accumulator slot (``golden.lanes`` says which positions share a
         cycle); a weight word holds ``V`` weights.
-    act_lanes : activations the tile loader reads per cycle (read ports on the activation buffer);
-        a window of ``TH x TW`` takes ``TH * ceil(TW / act_lanes)`` cycles to load.
+    act_lanes : activations of one window row the tile loader reads per cycle;
+    act_rows : window rows it reads at once: ``act_rows * act_lanes`` read ports on the activation
+        buffer (each a copy of its block RAM), and a window of ``TH x TW`` takes
+        ``ceil(TH / act_rows) * ceil(TW / act_lanes)`` cycles to load (``golden.timing.Loader``).
+    drain_lanes : outputs the drain writes per cycle (``W``: consecutive columns of one PE row, into
+        ``W`` banks of the output buffer, ``hdl.outbuf``); a power of two, at most ``cols``. A tile of
+        ``M_g`` filters drains in ``M_g * rows * ceil(cols / W)`` cycles: wide PEs compute a tile in so
+        few cycles that one output per cycle would be their limit (``golden.lanes``).
     act_depth, weight_depth, index_depth, out_depth : buffer depths in words.
     acc_pipeline : 1 registers the accumulator read and forwards the sums in flight (one more cycle of
         MAC latency, ~4 ``acc_bits`` registers per PE, no block RAM inside the accumulate loop: for high
@@ -61,6 +67,8 @@ class ArrayConfig:
     max_stride: int = 2
     lanes: int = 1
     act_lanes: int = 2
+    act_rows: int = 1
+    drain_lanes: int = 1
     act_depth: int = 8192
     weight_depth: int = 16384
     index_depth: int = 4096
@@ -80,10 +88,18 @@ class ArrayConfig:
         _check_int("lanes", self.lanes, 1, self.max_kernel ** 2,
                    hint="a cycle issues positions of one kernel, at most max_kernel**2 of them")
         _check_int("act_lanes", self.act_lanes, 1, 8)
+        _check_int("act_rows", self.act_rows, 1, 4)
+        _check_int("drain_lanes", self.drain_lanes, 1, self.cols,
+                   hint="the drain writes columns of one PE row per cycle")
+        if self.drain_lanes & (self.drain_lanes - 1):
+            raise ValueError(f"drain_lanes must be a power of two (output-buffer banks), not {self.drain_lanes}")
         _check_int("act_depth", self.act_depth, 1, 1 << 24)
         _check_int("weight_depth", self.weight_depth, 1, 1 << 24)
         _check_int("index_depth", self.index_depth, 2, 1 << 24)
         _check_int("out_depth", self.out_depth, 1, 1 << 24)
+        if self.out_depth % self.drain_lanes:
+            raise ValueError(f"out_depth must be a multiple of drain_lanes={self.drain_lanes} (one bank per lane), "
+                             f"not {self.out_depth}")
         _check_int("acc_pipeline", self.acc_pipeline, 0, 1)
         _check_int("perf_bits", self.perf_bits, 16, 64)
         need = self.act_bits + self.weight_bits
@@ -104,6 +120,12 @@ class ArrayConfig:
     @property
     def tile_cols(self) -> int:
         return (self.cols - 1) * self.max_stride + self.max_kernel
+
+    @property
+    def act_ports(self) -> int:
+        """Activation-buffer read ports (and tile write lanes): port ``k*act_lanes + l`` reads column
+        ``v + l`` of window row ``u + k`` in a load cycle at ``(u, v)``."""
+        return self.act_rows * self.act_lanes
 
     @property
     def weight_word_bits(self) -> int:

@@ -35,6 +35,12 @@ from .encode import EncodedLayer, _units, stride_pattern
 from .metrics import useful_macs
 from .timing import Counters, Loader, simulate
 
+WIDE_FEED = {"act_lanes": 6, "act_rows": 2, "drain_lanes": 4}
+"""The loader and drain that keep ``V = 9`` lanes fed on a 4x4 array (``ArrayConfig`` fields): two rows
+of a 3x3 window (``TW = 6``) per load cycle, four outputs per drain cycle. Chosen on this model by
+``bench.lanes`` (the cheapest feed that meets issue 13's targets) and used for every wide array of the
+benchmarks, the tests' headline checks and the ECP5 build (``docs/architecture.md``, "Wide PEs")."""
+
 
 def kernel_cycles(unit: Unit, lengths: list[int], s: int, lanes: int) -> int:
     """MAC cycles of one kernel whose scheduled units have ``lengths`` positions each (see the table)."""
@@ -94,9 +100,10 @@ class Prediction:
         return self.useful_macs / (self.cycles * self.lanes * self.pes) if self.cycles else 0.0
 
 
-def predict(enc: EncodedLayer, lanes: int, loader: Loader | None = None, drain_width: int = 1) -> Prediction:
+def predict(enc: EncodedLayer, lanes: int, loader: Loader | None = None, drain_width: int | None = None) -> Prediction:
     """Cycles and counters of ``enc`` (encoded for its dataflow) on ``lanes``-wide PEs, with a loader
-    design (default: the array's) and a drain writing ``drain_width`` outputs per cycle."""
+    design (default: the array's) and a drain writing ``drain_width`` outputs of a PE row per cycle
+    (default: the array's)."""
     if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= enc.cfg.max_kernel ** 2:
         raise ValueError(f"lanes must be an integer in [1, max_kernel**2={enc.cfg.max_kernel ** 2}], not {lanes!r}")
     cycles = mac_cycles(enc, lanes)

@@ -5,8 +5,8 @@ The array runs three processes that hand buffers to each other (see docs/archite
 * the **loader** fills the two activation tile buffers, alternately, one window per channel entry:
   per tile it spends 3 cycles reading the group header (restart of its index stream, the stream's
   latency, the header); per entry it waits until its buffer is
-  free, then takes ``1 + TH*ceil(TW/L) + 1`` cycles (setup, ``L = act_lanes`` window positions of
-  one row per cycle, last write);
+  free, then takes ``1 + ceil(TH/K)*ceil(TW/L) + 1`` cycles (setup, ``L = act_lanes`` window positions
+  of ``K = act_rows`` rows per cycle, last write);
   the buffer is *full* from the cycle after that;
 * the **compute sequencer** per tile spends 3 cycles on the header, then per entry waits in one
   cycle for its buffer to be full and issues its scheduled weights back to back, one MAC cycle each
@@ -14,8 +14,9 @@ The array runs three processes that hand buffers to each other (see docs/archite
   ``EncodedLayer.mac_cycles``); the buffer is free from
   the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
   soon as the drain is idle and starts the next tile the cycle after;
-* the **drain** waits :func:`drain_flush` cycles for the MAC pipeline to empty, then writes one output per cycle
-  (``M_g`` filters x valid rows x valid columns of the tile) and is idle one cycle after its last one.
+* the **drain** waits :func:`drain_flush` cycles for the MAC pipeline to empty, then writes
+  ``drain_lanes`` outputs per cycle, columns of one PE row (``M_g`` filters x valid rows x
+  ``ceil(valid columns / drain_lanes)`` cycles) and is idle one cycle after its last one.
 
 ``done`` rises :func:`drain_tail` cycles after the last drain becomes idle, when its last output has
 been written (and the loader has walked every tile).
@@ -159,7 +160,7 @@ class Loader:
 
     @classmethod
     def of(cls, cfg) -> Loader:
-        return cls(words=cfg.act_lanes)
+        return cls(words=cfg.act_lanes, rows=cfg.act_rows)
 
     def window_cycles(self, th: int, tw: int) -> int:
         """Cycles from a window load's start to its buffer being full."""
@@ -167,17 +168,18 @@ class Loader:
 
 
 def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
-             loader: Loader | None = None, drain_width: int = 1) -> Counters:
+             loader: Loader | None = None, drain_width: int | None = None) -> Counters:
     """Exact counter values (``busy_cycles`` = cycles from ``start`` to ``done``) for ``enc``.
 
     ``mac_cycles[g][k]`` (MAC cycles of entry ``k`` of group ``g``; default: the encoding's, one per
     scheduled weight with one lane, ``golden.lanes``' rule with several)
-    ``loader`` (default: the array's) and ``drain_width`` (outputs the drain writes per cycle; the RTL
-    writes one) let ``golden.lanes`` evaluate designs the RTL does not build yet through this same
-    recurrence; with the defaults the result is the RTL's contract.
+    ``loader`` (default: the array's) and ``drain_width`` (outputs the drain writes per cycle, of one PE
+    row; default: the array's ``drain_lanes``) let ``golden.lanes`` evaluate designs the RTL does not
+    build yet through this same recurrence; with the defaults the result is the RTL's contract.
     """
     ly, cfg = enc.layer, enc.cfg
     loader = loader or Loader.of(cfg)
+    drain_width = drain_width or cfg.drain_lanes
     th, tw = (cfg.rows - 1) * ly.stride + ly.r, (cfg.cols - 1) * ly.stride + ly.s
     load_cycles = loader.window_cycles(th, tw)
     nbuf = loader.buffers
@@ -217,9 +219,9 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
         c["dstall"] += handoff - t
         rows_valid = min(cfg.rows, ly.e - ty * cfg.rows)
         cols_valid = min(cfg.cols, ly.f - tx * cfg.cols)
-        n_drain = enc.group_filters(g) * rows_valid * cols_valid
+        n_drain = enc.group_filters(g) * rows_valid * -(-cols_valid // drain_width)  # cycles
         c["drain"] += n_drain
-        drain_idle = handoff + 1 + drain_flush(cfg) + -(-n_drain // drain_width)
+        drain_idle = handoff + 1 + drain_flush(cfg) + n_drain
         seq = handoff + 1
         if cfg.has_index:
             c["index"] += 2 * (1 + len(ents)) + sum(units for _, units, _ in ents)

@@ -30,6 +30,7 @@ from .decoder import make_decoder
 from .drain import Drain
 from .layouts import PERF_FIELDS, config_layout, load_layout, perf_layout
 from .loader import TileLoader
+from .outbuf import OutputBuffer
 from .prefetch import read_ahead
 from .replica import KEEP
 from .sequencer import ComputeSequencer
@@ -66,7 +67,7 @@ class Accelerator(wiring.Component):
         # a weight word holds the weights of every lane (``golden.encode.pack_weights``)
         w_shape = signed(cfg.weight_bits) if cfg.lanes == 1 else cfg.weight_word_bits
         m.submodules.w_mem = w_mem = memory.Memory(shape=w_shape, depth=cfg.weight_depth, init=[])
-        m.submodules.out_mem = out_mem = memory.Memory(shape=signed(cfg.acc_bits), depth=cfg.out_depth, init=[])
+        m.submodules.out_mem = out_mem = OutputBuffer(cfg)
         m.submodules.decoder = dec = make_decoder(cfg)
         m.submodules.loader = loader = TileLoader(cfg)
         m.submodules.sequencer = seq = ComputeSequencer(cfg)
@@ -83,10 +84,10 @@ class Accelerator(wiring.Component):
         wiring.connect(m, seq.drain, drain.req)
 
         # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer)
-        for lane in range(cfg.act_lanes):  # one read port per loader lane
+        for p in range(cfg.act_ports):  # one read port per loader port (window row x lane)
             act_rd = act_mem.read_port()
-            m.d.comb += [act_rd.addr.eq(loader.act_addr[lane]), act_rd.en.eq(loader.act_en[lane]),
-                         loader.act_data[lane].eq(act_rd.data)]
+            m.d.comb += [act_rd.addr.eq(loader.act_addr[p]), act_rd.en.eq(loader.act_en[p]),
+                         loader.act_data[p].eq(act_rd.data)]
         full = Signal(2)
         m.d.comb += [loader.full.eq(full), seq.full.eq(full)]
         for b in range(2):
@@ -96,10 +97,10 @@ class Accelerator(wiring.Component):
                 m.d.sync += full[b].eq(0)
         with m.If(start):
             m.d.sync += full.eq(0)
-        for lane in range(cfg.act_lanes):
-            m.d.comb += [array.tile_we[lane].eq(loader.tile_we[lane]), array.tile_data[lane].eq(loader.tile_data[lane])]
-        m.d.comb += [array.tile_buf.eq(loader.tile_buf), array.tile_row.eq(loader.tile_row),
-                     array.tile_col.eq(loader.tile_col)]
+        for p in range(cfg.act_ports):
+            m.d.comb += [array.tile_we[p].eq(loader.tile_we[p]), array.tile_data[p].eq(loader.tile_data[p])]
+        m.d.comb += [array.tile_buf.eq(loader.tile_buf), array.tile_col.eq(loader.tile_col),
+                     *(array.tile_row[k].eq(loader.tile_row[k]) for k in range(cfg.act_rows))]
 
         # weights + decoded slot -> PE array (stage 1)
         w_rd = w_mem.read_port()
@@ -110,11 +111,13 @@ class Accelerator(wiring.Component):
                      *(array.col_sel[lane].eq(seq.op_col_sel[lane]) for lane in range(cfg.lanes))]
 
         # accumulators -> drain -> output buffer
-        out_wr = out_mem.write_port()
         for b in range(2):
             m.d.comb += drain.touched[b].eq(seq.touched[b])
         m.d.comb += [array.drain_addr.eq(drain.rd_addr), array.drain_en.eq(drain.rd_en),
-                     out_wr.addr.eq(drain.out_addr), out_wr.data.eq(drain.out_data), out_wr.en.eq(drain.out_en)]
+                     out_mem.wr_addr.eq(drain.out_addr)]
+        for lane in range(cfg.drain_lanes):
+            m.d.comb += [out_mem.wr_data[lane].eq(drain.out_data[lane]), out_mem.wr_en[lane].eq(drain.out_en[lane])]
+        written = [drain.out_en[lane] for lane in range(cfg.drain_lanes)]
         for p in range(cfg.rows * cfg.cols):
             m.d.comb += drain.rd_data[p].eq(array.drain_data[p])
 
@@ -125,7 +128,7 @@ class Accelerator(wiring.Component):
         with m.Elif(finishing):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
 
-        self._elaborate_readback(m, start, out_mem, drain.out_en)
+        self._elaborate_readback(m, start, out_mem, written)
         self._elaborate_counters(m, start, {
             "busy_cycles": self.busy,
             "mac_cycles": seq.w_en,
@@ -136,7 +139,7 @@ class Accelerator(wiring.Component):
             "act_reads": list(loader.act_en),
             # weights read, not words: the lanes that carried a scheduled position
             "weight_reads": seq.w_en if cfg.lanes == 1 else [seq.lane_active[lane] for lane in range(cfg.lanes)],
-            "output_writes": drain.out_en,
+            "output_writes": written,
             "index_reads": [dec.loader.next, dec.seq.next, dec.unit.next] if cfg.has_index else [],
         })
         return m
@@ -215,8 +218,8 @@ class Accelerator(wiring.Component):
         total = Signal(bits_for(cfg.out_depth), reset_less=True)
         with m.If(start):
             m.d.sync += total.eq(0)
-        with m.Elif(written_en):
-            m.d.sync += total.eq(total + 1)
+        with m.Else():
+            m.d.sync += total.eq(total + sum(en.as_unsigned() for en in written_en))
         done_r = Signal()
         m.d.sync += done_r.eq(self.done & ~start)
         reading = Signal()  # the read-back has been restarted for this layer's outputs

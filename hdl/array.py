@@ -39,8 +39,9 @@ class PEArray(wiring.Component):
         self._cfg = cfg
         super().__init__({
             "cfg": In(config_layout(cfg)),
-            "tile_we": In(1).array(cfg.act_lanes), "tile_buf": In(1), "tile_row": In(bits_for(cfg.tile_rows - 1)),
-            "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)).array(cfg.act_lanes),
+            "tile_we": In(1).array(cfg.act_ports), "tile_buf": In(1),
+            "tile_row": In(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
+            "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)).array(cfg.act_ports),
             "valid": In(1), "fresh": In(1), "slot": In(cfg.slot_bits), "bank": In(1),
             "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes),
             "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
@@ -66,9 +67,10 @@ class PEArray(wiring.Component):
         # drain's request by one per-row copy
         assert TILE_LATENCY == 2 and ROW_COPY_LATENCY == 1
         m.submodules.tile = tile = ActivationTile(cfg)
-        for lane in range(cfg.act_lanes):
-            m.d.comb += [tile.we[lane].eq(self.tile_we[lane]), tile.wdata[lane].eq(self.tile_data[lane])]
-        m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wrow.eq(self.tile_row), tile.wcol.eq(self.tile_col)]
+        for p in range(cfg.act_ports):
+            m.d.comb += [tile.we[p].eq(self.tile_we[p]), tile.wdata[p].eq(self.tile_data[p])]
+        m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wcol.eq(self.tile_col),
+                     *(tile.wrow[k].eq(self.tile_row[k]) for k in range(cfg.act_rows))]
         # stage B: the weights next to their buffer
         wb = cfg.weight_bits
         weight_b = [Signal(signed(wb), name="weight_b" if cfg.lanes == 1 else f"l{lane}_weight_b", reset_less=True)

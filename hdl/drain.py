@@ -2,8 +2,9 @@
 
 Runs concurrently with the next tile's compute (which uses the other accumulator bank). Waits
 ``golden.timing.drain_flush`` cycles for the MAC pipeline to empty (and computes the tile's output
-addresses in the first three), then writes one output per cycle, filter slot outermost, then PE row,
-then PE column, skipping PEs whose pixel lies outside the output (edge tiles). Slots no MAC
+addresses in the first three), then writes ``drain_lanes`` outputs per cycle (consecutive columns of
+one PE row, into as many banks of the output buffer, ``hdl.outbuf``), filter slot outermost, then PE
+row, then PE column, skipping PEs whose pixel lies outside the output (edge tiles). Slots no MAC
 touched in the tile (all-zero filters) drain as 0. Output ``(m, y, x)`` goes to address
 ``m*E*F + y*F + x``, so the host reads the output buffer back as a dense ``(M, E, F)`` array. The
 addresses, per output and per tile, advance by additions only: no multiplier anywhere (on the iCE40
@@ -13,7 +14,7 @@ Timing contract: ``golden/timing.py``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,8 +39,10 @@ class Drain(wiring.Component):
             "touched": In(cfg.acc_depth).array(2),
             "rd_addr": Out(cfg.slot_bits + 1), "rd_en": Out(1),
             "rd_data": In(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
-            "out_addr": Out(bits_for(cfg.out_depth - 1)), "out_data": Out(signed(cfg.acc_bits)),
-            "out_en": Out(1), "active": Out(1), "quiet": Out(1),
+            # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.outbuf``)
+            "out_addr": Out(bits_for(cfg.out_depth - 1)),
+            "out_data": Out(signed(cfg.acc_bits)).array(cfg.drain_lanes), "out_en": Out(1).array(cfg.drain_lanes),
+            "active": Out(1), "quiet": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -65,7 +68,8 @@ class Drain(wiring.Component):
         # wires from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
         lat = PEArray.drain_latency(cfg)
         assert lat == drain_tail(cfg) and lat >= 2
-        valid = [Signal(name=f"valid{k}") for k in range(1, lat + 2)]
+        W = cfg.drain_lanes  # outputs per cycle: W columns of a row, lane l valid while j + l < cv
+        valid = [Signal(W, name=f"valid{k}") for k in range(1, lat + 2)]
         load = [Signal(name=f"load{k}") for k in range(1, lat)]  # a slot's first read is in flight
         row = [Signal.like(i, name=f"i{k}", reset_less=True) for k in range(1, lat + 2)]
         addr_d = [Signal.like(self.out_addr, name=f"addr{k}", reset_less=True) for k in range(1, lat + 2)]
@@ -90,25 +94,28 @@ class Drain(wiring.Component):
         shift_row = [[Signal(name=f"row{r}_g{g}_shift", reset_less=True, attrs=KEEP) for g in groups]
                      for r in range(cfg.rows)]
         m.d.sync += [load_row[r][g].eq(load[-1]) for r in range(cfg.rows) for g in groups]
-        m.d.sync += [shift_row[r][g].eq(valid[lat - 1] & (row[lat - 1] == r)) for r in range(cfg.rows) for g in groups]
-        pick = Signal(signed(cfg.acc_bits))
+        m.d.sync += [shift_row[r][g].eq(valid[lat - 1].any() & (row[lat - 1] == r))
+                     for r in range(cfg.rows) for g in groups]
+        pick = [Signal(signed(cfg.acc_bits), name=f"pick{lane}") for lane in range(W)]
         with m.Switch(row[lat]):
             for r in range(cfg.rows):
                 with m.Case(r):
-                    m.d.comb += pick.eq(chain[r][0])
+                    m.d.comb += [p.eq(chain[r][lane]) for lane, p in enumerate(pick)]
         for r in range(cfg.rows):
             for k in range(cfg.cols):
                 with m.If(load_row[r][k // CHAIN_GROUP]):  # a slot's values, as its previous slot's last output leaves
                     m.d.sync += chain[r][k].eq(self.rd_data[r * cfg.cols + k])
-                if k + 1 < cfg.cols:
+                if k + W < cfg.cols:  # the row moves W columns towards column 0 per output cycle
                     with m.Elif(shift_row[r][k // CHAIN_GROUP]):
-                        m.d.sync += chain[r][k].eq(chain[r][k + 1])
-        m.d.comb += [self.out_en.eq(valid[lat]), self.out_addr.eq(addr_d[lat]),
-                     self.out_data.eq(Mux(touched[lat], pick, 0))]
+                        m.d.sync += chain[r][k].eq(chain[r][k + W])
+        m.d.comb += self.out_addr.eq(addr_d[lat])
+        for lane in range(W):
+            m.d.comb += [self.out_en[lane].eq(valid[lat][lane]),
+                         self.out_data[lane].eq(Mux(touched[lat], pick[lane], 0))]
         # nothing in flight but the last write: the layer's last output is written in this cycle
         quiet = self.req.idle
         for v in valid[:lat]:
-            quiet = quiet & ~v
+            quiet = quiet & ~v.any()
         m.d.comb += self.quiet.eq(quiet)
 
         # Output addresses wrap modulo 2**len(out_addr); every address written is < out_depth, exact.
@@ -165,7 +172,7 @@ class Drain(wiring.Component):
                 m.next = "FLUSH2"
             with m.State("FLUSH2"):
                 m.d.sync += [addr.eq(m_base + tile_addr), m_next.eq(m_base), y_next.eq(y_base),
-                             at0.eq(1), jlast.eq(cv == 1), ilast.eq(rv == 1), slast.eq(mg == 1)]
+                             at0.eq(1), jlast.eq(cv <= W), ilast.eq(rv == 1), slast.eq(mg == 1)]
                 m.next = "FLUSH3"
             with m.State("FLUSH3"):
                 m.d.sync += [slot_addr.eq(addr), row_addr.eq(addr)]
@@ -179,10 +186,11 @@ class Drain(wiring.Component):
                         m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.active.eq(1), self.rd_en.eq(at0)]
-                m.d.sync += [valid[0].eq(1), row[0].eq(i), slot1.eq(slot), addr_d[0].eq(addr), at0.eq(0)]
+                m.d.sync += [valid[0].eq(Cat(1, *(j + lane < cv for lane in range(1, W)))), row[0].eq(i),
+                             slot1.eq(slot), addr_d[0].eq(addr), at0.eq(0)]
                 with m.If(jlast):
                     m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f),
-                                 jlast.eq(cv == 1), ilast.eq(i + 2 == rv)]
+                                 jlast.eq(cv <= W), ilast.eq(i + 2 == rv)]
                     with m.If(slot == 0):
                         m.d.sync += y_next.eq(y_next + c.f)
                     with m.If(ilast):
@@ -194,5 +202,5 @@ class Drain(wiring.Component):
                             m.d.sync += idle.eq(1)
                             m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [j.eq(j + 1), addr.eq(addr + 1), jlast.eq(j + 2 == cv)]
+                    m.d.sync += [j.eq(j + W), addr.eq(addr + W), jlast.eq(j + 2 * W >= cv)]
         return m

@@ -4,11 +4,12 @@ Walks the same schedule as the sequencer (through its own entry stream, ``hdl.de
 ahead of it by up to two windows, alternating between the two tile buffers. Per tile it restarts the
 stream and pops the group header; per entry it waits in ``ENTRY`` until its buffer is free, pops the
 entry and spends that cycle computing the window's start address, then one cycle per
-``act_lanes`` consecutive positions of a window row (``TH x TW``, runtime sizes), one activation-buffer
-read port per lane: in-bounds positions are read, padding positions write 0 without a read. The write
-lags the read by one cycle, so a window takes ``1 + TH*ceil(TW/L) + 1`` cycles and the buffer is
-reported full in its last cycle (``filled``). Several lanes matter at high sparsity, when a channel's
-few scheduled weights take fewer cycles than loading its window.
+``act_lanes`` consecutive positions of ``act_rows`` window rows (``TH x TW``, runtime sizes), one
+activation-buffer read port per (row, lane) pair (``ArrayConfig.act_ports``): in-bounds positions are
+read, padding positions write 0 without a read. The write lags the read by one cycle, so a window
+takes ``1 + ceil(TH/K)*ceil(TW/L) + 1`` cycles and the buffer is reported full in its last cycle
+(``filled``). Several ports matter at high sparsity and with wide PEs, when a channel's few MAC
+cycles take fewer cycles than loading its window.
 
 No multiplier anywhere (on the iCE40 the DSPs belong to the PEs, on the ECP5 one sat in the in-bounds
 path): the window origin and its address are running sums over the tiles, stepped by the host-computed
@@ -38,10 +39,12 @@ class TileLoader(wiring.Component):
         super().__init__({
             "cfg": In(config_layout(cfg)), "start": In(1),
             "ent": Out(entry_stream(cfg)),
-            "act_addr": Out(bits_for(cfg.act_depth - 1)).array(cfg.act_lanes), "act_en": Out(1).array(cfg.act_lanes),
-            "act_data": In(signed(cfg.act_bits)).array(cfg.act_lanes),
-            "tile_we": Out(1).array(cfg.act_lanes), "tile_buf": Out(1), "tile_row": Out(bits_for(cfg.tile_rows - 1)),
-            "tile_col": Out(bits_for(cfg.tile_cols - 1)), "tile_data": Out(signed(cfg.act_bits)).array(cfg.act_lanes),
+            # per port ``k*act_lanes + l`` (window row ``k`` of the cycle's rows, lane ``l``)
+            "act_addr": Out(bits_for(cfg.act_depth - 1)).array(cfg.act_ports), "act_en": Out(1).array(cfg.act_ports),
+            "act_data": In(signed(cfg.act_bits)).array(cfg.act_ports),
+            "tile_we": Out(1).array(cfg.act_ports), "tile_buf": Out(1),
+            "tile_row": Out(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
+            "tile_col": Out(bits_for(cfg.tile_cols - 1)), "tile_data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
             "full": In(2), "filled": Out(1), "finished": Out(1),
         })
 
@@ -58,10 +61,11 @@ class TileLoader(wiring.Component):
         buf = Signal()  # buffer being filled
         # flags registered a cycle ahead, so no decision waits for a compare chain: the current entry is
         # the tile's last (k == n - 1), the window row's last lane group (v + lanes >= TW), the window's
-        # last row (u == TH - 1)
+        # last rows (u + act_rows >= TH)
         klast, vlast, ulast = (Signal(reset_less=True) for _ in range(3))
         ent = self.ent
-        lanes = cfg.act_lanes
+        lanes, nrows = cfg.act_lanes, cfg.act_rows
+        ports = [(rk, lane) for rk in range(nrows) for lane in range(lanes)]  # port p = rk*lanes + lane
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start),
             ent.mg.eq(tiles.mg), ent.plane.eq(c.hw), ent.addr.eq(tiles.gbase), self.tile_buf.eq(buf),
@@ -82,21 +86,37 @@ class TileLoader(wiring.Component):
         ulo, uhi = Signal(ub, name="ulo", reset_less=True), Signal(ub, name="uhi", reset_less=True)
         vlo, vhi = Signal(vb, name="vlo", reset_less=True), Signal(vb, name="vhi", reset_less=True)
         edges = [Signal(signed(db + 3), name=f"edge_{e}", reset_less=True) for e in ("top", "bottom", "left", "right")]
-        # window position (u, v) of lane 0; per lane, registered with the position (so the read's
+        # window position (u, v) of port 0; per port, registered with the position (so the read's
         # enable and address, which go to the activation buffer's block RAM, come straight from
-        # flip-flops): the lane's address, whether its column is a real one (< TW), and whether its
+        # flip-flops): the port's address, whether its column is a real one (< TW), and whether its
         # pixel is in bounds (else it is padding: 0). Every next value is one operation on registers:
-        # each lane keeps its own address and row-start address (no ``+ lane`` after a sum), and the
-        # column tests of the next position compare ``v`` with per-lane bounds shifted by the step,
-        # set up once per layer (``tw``) or per entry (``vlo``, ``vhi``).
-        u, v = Signal(ub, reset_less=True), Signal(vb, reset_less=True)
-        u1 = Signal(ub, name="u1", reset_less=True)  # u + 1
-        lane_addr = [Signal(abits, name=f"addr{lane}", reset_less=True) for lane in range(lanes)]
-        row_addr = [Signal(abits, name=f"row_addr{lane}", reset_less=True) for lane in range(lanes)]
-        base = [Signal(abits, name=f"tile_base{lane}", reset_less=True) for lane in range(lanes)]  # tile_base + lane
-        live = [Signal(name=f"live{lane}", reset_less=True) for lane in range(lanes)]
-        inb = [Signal(name=f"inb{lane}", reset_less=True) for lane in range(lanes)]
-        row_in = Signal(name="row_in", reset_less=True)  # window row u is in bounds
+        # each port keeps its own address and row-start address (no ``+ lane`` after a sum), each row
+        # of the cycle its own row counters, and the column tests of the next position compare ``v``
+        # with per-lane bounds shifted by the step, set up once per layer (``tw``) or per entry
+        # (``vlo``, ``vhi``).
+        # (past the window by up to 2*act_rows - 1 rows in its last group: wide enough not to wrap)
+        urb = bits_for(cfg.tile_rows + 2 * nrows)
+        u = [Signal(urb, name=f"u{rk}", reset_less=True) for rk in range(nrows)]  # window row u + k
+        u1 = [Signal(urb, name=f"u{rk}_next", reset_less=True) for rk in range(nrows)]  # u + k + act_rows
+        v = Signal(vb, reset_less=True)
+        lane_addr = [Signal(abits, name=f"addr{p}", reset_less=True) for p in range(len(ports))]
+        row_addr = [Signal(abits, name=f"row_addr{p}", reset_less=True) for p in range(len(ports))]
+        # tile_base + lane + k*W per port, from the per-layer offsets ``port_off``
+        base = [Signal(abits, name=f"tile_base{p}", reset_less=True) for p in range(len(ports))]
+        live = [Signal(name=f"live{lane}", reset_less=True) for lane in range(lanes)]  # column v + lane < TW
+        row_live = [Signal(name=f"row_live{rk}", reset_less=True) for rk in range(nrows)]  # window row u + k < TH
+        inb = [Signal(name=f"inb{p}", reset_less=True) for p in range(len(ports))]
+        row_in = [Signal(name=f"row_in{rk}", reset_less=True) for rk in range(nrows)]  # window row u + k in bounds
+        # per-layer constants, registered from the latched configuration (valid from the second cycle
+        # of a run, before the first tile's HWAIT uses them): a port's offset in the activation buffer
+        # from the window's origin and the address step from one group of rows to the next; multiples
+        # of W as shift-and-add sums (no multiplier)
+        def times_w(k: int):
+            return sum((c.w << b) for b in range(k.bit_length()) if k >> b & 1) if k else 0
+        port_off = [Signal(abits, name=f"port_off{p}", reset_less=True) for p in range(len(ports))]
+        m.d.sync += [port_off[p].eq(lane + times_w(rk)) for p, (rk, lane) in enumerate(ports)]
+        row_step = Signal(abits, name="row_step", reset_less=True)
+        m.d.sync += row_step.eq(times_w(nrows))
         sb_ = vb + 2
         # per lane: column v + lanes + lane is real / in bounds iff v < tw_next / vlo_next <= v < vhi_next
         tw_next = [Signal(signed(sb_), name=f"tw_next{lane}", reset_less=True) for lane in range(lanes)]
@@ -106,46 +126,53 @@ class TileLoader(wiring.Component):
         # v >= vlast_next: the group after the current one is its row's last
         vlast_next = Signal(signed(sb_), name="vlast_next", reset_less=True)
         row_vlast = Signal(name="row_vlast", reset_less=True)  # a row's first group is its last (lanes >= TW)
-        th_last = Signal(ub, name="th_last", reset_less=True)  # TH - 1
+        th_lastr = Signal(signed(urb + 1), name="th_lastr", reset_less=True)  # TH - act_rows
+        first_ulast = Signal(name="first_ulast", reset_less=True)  # a window's first rows are its last
         m.d.sync += [tw_next[lane].eq(c.tw - lanes - lane) for lane in range(lanes)]
-        m.d.sync += [vlast_next.eq(c.tw - 2 * lanes), row_vlast.eq(lanes >= c.tw), th_last.eq(c.th - 1)]
+        m.d.sync += [vlast_next.eq(c.tw - 2 * lanes), row_vlast.eq(lanes >= c.tw), th_lastr.eq(c.th - nrows),
+                     first_ulast.eq(nrows >= c.th)]
         v_s = Signal(signed(sb_), name="v_s")  # v, signed, for the compares with the shifted bounds
         m.d.comb += v_s.eq(v)
-        for lane in range(lanes):
-            m.d.comb += self.act_addr[lane].eq(lane_addr[lane])
+        for p in range(len(ports)):
+            m.d.comb += self.act_addr[p].eq(lane_addr[p])
 
         def row_start(first_row, addrs, col0) -> None:
-            """Move to column 0 of the window row after ``u`` (``first_row``: row 0) at the lanes' ``addrs``;
-            ``col0[lane]``: column ``lane`` is in bounds."""
-            nu_in = Signal(name="nu_in")
-            if first_row:
-                m.d.comb += nu_in.eq((ulo == 0) & (uhi != 0))
-                m.d.sync += [u.eq(0), u1.eq(1), ulast.eq(th_last == 0)]
-            else:
-                m.d.comb += nu_in.eq((u1 >= ulo) & (u1 < uhi))
-                m.d.sync += [u.eq(u1), u1.eq(u1 + 1), ulast.eq(u1 == th_last)]
-            m.d.sync += [v.eq(0), row_in.eq(nu_in), vlast.eq(row_vlast)]
-            m.d.sync += [lane_addr[lane].eq(addrs[lane]) for lane in range(lanes)]
+            """Move to column 0 of the window rows after ``u`` (``first_row``: rows from 0) at the ports'
+            ``addrs``; ``col0[lane]``: column ``lane`` is in bounds."""
+            for rk in range(nrows):
+                nu_in = Signal(name=f"nu_in{rk}")
+                if first_row:
+                    m.d.comb += nu_in.eq((ulo <= rk) & (uhi > rk))
+                    m.d.sync += [u[rk].eq(rk), u1[rk].eq(rk + nrows), row_live[rk].eq(rk < c.th)]
+                else:
+                    m.d.comb += nu_in.eq((u1[rk] >= ulo) & (u1[rk] < uhi))
+                    m.d.sync += [u[rk].eq(u1[rk]), u1[rk].eq(u1[rk] + nrows), row_live[rk].eq(u1[rk] < c.th)]
+                m.d.sync += row_in[rk].eq(nu_in)
+                m.d.sync += [inb[rk * lanes + lane].eq(nu_in & col0[lane]) for lane in range(lanes)]
+            m.d.sync += ulast.eq(first_ulast if first_row else u1[0] >= th_lastr)
+            m.d.sync += [v.eq(0), vlast.eq(row_vlast)]
+            m.d.sync += [lane_addr[p].eq(addrs[p]) for p in range(len(ports))]
             m.d.sync += [live[lane].eq(lane < c.tw) for lane in range(lanes)]
-            m.d.sync += [inb[lane].eq(nu_in & col0[lane]) for lane in range(lanes)]
 
         def step_columns() -> None:
-            """Move ``lanes`` columns right in the current window row."""
+            """Move ``lanes`` columns right in the current window rows."""
             m.d.sync += [v.eq(v + lanes), vlast.eq(v_s >= vlast_next)]
-            m.d.sync += [lane_addr[lane].eq(lane_addr[lane] + lanes) for lane in range(lanes)]
+            m.d.sync += [lane_addr[p].eq(lane_addr[p] + lanes) for p in range(len(ports))]
             m.d.sync += [live[lane].eq(v_s < tw_next[lane]) for lane in range(lanes)]
-            m.d.sync += [inb[lane].eq(row_in & (v_s >= vlo_next[lane]) & (v_s < vhi_next[lane]))
-                         for lane in range(lanes)]
+            m.d.sync += [inb[p].eq(row_in[rk] & (v_s >= vlo_next[lane]) & (v_s < vhi_next[lane]))
+                         for p, (rk, lane) in enumerate(ports)]
 
         # write stage: one cycle behind the read
-        wlive = [Signal(name=f"wlive{lane}") for lane in range(lanes)]
-        winb = [Signal(name=f"winb{lane}", reset_less=True) for lane in range(lanes)]
-        wrow, wcol = Signal.like(self.tile_row), Signal.like(self.tile_col)
-        m.d.comb += [self.tile_row.eq(wrow), self.tile_col.eq(wcol)]
-        for lane in range(lanes):
-            m.d.comb += [self.tile_we[lane].eq(wlive[lane]),
-                         self.tile_data[lane].eq(self.act_data[lane] & winb[lane].replicate(cfg.act_bits))]
-            m.d.sync += wlive[lane].eq(0)
+        wlive = [Signal(name=f"wlive{p}") for p in range(len(ports))]
+        winb = [Signal(name=f"winb{p}", reset_less=True) for p in range(len(ports))]
+        wrow = [Signal.like(self.tile_row[rk], name=f"wrow{rk}") for rk in range(nrows)]
+        wcol = Signal.like(self.tile_col)
+        m.d.comb += [self.tile_row[rk].eq(wrow[rk]) for rk in range(nrows)]
+        m.d.comb += self.tile_col.eq(wcol)
+        for p in range(len(ports)):
+            m.d.comb += [self.tile_we[p].eq(wlive[p]),
+                         self.tile_data[p].eq(self.act_data[p] & winb[p].replicate(cfg.act_bits))]
+            m.d.sync += wlive[p].eq(0)
 
         def clamp(value, hi):
             """``min(max(value, 0), hi)`` for a signed ``value`` and a small unsigned ``hi``."""
@@ -170,19 +197,21 @@ class TileLoader(wiring.Component):
             m.d.sync += [col0_in[lane].eq((vlo <= lane) & (vhi > lane)) for lane in range(lanes)]
         with m.If(go):
             m.d.comb += ent.next.eq(1)
-            # the entry's plane offset + the window origin, per lane
-            first = [ent.chan + base[lane] for lane in range(lanes)]
+            # the entry's plane offset + the window origin, per port
+            first = [ent.chan + base[p] for p in range(len(ports))]
             row_start(True, first, [(vlo <= lane) & (vhi > lane) for lane in range(lanes)])
-            m.d.sync += [row_addr[lane].eq(first[lane]) for lane in range(lanes)]
+            m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
         with m.If(in_load):
-            for lane in range(lanes):
-                m.d.comb += self.act_en[lane].eq(inb[lane])
-                m.d.sync += [wlive[lane].eq(live[lane]), winb[lane].eq(inb[lane])]
-            m.d.sync += [wrow.eq(u), wcol.eq(v)]
+            for p, (rk, lane) in enumerate(ports):
+                m.d.comb += self.act_en[p].eq(inb[p])
+                m.d.sync += [wlive[p].eq(live[lane] & row_live[rk]), winb[p].eq(inb[p])]
+            m.d.sync += [wrow[rk].eq(u[rk]) for rk in range(nrows)]
+            m.d.sync += wcol.eq(v)
             with m.If(vlast):
-                nxt = [row_addr[lane] + c.w for lane in range(lanes)]
+                step = c.w if nrows == 1 else row_step
+                nxt = [row_addr[p] + step for p in range(len(ports))]
                 row_start(False, nxt, col0_in)
-                m.d.sync += [row_addr[lane].eq(nxt[lane]) for lane in range(lanes)]
+                m.d.sync += [row_addr[p].eq(nxt[p]) for p in range(len(ports))]
             with m.Else():
                 step_columns()
 
@@ -216,7 +245,7 @@ class TileLoader(wiring.Component):
             with m.State("HWAIT"):  # the stream's latency
                 # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
                 m.d.sync += [edges[0].eq(-y0), edges[1].eq(c.h - y0), edges[2].eq(-x0), edges[3].eq(c.w - x0)]
-                m.d.sync += [base[lane].eq(tile_base + lane) for lane in range(lanes)]
+                m.d.sync += [base[p].eq(tile_base + port_off[p]) for p in range(len(ports))]
                 m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),

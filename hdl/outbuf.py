@@ -69,7 +69,8 @@ class OutputBuffer(wiring.Component):
                 m.d.comb += [wp.addr.eq(self.wr_addr), wp.data.eq(self.wr_data[0]), wp.en.eq(self.wr_en[0])]
             else:
                 lane = Signal(k, name=f"bank{b}_lane")  # (b - base) mod W
-                m.d.comb += [lane.eq(b - base), wp.addr.eq(word + (b < base)),
+                wrapped = (base > b) if b < lanes - 1 else 0  # the last bank is never past ``base``
+                m.d.comb += [lane.eq(b - base), wp.addr.eq(word + wrapped),
                              wp.data.eq(data[lane]), wp.en.eq(en[lane])]
             m.d.comb += [rp.addr.eq(rd.addr[k:]), rp.en.eq(rd.en)]
             reads.append(rp.data)

@@ -2,9 +2,10 @@
 
 Holds one input window of one channel for the whole pixel tile (``TH x TW`` words at run time, up
 to ``tile_rows x tile_cols`` for ``max_stride`` and ``max_kernel``). The loader fills one buffer
-while the PEs read the other; it writes ``act_lanes`` consecutive columns of one window row per
-cycle, lane ``l`` always at a column ``v`` with ``v % act_lanes == l`` (the loader's columns start at 0
-and step by the lane count). PE (i, j) reads ``window[buf][i*stride + r][j*stride + s]``, in two steps:
+while the PEs read the other; it writes ``act_lanes`` consecutive columns of ``act_rows`` window rows
+per cycle (row ``k`` at ``wrow[k]``), lane ``l`` always at a column ``v`` with ``v % act_lanes == l``
+(the loader's columns start at 0 and step by the lane count). PE (i, j) reads
+``window[buf][i*stride + r][j*stride + s]``, in two steps:
 
 1. **row select, registered per PE row**: PE row ``i`` copies the window row ``i*stride + r`` of buffer
    ``buf`` into its own row register;
@@ -104,8 +105,10 @@ class ActivationTile(wiring.Component):
         self._cfg = cfg
         sb = bits_for(cfg.max_stride)
         super().__init__({
-            "we": In(1).array(cfg.act_lanes), "wbuf": In(1), "wrow": In(bits_for(cfg.tile_rows - 1)),
-            "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_lanes),
+            # write port ``k*act_lanes + l``: row ``wrow[k]``, column ``wcol + l`` (``ArrayConfig.act_ports``)
+            "we": In(1).array(cfg.act_ports), "wbuf": In(1),
+            "wrow": In(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
+            "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_ports),
             "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes),
             "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes), "stride": In(sb),
             "act": Out(signed(cfg.act_bits)).array(cfg.lanes, cfg.rows, cfg.cols),
@@ -114,7 +117,7 @@ class ActivationTile(wiring.Component):
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        lanes, cols = cfg.act_lanes, cfg.tile_cols
+        lanes, cols, nrows = cfg.act_lanes, cfg.tile_cols, cfg.act_rows
         holds, reads = row_layout(cfg)
         per_row = cfg.max_stride > 1
         # data registers have no reset: the loader writes every window position before a PE reads it
@@ -122,13 +125,16 @@ class ActivationTile(wiring.Component):
                  for q in range(len(holds))] for b in range(2)]
 
         # write stage 1: the loader's write, registered once
-        wbuf, wrow = Signal.like(self.wbuf, name="wbuf1"), Signal.like(self.wrow, name="wrow1")
-        # column v is written: its lane writes, at the lane group that holds it (one-hot, decoded here)
-        wcol_hot = [Signal(name=f"wcol1_{v}") for v in range(cols)]
-        m.d.sync += [wcol_hot[v].eq(self.we[v % lanes] & (self.wcol == v - v % lanes)) for v in range(cols)]
-        wdata = [Signal.like(self.wdata[lane], name=f"wdata1_{lane}", reset_less=True) for lane in range(lanes)]
-        m.d.sync += [wbuf.eq(self.wbuf), wrow.eq(self.wrow)]
-        m.d.sync += [wdata[lane].eq(self.wdata[lane]) for lane in range(lanes)]
+        wbuf = Signal.like(self.wbuf, name="wbuf1")
+        wrow = [Signal.like(self.wrow[k], name=f"wrow1_{k}") for k in range(nrows)]
+        # column v of row k is written: its port writes, at the lane group that holds it (one-hot,
+        # decoded here)
+        wcol_hot = [[Signal(name=f"wcol1_{k}_{v}") for v in range(cols)] for k in range(nrows)]
+        m.d.sync += [wcol_hot[k][v].eq(self.we[k * lanes + v % lanes] & (self.wcol == v - v % lanes))
+                     for k in range(nrows) for v in range(cols)]
+        wdata = [Signal.like(self.wdata[p], name=f"wdata1_{p}", reset_less=True) for p in range(cfg.act_ports)]
+        m.d.sync += [wbuf.eq(self.wbuf), *(wrow[k].eq(self.wrow[k]) for k in range(nrows))]
+        m.d.sync += [wdata[p].eq(self.wdata[p]) for p in range(cfg.act_ports)]
 
         # write stage 2: decoded enables (per storage row and buffer, per column) and the data, one copy
         # per PE row with per-row storage (each storage row belongs to one PE row), one copy otherwise
@@ -139,33 +145,38 @@ class ActivationTile(wiring.Component):
                     for i in range(cfg.rows if per_row else 0)]
         m.d.sync += [sw.eq(self.stride) for sw in stride_w]
 
-        def row_hit(q: int, i: int):
-            """``wrow`` is the window row storage row ``q`` holds (under PE row ``i``'s copy of the stride)."""
+        def row_hit(q: int, i: int, row):
+            """``row`` is the window row storage row ``q`` holds (under PE row ``i``'s copy of the stride)."""
             targets = holds[q]
             if len(set(targets.values())) == 1:
-                return wrow == targets[1]
+                return row == targets[1]
             hit = 0
             for st, u in targets.items():
-                hit = hit | ((stride_w[i] == st) & (wrow == u))
+                hit = hit | ((stride_w[i] == st) & (row == u))
             return hit
 
         attrs = KEEP if per_row else {}
-        row_en = [[Signal(name=f"row_en{b}_{q}") for q in range(len(holds))] for b in range(2)]
-        col_en = [[Signal(name=f"col_en{k}_{v}", attrs=attrs) for v in range(cols)] for k in range(copies)]
-        data2 = [[Signal.like(self.wdata[lane], name=f"wdata{k}_{lane}", reset_less=True, attrs=attrs)
-                  for lane in range(lanes)] for k in range(copies)]
+        # per written row k of the cycle (a storage row holds one window row, so at most one k hits it)
+        row_en = [[[Signal(name=f"row_en{k}_{b}_{q}" if nrows > 1 else f"row_en{b}_{q}") for q in range(len(holds))]
+                   for b in range(2)] for k in range(nrows)]
+        col_en = [[[Signal(name=f"col_en{c}_{k}_{v}" if nrows > 1 else f"col_en{c}_{v}", attrs=attrs)
+                    for v in range(cols)] for k in range(nrows)] for c in range(copies)]
+        data2 = [[Signal.like(self.wdata[p], name=f"wdata{c}_{p}", reset_less=True, attrs=attrs)
+                  for p in range(cfg.act_ports)] for c in range(copies)]
         for q, i in enumerate(owners):
-            hit = Signal(name=f"row_hit{q}")
-            m.d.comb += hit.eq(row_hit(q, i))
-            m.d.sync += [row_en[b][q].eq(hit & (wbuf == b)) for b in range(2)]
-        for k in range(copies):
-            m.d.sync += [col_en[k][v].eq(wcol_hot[v]) for v in range(cols)]
-            m.d.sync += [data2[k][lane].eq(wdata[lane]) for lane in range(lanes)]
+            for k in range(nrows):
+                hit = Signal(name=f"row_hit{k}_{q}" if nrows > 1 else f"row_hit{q}")
+                m.d.comb += hit.eq(row_hit(q, i, wrow[k]))
+                m.d.sync += [row_en[k][b][q].eq(hit & (wbuf == b)) for b in range(2)]
+        for c in range(copies):
+            m.d.sync += [col_en[c][k][v].eq(wcol_hot[k][v]) for k in range(nrows) for v in range(cols)]
+            m.d.sync += [data2[c][p].eq(wdata[p]) for p in range(cfg.act_ports)]
         for b in range(2):
-            for q, k in enumerate(owners):
+            for q, c in enumerate(owners):
                 for v in range(cols):
-                    with m.If(row_en[b][q] & col_en[k][v]):
-                        m.d.sync += regs[b][q][v].eq(data2[k][v % lanes])
+                    for k in range(nrows):
+                        with m.If(row_en[k][b][q] & col_en[c][k][v]):
+                            m.d.sync += regs[b][q][v].eq(data2[c][k * lanes + v % lanes])
 
         for lane in range(cfg.lanes):
             self._read(m, lane, regs, reads, per_row)

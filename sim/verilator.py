@@ -84,7 +84,8 @@ def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = Fal
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
         v_path, j_path = generate(cfg, Path(staging))
-        label = f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "")
+        label = f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "") \
+            + (f"-d{cfg.drain_lanes}" if cfg.drain_lanes > 1 else "")
         directory = _compile_cached(root, label, v_path, j_path, TOP, verbose)
     manifest = json.loads((directory / f"{TOP}.json").read_text())
     return Build(cfg, directory, directory / f"{TOP}.v", manifest)

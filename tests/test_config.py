@@ -17,6 +17,9 @@ from hdl.generate import main
     (dict(max_stride=5), r"max_stride must be in \[1, 4\], not 5"),
     (dict(acc_depth=2.5), r"acc_depth must be an integer, not 2.5"),
     (dict(perf_bits=8), r"perf_bits must be in \[16, 64\], not 8"),
+    (dict(drain_lanes=8), r"drain_lanes must be in \[1, 4\], not 8; the drain writes columns of one PE row"),
+    (dict(drain_lanes=3), r"drain_lanes must be a power of two \(output-buffer banks\), not 3"),
+    (dict(drain_lanes=4, out_depth=4098), r"out_depth must be a multiple of drain_lanes=4 \(one bank per lane\)"),
 ])
 def test_array_config_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):

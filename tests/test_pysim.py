@@ -126,7 +126,7 @@ def test_tile_mux_picks_strided_window(max_stride, rows, lanes):
             for u in range(cfg.tile_rows):
                 for v in range(0, cfg.tile_cols, cfg.act_lanes):
                     ctx.set(tile.wbuf, 1)
-                    ctx.set(tile.wrow, u)
+                    ctx.set(tile.wrow[0], u)
                     ctx.set(tile.wcol, v)
                     for lane in range(cfg.act_lanes):
                         ctx.set(tile.we[lane], int(v + lane < cfg.tile_cols))
@@ -275,10 +275,12 @@ def test_array_on_tiny_layers(dataflow, case):
     assert res.perf == model
 
 
-@pytest.mark.parametrize("lanes", [1, 3])
-def test_loader_lanes_keep_results_and_timing_exact(lanes):
-    rng = np.random.default_rng(lanes)
-    cfg = ArrayConfig(dataflow="kernel", act_lanes=lanes, **SMALL)
+@pytest.mark.parametrize("lanes,rows", [(1, 1), (3, 1), (2, 2), (1, 3)])
+def test_loader_lanes_keep_results_and_timing_exact(lanes, rows):
+    """Several window positions per load cycle, of one row (``act_lanes``) and of several (``act_rows``,
+    here 2 and 3 on a 5-row window: the last group of rows is partly past the window)."""
+    rng = np.random.default_rng(lanes + 10 * rows)
+    cfg = ArrayConfig(dataflow="kernel", act_lanes=lanes, act_rows=rows, **SMALL)
     ly = random_layer(rng, 3, 2, 7, 6, stride=2, padding=1, kernel_density=0.5)
     enc = encode(ly, cfg)
     res = run_pysim(enc)

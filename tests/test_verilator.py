@@ -12,8 +12,10 @@ import pytest
 from bench.granularity import GRANULARITY_OF, headline_layer, pruned_layers
 from golden import metrics
 from golden.config import DATAFLOWS, ArrayConfig
+from golden.lanes import WIDE_FEED
 from golden.layer import Layer
 from golden.prune import prune
+from hdl.generate import generate
 from sim.verilator import build, lint, run_layers
 from tests.conftest import random_layer
 
@@ -77,9 +79,13 @@ def test_random_and_edge_layers_bit_and_cycle_exact(dataflow, shape):
         assert res["perf"] == res["predicted_perf"]
 
 
-WIDE = {  # small arrays (quick builds) with both accumulate pipelines; V = 9 wraps inside its adder tree
-    3: dict(rows=2, cols=3, acc_depth=5, lanes=3, act_depth=2048, weight_depth=2048, index_depth=512, out_depth=2048),
-    9: dict(rows=2, cols=2, acc_depth=4, lanes=9, weight_bits=6, act_bits=5, acc_bits=12, acc_pipeline=0, act_lanes=3,
+WIDE = {  # small arrays (quick builds) with both accumulate pipelines; V = 9 wraps inside its adder tree;
+    # two-wide drains, so the last column of an odd row leaves a lane idle; loaders of 2 and 3 window
+    # rows per cycle, so a window's last group of rows is partly past it
+    3: dict(rows=2, cols=3, acc_depth=5, lanes=3, drain_lanes=2, act_rows=2, act_depth=2048, weight_depth=2048,
+            index_depth=512, out_depth=2048),
+    9: dict(rows=3, cols=2, acc_depth=4, lanes=9, drain_lanes=2, weight_bits=6, act_bits=5, acc_bits=12, acc_pipeline=0,
+            act_lanes=3, act_rows=3,
             act_depth=2048, weight_depth=2048, index_depth=512, out_depth=2048, perf_bits=32),
 }
 
@@ -106,6 +112,15 @@ def test_generated_verilog_is_lint_clean(dataflow, shape):
     params = DEFAULT if shape == "default" else ODD
     b = build(ArrayConfig(dataflow=dataflow, **params))
     proc = lint(b.verilog)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_wide_array_verilog_is_lint_clean(dataflow, tmp_path):
+    """The wide array of the benchmarks and the ECP5 build: V = 9 lanes, two window rows and four
+    outputs per cycle (banked output buffer)."""
+    v_path, _ = generate(ArrayConfig(dataflow=dataflow, lanes=9, **WIDE_FEED), tmp_path)
+    proc = lint(v_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
