@@ -45,7 +45,7 @@ class ArrayConfig:
         buffer (each a copy of its block RAM), and a window of ``TH x TW`` takes
         ``ceil(TH / act_rows) * ceil(TW / act_lanes)`` cycles to load (``golden.timing.Loader``).
     drain_lanes : outputs the drain writes per cycle (``W``: consecutive columns of one PE row, into
-        ``W`` banks of the output buffer, ``hdl.outbuf``); a power of two, at most ``cols``. A tile of
+        ``W`` banks of the output buffer, ``hdl.buffers``); a power of two, at most ``cols``. A tile of
         ``M_g`` filters drains in ``M_g * rows * ceil(cols / W)`` cycles: wide PEs compute a tile in so
         few cycles that one output per cycle would be their limit (``golden.lanes``).
     act_depth, weight_depth, index_depth, out_depth : buffer depths in words.

@@ -26,11 +26,11 @@ from golden.config import ArrayConfig, bits_for
 from golden.encode import LOAD_TARGETS
 
 from .array import PEArray
+from .buffers import ActivationBuffer, OutputBuffer
 from .decoder import make_decoder
 from .drain import Drain
 from .layouts import PERF_FIELDS, config_layout, load_layout, perf_layout
 from .loader import TileLoader
-from .outbuf import OutputBuffer
 from .prefetch import read_ahead
 from .replica import KEEP
 from .sequencer import ComputeSequencer
@@ -63,7 +63,7 @@ class Accelerator(wiring.Component):
         finishing = Signal()
         self._latch_config(m, start, finishing, lcfg)
 
-        m.submodules.act_mem = act_mem = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
+        m.submodules.act_mem = act_mem = ActivationBuffer(cfg)
         # a weight word holds the weights of every lane (``golden.encode.pack_weights``)
         w_shape = signed(cfg.weight_bits) if cfg.lanes == 1 else cfg.weight_word_bits
         m.submodules.w_mem = w_mem = memory.Memory(shape=w_shape, depth=cfg.weight_depth, init=[])
@@ -85,9 +85,8 @@ class Accelerator(wiring.Component):
 
         # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer)
         for p in range(cfg.act_ports):  # one read port per loader port (window row x lane)
-            act_rd = act_mem.read_port()
-            m.d.comb += [act_rd.addr.eq(loader.act_addr[p]), act_rd.en.eq(loader.act_en[p]),
-                         loader.act_data[p].eq(act_rd.data)]
+            m.d.comb += [act_mem.rd_addr[p].eq(loader.act_addr[p]), act_mem.rd_en[p].eq(loader.act_en[p]),
+                         loader.act_data[p].eq(act_mem.rd_data[p])]
         full = Signal(2)
         m.d.comb += [loader.full.eq(full), seq.full.eq(full)]
         for b in range(2):

@@ -3,7 +3,7 @@
 Runs concurrently with the next tile's compute (which uses the other accumulator bank). Waits
 ``golden.timing.drain_flush`` cycles for the MAC pipeline to empty (and computes the tile's output
 addresses in the first three), then writes ``drain_lanes`` outputs per cycle (consecutive columns of
-one PE row, into as many banks of the output buffer, ``hdl.outbuf``), filter slot outermost, then PE
+one PE row, into as many banks of the output buffer, ``hdl.buffers``), filter slot outermost, then PE
 row, then PE column, skipping PEs whose pixel lies outside the output (edge tiles). Slots no MAC
 touched in the tile (all-zero filters) drain as 0. Output ``(m, y, x)`` goes to address
 ``m*E*F + y*F + x``, so the host reads the output buffer back as a dense ``(M, E, F)`` array. The
@@ -39,7 +39,7 @@ class Drain(wiring.Component):
             "touched": In(cfg.acc_depth).array(2),
             "rd_addr": Out(cfg.slot_bits + 1), "rd_en": Out(1),
             "rd_data": In(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
-            # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.outbuf``)
+            # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.buffers``)
             "out_addr": Out(bits_for(cfg.out_depth - 1)),
             "out_data": Out(signed(cfg.acc_bits)).array(cfg.drain_lanes), "out_en": Out(1).array(cfg.drain_lanes),
             "active": Out(1), "quiet": Out(1),

@@ -91,11 +91,18 @@ def dsp_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
     opts = list(spec.synth_opts)
     if spec.dsp_scope == "all":
         return {"synth_opts": opts}
-    pes = [f"top.bridge.accel.array.pe_{i}_{j}.mul/t:$mul" for i in range(cfg.rows) for j in range(cfg.cols)]
+    pes = [f"top.bridge.accel.array.{name}/t:$mul" for name in pe_multipliers(cfg)]
     pes = pes[:spec.dsp_max] if spec.dsp_max is not None else pes
     script = [f"setattr -set pe_mul 1 {' '.join(pes)}", f"synth_ice40 {' '.join(opts)} -top top -run :coarse",
               "opt", "wreduce", "chtype -set $__soft_mul t:$mul a:pe_mul %d"]
     return {"synth_opts": [*opts, "-run", "coarse:"], "script_after_read": script}
+
+
+def pe_multipliers(cfg: ArrayConfig) -> list[str]:
+    """The PEs' multiplier instances (``hdl.pe``) under the array, PE by PE in row-major order, lane by
+    lane within a PE."""
+    lanes = [""] if cfg.lanes == 1 else [f"l{lane}_" for lane in range(cfg.lanes)]
+    return [f"pe_{i}_{j}.{pre}mul" for i in range(cfg.rows) for j in range(cfg.cols) for pre in lanes]
 
 
 def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[tuple[int, int], str]:
@@ -107,10 +114,12 @@ def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[tuple[int, int], st
     over the die's whole width, 50 rows from its DSP). Locking PE ``(i, j)``'s multiplier gives its logic an
     anchor and the array a shape: ``pe_rows_per_dsp_row`` PE rows side by side along one DSP row, PE
     rows in order, a PE row's PEs on consecutive sites. Empty if the board has no floorplan or the
-    array does not fit it (then the placer is free, as before).
+    array does not fit it (then the placer is free, as before), and for wide PEs (``lanes > 1``): their
+    ``V`` multipliers feed one adder tree, so the placer keeps a PE's lanes together by itself, and a
+    floorplan of one site per PE says nothing about where its other lanes go.
     """
     fp = spec.floorplan
-    if not fp:
+    if not fp or cfg.lanes > 1:
         return {}
     rows, columns, per_row = fp["dsp_rows"], fp["dsp_columns"], fp["pe_rows_per_dsp_row"]
     if cfg.cols * per_row > len(columns) or -(-cfg.rows // per_row) > len(rows):

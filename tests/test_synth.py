@@ -98,6 +98,13 @@ def test_floorplan_locks_each_pe_multiplier_to_its_own_dsp_site():
     assert 'setattr -set BEL "X4/Y10/MULT18_0" top.bridge.accel.array.pe_0_0.mul/t:MULT18X18D' in script
     assert synth.dsp_placement(spec, ArrayConfig(rows=8, cols=12)) == {}  # 3 rows of 12 > 28 sites
     assert synth.dsp_placement(BoardSpec.load("icebreaker"), ArrayConfig(rows=2, cols=4)) == {}
+    assert synth.dsp_placement(spec, ArrayConfig(rows=4, cols=4, lanes=9)) == {}  # wide PEs: the placer's
+
+
+def test_wide_pes_have_a_multiplier_per_lane():
+    names = synth.pe_multipliers(ArrayConfig(rows=2, cols=2, lanes=3))
+    assert len(names) == 12 and names[:4] == ["pe_0_0.l0_mul", "pe_0_0.l1_mul", "pe_0_0.l2_mul", "pe_0_1.l0_mul"]
+    assert synth.pe_multipliers(ArrayConfig(rows=1, cols=2)) == ["pe_0_0.mul", "pe_0_1.mul"]
 
 
 def test_tool_environment_points_at_yowasp():

@@ -1,5 +1,18 @@
-"""The output buffer, in ``drain_lanes`` banks so that the drain writes that many outputs per cycle.
+"""On-chip buffers that are more than one ``lib.memory.Memory``: the activation buffer's read-port
+copies and the output buffer's banks.
 
+**Activation buffer** (:class:`ActivationBuffer`): the tile loader reads ``act_ports`` activations per
+cycle (``ArrayConfig.act_ports``, window rows x lanes), at positions of a window that no bank mapping
+keeps conflict-free for every stride, kernel and window position. It is therefore ``act_ports``
+copies of one ``act_depth``-word memory, each with one write port (the load writes every copy) and
+one read port: the simple dual-port shape a block RAM has. That is what Yosys' memory mapper builds
+from one memory with many read ports too, but it searches the mapping of all ports together, and with
+12 read ports (``golden.lanes.WIDE_FEED``) the YoWASP Yosys aborted there (a WebAssembly exception in
+``memory_libmap``); copies made here are mapped one by one. RAM: ``act_ports x act_depth x act_bits``
+bits (12 x 64 kbit on the ECP5 wide build).
+
+**Output buffer** (:class:`OutputBuffer`): ``drain_lanes`` banks so that the drain writes that many
+outputs per cycle.
 Output ``(m, y, x)`` is at address ``p = m*E*F + y*F + x`` whatever the banking (the host reads the
 buffer back as a dense ``(M, E, F)`` array, ``hdl.drain``), in bank ``p mod W`` at word ``p // W``
 (``W = drain_lanes``, a power of two, so both are bit fields). The drain writes ``W`` consecutive
@@ -19,18 +32,49 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Array, Module, Signal, signed
 from amaranth.lib import memory, wiring
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
 
 
 @dataclass(frozen=True)
-class ReadPort:
-    """What ``hdl.prefetch.read_ahead`` drives and reads, like a memory's synchronous read port."""
+class Port:
+    """A buffer's port as the logic around it sees it, like a ``lib.memory`` port: ``addr``, ``en`` and
+    ``data`` (read data a cycle after an enabled read, or write data)."""
 
     addr: Signal
     en: Signal
     data: Signal
+
+
+class ActivationBuffer(wiring.Component):
+    """``act_ports`` copies of the activation buffer: one write port to all, one read port each."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self._cfg = cfg
+        abits = bits_for(cfg.act_depth - 1)
+        super().__init__({
+            "rd_addr": In(abits).array(cfg.act_ports), "rd_en": In(1).array(cfg.act_ports),
+            "rd_data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
+        })
+        self._write = Port(Signal(abits, name="act_wr_addr"), Signal(name="act_wr_en"),
+                           Signal(signed(cfg.act_bits), name="act_wr_data"))
+
+    def write_port(self) -> Port:
+        """The load's write port (every copy takes the word)."""
+        return self._write
+
+    def elaborate(self, platform) -> Module:
+        cfg = self._cfg
+        m = Module()
+        wr = self._write
+        for p in range(cfg.act_ports):
+            copy = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
+            m.submodules["mem" if cfg.act_ports == 1 else f"copy{p}"] = copy
+            wp, rp = copy.write_port(), copy.read_port()
+            m.d.comb += [wp.addr.eq(wr.addr), wp.data.eq(wr.data), wp.en.eq(wr.en),
+                         rp.addr.eq(self.rd_addr[p]), rp.en.eq(self.rd_en[p]), self.rd_data[p].eq(rp.data)]
+        return m
 
 
 class OutputBuffer(wiring.Component):
@@ -43,10 +87,10 @@ class OutputBuffer(wiring.Component):
             "wr_addr": In(bits_for(cfg.out_depth - 1)),
             "wr_data": In(signed(cfg.acc_bits)).array(lanes), "wr_en": In(1).array(lanes),
         })
-        self._read = ReadPort(Signal(bits_for(cfg.out_depth - 1), name="out_rd_addr"), Signal(name="out_rd_en"),
+        self._read = Port(Signal(bits_for(cfg.out_depth - 1), name="out_rd_addr"), Signal(name="out_rd_en"),
                               Signal(signed(cfg.acc_bits), name="out_rd_data"))
 
-    def read_port(self) -> ReadPort:
+    def read_port(self) -> Port:
         """The buffer's one read port (address in output order, data the cycle after an enabled read)."""
         return self._read
 
