@@ -5,7 +5,7 @@ flag) once per dataflow through :func:`hdl.synth.synthesize`, and prints one Mar
 (LUT or LC, FF, DSP, block RAM, LUT RAM), each dataflow's LUT/LC overhead over ``dense``, Fmax and
 whether the clock asked for was met. The seeds' argument is that regular sparsity is cheap to exploit;
 this table is the RTL's answer for this design. Results (the full ``synth_report.json`` of each build)
-go to ``bench/results/fpga_area-<board>-<rows>x<cols>.json``; a dataflow already there for the same
+go to ``bench/results/fpga_area-<board>-<rows>x<cols>[-v<lanes>].json``; a dataflow already there for the same
 array, clock and RTL commit is not rebuilt (``--force`` rebuilds).
 """
 
@@ -25,7 +25,12 @@ RESOURCES = ("LC", "LUT", "FF", "DSP", "BRAM", "LUTRAM")
 
 
 def results_path(board: str, cfg: ArrayConfig) -> Path:
-    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{cfg.rows}x{cfg.cols}.json"
+    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{_shape(cfg)}.json"
+
+
+def _shape(cfg: ArrayConfig) -> str:
+    """``ROWSxCOLS``, with ``-vV`` for wide PEs."""
+    return f"{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "")
 
 
 def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None) -> dict:
@@ -35,7 +40,7 @@ def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None) -> di
 
     spec = BoardSpec.load(board)
     cfg = ArrayConfig.from_dict(cfg_dict)
-    out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{cfg.rows}x{cfg.cols}"
+    out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{_shape(cfg)}"
     try:
         return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed)
     except SynthError as e:

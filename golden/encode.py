@@ -251,17 +251,22 @@ def _check_fits(layer: Layer, cfg: ArrayConfig) -> None:
 
 
 def _image_words(layer: Layer, cfg: ArrayConfig) -> tuple[int, int, int]:
+    return image_words(layer.weights, layer.s, cfg)
+
+
+def image_words(weights: np.ndarray, s: int, cfg: ArrayConfig) -> tuple[int, int, int]:
     """Words of the weight image (one per MAC cycle), the channel index and the unit index
-    :func:`encode` would build."""
+    :func:`encode` would build for ``weights`` ``(M, C, R, S)`` (they do not depend on the activations;
+    ``golden.passes`` sizes filter chunks with them)."""
     df = dataflow_of(cfg.dataflow)
-    w = np.asarray(layer.weights, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.int64)
     A = cfg.acc_depth
-    groups = -(-layer.m // A)
+    groups = -(-w.shape[0] // A)
     weights = entries = units = 0
-    for c in range(layer.c):
+    for c in range(w.shape[1]):
         pattern = stride_pattern(w[:, c]) if df.pattern else (1, 0)
         for g in range(groups):
-            issues = _issues(df, _units(df, w[g * A:(g + 1) * A, c], pattern), layer.s, cfg.lanes)
+            issues = _issues(df, _units(df, w[g * A:(g + 1) * A, c], pattern), s, cfg.lanes)
             if issues:
                 entries += 1
                 units += len(issues)

@@ -1,8 +1,11 @@
 """``python -m sim.run``: run one conv layer on the generated RTL (Verilator) and report.
 
 The layer is checked against the hardware's limits and encoded before anything is built, so a layer
-that does not fit fails with one line and no partial run. The report holds the RTL-measured cycles
-next to the golden prediction, the bit-exact comparison, utilization and every counter.
+that cannot run fails with one line and no partial run. A layer larger than the buffers runs as
+passes (``golden.passes``: filter chunks and bands of output rows, each pass a layer that fits) whose
+outputs are put together on the host; the report then has one entry per pass and the layer's totals.
+The report holds the RTL-measured cycles next to the golden prediction, the bit-exact comparison,
+utilization and every counter.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from golden.compact import compact, expand_outputs
 from golden.conv import conv2d
 from golden.encode import encode
 from golden.layerio import load_layer
+from golden.passes import Plan, plan
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .verilator import DEFAULT_BUILD_ROOT, run_layers
@@ -47,6 +51,44 @@ def report(enc, result: dict) -> dict:
         "memory_references": metrics.memory_references(enc, result["perf"]),
         "traffic": result["perf"],
     }
+
+
+def _add_counters(results: list[dict], key: str) -> dict:
+    return {k: sum(r[key][k] for r in results) for k in results[0][key]}
+
+
+def run_passes(layer, pl: Plan, kw: dict, name: str) -> tuple[dict, np.ndarray | None]:
+    """Run the passes of ``pl`` on the RTL: the layer's report (totals and one entry per pass) and its
+    assembled outputs (``None`` if a pass hung)."""
+    cfg = pl.cfg
+    results = run_layers(cfg, [p.layer for p in pl.passes], name=name, **kw)
+    hung = [r for r in results if r["outputs"] is None]
+    passes = [{"filters": [p.m0, p.m1], "rows": [p.e0, p.e1], **report(encode(p.layer, cfg), r)}
+              for p, r in zip(pl.passes, results, strict=True) if r["outputs"] is not None]
+    if hung:
+        return {"passes": passes, "problems": [q for r in hung for q in r["problems"]]}, None
+    outputs = pl.assemble([np.load(r["outputs"]) for r in results])
+    golden = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, cfg.acc_bits)
+    cycles, predicted = sum(r["cycles"] for r in results), sum(r["predicted_cycles"] for r in results)
+    rep = {
+        "dataflow": cfg.dataflow,
+        "array": {"rows": cfg.rows, "cols": cfg.cols, "acc_depth": cfg.acc_depth},
+        "layer": {"M": layer.m, "C": layer.c, "H": layer.h, "W": layer.w, "R": layer.r, "S": layer.s,
+                  "stride": layer.stride, "padding": layer.padding, "E": layer.e, "F": layer.f},
+        "plan": {"passes": len(pl.passes), "filters_per_pass": pl.chunk, "rows_per_pass": pl.band,
+                 "transfer_words": pl.transfer_words},
+        "outputs_match": bool(np.array_equal(outputs, golden)) and all(r["outputs_match"] for r in results),
+        "cycles": cycles, "predicted_cycles": predicted, "cycles_match": cycles == predicted,
+        "counters_match": all(r["perf"] == r["predicted_perf"] for r in results),
+        "useful_macs": metrics.useful_macs(layer),
+        "ideal_cycles": metrics.ideal_cycles(layer, cfg.pes),
+        "utilization": metrics.utilization(layer, cfg.pes, cycles),
+        "sparsity": metrics.sparsity(layer.weights),
+        "ops_saved": metrics.ops_saved(layer),
+        "traffic": _add_counters(results, "perf"),
+        "passes": passes,
+    }
+    return rep, outputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,20 +124,28 @@ def main(argv: list[str] | None = None) -> int:
         compacted = compact(layer) if args.compact else None
         if compacted:
             layer = compacted.layer
-        enc = encode(layer, cfg)
         dense_cfg = replace(cfg, dataflow="dense")
-        if args.compare_dense:
-            encode(layer, dense_cfg)
+        plans = {c.dataflow: _fit_or_plan(layer, c) for c in [cfg] + ([dense_cfg] if args.compare_dense else [])}
     except ValueError as e:
         parser.error(str(e))
     kw = dict(seed=args.seed, load_gap=args.load_gap, backpressure=args.backpressure, check=False,
               root=args.build_dir)
-    result = run_layers(cfg, [layer], name=f"run-{args.layer.stem}", **kw)[0]
-    if result["outputs"] is None:  # the array never raised done (the testbench reset it)
-        print(f"error: {'; '.join(result['problems'])}", file=sys.stderr)
-        return 1
-    rep = report(enc, result)
-    outputs = np.load(result["outputs"])
+    name = f"run-{args.layer.stem}"
+    if plans[cfg.dataflow] is not None:
+        pl = plans[cfg.dataflow]
+        print(f"the layer does not fit the buffers in one run: {len(pl.passes)} passes of {pl.chunk} filters x "
+              f"{pl.band} output rows", file=sys.stderr)
+        rep, outputs = run_passes(layer, pl, kw, name)
+        if outputs is None:
+            print(f"error: {'; '.join(rep['problems'])}", file=sys.stderr)
+            return 1
+    else:
+        result = run_layers(cfg, [layer], name=name, **kw)[0]
+        if result["outputs"] is None:  # the array never raised done (the testbench reset it)
+            print(f"error: {'; '.join(result['problems'])}", file=sys.stderr)
+            return 1
+        rep = report(encode(layer, cfg), result)
+        outputs = np.load(result["outputs"])
     if compacted:
         outputs = expand_outputs(compacted, outputs)
         rep["compacted"] = {"M": layer.m, "C": layer.c, "original_M": original.m, "original_C": original.c}
@@ -104,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         golden = conv2d(original.weights, original.activations, original.stride, original.padding, cfg.acc_bits)
         rep["outputs_match"] = rep["outputs_match"] and bool(np.array_equal(outputs, golden))
     if args.compare_dense:
-        dense = run_layers(dense_cfg, [layer], name=f"run-{args.layer.stem}", **kw)[0]
+        if plans["dense"] is not None:
+            dense, _ = run_passes(layer, plans["dense"], kw, name)
+        else:
+            dense = run_layers(dense_cfg, [layer], name=name, **kw)[0]
         rep["dense_cycles"] = dense["cycles"]
         rep["dense_outputs_match"] = dense["outputs_match"]
-        rep["speedup"] = dense["cycles"] / result["cycles"]
+        rep["speedup"] = dense["cycles"] / rep["cycles"]
     if args.out_npz:
         np.savez(args.out_npz, outputs=outputs)
     text = json.dumps(rep, indent=2)
@@ -122,6 +175,20 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     ok = rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"]
     return 0 if ok else 1
+
+
+def _fit_or_plan(layer, cfg) -> Plan | None:
+    """``None`` if ``layer`` runs on ``cfg`` in one go, else its passes; ``ValueError`` if neither."""
+    try:
+        encode(layer, cfg)
+        return None
+    except ValueError as whole:
+        if any(flag not in ("--act-depth", "--out-depth") for flag, _ in layer.fit_problems(cfg)):
+            raise  # a kernel, stride or value the array cannot run at all: passes do not help
+        try:
+            return plan(layer, cfg)
+        except ValueError as split:
+            raise ValueError(f"{whole}; it does not run in passes either: {split}") from None
 
 
 if __name__ == "__main__":

@@ -50,14 +50,19 @@ def _sim_run():
 
 
 def test_run_names_every_broken_buffer_limit_in_one_line(tmp_path, capsys):
-    # 10 channels of 30x30 (9000 activations) and 10 filters at padding 1 (9000 outputs): both buffers overflow
+    # 10 channels of 30x30 (9000 activations) and 10 filters at padding 1 (9000 outputs): both buffers
+    # overflow, and with act_depth 900 not even one output row's 10 x 3 x 32 input words fit (no passes)
     path = _layer_file(tmp_path, m=10, c=10, h=30, w=30)
-    code, _, err = run_main(_sim_run(), ["--layer", str(path), "--build-dir", str(tmp_path / "never")], capsys)
+    code, _, err = run_main(_sim_run(), ["--layer", str(path), "--act-depth", "900",
+                                         "--build-dir", str(tmp_path / "never")], capsys)
     assert code == 2
     assert_one_line_error(err, "python -m sim.run",
-                          "activations need 9000 words but act_depth is 8192 (regenerate with --act-depth 9000 or "
+                          "activations need 9000 words but act_depth is 900 (regenerate with --act-depth 9000 or "
                           "split the layer); outputs need 9000 words but out_depth is 8192 (regenerate with "
-                          "--out-depth 9000 or split the layer)")
+                          "--out-depth 9000 or split the layer); it does not run in passes either: one output row "
+                          "needs 960 activation words (C=10 channels of 3 input rows) but act_depth is 900: "
+                          "splitting input channels needs partial sums in the array, which are not built yet "
+                          "(regenerate with --act-depth 960)")
     assert not (tmp_path / "never").exists()
 
 
@@ -69,7 +74,10 @@ def test_run_names_the_image_limits_together(tmp_path, capsys):
     assert_one_line_error(err, "python -m sim.run",
                           "the weight image needs 90 words but the buffer holds 64 (regenerate with --weight-depth 90 "
                           "or prune harder); the unit index needs 90 words but the buffer holds 64 (regenerate with "
-                          "--index-depth 90 or prune harder)")
+                          "--index-depth 90 or prune harder); it does not run in passes either: no split of the layer "
+                          "into filter chunks of acc_depth=32 and bands of output rows fits the buffers (10 filters "
+                          "need 90 weight words and 90 index words; weight_depth 64, index_depth 64): regenerate "
+                          "with larger buffers or a smaller acc_depth")
     assert not (tmp_path / "never").exists()
 
 

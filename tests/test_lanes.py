@@ -8,7 +8,7 @@ import pytest
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.dataflow import Unit, unit_word
 from golden.encode import encode
-from golden.lanes import kernel_cycles, mac_cycles, predict
+from golden.lanes import WIDE_FEED, kernel_cycles, mac_cycles, predict
 from golden.layer import Layer
 from golden.timing import Loader, adder_tree_latency, simulate
 from tests.conftest import random_layer
@@ -126,3 +126,32 @@ def test_adder_tree_latency_grows_with_log2_lanes():
 def test_lanes_beyond_a_kernel_are_refused_at_generate_time():
     with pytest.raises(ValueError, match=r"lanes must be in \[1, 4\], not 5; a cycle issues positions of one kernel"):
         ArrayConfig(max_kernel=2, lanes=5)
+
+
+@pytest.fixture(scope="module")
+def headline_cycles():
+    """Cycles of the headline layer (``bench.granularity``) on the 4x4 array with ``WIDE_FEED``, the
+    contract the RTL is checked against (``bench.granularity --lanes V`` runs it)."""
+    from bench.granularity import headline_layer
+    from golden.prune import prune
+
+    base = headline_layer()
+
+    def cycles(dataflow: str, lanes: int, granularity: str | None = None, sparsity: float = 0.0, **kw) -> int:
+        ly = base if granularity is None else Layer(prune(base.weights, granularity, sparsity, **kw).weights,
+                                                    base.activations, 1, 1)
+        cfg = ArrayConfig(dataflow=dataflow, lanes=lanes, index_depth=16384, **WIDE_FEED)
+        return simulate(encode(ly, cfg)).busy_cycles
+
+    return cycles
+
+
+def test_issue_13_targets_on_the_headline_layer(headline_cycles):
+    """V = 9 dense <= 1/7 of V = 1; kernel 75 % >= 3.4x and 90 % >= 5x over V = 9 dense; balanced 3 of 9
+    on element >= 2.7x over V = 3 dense."""
+    c = headline_cycles
+    dense9 = c("dense", 9)
+    assert c("dense", 1) >= 7 * dense9
+    assert dense9 >= 3.4 * c("kernel", 9, "kernel", 0.75)
+    assert dense9 >= 5 * c("kernel", 9, "kernel", 0.90)
+    assert c("dense", 3) >= 2.7 * c("element", 3, "balanced", 2 / 3, keep=3)

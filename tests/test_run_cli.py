@@ -40,8 +40,9 @@ def _bad(tmp_path, **arrays):
      "weights range [300, 300] does not fit 8-bit signed [-128, 127] (requantize or regenerate with --weight-bits 10)"),
     (lambda t: _bad(t, weights=np.ones((2, 2, 5, 5), int), activations=np.zeros((2, 6, 6), int)),
      "kernel 5x5 exceeds max_kernel=3"),
-    (lambda t: _bad(t, weights=np.ones((2, 2, 3, 3), int), activations=np.zeros((2, 100, 100), int)),
-     "activations need 20000 words but act_depth is 8192"),
+    # too big for the buffer, and a single output row (3 input rows of 2 x 1400) too: no passes either
+    (lambda t: _bad(t, weights=np.ones((2, 2, 3, 3), int), activations=np.zeros((2, 3, 1400), int)),
+     "activations need 8400 words but act_depth is 8192"),
     (lambda t: _bad(t, activations=np.zeros((2, 6, 6), int)), "has no 'weights' array"),
     (lambda t: _bad(t, weights=np.ones((2, 2, 3, 3)), activations=np.zeros((2, 6, 6), int)),
      "weights must have an integer dtype, not float64"),
