@@ -7,12 +7,14 @@ exactly. The layer is the headline layer of
 ``bench.granularity`` (C = M = 32, 16x16, 3x3, pad 1, 4x4 array), pruned at each dataflow's own
 granularity; ``balanced`` (3 of 9 weights per kernel) runs on the element dataflow.
 
-Prints three Markdown tables:
+Prints four Markdown tables (and with ``--plot`` the fourth as a figure):
 
 1. **feed**: speedups at ``V = 9`` for each loader x drain design (which one meets the targets);
 2. **speedup vs V**: every dataflow at ``V = 1, 3, 9`` with the chosen design, with lane utilization;
 3. **structured vs unstructured**: kernel over element speedup at equal sparsity per ``V``, next to
-   SSL's ~2x (Wen et al., Table 4).
+   SSL's ~2x (Wen et al., Table 4);
+4. **speedup vs sparsity**: every dataflow at its own granularity (and ``balanced`` on element) at
+   50, 75 and 90 % sparsity, at each ``V``, with the chosen feed.
 
 The other feeds are model predictions of designs the RTL does not build (``golden.timing.Loader``).
 """
@@ -122,16 +124,88 @@ def tables(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+SWEEP_SPARSITIES = (0.5, 0.75, 0.9)
+SWEEP = (  # (label, dataflow, granularity, prune keywords at sparsity sp)
+    ("kernel", "kernel", "kernel", lambda sp: {}),
+    ("vector", "vector", "vector", lambda sp: {}),
+    ("strided", "strided", "strided", lambda sp: {}),
+    ("element", "element", "element", lambda sp: {}),
+    ("balanced (element)", "element", "balanced", lambda sp: {"keep": max(1, round((1 - sp) * 9))}),
+)
+
+
+def sweep(seed: int = 0) -> list[dict]:
+    """Speedup over dense at the same V vs sparsity, per dataflow at its own granularity, with the
+    RTL's wide feed (``WIDE_FEED``) at every V: the model is the RTL's exact contract."""
+    base = headline_layer(seed)
+    feed = FEEDS[CHOSEN]
+    rows = []
+    for v in LANES:
+        dense = predict(encode(base, _cfg("dense")), v, feed.loader, feed.drain_width).cycles
+        for label, df, gran, kw in SWEEP:
+            for sp in SWEEP_SPARSITIES:
+                ly = Layer(prune(base.weights, gran, sp, **kw(sp)).weights, base.activations, 1, 1)
+                p = predict(encode(ly, _cfg(df)), v, feed.loader, feed.drain_width)
+                rows.append({"lanes": v, "case": label, "dataflow": df, "sparsity": sp, "cycles": p.cycles,
+                             "dense_cycles": dense, "speedup": dense / p.cycles,
+                             "lane_utilization": p.lane_utilization})
+    return rows
+
+
+def sweep_table(rows: list[dict]) -> str:
+    out = [f"Speedup over dense at the same V vs sparsity ({FEEDS[CHOSEN].name}; lane utilization in brackets):",
+           "", "| dataflow | sparsity | " + " | ".join(f"V = {v}" for v in LANES) + " |",
+           "|---" * (len(LANES) + 2) + "|"]
+    for label, *_ in SWEEP:
+        for sp in SWEEP_SPARSITIES:
+            cells = [next(r for r in rows if r["case"] == label and r["sparsity"] == sp and r["lanes"] == v)
+                     for v in LANES]
+            out.append(f"| {label} | {sp:.0%} | "
+                       + " | ".join(f"{c['speedup']:.2f}x ({c['lane_utilization']:.2f})" for c in cells) + " |")
+    return "\n".join(out)
+
+
+def plot(rows: list[dict], path) -> None:
+    """Speedup vs sparsity per dataflow, one panel per V (matplotlib, the optional ``bench`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(LANES), figsize=(4 * len(LANES), 3.4), sharey=True)
+    for ax, v in zip(axes, LANES, strict=True):
+        for label, *_ in SWEEP:
+            pts = [(r["sparsity"], r["speedup"]) for r in rows if r["case"] == label and r["lanes"] == v]
+            ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+        ax.plot(SWEEP_SPARSITIES, [1 / (1 - sp) for sp in SWEEP_SPARSITIES], "k:", label="1 / density")
+        ax.set_title(f"V = {v}")
+        ax.set_xlabel("sparsity")
+    axes[0].set_ylabel("speedup over dense (same V)")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m bench.lanes", description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0, help="seed of the headline layer's weights (default: %(default)s)")
     p.add_argument("--json", metavar="ROWS.json", action=OutputFile,
                    help="also write every row as JSON (its directory must exist)")
+    p.add_argument("--plot", metavar="FILE.png", action=OutputFile,
+                   help="also plot speedup vs sparsity per dataflow at each V (needs matplotlib, in the dev extra)")
     args = p.parse_args(argv)
     rows = measure(args.seed)
+    swept = sweep(args.seed)
     print(tables(rows))
+    print()
+    print(sweep_table(swept))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        args.json.write_text(json.dumps({"feeds": rows, "sweep": swept}, indent=1) + "\n")
+    if args.plot:
+        try:
+            plot(swept, args.plot)
+        except ImportError:
+            p.error("--plot needs matplotlib: pip install -e '.[dev]'")
     return 0
 
 

@@ -9,7 +9,7 @@ cycles / sum of cycles, utilization = sum of useful MACs / (PEs x sum of cycles)
 useful MAC = sum of references / sum of useful MACs, compression = sum of dense weight bits / sum of
 stored weight + index bits, sparsity = zero weights / weights.
 
-matplotlib is an optional dependency (extra ``bench``); without it the Markdown is still written.
+matplotlib is an optional dependency (in the ``dev`` extra); without it the Markdown is still written.
 """
 
 from __future__ import annotations
@@ -578,7 +578,7 @@ def render(res: Results, plots: dict[str, Path | None], out: Path, results_path:
             L.append(f"![{cap}]({p.relative_to(out) if p.is_relative_to(out) else p})")
             L.append("")
     if not any(plots.values()):
-        L.append("(no plots: matplotlib is not installed; `pip install -e '.[bench]'`)")
+        L.append("(no plots: matplotlib is not installed; `pip install -e '.[dev]'`)")
     if res.synth or res.synth_errors:
         L += ["## Synthesis", ""]
     if res.synth:
@@ -615,7 +615,7 @@ def make_report(results: Path, out: Path) -> Path:
         plt = _plt()
     except ImportError:
         print("warning: matplotlib is not installed, writing the report without plots "
-              "(pip install -e '.[bench]')", file=sys.stderr)
+              "(pip install -e '.[dev]')", file=sys.stderr)
         plt = None
     if plt is not None:
         plots = {"speedup": plot_speedup(res, out, plt), "utilization": plot_utilization(res, out, plt),

@@ -120,7 +120,8 @@ _HELP = {
     "acc_bits": "accumulator width (wraps, two's complement)",
     "max_kernel": "largest kernel size R, S supported",
     "max_stride": "largest stride supported",
-    "lanes": "multiply lanes per PE: kernel positions issued per cycle (1 .. max_kernel**2)",
+    "lanes": "multiply lanes per PE: kernel positions issued per cycle (1 .. max_kernel**2); wide PEs need a "
+             "wide feed, e.g. --lanes 9 --act-lanes 6 --act-rows 2 --drain-lanes 4 on a 4x4 array",
     "act_lanes": "activations of a window row the tile loader reads per cycle",
     "act_rows": "window rows the tile loader reads at once (act_rows*act_lanes activation-buffer read ports)",
     "drain_lanes": "outputs the drain writes per cycle (output-buffer banks; a power of two <= cols)",
