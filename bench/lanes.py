@@ -2,8 +2,9 @@
 
 A design study on the golden model (``golden.lanes``), made before the wide array's RTL so that the
 RTL is built to a loader and drain that can keep ``V`` lanes busy; the chosen feed is the RTL's
-(``golden.lanes.WIDE_FEED``), whose cycles the Verilator runs of ``bench.granularity --lanes V`` match
-exactly. The layer is the headline layer of
+(``golden.lanes.WIDE_FEED``). The study leaves out the adder tree's pipeline registers (2 cycles per
+run at ``V = 9``); the exact contract, which the Verilator runs of ``bench.granularity --lanes V``
+match to the cycle, includes them. The layer is the headline layer of
 ``bench.granularity`` (C = M = 32, 16x16, 3x3, pad 1, 4x4 array), pruned at each dataflow's own
 granularity; ``balanced`` (3 of 9 weights per kernel) runs on the element dataflow.
 

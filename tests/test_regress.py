@@ -46,6 +46,17 @@ def test_long_randomized_run_on_an_odd_array(tmp_path):
     assert not s.missing()
 
 
+@pytest.mark.slow
+def test_long_randomized_run_with_wide_pes(tmp_path):
+    """Every dataflow at V = 1, 3 and 9 on the 4x4 array with the wide feed (``golden.lanes.WIDE_FEED``):
+    the issue-13 run of the README."""
+    from golden.lanes import WIDE_FEED
+
+    s = rg.regress(ArrayConfig(**WIDE_FEED), 13, 1000, list(DATAFLOWS), workers=2, out_dir=tmp_path, progress=False,
+                   log=io.StringIO(), lanes=[1, 3, 9])
+    assert (s.passed, s.failed) == (1000, 0), [o.problems for o in s.outcomes.values() if not o.ok]
+
+
 def test_a_failure_is_reported_with_its_reproduction_and_saved(tmp_path, monkeypatch, capsys):
     def fake_chunk(cfg_dict, cases, build_root):
         return [rg.Outcome(c.index, c.index != 3, [] if c.index != 3 else ["cycles 10 != predicted 9"], 10)
