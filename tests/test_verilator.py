@@ -94,11 +94,12 @@ the adder tree, fed 3 window rows of 3 positions per cycle."""
 
 
 @pytest.mark.parametrize("dataflow", [
-    "kernel", "vector", "element",  # fixed taps, rows per word, a select per lane
-    pytest.param("dense", marks=pytest.mark.slow), pytest.param("strided", marks=pytest.mark.slow)])
+    "kernel",  # nine lanes walking a kernel's positions in one cycle
+    *(pytest.param(df, marks=pytest.mark.slow) for df in ("dense", "vector", "strided", "element"))])
 def test_nine_lanes_bit_and_cycle_exact(dataflow):
-    """V = 9 (``golden.lanes``): random and edge layers, every counter exact, under stalls (V = 3: the
-    odd-v3 shape above; dense and strided issue like kernel and run with ``-m slow``)."""
+    """V = 9 (``golden.lanes``): random and edge layers, every counter exact, under stalls. By default
+    on kernel (V = 3 runs every dataflow: the odd-v3 shape above); the rest with ``-m slow``, and every
+    dataflow at V = 1, 3, 9 in the 1000-case run of ``tests/test_regress.py``."""
     cfg = ArrayConfig(dataflow=dataflow, **WIDE_V9)
     edges = edge_layers(np.random.default_rng(9), cfg.to_dict())
     # stride 1 pad 0, stride 2 pad 1, zero filters and channels, 100 % dense, all zero, 1x1, 2x2 stride 2,
@@ -119,11 +120,10 @@ def test_generated_verilog_is_lint_clean(dataflow, shape):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-@pytest.mark.parametrize("dataflow", ["kernel", "element"])
+@pytest.mark.parametrize("dataflow", ["kernel", pytest.param("element", marks=pytest.mark.slow)])
 def test_wide_array_verilog_is_lint_clean(dataflow, tmp_path):
     """The wide array of the benchmarks and the ECP5 build: V = 9 lanes, two window rows and four
-    outputs per cycle (banked output buffer); fixed taps and per-lane selects (every dataflow is
-    linted at V = 3 above)."""
+    outputs per cycle (banked output buffer); every dataflow is linted at V = 3 above."""
     v_path, _ = generate(ArrayConfig(dataflow=dataflow, lanes=9, **WIDE_FEED), tmp_path)
     proc = lint(v_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
