@@ -132,7 +132,8 @@ class ComputeSequencer(wiring.Component):
             head_r1, head_s1, head_ulast1 = step(ent.phase_r, ent.phase_s, ent.step_r, ent.step_s, "entry")
             r1, s1, ulast1 = step(phase_r, phase_s, step_r, step_s, "start")
 
-        lane_r, lane_s, lane_on, unit_end, after_r, after_s = self._lanes(m, cur_r, cur_s, ulast, step, step_r, step_s)
+        entering = Signal()  # ENTRY: the stream's head is the entry about to run
+        lane_r, lane_s, lane_on, unit_end = self._lanes(m, cur_r, cur_s, ulast, entering, issue)
 
         # TILE_END as a flip-flop of its own (set on the transitions into it, cleared when it hands the
         # tile over), so the drain start and the tile walker's advance are a gate of two flip-flops, not
@@ -164,6 +165,7 @@ class ComputeSequencer(wiring.Component):
                 with m.Else():
                     m.next = "ENTRY"
             with m.State("ENTRY"):
+                m.d.comb += entering.eq(1)
                 m.d.sync += [nu.eq(ent.count), ku.eq(0), elast.eq(ent.count == 1), first.eq(1),
                              phase_r.eq(ent.phase_r), phase_s.eq(ent.phase_s),
                              step_r.eq(ent.step_r), step_s.eq(ent.step_s)]
@@ -182,8 +184,8 @@ class ComputeSequencer(wiring.Component):
                                     Unit.SINGLE: (unit.r[0], unit.s[0])}[kind]
                 m.d.comb += [cur_r.eq(Mux(first, start_r, r)), cur_s.eq(Mux(first, start_s, s)),
                              cur_slot.eq(Mux(first, unit.slot, slot))]
-                if lanes > 1:  # the position after the cycle's last lane
-                    m.d.sync += [r.eq(after_r), s.eq(after_s)]
+                if lanes > 1:  # the lanes keep their own positions (``_lanes``); a row unit's row is held here
+                    m.d.sync += r.eq(cur_r)
                 elif kind is not Unit.SINGLE:
                     # the lookahead becomes the position; it steps on, or restarts after the next unit's start
                     m.d.sync += [r.eq(xr if kind is Unit.KERNEL else cur_r), s.eq(xs)]
@@ -243,17 +245,21 @@ class ComputeSequencer(wiring.Component):
                     m.d.sync += self.touched[b].bit_select(slot1, 1).eq(1)
         return m
 
-    def _lanes(self, m: Module, cur_r: Signal, cur_s: Signal, ulast: Signal, step, step_r: Signal,
-               step_s: Signal) -> tuple:
-        """The positions of a cycle's lanes (``golden.lanes``): ``(lane_r, lane_s, lane_on, unit_end,
-        after_r, after_s)``; lane 0 is the current position ``(cur_r, cur_s)``.
+    def _lanes(self, m: Module, cur_r: Signal, cur_s: Signal, ulast: Signal, entering: Signal,
+               issue: Signal) -> tuple:
+        """The positions of a cycle's lanes (``golden.lanes``): ``(lane_r, lane_s, lane_on, unit_end)``.
 
-        With one lane that is all, and ``ulast`` (registered a cycle ahead) ends the unit. With more:
+        With one lane that is the current position ``(cur_r, cur_s)``, and ``ulast`` (registered a cycle
+        ahead) ends the unit. With more:
 
-        * kernel units (and row units with ``S > V``) walk on: lane ``l`` is ``l`` steps after lane 0
-          (a chain of the same step the one-lane walk takes, so strided patterns come for free) while
-          the unit lasts; the unit ends when the step after the last lane leaves it, and the next
-          cycle starts there (``after``);
+        * kernel units (and row units with ``S > V``) walk: lane ``l`` is ``l`` steps of the unit's walk
+          after lane 0 (steps of the channel's stride pattern ``sigma``, or of one position). Each lane
+          keeps its position in registers of its own and advances by ``V`` steps per cycle, in one add
+          with carry (``V*sigma`` as a row and column offset), so no lane's position waits for another's
+          (a chain of ``V`` steps per cycle was the wide array's critical path, 27 LUT levels at
+          ``V = 9``). Every unit of an entry starts at the same positions (the entry's phase; a row's
+          column 0), computed once per entry in ``ENTRY`` from its pattern, and the lanes return to them
+          when a unit ends: when lane 0's next position leaves the kernel (the row);
         * row units with ``S <= V`` name up to ``floor(V/S)`` rows: lane ``l`` takes column ``l % S``
           of the word's row ``l // S`` (registered per lane from ``S``, static during a run);
         * single weights: lane ``l`` takes the word's ``l``-th ``(r, s)``.
@@ -267,25 +273,73 @@ class ComputeSequencer(wiring.Component):
         lane_s = [Signal(pb + 1, name=f"lane{lane}_s") for lane in range(lanes)]
         lane_on = [Signal(name=f"lane{lane}_on") for lane in range(lanes)]
         unit_end = Signal()
-        after_r, after_s = Signal(pb + 2, name="after_r"), Signal(pb + 1, name="after_s")
         if lanes == 1:
             m.d.comb += [lane_r[0].eq(cur_r), lane_s[0].eq(cur_s), lane_on[0].eq(1), unit_end.eq(ulast)]
-            return lane_r, lane_s, lane_on, unit_end, after_r, after_s
+            return lane_r, lane_s, lane_on, unit_end
 
         def walk() -> tuple[list, Value]:
-            """Lanes ``l`` steps after lane 0, and whether the unit goes on after the last lane."""
-            pos, on, more = [(cur_r, cur_s, Const(1))], Const(1), None
-            pr, ps = cur_r, cur_s
-            for lane in range(1, lanes + 1):
-                pr, ps, ends = step(pr, ps, step_r, step_s, f"lane{lane}")
-                on_next = Signal(name=f"lane{lane}_walk_on")
-                m.d.comb += on_next.eq(on & ~ends)
-                on = on_next
-                if lane < lanes:
-                    pos.append((pr, ps, on))
-                else:
-                    more = on
-                    m.d.comb += [after_r.eq(pr), after_s.eq(ps)]
+            """Lanes on their own position registers (see above), and whether the unit goes on."""
+            big_r, big_s = self.cfg.r[:pb], self.cfg.s[:pb]
+            ent = self.ent
+            pattern = dataflow_of(cfg.dataflow).pattern
+            if pattern:
+                phase_r, phase_s, step_r, step_s = ent.phase_r, ent.phase_s, ent.step_r, ent.step_s
+            else:  # every unit from (0, 0) (a row: its column 0), one position per step
+                phase_r, phase_s, step_r, step_s = Const(0, pb), Const(0, pb), Const(0, pb), Const(1, pb)
+            rb = bits_for(cfg.max_kernel ** 2 * (lanes + 1))  # rows past the kernel, for the lanes it has left
+            K = cfg.max_kernel
+
+            def times(x: Value, k: int) -> Value:
+                """``k * x`` as shifts and adds (no multiplier)."""
+                return sum((x << b) for b in range(k.bit_length()) if k >> b & 1) if k else Const(0, 1)
+
+            def divmod_s(x: Value, width: int, name: str) -> tuple[Signal, Signal]:
+                """``divmod(x, S)`` for ``x < 2**width`` and the run's ``S`` (a table per ``S``)."""
+                q, rem = Signal(rb, name=f"{name}_q"), Signal(pb, name=f"{name}_rem")
+                xs = Signal(width, name=f"{name}_x")
+                m.d.comb += xs.eq(x)
+                with m.Switch(big_s):
+                    for sv in range(1, K + 1):
+                        with m.Case(sv):
+                            m.d.comb += [q.eq(Array(Const(v // sv, rb) for v in range(1 << width))[xs]),
+                                         rem.eq(Array(Const(v % sv, pb) for v in range(1 << width))[xs])]
+                return q, rem
+
+            sw = bits_for((K - 1) * lanes + K)  # phase_s + l * step_s, step_s < S <= K
+            # per entry: every lane's start and the per-cycle offset V * sigma, as (rows, columns)
+            start_r = [Signal(rb, name=f"lane{lane}_start_r", reset_less=True) for lane in range(lanes)]
+            start_s = [Signal(pb, name=f"lane{lane}_start_s", reset_less=True) for lane in range(lanes)]
+            pos_r = [Signal(rb, name=f"lane{lane}_pos_r", reset_less=True) for lane in range(lanes)]
+            pos_s = [Signal(pb, name=f"lane{lane}_pos_s", reset_less=True) for lane in range(lanes)]
+            adv_r, adv_s = Signal(rb, name="advance_r", reset_less=True), Signal(pb, name="advance_s", reset_less=True)
+            with m.If(entering):
+                for lane in range(lanes):
+                    q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
+                    r0 = phase_r + times(step_r, lane) + q
+                    m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
+                q, rem = divmod_s(times(step_s, lanes), sw, "advance")
+                m.d.sync += [adv_r.eq(times(step_r, lanes) + q), adv_s.eq(rem)]
+            # this cycle's lanes, and their positions V steps on
+            nxt_r, nxt_s = [], []
+            for lane in range(lanes):
+                ns, carry = Signal(pb + 1, name=f"lane{lane}_ns"), Signal(name=f"lane{lane}_carry")
+                nr = Signal(rb, name=f"lane{lane}_nr")
+                m.d.comb += [ns.eq(pos_s[lane] + adv_s), carry.eq(ns >= big_s), nr.eq(pos_r[lane] + adv_r + carry)]
+                nxt_r.append(nr)
+                nxt_s.append(Mux(carry, ns - big_s, ns))
+            limit = big_r if kind is Unit.KERNEL else 1  # a row unit never leaves its row
+            more = Signal(name="walk_more")
+            m.d.comb += more.eq(nxt_r[0] < limit)
+            with m.If(issue & ~entering):
+                for lane in range(lanes):
+                    with m.If(more):
+                        m.d.sync += [pos_r[lane].eq(nxt_r[lane]), pos_s[lane].eq(nxt_s[lane])]
+                    with m.Else():
+                        m.d.sync += [pos_r[lane].eq(start_r[lane]), pos_s[lane].eq(start_s[lane])]
+            if kind is Unit.KERNEL:
+                pos = [(pos_r[lane], pos_s[lane], pos_r[lane] < big_r) for lane in range(lanes)]
+            else:  # a row's columns: the row from the unit
+                pos = [(cur_r, pos_s[lane], pos_r[lane] == 0) for lane in range(lanes)]
             return pos, more
 
         def named(positions: int, count: Value) -> list:
@@ -323,4 +377,4 @@ class ComputeSequencer(wiring.Component):
         for lane, (r, s, on) in enumerate(lanes_at):
             m.d.comb += [lane_r[lane].eq(r), lane_s[lane].eq(s), lane_on[lane].eq(on)]
         m.d.comb += unit_end.eq(end)
-        return lane_r, lane_s, lane_on, unit_end, after_r, after_s
+        return lane_r, lane_s, lane_on, unit_end
