@@ -92,8 +92,13 @@ def band_layer(layer: Layer, m0: int, m1: int, e0: int, e1: int) -> Layer:
         return Layer(w, ly.activations, ly.stride, ly.padding)
     p = ly.padding
     padded = np.pad(ly.activations, ((0, 0), (p, p), (p, p))) if p else ly.activations
-    rows = padded[:, e0 * ly.stride:(e1 - 1) * ly.stride + ly.r, :]
+    rows = padded[:, e0 * ly.stride:e0 * ly.stride + _input_rows(ly, e1 - e0), :]
     return Layer(w, np.ascontiguousarray(rows), ly.stride, 0)
+
+
+def _input_rows(layer: Layer, rows: int) -> int:
+    """Padded input rows under ``rows`` output rows (the band and its halo)."""
+    return (rows - 1) * layer.stride + layer.r
 
 
 def _band_words(layer: Layer, band: int) -> int:
@@ -101,7 +106,7 @@ def _band_words(layer: Layer, band: int) -> int:
     ly = layer
     if band >= ly.e:
         return ly.c * ly.h * ly.w
-    return ly.c * ((band - 1) * ly.stride + ly.r) * (ly.w + 2 * ly.padding)
+    return ly.c * _input_rows(ly, band) * (ly.w + 2 * ly.padding)
 
 
 def _act_transfer(layer: Layer, band: int) -> int:
@@ -109,7 +114,7 @@ def _act_transfer(layer: Layer, band: int) -> int:
     ly = layer
     if band >= ly.e:
         return ly.c * ly.h * ly.w
-    rows = sum((min(e0 + band, ly.e) - 1 - e0) * ly.stride + ly.r for e0 in range(0, ly.e, band))
+    rows = sum(_input_rows(ly, min(e0 + band, ly.e) - e0) for e0 in range(0, ly.e, band))
     return ly.c * rows * (ly.w + 2 * ly.padding)
 
 
@@ -124,7 +129,7 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
         raise ValueError("; ".join(text for _, text in problems))
     ly = layer
     if _band_words(ly, 1) > cfg.act_depth:
-        need = ly.c * ly.r * (ly.w + 2 * ly.padding)
+        need = _band_words(ly, 1)
         raise ValueError(f"one output row needs {need} activation words (C={ly.c} channels of {ly.r} input rows) "
                          f"but act_depth is {cfg.act_depth}: splitting input channels needs partial sums in the "
                          f"array, which are not built yet (regenerate with --act-depth {need})")

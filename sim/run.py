@@ -29,23 +29,30 @@ from hdl.generate import add_array_arguments, array_config_from_args
 from .verilator import DEFAULT_BUILD_ROOT, run_layers
 
 
-def report(enc, result: dict) -> dict:
-    ly, cfg = enc.layer, enc.cfg
+def _run_fields(ly, cfg, outputs_match: bool, cycles: int, predicted: int, counters_match: bool) -> dict:
+    """The report fields of a run of ``ly`` on ``cfg`` (one layer, or the sum of its passes)."""
     return {
         "dataflow": cfg.dataflow,
         "array": {"rows": cfg.rows, "cols": cfg.cols, "acc_depth": cfg.acc_depth},
         "layer": {"M": ly.m, "C": ly.c, "H": ly.h, "W": ly.w, "R": ly.r, "S": ly.s, "stride": ly.stride,
                   "padding": ly.padding, "E": ly.e, "F": ly.f},
-        "outputs_match": result["outputs_match"],
-        "cycles": result["cycles"],
-        "predicted_cycles": result["predicted_cycles"],
-        "cycles_match": result["cycles"] == result["predicted_cycles"],
-        "counters_match": result["perf"] == result["predicted_perf"],
+        "outputs_match": outputs_match,
+        "cycles": cycles,
+        "predicted_cycles": predicted,
+        "cycles_match": cycles == predicted,
+        "counters_match": counters_match,
         "useful_macs": metrics.useful_macs(ly),
         "ideal_cycles": metrics.ideal_cycles(ly, cfg.pes),
-        "utilization": metrics.utilization(ly, cfg.pes, result["cycles"]),
+        "utilization": metrics.utilization(ly, cfg.pes, cycles),
         "sparsity": metrics.sparsity(ly.weights),
         "ops_saved": metrics.ops_saved(ly),
+    }
+
+
+def report(enc, result: dict) -> dict:
+    return {
+        **_run_fields(enc.layer, enc.cfg, result["outputs_match"], result["cycles"], result["predicted_cycles"],
+                      result["perf"] == result["predicted_perf"]),
         "compression_ratio": metrics.compression_ratio(enc),
         "storage": metrics.storage_bits(enc),
         "memory_references": metrics.memory_references(enc, result["perf"]),
@@ -71,20 +78,10 @@ def run_passes(layer, pl: Plan, kw: dict, name: str) -> tuple[dict, np.ndarray |
     golden = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, cfg.acc_bits)
     cycles, predicted = sum(r["cycles"] for r in results), sum(r["predicted_cycles"] for r in results)
     rep = {
-        "dataflow": cfg.dataflow,
-        "array": {"rows": cfg.rows, "cols": cfg.cols, "acc_depth": cfg.acc_depth},
-        "layer": {"M": layer.m, "C": layer.c, "H": layer.h, "W": layer.w, "R": layer.r, "S": layer.s,
-                  "stride": layer.stride, "padding": layer.padding, "E": layer.e, "F": layer.f},
+        **_run_fields(layer, cfg, bool(np.array_equal(outputs, golden)) and all(r["outputs_match"] for r in results),
+                      cycles, predicted, all(r["perf"] == r["predicted_perf"] for r in results)),
         "plan": {"passes": len(pl.passes), "filters_per_pass": pl.chunk, "rows_per_pass": pl.band,
                  "transfer_words": pl.transfer_words},
-        "outputs_match": bool(np.array_equal(outputs, golden)) and all(r["outputs_match"] for r in results),
-        "cycles": cycles, "predicted_cycles": predicted, "cycles_match": cycles == predicted,
-        "counters_match": all(r["perf"] == r["predicted_perf"] for r in results),
-        "useful_macs": metrics.useful_macs(layer),
-        "ideal_cycles": metrics.ideal_cycles(layer, cfg.pes),
-        "utilization": metrics.utilization(layer, cfg.pes, cycles),
-        "sparsity": metrics.sparsity(layer.weights),
-        "ops_saved": metrics.ops_saved(layer),
         "traffic": _add_counters(results, "perf"),
         "passes": passes,
     }
