@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .conv import conv2d
 from .encode import EncodedLayer
 from .timing import simulate
 
@@ -33,7 +32,7 @@ def check_run(enc: EncodedLayer, outputs: np.ndarray, perf: dict[str, int], cycl
     """Verdict for a run of ``enc`` that produced ``outputs`` ``(M, E, F)``, counters ``perf`` and, if the
     harness measured it independently of the counters, ``cycles`` from ``start`` to ``done``."""
     ly = enc.layer
-    golden = conv2d(ly.weights, ly.activations, ly.stride, ly.padding, enc.cfg.acc_bits)
+    golden = ly.expected(enc.cfg)
     predicted = simulate(enc).to_dict()
     problems = []
     width = enc.cfg.perf_bits

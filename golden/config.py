@@ -52,6 +52,13 @@ class ArrayConfig:
     acc_pipeline : 1 registers the accumulator read and forwards the sums in flight (one more cycle of
         MAC latency, ~4 ``acc_bits`` registers per PE, no block RAM inside the accumulate loop: for high
         clocks); 0 reads, adds and writes the accumulator RAM in one cycle (smallest; see ``hdl.pe``).
+    epilogue : 1 builds the drain's output stage (``hdl.epilogue``): a pass's sums start from a bias
+        per output channel or from partial sums loaded into the output buffer, and the int8 epilogue
+        (ReLU, requantization, saturation to ``act_bits``) can be applied on the way out
+        (``golden.epilogue.OutputStage``); ``W`` times two multipliers (``golden.epilogue.MULT_BITS``
+        wide) and a ``param_depth``-word parameter memory. 0: the outputs are the raw sums.
+    param_depth : output channels of a pass the output stage holds a bias and requantization for
+        (with ``epilogue``; a layer with more runs in filter passes).
     perf_bits : width of each performance counter; 48 never wraps in practice, a small FPGA can save
         area with fewer (a run whose counts do not fit is reported by ``golden.check``, not wrapped silently).
     """
@@ -74,6 +81,8 @@ class ArrayConfig:
     index_depth: int = 4096
     out_depth: int = 8192
     acc_pipeline: int = 1
+    epilogue: int = 0
+    param_depth: int = 256
     perf_bits: int = 48
 
     def __post_init__(self) -> None:
@@ -101,6 +110,8 @@ class ArrayConfig:
             raise ValueError(f"out_depth must be a multiple of drain_lanes={self.drain_lanes} (one bank per lane), "
                              f"not {self.out_depth}")
         _check_int("acc_pipeline", self.acc_pipeline, 0, 1)
+        _check_int("epilogue", self.epilogue, 0, 1)
+        _check_int("param_depth", self.param_depth, 1, 1 << 16)
         _check_int("perf_bits", self.perf_bits, 16, 64)
         need = self.act_bits + self.weight_bits
         _check_int("acc_bits", self.acc_bits, need, 64,

@@ -33,10 +33,20 @@ import numpy as np
 
 from .config import ArrayConfig
 from .dataflow import Dataflow, Unit, chan_word, dataflow_of, unit_word
+from .epilogue import INIT_CODES
 from .layer import Layer
 
-LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "unit_index": 3}
-"""Load-stream target codes: which buffer a load word is written to."""
+LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "unit_index": 3, "psum": 4, "bias": 5, "requant": 6}
+"""Load-stream target codes: which buffer a load word is written to (the last three only with
+``epilogue``: partial sums into the output buffer in output order, a bias and a requantization word
+per output channel into the output stage's parameter memory)."""
+
+
+def load_targets(cfg) -> dict[str, int]:
+    """The targets an array built with ``cfg`` has."""
+    names = ["act", "weight"] + (["chan_index", "unit_index"] if cfg.has_index else []) + \
+        (["psum", "bias", "requant"] if cfg.epilogue else [])
+    return {name: LOAD_TARGETS[name] for name in names}
 
 
 @dataclass(frozen=True)
@@ -87,13 +97,32 @@ class EncodedLayer:
                     e=ly.e, f=ly.f, tiles_y=self.tiles_y, tiles_x=self.tiles_x, groups=self.groups,
                     hw=ly.h * ly.w, ef=ly.e * ly.f, th=(cfg.rows - 1) * ly.stride + ly.r,
                     tw=(cfg.cols - 1) * ly.stride + ly.s, ystep=ystep, xstep=xstep, ystep_addr=ystep * ly.w,
-                    pad_addr=ly.padding * ly.w + ly.padding, mg_last=self.group_filters(self.groups - 1))
+                    pad_addr=ly.padding * ly.w + ly.padding, mg_last=self.group_filters(self.groups - 1),
+                    **self._out_config())
+
+    def _out_config(self) -> dict[str, int]:
+        """The output stage's fields (arrays built with ``epilogue``): what the sums start from, whether
+        the epilogue applies."""
+        if not self.cfg.epilogue:
+            return {}
+        out = self.layer.out
+        if out is None:
+            return dict(init=INIT_CODES["zero"], requant=0, relu=0)
+        return dict(init=INIT_CODES[out.init], requant=int(out.requant), relu=int(out.relu))
 
     def images(self) -> dict[str, list[int]]:
         """Load images by target name, only those this dataflow has."""
         imgs = {"act": self.act, "weight": self.weight}
         if self.cfg.has_index:
             imgs.update(chan_index=self.chan_index, unit_index=self.unit_index)
+        out = self.layer.out
+        if out is not None:  # the output stage's words (``Layer.check_fits``: only with ``epilogue``)
+            if out.psum is not None:
+                imgs["psum"] = [int(v) for v in out.psum.reshape(-1)]
+            if out.bias is not None:
+                imgs["bias"] = [int(v) for v in out.bias]
+            if out.requant:
+                imgs["requant"] = out.requant_words()
         return imgs
 
 

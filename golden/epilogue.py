@@ -21,8 +21,22 @@ to, bit for bit, and what the NumPy int8 network reference uses.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+MULT_BITS = 16
+"""Width of the hardware's requantization multiplier (unsigned): the drain's epilogue and its load words."""
+
+SHIFT_BITS = 6
+"""Width of the hardware's right shift: shifts 0 .. 63."""
+
+SHIFT_MAX = (1 << SHIFT_BITS) - 1
+
+INIT_CODES = {"zero": 0, "bias": 1, "psum": 2}
+"""What a pass's accumulators start from (the ``init`` field of the run-time configuration): nothing,
+the bias of each output channel (a layer's first channel chunk), or partial sums of the earlier channel
+chunks (``psum``, one per output)."""
 
 
 def _check_params(mult: np.ndarray, shift: np.ndarray, channels: int, mult_bits: int, shift_max: int) -> None:
@@ -36,7 +50,7 @@ def _check_params(mult: np.ndarray, shift: np.ndarray, channels: int, mult_bits:
 
 
 def epilogue(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, *, relu: bool, act_bits: int = 8,
-             mult_bits: int = 16, shift_max: int = 63) -> np.ndarray:
+             mult_bits: int = MULT_BITS, shift_max: int = SHIFT_MAX) -> np.ndarray:
     """The next layer's activations from accumulators ``acc`` ``(M, E, F)`` (see the module docstring).
 
     ``mult`` and ``shift`` have one integer per output channel; ``mult`` in ``[0, 2**mult_bits)``,
@@ -63,7 +77,7 @@ def epilogue(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, *, relu: bool
     return out.reshape(acc.shape)
 
 
-def requant_params(scale: float, mult_bits: int = 16, shift_max: int = 63) -> tuple[int, int]:
+def requant_params(scale: float, mult_bits: int = MULT_BITS, shift_max: int = SHIFT_MAX) -> tuple[int, int]:
     """``(mult, shift)`` with ``mult / 2**shift`` the closest such value to ``scale`` (``scale >= 0``) and
     ``mult`` in ``[2**(mult_bits-1), 2**mult_bits)`` (full precision) unless ``scale`` is 0 or so small
     that ``shift`` would exceed ``shift_max`` (then ``mult`` is smaller, possibly 0)."""
@@ -80,3 +94,104 @@ def requant_params(scale: float, mult_bits: int = 16, shift_max: int = 63) -> tu
     if mult >= 1 << mult_bits:  # rounding carried into a new bit
         mult, shift = mult >> 1, shift - 1
     return int(mult), int(shift)
+
+
+def wrap(values: np.ndarray, bits: int) -> np.ndarray:
+    """``values`` wrapped to ``bits``-bit two's complement (what an accumulator register holds)."""
+    v = np.asarray(values, dtype=np.int64)
+    if bits >= 64:
+        return v
+    mask = (1 << bits) - 1
+    v = v & mask
+    return np.where(v >> (bits - 1), v - (1 << bits), v)
+
+
+def _int_array(name: str, value, shape: tuple) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        per = "output" if len(shape) == 3 else "output channel"
+        raise ValueError(f"{name} must have shape {shape} (one per {per}), not {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be integers, not {arr.dtype}; quantize first")
+    return arr.astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class OutputStage:
+    """What the drain does to a pass's accumulators before they reach the output buffer (arrays
+    generated with ``--epilogue 1``; ``hdl.epilogue``).
+
+    * ``bias`` ``(M,)`` or ``psum`` ``(M, E, F)`` (not both): added to the conv sums, the sum wrapped to
+      ``acc_bits`` like every accumulator. The bias goes into a layer's first channel chunk, the
+      partial sums of the chunks before into each later one, so a layer split over its input channels
+      adds up in the array (the host never adds partial outputs);
+    * ``mult``, ``shift`` ``(M,)`` (together; the last chunk): the int8 epilogue (:func:`epilogue`), with
+      ``relu`` before it: the outputs are then ``act_bits``-bit activations of the next layer.
+
+    Without ``mult`` the outputs are the ``acc_bits`` sums (a chunk's partial sums).
+    """
+
+    bias: np.ndarray | None = None
+    psum: np.ndarray | None = None
+    mult: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    relu: bool = False
+
+    def checked(self, m: int, e: int, f: int) -> OutputStage:
+        """This stage with its arrays as int64, checked against a layer of ``M`` filters and ``E x F``
+        outputs; ``ValueError`` naming the first problem."""
+        if self.bias is not None and self.psum is not None:
+            raise ValueError("give bias (a layer's first channel chunk) or psum (a later chunk), not both; "
+                             "fold the bias into the first chunk's partial sums")
+        if (self.mult is None) != (self.shift is None):
+            raise ValueError("requantization needs both mult and shift (one of each per output channel)")
+        if self.relu and self.mult is None:
+            raise ValueError("relu is part of the epilogue: give mult and shift too (mult=1, shift=0 keeps the scale)")
+        fields = {}
+        for name, shape in (("bias", (m,)), ("psum", (m, e, f)), ("mult", (m,)), ("shift", (m,))):
+            value = getattr(self, name)
+            fields[name] = None if value is None else _int_array(name, value, shape)
+        if fields["mult"] is not None:
+            _check_params(fields["mult"], fields["shift"], m, MULT_BITS, SHIFT_MAX)
+        return OutputStage(**fields, relu=bool(self.relu))
+
+    @property
+    def init(self) -> str:
+        """What the accumulators start from: a key of :data:`INIT_CODES`."""
+        return "bias" if self.bias is not None else "psum" if self.psum is not None else "zero"
+
+    @property
+    def requant(self) -> bool:
+        return self.mult is not None
+
+    def base(self, shape: tuple[int, int, int]) -> np.ndarray:
+        """What is added to the conv sums, per output ``(M, E, F)``."""
+        if self.bias is not None:
+            return np.broadcast_to(self.bias[:, None, None], shape)
+        if self.psum is not None:
+            return self.psum
+        return np.zeros(shape, dtype=np.int64)
+
+    def apply(self, acc: np.ndarray, acc_bits: int, act_bits: int) -> np.ndarray:
+        """The pass's outputs from its conv sums ``acc`` ``(M, E, F)`` (already wrapped to ``acc_bits``)."""
+        y = wrap(np.asarray(acc, dtype=np.int64) + self.base(acc.shape), acc_bits)
+        if not self.requant:
+            return y
+        return epilogue(y, self.mult, self.shift, relu=self.relu, act_bits=act_bits)
+
+    def value_problems(self, acc_bits: int) -> list[str]:
+        """Values that do not fit the array's ``acc_bits``-bit accumulators (each a phrase with the fix)."""
+        lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+        out = []
+        for name in ("bias", "psum"):
+            arr = getattr(self, name)
+            if arr is not None and arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+                out.append(f"{name} range [{int(arr.min())}, {int(arr.max())}] does not fit the {acc_bits}-bit "
+                           f"accumulators [{lo}, {hi}] (regenerate with a larger --acc-bits)")
+        return out
+
+    def requant_words(self) -> list[int]:
+        """One word per output channel: ``mult`` in the low :data:`MULT_BITS` bits, ``shift`` above."""
+        if not self.requant:
+            return []
+        return [int(mu) | int(sh) << MULT_BITS for mu, sh in zip(self.mult, self.shift, strict=True)]

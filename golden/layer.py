@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ArrayConfig
-from .conv import output_size
+from .conv import conv2d, output_size
+from .epilogue import OutputStage
 
 
 def _signed_range(bits: int) -> tuple[int, int]:
@@ -21,12 +22,14 @@ def _signed_range(bits: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Layer:
-    """Weights ``(M, C, R, S)``, activations ``(C, H, W)``, stride and zero padding."""
+    """Weights ``(M, C, R, S)``, activations ``(C, H, W)``, stride and zero padding, and optionally what
+    the output stage does to the sums (``out``: bias or partial sums, the int8 epilogue)."""
 
     weights: np.ndarray
     activations: np.ndarray
     stride: int = 1
     padding: int = 0
+    out: OutputStage | None = None
 
     def __post_init__(self) -> None:
         w, a = self.weights, self.activations
@@ -52,6 +55,8 @@ class Layer:
         if self.e < 1 or self.f < 1:
             raise ValueError(f"a {self.r}x{self.s} kernel does not fit a {self.h}x{self.w} input "
                              f"with padding {self.padding}")
+        if self.out is not None:
+            object.__setattr__(self, "out", self.out.checked(self.m, self.e, self.f))
 
     m = property(lambda self: int(self.weights.shape[0]))
     c = property(lambda self: int(self.weights.shape[1]))
@@ -94,7 +99,27 @@ class Layer:
         if outs > cfg.out_depth:
             problems.append(("--out-depth", f"outputs need {outs} words but out_depth is {cfg.out_depth} "
                                             f"(regenerate with --out-depth {outs} or split the layer)"))
+        if self.out is not None:
+            if not cfg.epilogue:
+                problems.append(("--epilogue", f"the layer has an output stage ({self._out_what()}) but the array "
+                                               f"has none (regenerate with --epilogue 1)"))
+            elif self.m > cfg.param_depth and (self.out.bias is not None or self.out.requant):
+                problems.append(("--param-depth", f"{self.m} output channels need a bias/requantization each but "
+                                                  f"param_depth is {cfg.param_depth} (regenerate with --param-depth "
+                                                  f"{self.m} or split the filters)"))
+            problems += [("--acc-bits", text) for text in self.out.value_problems(cfg.acc_bits)]
         return problems
+
+    def _out_what(self) -> str:
+        out = self.out
+        parts = [name for name in ("bias", "psum") if getattr(out, name) is not None]
+        return ", ".join(parts + (["requantization"] if out.requant else []))
+
+    def expected(self, cfg: ArrayConfig) -> np.ndarray:
+        """The outputs ``(M, E, F)`` an array built with ``cfg`` must produce: the conv sums wrapped to
+        ``acc_bits`` (``golden.conv``), through the output stage if the layer has one."""
+        sums = conv2d(self.weights, self.activations, self.stride, self.padding, cfg.acc_bits)
+        return sums if self.out is None else self.out.apply(sums, cfg.acc_bits, cfg.act_bits)
 
     def check_fits(self, cfg: ArrayConfig) -> None:
         """Raise ``ValueError`` if this layer cannot run on an array built with ``cfg``: ONE line naming

@@ -1,7 +1,9 @@
 """Reading and writing layers as ``.npz`` files (the format of ``sim.run --layer``).
 
 ``weights`` (int, ``M, C, R, S``), ``activations`` (int, ``C, H, W``) and optional scalars ``stride``
-and ``padding`` (default 1 and 0).
+and ``padding`` (default 1 and 0); for arrays with an output stage (``--epilogue 1``) optionally
+``bias`` ``(M,)`` or ``psum`` ``(M, E, F)``, ``mult`` and ``shift`` ``(M,)`` and a scalar ``relu``
+(``golden.epilogue.OutputStage``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .epilogue import OutputStage
 from .layer import Layer
+
+OUT_STAGE_KEYS = ("bias", "psum", "mult", "shift")
 
 LAYER_FILE = ".npz with 'weights' and 'activations' integer arrays"
 """What a layer file is, as the error for a file that is not one says."""
@@ -77,9 +82,19 @@ def load_layer(path: str | Path) -> Layer:
         if v.shape != () or not np.issubdtype(v.dtype, np.integer):
             raise ValueError(f"'{key}' in {path} must be an integer scalar, not {v.dtype} of shape {v.shape}")
         scalars[key] = int(v)
-    return Layer(arrays["weights"], arrays["activations"], **scalars)
+    out = None
+    if any(k in arrays for k in (*OUT_STAGE_KEYS, "relu")):
+        relu = arrays.get("relu", np.array(False))
+        if relu.shape != () or not (np.issubdtype(relu.dtype, np.integer) or relu.dtype == bool):
+            raise ValueError(f"'relu' in {path} must be a boolean scalar, not {relu.dtype} of shape {relu.shape}")
+        out = OutputStage(**{k: arrays.get(k) for k in OUT_STAGE_KEYS}, relu=bool(relu))
+    return Layer(arrays["weights"], arrays["activations"], **scalars, out=out)
 
 
 def save_layer(path: str | Path, layer: Layer) -> None:
+    extra = {}
+    if layer.out is not None:
+        extra = {k: getattr(layer.out, k) for k in OUT_STAGE_KEYS if getattr(layer.out, k) is not None}
+        extra["relu"] = np.bool_(layer.out.relu)
     np.savez(path, weights=layer.weights, activations=layer.activations,
-             stride=np.int64(layer.stride), padding=np.int64(layer.padding))
+             stride=np.int64(layer.stride), padding=np.int64(layer.padding), **extra)

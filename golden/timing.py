@@ -93,10 +93,18 @@ LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 DRAIN_SETUP = 4  # cycles the drain takes to set up a tile's output addresses after the hand-off
 
 
+EPILOGUE_LATENCY = 9
+"""``hdl.epilogue``: cycles from an output leaving the drain to its write into the output buffer with
+``epilogue``: the read of its bias or partial sum and its landing register, the add, the multiplier's
+operand and product registers (in the DSP blocks), the partial products' sum, the rounding add, the
+shift, the saturation."""
+
+
 def drain_tail(cfg) -> int:
     """Cycles from the drain's idle to its last output write: its read (the array's per-row copy of
-    the request and the PE's read), and its output stage, less the cycle in which the drain turns idle."""
-    return array_drain_latency(cfg)
+    the request and the PE's read), and its output stage, less the cycle in which the drain turns idle;
+    with ``epilogue`` plus the epilogue's pipeline."""
+    return array_drain_latency(cfg) + (EPILOGUE_LATENCY if cfg.epilogue else 0)
 
 
 def drain_flush(cfg) -> int:

@@ -18,17 +18,18 @@ cycle count: the timed run works only from on-chip buffers, and ``golden.timing`
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.encode import LOAD_TARGETS
+from golden.encode import LOAD_TARGETS, load_targets
 
 from .array import PEArray
 from .buffers import ActivationBuffer, OutputBuffer
 from .decoder import make_decoder
 from .drain import Drain
+from .epilogue import OutputStage
 from .layouts import PERF_FIELDS, config_layout, load_layout, perf_layout
 from .loader import TileLoader
 from .prefetch import read_ahead
@@ -73,8 +74,11 @@ class Accelerator(wiring.Component):
         m.submodules.sequencer = seq = ComputeSequencer(cfg)
         m.submodules.drain = drain = Drain(cfg)
         m.submodules.array = array = PEArray(cfg)
+        ostage = None
+        if cfg.epilogue:
+            m.submodules.epilogue = ostage = OutputStage(cfg)
 
-        self._elaborate_load(m, start, act_mem, w_mem, dec)
+        loading_psum = self._elaborate_load(m, start, act_mem, w_mem, dec, out_mem, ostage)
         for unit in (loader, seq, drain, array):
             m.d.comb += unit.cfg.eq(lcfg)
         m.d.comb += [loader.start.eq(start), seq.start.eq(start), dec.channels.eq(lcfg.c)]
@@ -109,19 +113,33 @@ class Accelerator(wiring.Component):
                      *(array.row_sel[lane].eq(seq.op_row_sel[lane]) for lane in range(cfg.lanes)),
                      *(array.col_sel[lane].eq(seq.op_col_sel[lane]) for lane in range(cfg.lanes))]
 
-        # accumulators -> drain -> output buffer
+        # accumulators -> drain [-> output stage] -> output buffer
         for b in range(2):
             m.d.comb += drain.touched[b].eq(seq.touched[b])
-        m.d.comb += [array.drain_addr.eq(drain.rd_addr), array.drain_en.eq(drain.rd_en),
-                     out_mem.wr_addr.eq(drain.out_addr)]
-        for lane in range(cfg.drain_lanes):
-            m.d.comb += [out_mem.wr_data[lane].eq(drain.out_data[lane]), out_mem.wr_en[lane].eq(drain.out_en[lane])]
-        written = [drain.out_en[lane] for lane in range(cfg.drain_lanes)]
+        m.d.comb += [array.drain_addr.eq(drain.rd_addr), array.drain_en.eq(drain.rd_en)]
         for p in range(cfg.rows * cfg.cols):
             m.d.comb += drain.rd_data[p].eq(array.drain_data[p])
+        writer = drain
+        if ostage is not None:
+            m.d.comb += [ostage.init.eq(lcfg.init), ostage.requant.eq(lcfg.requant), ostage.relu.eq(lcfg.relu),
+                         ostage.addr.eq(drain.out_addr), ostage.filt.eq(drain.out_filt),
+                         ostage.valid.eq(Cat(*drain.out_en)),
+                         out_mem.psum_addr.eq(ostage.psum_addr), out_mem.psum_en.eq(ostage.psum_en)]
+            for lane in range(cfg.drain_lanes):
+                m.d.comb += [ostage.data[lane].eq(drain.out_data[lane]),
+                             ostage.psum_data[lane].eq(out_mem.psum_data[lane])]
+            writer = ostage
+        with m.If(~loading_psum):  # else the load writes partial sums (only while idle)
+            m.d.comb += out_mem.wr_addr.eq(writer.out_addr)
+            for lane in range(cfg.drain_lanes):
+                m.d.comb += [out_mem.wr_data[lane].eq(writer.out_data[lane]),
+                             out_mem.wr_en[lane].eq(writer.out_en[lane])]
+        written = [writer.out_en[lane] for lane in range(cfg.drain_lanes)]
 
-        # run control
-        m.d.comb += finishing.eq(self.busy & seq.finished & loader.finished & drain.quiet)
+        # run control: the last output written (with the output stage: it has left the drain, and the
+        # stage holds nothing but the last write)
+        drained = drain.quiet if ostage is None else drain.empty & ostage.quiet
+        m.d.comb += finishing.eq(self.busy & seq.finished & loader.finished & drained)
         with m.If(start):
             m.d.sync += [self.busy.eq(1), self.done.eq(0)]
         with m.Elif(finishing):
@@ -166,7 +184,7 @@ class Accelerator(wiring.Component):
             with m.If(idle):
                 m.d.sync += lcfg.as_value()[lo:hi].eq(flat[lo:hi])
 
-    def _elaborate_load(self, m: Module, start, act_mem, w_mem, dec) -> None:
+    def _elaborate_load(self, m: Module, start, act_mem, w_mem, dec, out_mem, ostage) -> Signal:
         """Load stream → buffers: each target has its own write pointer, rewound by ``start``.
 
         An accepted word is registered once, with its target decoded into one write flag per buffer,
@@ -178,7 +196,7 @@ class Accelerator(wiring.Component):
         cfg = self._cfg
         ld = self.load
         m.d.comb += ld.ready.eq(~self.busy & ~self.start)  # a word offered with ``start`` waits for the next layer
-        names = ["act", "weight"] + (["chan_index", "unit_index"] if cfg.has_index else [])
+        names = list(load_targets(cfg))
         hit = {name: Signal(name=f"load_{name}") for name in names}  # registered: write this word there
         word = Signal.like(ld.payload.data, name="load_word", reset_less=True)
         accept = ld.valid & ld.ready
@@ -186,10 +204,18 @@ class Accelerator(wiring.Component):
         with m.If(accept):
             m.d.sync += word.eq(ld.payload.data)
         targets = {"act": act_mem.write_port(), "weight": w_mem.write_port()}
+        if ostage is not None:
+            targets.update(bias=ostage.bias_write_port(), requant=ostage.requant_write_port())
         ptrs = {}
         for name, port in targets.items():
             ptrs[name] = ptr = Signal.like(port.addr, name=f"{name}_ptr")
             m.d.comb += [port.addr.eq(ptr), port.data.eq(word), port.en.eq(hit[name])]
+        loading_psum = Signal(name="loading_psum")  # the output buffer's write port takes a partial sum
+        if ostage is not None:  # partial sums into the output buffer, one word per cycle (lane 0)
+            ptrs["psum"] = ptr = Signal.like(out_mem.wr_addr, name="psum_ptr")
+            m.d.comb += loading_psum.eq(hit["psum"])
+            with m.If(loading_psum):
+                m.d.comb += [out_mem.wr_addr.eq(ptr), out_mem.wr_data[0].eq(word), out_mem.wr_en[0].eq(1)]
         if cfg.has_index:
             for name in ("chan_index", "unit_index"):
                 ptrs[name] = Signal.like(dec.wr.addr, name=f"{name}_ptr")
@@ -202,6 +228,7 @@ class Accelerator(wiring.Component):
                 m.d.sync += ptr.eq(0)
             with m.Elif(hit[name]):
                 m.d.sync += ptr.eq(ptr + 1)
+        return loading_psum
 
     def _elaborate_readback(self, m: Module, start, out_mem, written_en) -> None:
         """Output buffer → ``o`` stream after ``done``, in address order, with full backpressure.
@@ -228,7 +255,7 @@ class Accelerator(wiring.Component):
             m.d.sync += reading.eq(1)
         pop = Signal()
         ahead = read_ahead(m, out_mem, restart=self.done & ~done_r, start=0, pop=pop, name="readback",
-                           more=lambda ptr: ptr < total)
+                           more=lambda ptr: ptr < total, pick=out_mem.pick)
         m.d.comb += [self.o.payload.eq(ahead.head), self.o.valid.eq(ahead.valid & reading),
                      pop.eq(self.o.valid & self.o.ready)]
 

@@ -22,15 +22,19 @@ the lane wrapped past the bank (``b < base mod W``). Each bank is a memory with 
 port, like the single buffer it replaces, so ``W`` times the write bandwidth costs no RAM bits.
 
 The read-back (``hdl.prefetch.read_ahead`` in ``hdl.accelerator``) reads it in address order through
-:meth:`OutputBuffer.read_port`: every bank reads word ``p // W`` and the bank ``p mod W`` is picked a
-cycle later, with the data.
+:meth:`OutputBuffer.read_port`: every bank reads word ``p // W`` and the read data is all ``W`` banks'
+words; the bank ``p mod W`` is picked (:meth:`OutputBuffer.pick`) after the read-back's landing
+register, not in front of it (a bank mux after a block RAM's late read data was the 2x2 wide ECP5
+build's only failing path). The output stage (``hdl.epilogue``, arrays built with ``epilogue``) reads
+the partial sums at the ``W`` addresses the drain is about to write (``psum_*``), mapped to banks
+like the write; it reads during a run, the read-back after it, so the two share the banks' read ports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Array, Module, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,6 +81,11 @@ class ActivationBuffer(wiring.Component):
         return m
 
 
+PSUM_LATENCY = 2
+"""Cycles from a partial-sum read (``psum_addr``/``psum_en``) to its words at ``psum_data``: the block
+RAMs' read, the landing register."""
+
+
 class OutputBuffer(wiring.Component):
     """``W`` banks of ``out_depth / W`` words; write ``W`` consecutive addresses from ``wr_addr`` per cycle."""
 
@@ -86,13 +95,22 @@ class OutputBuffer(wiring.Component):
         super().__init__({
             "wr_addr": In(bits_for(cfg.out_depth - 1)),
             "wr_data": In(signed(cfg.acc_bits)).array(lanes), "wr_en": In(1).array(lanes),
+            "psum_addr": In(bits_for(cfg.out_depth - 1)), "psum_en": In(1),
+            "psum_data": Out(signed(cfg.acc_bits)).array(lanes),
         })
         self._read = Port(Signal(bits_for(cfg.out_depth - 1), name="out_rd_addr"), Signal(name="out_rd_en"),
-                              Signal(signed(cfg.acc_bits), name="out_rd_data"))
+                          Signal(lanes * cfg.acc_bits, name="out_rd_data"))
 
     def read_port(self) -> Port:
-        """The buffer's one read port (address in output order, data the cycle after an enabled read)."""
+        """The buffer's one read port (address in output order; the cycle after an enabled read, the
+        words of every bank at that row: :meth:`pick` takes the addressed one)."""
         return self._read
+
+    def pick(self, data: Value, addr: Value) -> Value:
+        """The word at ``addr`` from the read port's ``data`` of a read at ``addr``."""
+        k = self._cfg.drain_lanes.bit_length() - 1
+        word = data if k == 0 else data.word_select(addr[:k], self._cfg.acc_bits)
+        return word.as_signed()
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
@@ -105,6 +123,7 @@ class OutputBuffer(wiring.Component):
             m.submodules[f"bank{b}" if lanes > 1 else "mem"] = bank
         base, word = self.wr_addr[:k], self.wr_addr[k:]
         data, en = Array(self.wr_data), Array(self.wr_en)
+        pbase, pword = self.psum_addr[:k], self.psum_addr[k:]
         rd = self._read
         reads = []
         for b, bank in enumerate(banks):
@@ -116,13 +135,20 @@ class OutputBuffer(wiring.Component):
                 wrapped = (base > b) if b < lanes - 1 else 0  # the last bank is never past ``base``
                 m.d.comb += [lane.eq(b - base), wp.addr.eq(word + wrapped),
                              wp.data.eq(data[lane]), wp.en.eq(en[lane])]
-            m.d.comb += [rp.addr.eq(rd.addr[k:]), rp.en.eq(rd.en)]
+            pw = pword + ((pbase > b) if b < lanes - 1 else 0)  # the psum read, mapped like the write
+            m.d.comb += [rp.addr.eq(Mux(self.psum_en, pw, rd.addr[k:])), rp.en.eq(rd.en | self.psum_en)]
             reads.append(rp.data)
-        if lanes == 1:
-            m.d.comb += rd.data.eq(reads[0])
-        else:
-            picked = Signal(k, name="out_rd_bank", reset_less=True)  # the bank of the read in flight
-            with m.If(rd.en):
-                m.d.sync += picked.eq(rd.addr[:k])
-            m.d.comb += rd.data.eq(Array(reads)[picked])
+        # psum lane l is bank (base + l) mod W: every bank's word landed in a register first, then picked
+        # (``PSUM_LATENCY``: no logic between a block RAM's late read data and a register)
+        landed = Signal(lanes * cfg.acc_bits, name="psum_land", reset_less=True)
+        m.d.sync += landed.eq(Cat(*reads))
+        pbase_d = pbase
+        for d in range(PSUM_LATENCY):
+            nxt = Signal(max(k, 1), name=f"psum_base{d + 1}", reset_less=True)
+            m.d.sync += nxt.eq(pbase_d if lanes > 1 else 0)
+            pbase_d = nxt
+        for lane in range(lanes):
+            word = landed if lanes == 1 else landed.word_select((pbase_d + lane)[:k], cfg.acc_bits)
+            m.d.comb += self.psum_data[lane].eq(word.as_signed())
+        m.d.comb += rd.data.eq(Cat(*reads))
         return m

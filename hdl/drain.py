@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
 from golden.timing import DRAIN_SETUP as SETUP_CYCLES
-from golden.timing import drain_flush, drain_tail
+from golden.timing import EPILOGUE_LATENCY, drain_flush, drain_tail
 
 from .array import PEArray
 from .layouts import config_layout
@@ -42,7 +42,9 @@ class Drain(wiring.Component):
             # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.buffers``)
             "out_addr": Out(bits_for(cfg.out_depth - 1)),
             "out_data": Out(signed(cfg.acc_bits)).array(cfg.drain_lanes), "out_en": Out(1).array(cfg.drain_lanes),
-            "active": Out(1), "quiet": Out(1),
+            # the output's filter (output channel) within the run, for the output stage's parameters
+            "out_filt": Out(bits_for(cfg.param_depth - 1)),
+            "active": Out(1), "quiet": Out(1), "empty": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -67,19 +69,22 @@ class Drain(wiring.Component):
         # only to its own register, not to a central ``rows*cols``:1 mux (which on a large array gathers
         # wires from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
         lat = PEArray.drain_latency(cfg)
-        assert lat == drain_tail(cfg) and lat >= 2
+        assert lat == drain_tail(cfg) - (EPILOGUE_LATENCY if cfg.epilogue else 0) and lat >= 2
         W = cfg.drain_lanes  # outputs per cycle: W columns of a row, lane l valid while j + l < cv
         valid = [Signal(W, name=f"valid{k}") for k in range(1, lat + 2)]
         load = [Signal(name=f"load{k}") for k in range(1, lat)]  # a slot's first read is in flight
         row = [Signal.like(i, name=f"i{k}", reset_less=True) for k in range(1, lat + 2)]
         addr_d = [Signal.like(self.out_addr, name=f"addr{k}", reset_less=True) for k in range(1, lat + 2)]
         touched = [Signal(name=f"touched{k}", reset_less=True) for k in range(1, lat + 2)]
+        filt = [Signal.like(self.out_filt, name=f"filt{k}", reset_less=True) for k in range(1, lat + 2)]
+        fbase = Signal.like(self.out_filt, reset_less=True)  # the tile's first filter
         slot1 = Signal.like(slot, reset_less=True)
         later = range(1, lat + 1)
         m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en)] + [load[k].eq(load[k - 1]) for k in range(1, lat - 1)]
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in later]
         m.d.sync += [row[k].eq(row[k - 1]) for k in later] + [addr_d[k].eq(addr_d[k - 1]) for k in later]
         m.d.sync += [touched[k].eq(touched[k - 1]) for k in later]
+        m.d.sync += [filt[k].eq(filt[k - 1]) for k in later]
         for b in range(2):  # the drain's bank may change from D2 on (the next tile's hand-off)
             with m.If(bank == b):
                 m.d.comb += touched[0].eq(self.touched[b].bit_select(slot1, 1))
@@ -108,7 +113,7 @@ class Drain(wiring.Component):
                 if k + W < cfg.cols:  # the row moves W columns towards column 0 per output cycle
                     with m.Elif(shift_row[r][k // CHAIN_GROUP]):
                         m.d.sync += chain[r][k].eq(chain[r][k + W])
-        m.d.comb += self.out_addr.eq(addr_d[lat])
+        m.d.comb += [self.out_addr.eq(addr_d[lat]), self.out_filt.eq(filt[lat])]
         for lane in range(W):
             m.d.comb += [self.out_en[lane].eq(valid[lat][lane]),
                          self.out_data[lane].eq(Mux(touched[lat], pick[lane], 0))]
@@ -116,7 +121,7 @@ class Drain(wiring.Component):
         quiet = self.req.idle
         for v in valid[:lat]:
             quiet = quiet & ~v.any()
-        m.d.comb += self.quiet.eq(quiet)
+        m.d.comb += [self.quiet.eq(quiet), self.empty.eq(quiet & ~valid[lat].any())]
 
         # Output addresses wrap modulo 2**len(out_addr); every address written is < out_depth, exact.
         # A tile (g, ty, tx) starts at m_base + y_base + x_base = g*acc_depth*E*F + ty*rows*F + tx*cols.
@@ -157,9 +162,9 @@ class Drain(wiring.Component):
                     with m.If(y0):
                         m.d.sync += [y_base.eq(0), rows_left.eq(c.e)]
                         with m.If(g0):
-                            m.d.sync += m_base.eq(0)
+                            m.d.sync += [m_base.eq(0), fbase.eq(0)]
                         with m.Else():
-                            m.d.sync += m_base.eq(m_next)
+                            m.d.sync += [m_base.eq(m_next), fbase.eq(fbase + cfg.acc_depth)]
                     with m.Else():
                         m.d.sync += [y_base.eq(y_next), rows_left.eq(rows_left - cfg.rows)]
                 with m.Else():
@@ -187,7 +192,7 @@ class Drain(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += [self.active.eq(1), self.rd_en.eq(at0)]
                 m.d.sync += [valid[0].eq(Cat(1, *(j + lane < cv for lane in range(1, W)))), row[0].eq(i),
-                             slot1.eq(slot), addr_d[0].eq(addr), at0.eq(0)]
+                             slot1.eq(slot), addr_d[0].eq(addr), filt[0].eq(fbase + slot), at0.eq(0)]
                 with m.If(jlast):
                     m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f),
                                  jlast.eq(cv <= W), ilast.eq(i + 2 == rv)]

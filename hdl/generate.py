@@ -20,7 +20,7 @@ from amaranth.lib import data, wiring
 
 from golden.cli import OutputDir, Parser
 from golden.config import DATAFLOWS, ArrayConfig
-from golden.encode import LOAD_TARGETS
+from golden.encode import load_targets
 
 from .accelerator import Accelerator
 from .layouts import config_layout, load_layout, perf_layout
@@ -77,7 +77,7 @@ def manifest(cfg: ArrayConfig) -> dict:
             "chan_index_bits": cfg.chan_index_bits, "unit_index_bits": cfg.unit_index_bits, "pos_bits": cfg.pos_bits,
         },
         "buffers": _buffers(cfg),
-        "load_targets": {k: v for k, v in LOAD_TARGETS.items() if cfg.has_index or "index" not in k},
+        "load_targets": load_targets(cfg),
         "layouts": {"cfg": _fields(config_layout(cfg)), "load": _fields(load_layout(cfg)),
                     "perf": _fields(perf_layout(cfg))},
         "ports": ports,
@@ -130,6 +130,9 @@ _HELP = {
     "index_depth": "each index buffer's depth in words (sparse dataflows)",
     "out_depth": "output buffer depth in words (>= M*E*F)",
     "acc_pipeline": "1: registered accumulator read + forwarding (fast clocks); 0: one-cycle read-add-write (small)",
+    "epilogue": "1: an output stage in the drain: bias or partial sums added to the sums, ReLU, "
+                "requantization and saturation to act_bits (int8 layers in passes; 2*drain_lanes more multipliers)",
+    "param_depth": "output channels per pass the output stage holds a bias and requantization for (with --epilogue 1)",
     "perf_bits": "performance-counter width (a run must take < 2**N cycles)",
 }
 

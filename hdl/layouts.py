@@ -10,6 +10,8 @@ from amaranth.lib import data
 
 from golden.config import ArrayConfig, bits_for
 from golden.dataflow import WordLayout
+from golden.encode import load_targets
+from golden.epilogue import INIT_CODES, MULT_BITS, SHIFT_BITS
 
 CONFIG_FIELDS = ("c", "h", "w", "m", "r", "s", "stride", "pad", "e", "f", "tiles_y", "tiles_x", "groups",
                  "hw", "ef", "th", "tw", "ystep", "xstep", "ystep_addr", "pad_addr", "mg_last")
@@ -47,6 +49,8 @@ def config_widths(cfg: ArrayConfig) -> dict[str, int]:
         pad_addr=bits_for((cfg.max_kernel - 1) * (cfg.act_depth + 1)),
         mg_last=bits_for(cfg.acc_depth),
     )
+    if cfg.epilogue:  # the output stage (``golden.epilogue.INIT_CODES``)
+        widths.update(init=bits_for(max(INIT_CODES.values())), requant=1, relu=1)
     return widths
 
 
@@ -64,12 +68,14 @@ def load_data_bits(cfg: ArrayConfig) -> int:
     widths = [cfg.act_bits, cfg.weight_word_bits]
     if cfg.has_index:
         widths += [cfg.chan_index_bits, cfg.unit_index_bits]
+    if cfg.epilogue:  # partial sums and biases, requantization words
+        widths += [cfg.acc_bits, MULT_BITS + SHIFT_BITS]
     return max(widths)
 
 
 def load_layout(cfg: ArrayConfig) -> data.StructLayout:
     """One load-stream word: which buffer (``target``, see ``golden.encode.LOAD_TARGETS``) and the word."""
-    return data.StructLayout({"data": load_data_bits(cfg), "target": 2})
+    return data.StructLayout({"data": load_data_bits(cfg), "target": bits_for(max(load_targets(cfg).values()))})
 
 
 def index_addr_bits(cfg: ArrayConfig) -> int:

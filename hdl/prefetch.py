@@ -38,18 +38,30 @@ class ReadAhead:
 
 
 def read_ahead(m: Module, mem: memory.Memory, *, restart: Value, start: Value, pop: Value, name: str,
-               more: Callable[[Signal], Value] | None = None) -> ReadAhead:
+               more: Callable[[Signal], Value] | None = None,
+               pick: Callable[[Value, Value], Value] | None = None) -> ReadAhead:
     """Stream ``mem`` from word ``start`` on; ``restart`` drops what is queued or in flight and reads
     ``start`` in the same cycle (its word is at the head :data:`LATENCY` cycles later).
 
     ``more(ptr)``, if given, says whether word ``ptr`` is to be read at all (a stream with an end);
     reads otherwise run ahead freely, at most ``QUEUE_DEPTH`` words past the last pop. Popping an
     empty queue is a contract violation of the consumer.
+
+    ``pick(data, addr)``, if given, makes the word from the read port's data and the word's address,
+    *after* the landing register: for a memory of several banks read at once (``hdl.buffers``), whose
+    bank select in front of the landing register would lengthen the block RAM's late data path.
     """
     rp = mem.read_port()
-    width = len(rp.data)
+    land = Signal(len(rp.data), name=f"{name}_land", reset_less=True)  # the read port's data, a cycle later
+    if pick is not None:  # the landed word's address: the read's, two registers on
+        addr_r = Signal.like(rp.addr, name=f"{name}_raddr", reset_less=True)
+        land_addr = Signal.like(rp.addr, name=f"{name}_land_addr", reset_less=True)
+        m.d.sync += [addr_r.eq(rp.addr), land_addr.eq(addr_r)]
+        word = pick(land, land_addr)
+    else:
+        word = land
+    width = len(word)
     queue = [Signal(width, name=f"{name}_q{k}", reset_less=True) for k in range(QUEUE_DEPTH)]
-    land = Signal(width, name=f"{name}_land", reset_less=True)  # the read port's data, a cycle later
     # the pointers are set up by ``restart``; only the fill state has a reset
     wr = Signal(range(QUEUE_DEPTH), name=f"{name}_wr", reset_less=True)
     rd = Signal(range(QUEUE_DEPTH), name=f"{name}_rd", reset_less=True)
@@ -90,7 +102,7 @@ def read_ahead(m: Module, mem: memory.Memory, *, restart: Value, start: Value, p
         # ``QUEUE_DEPTH`` words in all).
         for k in range(QUEUE_DEPTH):
             with m.If(landed & (wr == k)):
-                m.d.sync += queue[k].eq(land)
+                m.d.sync += queue[k].eq(word)
     head = Signal(width, name=f"{name}_head")
-    m.d.comb += head.eq(Mux(empty, land, Array(queue)[rd]))
-    return ReadAhead(head, land, ~empty | landed, ptr)
+    m.d.comb += head.eq(Mux(empty, word, Array(queue)[rd]))
+    return ReadAhead(head, word, ~empty | landed, ptr)

@@ -319,22 +319,40 @@ class ComputeSequencer(wiring.Component):
                     m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
                 q, rem = divmod_s(times(step_s, lanes), sw, "advance")
                 m.d.sync += [adv_r.eq(times(step_r, lanes) + q), adv_s.eq(rem)]
-            # this cycle's lanes, and their positions V steps on
-            nxt_r, nxt_s = [], []
-            for lane in range(lanes):
-                ns, carry = Signal(pb + 1, name=f"lane{lane}_ns"), Signal(name=f"lane{lane}_carry")
-                nr = Signal(rb, name=f"lane{lane}_nr")
-                m.d.comb += [ns.eq(pos_s[lane] + adv_s), carry.eq(ns >= big_s), nr.eq(pos_r[lane] + adv_r + carry)]
-                nxt_r.append(nr)
-                nxt_s.append(Mux(carry, ns - big_s, ns))
+            # lane 0's position one advance ahead (``ahead``; per entry it starts where lane ``V`` starts)
+            # and whether it is still in the unit (``more``, a flip-flop): the unit's end, which the FSM
+            # acts on, is then a register, not the adds and compares of this cycle's advance (those were
+            # the wide array's critical path on the ECP5, through the FSM into the unit counter)
+            ahead_r, ahead_s = Signal(rb, name="ahead_r", reset_less=True), Signal(pb, name="ahead_s", reset_less=True)
+            start_ar = Signal(rb, name="ahead_start_r", reset_less=True)
+            start_as = Signal(pb, name="ahead_start_s", reset_less=True)
+            more, start_more = Signal(name="walk_more", reset_less=True), Signal(name="start_more", reset_less=True)
             limit = big_r if kind is Unit.KERNEL else 1  # a row unit never leaves its row
-            more = Signal(name="walk_more")
-            m.d.comb += more.eq(nxt_r[0] < limit)
+            with m.If(entering):
+                q, rem = divmod_s(phase_s + times(step_s, lanes), sw, "ahead_start")
+                ra0 = Signal(rb, name="ahead_start_r0")
+                m.d.comb += ra0.eq(phase_r + times(step_r, lanes) + q)
+                m.d.sync += [start_ar.eq(ra0), start_as.eq(rem), ahead_r.eq(ra0), ahead_s.eq(rem),
+                             more.eq(ra0 < limit), start_more.eq(ra0 < limit)]
+
+            def advanced(pr: Value, ps: Value, name: str) -> tuple[Signal, Value]:
+                """``(pr, ps)`` advanced by ``V * sigma`` positions (the row may leave the kernel)."""
+                ns, carry = Signal(pb + 1, name=f"{name}_ns"), Signal(name=f"{name}_carry")
+                nr = Signal(rb, name=f"{name}_nr")
+                m.d.comb += [ns.eq(ps + adv_s), carry.eq(ns >= big_s), nr.eq(pr + adv_r + carry)]
+                return nr, Mux(carry, ns - big_s, ns)
+
+            # this cycle's lanes, and their positions V steps on (lane 0's: the lookahead)
+            nxt = [(ahead_r, ahead_s)] + [advanced(pos_r[lane], pos_s[lane], f"lane{lane}") for lane in range(1, lanes)]
+            ahead_nr, ahead_ns = advanced(ahead_r, ahead_s, "ahead")
             with m.If(issue & ~entering):
-                for lane in range(lanes):
-                    with m.If(more):
-                        m.d.sync += [pos_r[lane].eq(nxt_r[lane]), pos_s[lane].eq(nxt_s[lane])]
-                    with m.Else():
+                with m.If(more):
+                    m.d.sync += [ahead_r.eq(ahead_nr), ahead_s.eq(ahead_ns), more.eq(ahead_nr < limit)]
+                    for lane in range(lanes):
+                        m.d.sync += [pos_r[lane].eq(nxt[lane][0]), pos_s[lane].eq(nxt[lane][1])]
+                with m.Else():
+                    m.d.sync += [ahead_r.eq(start_ar), ahead_s.eq(start_as), more.eq(start_more)]
+                    for lane in range(lanes):
                         m.d.sync += [pos_r[lane].eq(start_r[lane]), pos_s[lane].eq(start_s[lane])]
             if kind is Unit.KERNEL:
                 pos = [(pos_r[lane], pos_s[lane], pos_r[lane] < big_r) for lane in range(lanes)]

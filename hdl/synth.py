@@ -275,12 +275,17 @@ def build_report(spec: BoardSpec, cfg: ArrayConfig, device: str, clock, requeste
 # --- the build ---
 
 def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: float, baud: int,
-               seed: int | None = None, verbose: bool = False) -> dict:
+               seed: int | None = None, router: str | None = None, verbose: bool = False) -> dict:
     """Build ``cfg`` for ``spec`` into ``out_dir``; return the report (also written as ``synth_report.json``).
 
     Raises :class:`SynthError` with a one-line message if the design does not fit or a tool fails.
     """
     seed = spec.seed if seed is None else seed  # the board's placement seed (constraints/<board>.json)
+    opts = list(spec.nextpnr_opts)
+    if router is not None:  # replaces the board's router choice
+        if "--router" in opts:
+            del opts[opts.index("--router"):opts.index("--router") + 2]
+        opts += ["--router", router]
     platform = spec.platform_class()()
     env = tool_environment()
     check_tools(env, platform.family)
@@ -288,7 +293,7 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     top = BoardTop(cfg, spec, clock=clock, baud=baud)
     overrides = {
         **synth_overrides(spec, cfg),
-        "nextpnr_opts": [*spec.nextpnr_opts, "--seed", str(seed), "--timing-allow-fail",
+        "nextpnr_opts": [*opts, "--seed", str(seed), "--timing-allow-fail",
                          "--report", "top.report.json", "--detailed-timing-report"],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -313,7 +318,8 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     report = json.loads(_read(out_dir / "top.report.json") or "{}")
     result = build_report(spec, cfg, device, clock, clock_mhz, baud, report, log, _read(out_dir / "top.rpt"))
     bitstream = "top.bin" if platform.family == "iCE40" else "top.bit"
-    result.update(bitstream=str(out_dir / bitstream), seconds=round(seconds, 1), seed=seed, source=source_state())
+    result.update(bitstream=str(out_dir / bitstream), seconds=round(seconds, 1), seed=seed,
+                  nextpnr_opts=opts, source=source_state())
     (out_dir / "synth_report.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -355,6 +361,9 @@ def _parser(board: BoardSpec | None) -> Parser:
     parser.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the board's)")
     parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's, %s)" %
                         (board.seed if board else "see constraints/"))
+    parser.add_argument("--router", choices=("router1", "router2"),
+                        help="nextpnr router (default: the board's, constraints/<board>.json); router2 did not "
+                             "converge on the V = 9 ECP5 array, router1 routes it")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR", action=OutputDir,
                         help="build directory, created if missing "
                              "(default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
@@ -389,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{board.name}: {cfg.dataflow} {cfg.rows}x{cfg.cols} array at {clock.freq_hz / 1e6:g} MHz "
           f"(requested {clock_mhz:g}); building in {out} ...", flush=True)
     try:
-        rep = synthesize(board, cfg, out, clock_mhz=clock_mhz, baud=baud, seed=args.seed)
+        rep = synthesize(board, cfg, out, clock_mhz=clock_mhz, baud=baud, seed=args.seed, router=args.router)
     except SynthError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1

@@ -20,7 +20,6 @@ import numpy as np
 from golden import metrics
 from golden.cli import OutputFile, Parser
 from golden.compact import compact, expand_outputs
-from golden.conv import conv2d
 from golden.encode import encode
 from golden.layerio import load_layer
 from golden.passes import Plan, plan
@@ -75,7 +74,7 @@ def run_passes(layer, pl: Plan, kw: dict, name: str) -> tuple[dict, np.ndarray |
     if hung:
         return {"passes": passes, "problems": [q for r in hung for q in r["problems"]]}, None
     outputs = pl.assemble([np.load(r["outputs"]) for r in results])
-    golden = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, cfg.acc_bits)
+    golden = layer.expected(cfg)
     cycles, predicted = sum(r["cycles"] for r in results), sum(r["predicted_cycles"] for r in results)
     rep = {
         **_run_fields(layer, cfg, bool(np.array_equal(outputs, golden)) and all(r["outputs_match"] for r in results),
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         rep["compacted"] = {"M": layer.m, "C": layer.c, "original_M": original.m, "original_C": original.c}
         rep["sparsity"] = metrics.sparsity(original.weights)  # of the user's layer; the compact one is denser
         rep["ops_saved"] = metrics.ops_saved(original)
-        golden = conv2d(original.weights, original.activations, original.stride, original.padding, cfg.acc_bits)
+        golden = original.expected(cfg)
         rep["outputs_match"] = rep["outputs_match"] and bool(np.array_equal(outputs, golden))
     if args.compare_dense:
         if plans["dense"] is not None:

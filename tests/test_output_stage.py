@@ -1,0 +1,122 @@
+"""The drain's output stage (``--epilogue 1``): bias, partial sums and the int8 epilogue on the RTL, exact.
+
+Golden side: ``golden.epilogue.OutputStage`` (its arithmetic is ``tests/test_epilogue.py``); here the
+layer-level contract (what a layer with an output stage needs, what it loads) and the Verilator runs:
+bit-exact outputs, cycles and every counter under load gaps and backpressure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden.config import ArrayConfig
+from golden.encode import encode
+from golden.epilogue import OutputStage
+from golden.layer import Layer
+from golden.timing import EPILOGUE_LATENCY, simulate
+from sim.verilator import run_layers
+from tests.conftest import random_layer
+
+EPI = dict(rows=2, cols=4, acc_depth=5, drain_lanes=2, act_bits=8, weight_bits=8, acc_bits=32, act_lanes=3,
+           act_depth=2048, weight_depth=4096, index_depth=512, out_depth=2048, param_depth=16, perf_bits=32,
+           epilogue=1)
+"""A small array with the output stage, 2 drain lanes (banked output buffer: partial sums read across
+banks) and 32-bit accumulators (two partial products per lane)."""
+
+
+def _stage(rng: np.random.Generator, m: int, e: int, f: int, kind: str) -> OutputStage:
+    mult = rng.integers(0, 1 << 16, m)
+    shift = rng.integers(0, 40, m)
+    if kind == "bias":
+        return OutputStage(bias=rng.integers(-(1 << 20), 1 << 20, m))
+    if kind == "psum":
+        return OutputStage(psum=rng.integers(-(1 << 31), 1 << 31, (m, e, f)))  # wraps at 32 bits
+    if kind == "bias+epilogue":
+        return OutputStage(bias=rng.integers(-5000, 5000, m), mult=mult, shift=shift, relu=True)
+    if kind == "psum+epilogue":
+        return OutputStage(psum=rng.integers(-(1 << 16), 1 << 16, (m, e, f)), mult=mult, shift=shift)
+    raise ValueError(kind)
+
+
+def output_stage_layers(rng: np.random.Generator) -> list[Layer]:
+    """Every init (none, bias, psum) with and without the epilogue, and its edge cases: saturation both
+    ways, rounding ties, a zero multiplier, shifts 0 and beyond the product, ReLU."""
+    cfg = ArrayConfig(**EPI)
+    layers = []
+    for kind in ("bias", "psum", "bias+epilogue", "psum+epilogue"):
+        base = random_layer(rng, 7, 3, 5, 7, padding=1, kernel_density=0.6, wbits=8, abits=8)
+        layers.append(Layer(base.weights, base.activations, 1, 1, out=_stage(rng, base.m, base.e, base.f, kind)))
+    base = random_layer(rng, 6, 2, 4, 6, stride=2, padding=1, kernel_density=0.8, wbits=8, abits=8)
+    m = base.m
+    # saturation both ways (huge positive / negative bias, unit scale), a zero multiplier, shift 0,
+    # shift 63 (beyond the 48-bit product: 0), ReLU on the negative channel
+    layers.append(Layer(base.weights, base.activations, 2, 1, out=OutputStage(
+        bias=np.array([1 << 24, -(1 << 24), 0, 5, -5, 1 << 20]), mult=np.array([1, 1, 0, 1 << 15, 65535, 3]),
+        shift=np.array([0, 0, 7, 16, 63, 1]), relu=False)))
+    layers.append(Layer(base.weights, base.activations, 2, 1, out=OutputStage(
+        bias=np.array([1 << 24, -(1 << 24), 0, 5, -5, 1 << 20]), mult=np.full(m, 3), shift=np.full(m, 1),
+        relu=True)))
+    # rounding ties: every output odd times 3 / 2 (x.5 exactly), negative and positive
+    w = np.zeros((2, 1, 1, 1), np.int64)
+    w[0] = 1
+    w[1] = -1
+    a = (2 * rng.integers(-60, 60, (1, 3, 4)) + 1).astype(np.int64)
+    layers.append(Layer(w, a, 1, 0, out=OutputStage(bias=np.array([0, 0]), mult=np.array([3, 3]),
+                                                    shift=np.array([1, 1]))))
+    # no output stage on the stage-built array: raw sums; and filters beyond one group (bias per filter)
+    layers.append(random_layer(rng, 4, 3, 4, 4, kernel_density=0.7, wbits=8, abits=8))
+    big = random_layer(rng, 2 * cfg.acc_depth + 3, 2, 3, 5, padding=1, kernel_density=0.7, wbits=8, abits=8)
+    layers.append(Layer(big.weights, big.activations, 1, 1,
+                        out=_stage(rng, big.m, big.e, big.f, "bias+epilogue")))
+    return layers
+
+
+def test_layers_with_an_output_stage_need_an_array_with_one():
+    rng = np.random.default_rng(0)
+    ly = output_stage_layers(rng)[2]
+    with pytest.raises(ValueError, match="--epilogue 1"):
+        encode(ly, ArrayConfig(**dict(EPI, epilogue=0)))
+    with pytest.raises(ValueError, match="--param-depth 7"):
+        encode(ly, ArrayConfig(**dict(EPI, param_depth=4)))
+    too_big = Layer(ly.weights, ly.activations, 1, 1, out=OutputStage(bias=np.full(ly.m, 1 << 40)))
+    with pytest.raises(ValueError, match="does not fit the 32-bit accumulators"):
+        encode(too_big, ArrayConfig(**EPI))
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(bias=np.zeros(3, np.int64), psum=np.zeros((3, 2, 2), np.int64)), "not both"),
+    (dict(mult=np.ones(3, np.int64)), "both mult and shift"),
+    (dict(relu=True), "relu is part of the epilogue"),
+    (dict(bias=np.zeros(4, np.int64)), r"shape \(3,\)"),
+    (dict(bias=np.zeros(3)), "integers"),
+    (dict(mult=np.full(3, 1 << 16), shift=np.zeros(3, np.int64)), "mult values must be in"),
+])
+def test_output_stage_errors_name_the_problem(bad, match):
+    with pytest.raises(ValueError, match=match):
+        Layer(np.ones((3, 1, 1, 1), np.int64), np.ones((1, 2, 2), np.int64), out=OutputStage(**bad))
+
+
+def test_the_stage_adds_its_pipeline_to_the_run_and_loads_its_words():
+    cfg = ArrayConfig(**EPI)
+    ly = output_stage_layers(np.random.default_rng(1))[2]  # bias + epilogue
+    enc = encode(ly, cfg)
+    plain = encode(Layer(ly.weights, ly.activations, 1, 1), ArrayConfig(**dict(EPI, epilogue=0)))
+    assert simulate(enc).busy_cycles == simulate(plain).busy_cycles + EPILOGUE_LATENCY
+    images = enc.images()
+    assert len(images["bias"]) == ly.m and len(images["requant"]) == ly.m and "psum" not in images
+    assert enc.runtime_config()["init"] == 1 and enc.runtime_config()["relu"] == 1
+
+
+def test_output_stage_bit_and_cycle_exact_on_the_rtl():
+    """Bias, partial sums and the epilogue with its edge cases, on Verilator under stalls."""
+    cfg = ArrayConfig(dataflow="kernel", **EPI)
+    layers = output_stage_layers(np.random.default_rng(5))
+    results = run_layers(cfg, layers, name="epilogue", seed=5, load_gap=0.3, backpressure=0.4)
+    assert len(results) == len(layers)
+    for res in results:
+        assert res["outputs_match"], res["problems"]
+        assert res["cycles"] == res["predicted_cycles"] and res["perf"] == res["predicted_perf"], res["problems"]
+    # the epilogue's outputs are act_bits activations; the edge layer saturates both ways
+    edge = layers[4].expected(cfg)
+    assert edge.max() == 127 and edge.min() == -128
