@@ -1,75 +1,102 @@
-"""Layers larger than the buffers, run as passes that each fit: filter chunks and bands of output rows.
+"""Layers larger than the buffers, run as passes that each fit: filter chunks, bands of output rows and
+channel chunks.
 
 A **pass** is a layer the array runs as it is (``golden.layer.Layer``): filters ``[m0, m1)`` of the
-layer over output rows ``[e0, e1)``, every input channel. The host loads its activations and weights,
-runs it, reads its outputs back and places them at ``out[m0:m1, e0:e1, :]``; no pass adds to another's
-outputs, so the layer's result is exact by construction and each pass is predicted exactly by
-``golden.timing.simulate`` on its own encoding (the layer's cycles are the sum).
+layer over output rows ``[e0, e1)`` and input channels ``[c0, c1)``. The host loads its activations and
+weights, runs it, reads its outputs back and places them at ``out[m0:m1, e0:e1, :]``. Each pass is
+predicted exactly by ``golden.timing.simulate`` on its own encoding (the layer's cycles are the sum).
 
 * **Filter chunks** are multiples of ``acc_depth`` filters (whole filter groups, so a chunk's groups
-  are the ones the layer would have), or all ``M``. Each chunk's weight and index images must fit their
-  buffers; they are counted exactly (``golden.encode.image_words``), since they depend on the weights.
+  are the ones the layer would have), or all ``M``; with a bias or requantization at most
+  ``param_depth``. Each chunk's weight and index images must fit their buffers; they are counted
+  exactly (``golden.encode.image_words``), since they depend on the weights.
 * **Bands** of output rows: a band of ``e`` rows needs input rows ``[e0*stride - pad, (e1-1)*stride
   - pad + R)`` (the halo: ``R - stride`` rows shared with the next band). The array pads every side of
   its input alike (one run-time ``padding``), so a band of a padded layer carries its padding as zeros:
   the band's rows are cut from the zero-padded input and run with padding 0. That costs
   ``2*pad`` columns of zeros per loaded row (transferred and, being inside the window, read); a pass
   over all rows keeps the layer's own padding and costs nothing extra.
-* **Not built yet: channel chunks.** A layer whose single output row needs more activation words than
-  the buffer holds (``C * R * (W + 2*pad) > act_depth``) needs its input channels split, which needs
-  the array to start its accumulators from partial sums (issue 14, part 2); :func:`plan` says so and
-  names the buffer depth that would run the layer.
+* **Channel chunks**, only when one output row of all input channels does not fit the activation
+  buffer (``C * R * (W + 2*pad) > act_depth``), and only on arrays with the output stage
+  (``--epilogue 1``): as few chunks as fit, of equal size. The chunks of a (filter chunk, band) run one
+  after the other; the first starts from the layer's bias (or zero), each later one from the partial
+  sums of the chunks before it (``psum``, loaded into the output buffer: the array adds them,
+  ``hdl.epilogue``), and only the last applies the layer's requantization and ReLU. A pass's partial
+  sums are the golden model's, so every pass is checked, and can run, on its own; a board run feeds
+  each chunk the array's own outputs of the chunk before, which are the same when the array is exact.
 
-**The planner's rule** (:func:`plan`): among every filter-chunk size and band height whose passes all
-fit, take the one that transfers the fewest words between host and array (activations + weights +
-index, once per pass; the outputs are the same for every plan), then the fewest passes, then the
-tallest bands. Activations are loaded once per (band, filter chunk) pair and weights once per pair
-too, so the two splits trade against each other, and the search is exhaustive over both (at most
-``ceil(M / acc_depth) * E`` candidates, each a sum of counts).
+**The planner's rule** (:func:`plan`): the channel chunks first (as above, fixed by the activation
+buffer); then among every filter-chunk size and band height whose passes all fit, the one that
+transfers the fewest words between host and array (activations, weights, index, partial sums and
+output-stage parameters, once per pass; the outputs are the same for every plan), then the fewest
+passes, then the tallest bands. Activations are loaded once per (band, filter chunk) pair and weights
+once per pair too, so the two splits trade against each other, and the search is exhaustive over
+both (at most ``ceil(M / acc_depth) * E`` candidates, each a sum of counts).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 
 from .config import ArrayConfig
+from .conv import conv2d
 from .encode import image_words
+from .epilogue import OutputStage, wrap
 from .layer import Layer
+
+PASS_FLAGS = ("--act-depth", "--out-depth", "--param-depth")
+"""The limits of ``Layer.fit_problems`` that running in passes gets around."""
 
 
 @dataclass(frozen=True)
 class Pass:
-    """Filters ``[m0, m1)`` over output rows ``[e0, e1)``: :attr:`layer` is what the array runs."""
+    """Filters ``[m0, m1)`` over output rows ``[e0, e1)`` and input channels ``[c0, c1)``: :attr:`layer` is
+    what the array runs."""
 
     m0: int
     m1: int
     e0: int
     e1: int
+    c0: int
+    c1: int
     layer: Layer
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The passes of ``layer`` on an array built with ``cfg``, filter chunk outer, band inner."""
+    """The passes of ``layer`` on an array built with ``cfg``: filter chunk outer, then band, then
+    channel chunk (a band's channel chunks run one after the other)."""
 
     layer: Layer
     cfg: ArrayConfig
     chunk: int  # filters per chunk (the last may have fewer)
     band: int  # output rows per band (the last may have fewer)
-    transfer_words: int  # activation, weight and index words loaded over all passes
+    transfer_words: int  # words loaded over all passes (activations, weights, index, partial sums, parameters)
+    channels: int = 0  # input channels per chunk (the last may have fewer); 0: all
+
+    @property
+    def channel_chunk(self) -> int:
+        return self.channels or self.layer.c
 
     @cached_property
     def passes(self) -> list[Pass]:
-        ly = self.layer
-        return [Pass(m0, min(m0 + self.chunk, ly.m), e0, min(e0 + self.band, ly.e),
-                     band_layer(ly, m0, min(m0 + self.chunk, ly.m), e0, min(e0 + self.band, ly.e)))
-                for m0 in range(0, ly.m, self.chunk) for e0 in range(0, ly.e, self.band)]
+        ly, cc = self.layer, self.channel_chunk
+        out = []
+        for m0 in range(0, ly.m, self.chunk):
+            m1 = min(m0 + self.chunk, ly.m)
+            for e0 in range(0, ly.e, self.band):
+                e1 = min(e0 + self.band, ly.e)
+                for c0 in range(0, ly.c, cc):
+                    c1 = min(c0 + cc, ly.c)
+                    out.append(Pass(m0, m1, e0, e1, c0, c1, pass_layer(ly, self.cfg, m0, m1, e0, e1, c0, c1)))
+        return out
 
     def assemble(self, outputs: list[np.ndarray]) -> np.ndarray:
-        """The layer's ``(M, E, F)`` outputs from the passes' outputs (in :attr:`passes` order)."""
+        """The layer's ``(M, E, F)`` outputs from the passes' outputs (in :attr:`passes` order): each
+        (filter chunk, band)'s last channel chunk."""
         if len(outputs) != len(self.passes):
             raise ValueError(f"got {len(outputs)} pass outputs for a plan of {len(self.passes)} passes")
         ly = self.layer
@@ -77,23 +104,47 @@ class Plan:
         for p, o in zip(self.passes, outputs, strict=True):
             want = (p.m1 - p.m0, p.e1 - p.e0, ly.f)
             if tuple(np.shape(o)) != want:
-                raise ValueError(f"pass m[{p.m0}:{p.m1}] e[{p.e0}:{p.e1}] output has shape {np.shape(o)}, "
-                                 f"not {want}")
-            out[p.m0:p.m1, p.e0:p.e1, :] = o
+                raise ValueError(f"pass m[{p.m0}:{p.m1}] e[{p.e0}:{p.e1}] c[{p.c0}:{p.c1}] output has shape "
+                                 f"{np.shape(o)}, not {want}")
+            if p.c1 == ly.c:
+                out[p.m0:p.m1, p.e0:p.e1, :] = o
         return out
 
 
-def band_layer(layer: Layer, m0: int, m1: int, e0: int, e1: int) -> Layer:
-    """The layer of filters ``[m0, m1)`` and output rows ``[e0, e1)`` (see the module docstring: a
-    band of a padded layer is cut from the zero-padded input and run with padding 0)."""
+def band_layer(layer: Layer, m0: int, m1: int, e0: int, e1: int, c0: int = 0, c1: int | None = None) -> Layer:
+    """The conv of filters ``[m0, m1)``, output rows ``[e0, e1)`` and input channels ``[c0, c1)``, without
+    an output stage (see the module docstring: a band of a padded layer is cut from the zero-padded
+    input and run with padding 0)."""
     ly = layer
-    w = ly.weights[m0:m1]
+    c1 = ly.c if c1 is None else c1
+    w = ly.weights[m0:m1, c0:c1]
+    acts = ly.activations[c0:c1]
     if e0 == 0 and e1 == ly.e:
-        return Layer(w, ly.activations, ly.stride, ly.padding)
+        return Layer(w, acts, ly.stride, ly.padding)
     p = ly.padding
-    padded = np.pad(ly.activations, ((0, 0), (p, p), (p, p))) if p else ly.activations
+    padded = np.pad(acts, ((0, 0), (p, p), (p, p))) if p else acts
     rows = padded[:, e0 * ly.stride:e0 * ly.stride + _input_rows(ly, e1 - e0), :]
     return Layer(w, np.ascontiguousarray(rows), ly.stride, 0)
+
+
+def pass_layer(layer: Layer, cfg: ArrayConfig, m0: int, m1: int, e0: int, e1: int, c0: int, c1: int) -> Layer:
+    """The layer the array runs for one pass: :func:`band_layer` with its part of the layer's output
+    stage (the bias or the layer's own partial sums on the first channel chunk, the golden partial sums
+    of the chunks before on a later one, the requantization on the last)."""
+    conv = band_layer(layer, m0, m1, e0, e1, c0, c1)
+    out = layer.out or OutputStage()
+    first = OutputStage(bias=None if out.bias is None else out.bias[m0:m1],
+                        psum=None if out.psum is None else out.psum[m0:m1, e0:e1])
+    if c0 == 0:
+        stage = first
+    else:  # the chunks before, with the first chunk's start, wrapped like the accumulators
+        before = band_layer(layer, m0, m1, e0, e1, 0, c0)
+        sums = conv2d(before.weights, before.activations, before.stride, before.padding, cfg.acc_bits)
+        stage = OutputStage(psum=wrap(sums + first.base(sums.shape), cfg.acc_bits))
+    if c1 == layer.c and out.requant:
+        stage = replace(stage, mult=out.mult[m0:m1], shift=out.shift[m0:m1], relu=out.relu)
+    empty = stage.bias is None and stage.psum is None and not stage.requant
+    return conv if empty else replace(conv, out=stage)
 
 
 def _input_rows(layer: Layer, rows: int) -> int:
@@ -101,16 +152,16 @@ def _input_rows(layer: Layer, rows: int) -> int:
     return (rows - 1) * layer.stride + layer.r
 
 
-def _band_words(layer: Layer, band: int) -> int:
-    """Activation words of the tallest band of ``band`` output rows."""
+def _band_words(layer: Layer, band: int, channels: int) -> int:
+    """Activation words of the tallest band of ``band`` output rows of ``channels`` input channels."""
     ly = layer
     if band >= ly.e:
-        return ly.c * ly.h * ly.w
-    return ly.c * _input_rows(ly, band) * (ly.w + 2 * ly.padding)
+        return channels * ly.h * ly.w
+    return channels * _input_rows(ly, band) * (ly.w + 2 * ly.padding)
 
 
 def _act_transfer(layer: Layer, band: int) -> int:
-    """Activation words of all bands of ``band`` rows (halos loaded again by each band)."""
+    """Activation words of all bands of ``band`` rows (halos loaded again by each band), every channel."""
     ly = layer
     if band >= ly.e:
         return ly.c * ly.h * ly.w
@@ -118,40 +169,65 @@ def _act_transfer(layer: Layer, band: int) -> int:
     return ly.c * rows * (ly.w + 2 * ly.padding)
 
 
+def _channel_chunk(layer: Layer, cfg: ArrayConfig) -> int:
+    """Input channels per chunk: all of them if one output row of all channels fits the activation
+    buffer, else as few equal chunks as fit (``ValueError`` if the array cannot add partial sums or
+    one channel's rows do not fit either)."""
+    ly = layer
+    need = _band_words(ly, 1, ly.c)
+    if need <= cfg.act_depth:
+        return ly.c
+    per_channel = _band_words(ly, 1, 1)
+    if not cfg.epilogue:
+        raise ValueError(f"one output row needs {need} activation words (C={ly.c} channels of {ly.r} input rows) "
+                         f"but act_depth is {cfg.act_depth}: splitting the input channels needs the output stage "
+                         f"to add partial sums (regenerate with --epilogue 1, or with --act-depth {need})")
+    if per_channel > cfg.act_depth:
+        raise ValueError(f"one output row of one input channel needs {per_channel} activation words but act_depth "
+                         f"is {cfg.act_depth} (regenerate with --act-depth {per_channel})")
+    n = -(-ly.c // (cfg.act_depth // per_channel))
+    return -(-ly.c // n)
+
+
 def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
     """The passes that run ``layer`` on ``cfg`` with the fewest transferred words (module docstring).
 
     Raises ``ValueError`` (one line) if no split fits: a kernel, stride or value range the array cannot
-    run at all, or a layer that needs channel chunks.
+    run at all, or buffers too small for any split.
     """
-    problems = [(flag, text) for flag, text in layer.fit_problems(cfg) if flag not in ("--act-depth", "--out-depth")]
+    problems = [(flag, text) for flag, text in layer.fit_problems(cfg) if flag not in PASS_FLAGS]
     if problems:
         raise ValueError("; ".join(text for _, text in problems))
     ly = layer
-    if _band_words(ly, 1) > cfg.act_depth:
-        need = _band_words(ly, 1)
-        raise ValueError(f"one output row needs {need} activation words (C={ly.c} channels of {ly.r} input rows) "
-                         f"but act_depth is {cfg.act_depth}: splitting input channels needs partial sums in the "
-                         f"array, which are not built yet (regenerate with --act-depth {need})")
+    cc = _channel_chunk(ly, cfg)
+    c_starts = range(0, ly.c, cc)
+    out = ly.out
+    params = 0 if out is None else int(out.bias is not None) + int(out.requant)  # words per filter and band
+    # the partial sums of every channel chunk after the first, for every output
+    psum_words = (len(c_starts) - 1) * ly.m * ly.e * ly.f
     A = cfg.acc_depth
     chunks = sorted({ly.m, *range(A, ly.m, A)}, reverse=True)
+    if params:
+        chunks = [c for c in chunks if c <= cfg.param_depth]
     best: tuple | None = None
     refused: list[str] = []
     for chunk in chunks:
-        images = [image_words(ly.weights[m0:m0 + chunk], ly.s, cfg) for m0 in range(0, ly.m, chunk)]
+        images = [image_words(ly.weights[m0:m0 + chunk, c0:c0 + cc], ly.s, cfg)
+                  for m0 in range(0, ly.m, chunk) for c0 in c_starts]
         over = [(w, ci, ui) for w, ci, ui in images
                 if w > cfg.weight_depth or max(ci, ui) > cfg.index_depth]
         if over:
             w, ci, ui = max(over)
             refused.append(f"{chunk} filters need {w} weight words and {max(ci, ui)} index words")
             continue
-        n_chunks = len(images)
+        n_chunks = -(-ly.m // chunk)
         weight_words = sum(w + ci + ui for w, ci, ui in images)
         for band in range(ly.e, 0, -1):
-            if _band_words(ly, band) > cfg.act_depth or chunk * band * ly.f > cfg.out_depth:
+            if _band_words(ly, band, cc) > cfg.act_depth or chunk * band * ly.f > cfg.out_depth:
                 continue
             n_bands = -(-ly.e // band)
-            transfer = n_chunks * _act_transfer(ly, band) + n_bands * weight_words
+            transfer = (n_chunks * _act_transfer(ly, band) + n_bands * (weight_words + params * ly.m)
+                        + psum_words)
             key = (transfer, n_chunks * n_bands, -band)
             if best is None or key < best[0]:
                 best = (key, chunk, band, transfer)
@@ -160,4 +236,4 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
         raise ValueError(f"no split of the layer into filter chunks of acc_depth={A} and bands of output rows fits "
                          f"the buffers{detail}: regenerate with larger buffers or a smaller acc_depth")
     _, chunk, band, transfer = best
-    return Plan(layer, cfg, chunk, band, transfer)
+    return Plan(layer, cfg, chunk, band, transfer, 0 if cc == ly.c else cc)

@@ -18,6 +18,12 @@ below ``max(R, S)``, output size ``E, F`` log-uniform in ``1..3*rows`` (``cols``
 values from one of :data:`VALUE_KINDS`; load gaps and output backpressure from ``{0, 0.3, U(0, 0.6)}``.
 A layer that does not fit the buffers, or would take more than ``max_cycles`` on the array, is shrunk
 (``C`` or ``M`` by 10 %, else ``E, F``) until it does, keeping the dimensions a boundary fixed.
+
+On an array with the output stage (``epilogue``) every layer also gets one of :data:`OUT_KINDS`
+(uniform; drawn from the case's generator only there, so the cases of other arrays are unchanged):
+biases of log-uniform magnitude up to the accumulator's range, partial sums over the whole range (the
+add wraps), and multipliers and shifts uniform with their ends (0, the largest) forced in a quarter of
+the channels each; two boundaries force the bias-with-epilogue and partial-sum kinds.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import numpy as np
 
 from .config import ArrayConfig
 from .encode import EncodedLayer, encode
+from .epilogue import MULT_BITS, SHIFT_MAX, OutputStage
 from .layer import Layer
 from .prune import prune
 from .timing import cycles as predicted_cycles
@@ -42,6 +49,9 @@ probabilities), ``dense`` (no zero weight at all), ``zero`` (all zero), or magni
 VALUE_KINDS = ("full", "small", "extreme", "min")
 """Weight and activation values: uniform over the signed range, in ``-3..3``, only the range's two
 ends, or every value the most negative one (the largest product sums: accumulator extremes)."""
+
+OUT_KINDS = ("none", "bias", "psum", "requant", "bias+requant", "psum+requant", "bias+requant+relu")
+"""Output stages a case may have on an array built with ``epilogue`` (``golden.epilogue.OutputStage``)."""
 
 DEFAULT_MAX_CYCLES = 60_000
 """Largest predicted run (cycles) of a drawn case; keeps a 1000-case run within minutes."""
@@ -172,6 +182,11 @@ BOUNDARIES: dict[str, Boundary] = {
                                         _force_schedule_full),
     "load gaps and backpressure": Boundary(lambda k, cfg: k.load_gap > 0 and k.backpressure > 0, lambda cfg: True,
                                            _set(load_gap=0.3, backpressure=0.3)),
+    "bias, ReLU and requantization": Boundary(
+        lambda k, cfg: k.layer.out is not None and k.layer.out.bias is not None and k.layer.out.relu,
+        lambda cfg: bool(cfg.epilogue), _set(out="bias+requant+relu")),
+    "partial sums": Boundary(lambda k, cfg: k.layer.out is not None and k.layer.out.psum is not None,
+                             lambda cfg: bool(cfg.epilogue), _set(out="psum+requant")),
 }
 """The boundaries every dataflow must see in a run, in the order a run draws them: the shape edges first
 (the ones a short run must reach), then weights and values, the largest kernel and stride, the buffer
@@ -204,8 +219,12 @@ class Case:
 
     def describe(self) -> str:
         ly = self.layer
+        out = ly.out
+        stage = "" if out is None else " out " + ("+".join(n for n, on in (
+            ("bias", out.bias is not None), ("psum", out.psum is not None), ("requant", out.requant),
+            ("relu", out.relu)) if on) or "none")
         return (f"M={ly.m} C={ly.c} {ly.h}x{ly.w} {ly.r}x{ly.s} stride {ly.stride} pad {ly.padding} "
-                f"weights {self.weights}/{self.values} gaps {self.load_gap:.2f}/{self.backpressure:.2f}")
+                f"weights {self.weights}/{self.values} gaps {self.load_gap:.2f}/{self.backpressure:.2f}{stage}")
 
 
 def variant_label(dataflow: str, lanes: int) -> str:
@@ -318,6 +337,13 @@ def _fit(p: dict, cfg: ArrayConfig, rng: np.random.Generator, max_cycles: int) -
             continue
         layer = Layer(_weights(rng, p["weights"], p["values"], s, cfg.weight_bits).astype(np.int64),
                       _values(rng, p["values"], cfg.act_bits, (s.c, s.h, s.w)).astype(np.int64), s.stride, s.padding)
+        if cfg.epilogue:
+            out = _output_stage(rng, p, layer, cfg)
+            if out is None:  # more filters than the parameter memory holds
+                if not _shrink(p, ("m",)):
+                    return None
+                continue
+            layer = replace(layer, out=out)
         if layer.e != s.e or layer.f != s.f:  # the input could not be made small enough: E, F grew
             p["e"], p["f"] = layer.e, layer.f
             p["fixed"] |= {"e", "f"}
@@ -334,6 +360,32 @@ def _fit(p: dict, cfg: ArrayConfig, rng: np.random.Generator, max_cycles: int) -
             continue
         return layer
     return None
+
+
+def _output_stage(rng: np.random.Generator, p: dict, layer: Layer, cfg: ArrayConfig) -> OutputStage | None:
+    """An output stage of kind ``p["out"]`` (drawn here the first time) for ``layer``; ``None`` if it needs
+    parameters for more filters than ``param_depth``."""
+    if "out" not in p:
+        p["out"] = OUT_KINDS[int(rng.integers(len(OUT_KINDS)))]
+    kind, m = p["out"], layer.m
+    if kind == "none":
+        return OutputStage()
+    if ("bias" in kind or "requant" in kind) and m > cfg.param_depth:
+        return None
+    top = cfg.acc_bits - 1
+    fields = {}
+    if "bias" in kind:
+        mag = np.exp2(rng.uniform(0, top, m)).astype(np.int64)
+        fields["bias"] = np.clip(mag * rng.choice([-1, 1], m), -(1 << top), (1 << top) - 1)
+    if "psum" in kind:
+        fields["psum"] = rng.integers(-(1 << top), 1 << top, (m, layer.e, layer.f), dtype=np.int64)
+    if "requant" in kind:
+        mult = rng.integers(0, 1 << MULT_BITS, m)
+        shift = rng.integers(0, SHIFT_MAX + 1, m)
+        ends = rng.random((2, m)) < 0.25
+        fields["mult"] = np.where(ends[0], rng.choice([0, (1 << MULT_BITS) - 1], m), mult)
+        fields["shift"] = np.where(ends[1], rng.choice([0, SHIFT_MAX], m), shift)
+    return OutputStage(**fields, relu="relu" in kind)
 
 
 def draw_case(cfg: ArrayConfig, seed: int, index: int, dataflows: Sequence[str],

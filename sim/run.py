@@ -22,7 +22,7 @@ from golden.cli import OutputFile, Parser
 from golden.compact import compact, expand_outputs
 from golden.encode import encode
 from golden.layerio import load_layer
-from golden.passes import Plan, plan
+from golden.passes import PASS_FLAGS, Plan, plan
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .verilator import DEFAULT_BUILD_ROOT, run_layers
@@ -69,7 +69,7 @@ def run_passes(layer, pl: Plan, kw: dict, name: str) -> tuple[dict, np.ndarray |
     cfg = pl.cfg
     results = run_layers(cfg, [p.layer for p in pl.passes], name=name, **kw)
     hung = [r for r in results if r["outputs"] is None]
-    passes = [{"filters": [p.m0, p.m1], "rows": [p.e0, p.e1], **report(encode(p.layer, cfg), r)}
+    passes = [{"filters": [p.m0, p.m1], "rows": [p.e0, p.e1], "channels": [p.c0, p.c1], **report(encode(p.layer, cfg), r)}
               for p, r in zip(pl.passes, results, strict=True) if r["outputs"] is not None]
     if hung:
         return {"passes": passes, "problems": [q for r in hung for q in r["problems"]]}, None
@@ -80,7 +80,7 @@ def run_passes(layer, pl: Plan, kw: dict, name: str) -> tuple[dict, np.ndarray |
         **_run_fields(layer, cfg, bool(np.array_equal(outputs, golden)) and all(r["outputs_match"] for r in results),
                       cycles, predicted, all(r["perf"] == r["predicted_perf"] for r in results)),
         "plan": {"passes": len(pl.passes), "filters_per_pass": pl.chunk, "rows_per_pass": pl.band,
-                 "transfer_words": pl.transfer_words},
+                 "channels_per_pass": pl.channel_chunk, "transfer_words": pl.transfer_words},
         "traffic": _add_counters(results, "perf"),
         "passes": passes,
     }
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if plans[cfg.dataflow] is not None:
         pl = plans[cfg.dataflow]
         print(f"the layer does not fit the buffers in one run: {len(pl.passes)} passes of {pl.chunk} filters x "
-              f"{pl.band} output rows", file=sys.stderr)
+              f"{pl.band} output rows x {pl.channel_chunk} input channels", file=sys.stderr)
         rep, outputs = run_passes(layer, pl, kw, name)
         if outputs is None:
             print(f"error: {'; '.join(rep['problems'])}", file=sys.stderr)
@@ -179,7 +179,7 @@ def _fit_or_plan(layer, cfg) -> Plan | None:
         encode(layer, cfg)
         return None
     except ValueError as whole:
-        if any(flag not in ("--act-depth", "--out-depth") for flag, _ in layer.fit_problems(cfg)):
+        if any(flag not in PASS_FLAGS for flag, _ in layer.fit_problems(cfg)):
             raise  # a kernel, stride or value the array cannot run at all: passes do not help
         try:
             return plan(layer, cfg)

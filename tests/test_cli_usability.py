@@ -61,8 +61,8 @@ def test_run_names_every_broken_buffer_limit_in_one_line(tmp_path, capsys):
                           "split the layer); outputs need 9000 words but out_depth is 8192 (regenerate with "
                           "--out-depth 9000 or split the layer); it does not run in passes either: one output row "
                           "needs 960 activation words (C=10 channels of 3 input rows) but act_depth is 900: "
-                          "splitting input channels needs partial sums in the array, which are not built yet "
-                          "(regenerate with --act-depth 960)")
+                          "splitting the input channels needs the output stage to add partial sums (regenerate "
+                          "with --epilogue 1, or with --act-depth 960)")
     assert not (tmp_path / "never").exists()
 
 

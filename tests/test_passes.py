@@ -10,11 +10,15 @@ import pytest
 from golden.config import ArrayConfig
 from golden.conv import conv2d
 from golden.encode import encode, image_words
+from golden.epilogue import OutputStage
 from golden.layer import Layer
 from golden.passes import _act_transfer, band_layer, plan
 from tests.conftest import random_layer
 
 SMALL = dict(rows=2, cols=3, acc_depth=4, act_depth=300, weight_depth=256, index_depth=128, out_depth=120)
+EPI_SMALL = dict(rows=2, cols=2, acc_depth=4, drain_lanes=2, act_depth=200, weight_depth=512, index_depth=256,
+                 out_depth=600, epilogue=1, param_depth=16, perf_bits=32)
+"""An array with the output stage whose activation buffer holds one output row of 6 of 11 channels."""
 
 
 def _layers(rng):
@@ -67,13 +71,73 @@ def test_a_band_of_a_padded_layer_carries_its_padding():
     assert _act_transfer(ly, 2) == 1 * (4 + 4 + 3) * 8  # bands of rows 0-1, 2-3, 4 (halo loaded again)
 
 
-def test_a_layer_needing_channel_chunks_is_refused_with_the_depth_that_runs_it():
+def test_channel_chunks_need_the_output_stage_and_say_which_flags_run_the_layer():
     ly = Layer(np.ones((2, 40, 3, 3), np.int64), np.ones((40, 6, 20), np.int64), 1, 1)
     with pytest.raises(ValueError, match=r"^one output row needs 2640 activation words \(C=40 channels of 3 "
-                                         r"input rows\) but act_depth is 300: splitting input channels needs partial "
-                                         r"sums in the array, which are not built yet \(regenerate with "
-                                         r"--act-depth 2640\)$"):
+                                         r"input rows\) but act_depth is 300: splitting the input channels needs "
+                                         r"the output stage to add partial sums \(regenerate with --epilogue 1, or "
+                                         r"with --act-depth 2640\)$"):
         plan(ly, ArrayConfig(dataflow="kernel", **SMALL))
+    with pytest.raises(ValueError, match=r"one output row of one input channel needs 66 activation words but "
+                                         r"act_depth is 60 \(regenerate with --act-depth 66\)"):
+        plan(ly, ArrayConfig(dataflow="kernel", **dict(SMALL, act_depth=60, epilogue=1)))
+
+
+def _chunked(rng, requant: bool):
+    """A layer of more channels than one output row of the activation buffer holds, with a bias (and
+    the epilogue)."""
+    ly = random_layer(rng, 9, 11, 7, 9, padding=1, kernel_density=0.7)
+    m = ly.m
+    stage = OutputStage(bias=rng.integers(-3000, 3000, m))
+    if requant:
+        stage = OutputStage(bias=stage.bias, mult=rng.integers(1 << 14, 1 << 16, m), shift=rng.integers(12, 20, m),
+                            relu=True)
+    return Layer(ly.weights, ly.activations, 1, 1, out=stage)
+
+
+@pytest.mark.parametrize("requant", [False, True])
+def test_channel_chunks_add_up_in_the_array_and_requantize_once(requant):
+    """Passes over input channels: the first starts from the bias, each later one from the golden
+    partial sums of the chunks before, the last requantizes; assembled, the layer's expected outputs."""
+    cfg = ArrayConfig(dataflow="kernel", **EPI_SMALL)
+    ly = _chunked(np.random.default_rng(3), requant)
+    pl = plan(ly, cfg)
+    assert 1 < pl.channel_chunk < ly.c and len(pl.passes) >= 3
+    outs = []
+    for p in pl.passes:
+        encode(p.layer, cfg)
+        out = p.layer.out
+        assert (out.bias is not None) == (p.c0 == 0) and (out.psum is not None) == (p.c0 > 0)
+        assert out.requant == (requant and p.c1 == ly.c)
+        outs.append(p.layer.expected(cfg))
+    assert np.array_equal(pl.assemble(outs), ly.expected(cfg))
+    psum_words = sum(p.layer.out.psum.size for p in pl.passes if p.layer.out.psum is not None)
+    loaded = sum(p.layer.activations.size + sum(image_words(p.layer.weights, ly.s, cfg)) for p in pl.passes)
+    params = (1 + requant) * ly.m * -(-ly.e // pl.band)
+    assert pl.transfer_words == loaded + psum_words + params
+
+
+def test_filters_beyond_the_parameter_memory_run_in_filter_chunks():
+    cfg = ArrayConfig(dataflow="kernel", **dict(EPI_SMALL, act_depth=4096, out_depth=4096, param_depth=4))
+    ly = _chunked(np.random.default_rng(4), True)
+    pl = plan(ly, cfg)
+    assert pl.chunk == 4 and pl.channel_chunk == ly.c
+    assert np.array_equal(pl.assemble([p.layer.expected(cfg) for p in pl.passes]), ly.expected(cfg))
+
+
+@pytest.mark.parametrize("requant", [False, True])
+def test_channel_chunks_run_exactly_on_the_rtl(requant):
+    """Channel-chunked passes (partial sums through the output buffer), with a bias and, on the last
+    chunk, the epilogue, on Verilator under load gaps and backpressure."""
+    from sim.run import run_passes
+
+    cfg = ArrayConfig(dataflow="kernel", **EPI_SMALL)
+    ly = _chunked(np.random.default_rng(3), requant)
+    pl = plan(ly, cfg)
+    rep, outputs = run_passes(ly, pl, dict(seed=4, load_gap=0.2, backpressure=0.3, check=False), "passes-channels")
+    assert rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"], rep.get("problems")
+    assert np.array_equal(outputs, ly.expected(cfg))
+    assert rep["plan"]["channels_per_pass"] == pl.channel_chunk < ly.c
 
 
 def test_assembly_checks_the_pass_outputs():
