@@ -69,7 +69,8 @@ def run_passes(layer, pl: Plan, kw: dict, name: str) -> tuple[dict, np.ndarray |
     cfg = pl.cfg
     results = run_layers(cfg, [p.layer for p in pl.passes], name=name, **kw)
     hung = [r for r in results if r["outputs"] is None]
-    passes = [{"filters": [p.m0, p.m1], "rows": [p.e0, p.e1], "channels": [p.c0, p.c1], **report(encode(p.layer, cfg), r)}
+    passes = [{"filters": [p.m0, p.m1], "rows": [p.e0, p.e1], "channels": [p.c0, p.c1],
+               **report(encode(p.layer, cfg), r)}
               for p, r in zip(pl.passes, results, strict=True) if r["outputs"] is not None]
     if hung:
         return {"passes": passes, "problems": [q for r in hung for q in r["problems"]]}, None
