@@ -38,6 +38,7 @@ from .config import ArrayConfig
 from .encode import EncodedLayer, encode
 from .epilogue import MULT_BITS, SHIFT_MAX, OutputStage
 from .layer import Layer
+from .passes import PASS_FLAGS, plan
 from .prune import prune
 from .timing import cycles as predicted_cycles
 
@@ -55,6 +56,9 @@ OUT_KINDS = ("none", "bias", "psum", "requant", "bias+requant", "psum+requant", 
 
 DEFAULT_MAX_CYCLES = 60_000
 """Largest predicted run (cycles) of a drawn case; keeps a 1000-case run within minutes."""
+
+PASSES_CYCLES = 4
+"""A case larger than the buffers may take this many times ``max_cycles`` over all its passes."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,39 @@ def _set(**values) -> Callable[[dict, np.random.Generator, ArrayConfig], None]:
         p.update({k: (v(rng, cfg) if callable(v) else v) for k, v in values.items()})
         p["fixed"] |= set(values)
     return force
+
+
+def needs_passes(layer: Layer, cfg: ArrayConfig) -> bool:
+    """Whether ``layer`` is larger than ``cfg``'s buffers (it runs as ``golden.passes``)."""
+    return any(flag in PASS_FLAGS for flag, _ in layer.fit_problems(cfg))
+
+
+def _force_passes(p: dict, rng: np.random.Generator, cfg: ArrayConfig) -> None:
+    """A layer over the activation or the output buffer by 10 % to 2x (passes of bands or filter chunks)."""
+    k = cfg.max_kernel
+    r = int(rng.integers(1, k + 1))
+    p.update(r=r, s=r, stride=1, padding=0, passes=True)
+    over = float(rng.uniform(1.1, 2.0))
+    if rng.random() < 0.5:  # activations: C channels of a square input
+        side = max(cfg.rows + r, int(rng.integers(2, 5)) * cfg.rows + r - 1)
+        c = max(1, math.ceil(over * cfg.act_depth / (side * side)))
+        p.update(c=c, e=side - r + 1, f=side - r + 1, m=int(rng.integers(1, cfg.acc_depth + 1)))
+    else:  # outputs: M filters of a square output
+        m = int(rng.integers(cfg.acc_depth, 2 * cfg.acc_depth + 1))
+        side = max(1, math.isqrt(math.ceil(over * cfg.out_depth / m)))
+        p.update(m=m, e=side, f=max(1, math.ceil(over * cfg.out_depth / (m * side))), c=int(rng.integers(1, 4)))
+    p["fixed"] |= {"r", "s", "stride", "padding", "c", "e", "f", "m", "passes"}
+
+
+def _force_channel_passes(p: dict, rng: np.random.Generator, cfg: ArrayConfig) -> None:
+    """A layer whose one output row of all input channels is over the activation buffer (channel chunks)."""
+    r = min(3, cfg.max_kernel)
+    f = int(rng.integers(1, 2 * cfg.cols + 1))
+    row = r * (f + r - 1)  # one output row's input words per channel (padding 0)
+    c = math.ceil(float(rng.uniform(1.1, 2.5)) * cfg.act_depth / row)
+    p.update(r=r, s=r, stride=1, padding=0, c=c, f=f, e=int(rng.integers(1, cfg.rows + 1)),
+             m=int(rng.integers(1, cfg.acc_depth + 1)), passes=True)
+    p["fixed"] |= {"r", "s", "stride", "padding", "c", "e", "f", "m", "passes"}
 
 
 def _one_filter_last_group(ly: Layer, cfg: ArrayConfig) -> bool:
@@ -174,11 +211,13 @@ BOUNDARIES: dict[str, Boundary] = {
     "stride=max_stride": Boundary(lambda k, cfg: k.layer.stride == cfg.max_stride, lambda cfg: True,
                                   _set(stride=lambda rng, cfg: cfg.max_stride)),
     "activation buffer >= 90 %": Boundary(
-        lambda k, cfg: k.layer.c * k.layer.h * k.layer.w >= 0.9 * cfg.act_depth, lambda cfg: True, _force_act_full),
+        lambda k, cfg: 0.9 * cfg.act_depth <= k.layer.c * k.layer.h * k.layer.w <= cfg.act_depth, lambda cfg: True,
+        _force_act_full),
     "output buffer >= 90 %": Boundary(
-        lambda k, cfg: k.layer.m * k.layer.e * k.layer.f >= 0.9 * cfg.out_depth,
+        lambda k, cfg: 0.9 * cfg.out_depth <= k.layer.m * k.layer.e * k.layer.f <= cfg.out_depth,
         lambda cfg: True, _force_out_full),
-    "schedule buffer >= 90 %": Boundary(lambda k, cfg: _fill(encode(k.layer, cfg)) >= 0.9, lambda cfg: True,
+    "schedule buffer >= 90 %": Boundary(
+        lambda k, cfg: not needs_passes(k.layer, cfg) and _fill(encode(k.layer, cfg)) >= 0.9, lambda cfg: True,
                                         _force_schedule_full),
     "load gaps and backpressure": Boundary(lambda k, cfg: k.load_gap > 0 and k.backpressure > 0, lambda cfg: True,
                                            _set(load_gap=0.3, backpressure=0.3)),
@@ -187,6 +226,11 @@ BOUNDARIES: dict[str, Boundary] = {
         lambda cfg: bool(cfg.epilogue), _set(out="bias+requant+relu")),
     "partial sums": Boundary(lambda k, cfg: k.layer.out is not None and k.layer.out.psum is not None,
                              lambda cfg: bool(cfg.epilogue), _set(out="psum+requant")),
+    "passes (bands, filter chunks)": Boundary(lambda k, cfg: needs_passes(k.layer, cfg), lambda cfg: True,
+                                              _force_passes),
+    "passes over input channels": Boundary(
+        lambda k, cfg: needs_passes(k.layer, cfg) and plan(k.layer, cfg).channels > 0,
+        lambda cfg: bool(cfg.epilogue), _force_channel_passes),
 }
 """The boundaries every dataflow must see in a run, in the order a run draws them: the shape edges first
 (the ones a short run must reach), then weights and values, the largest kernel and stride, the buffer
@@ -327,11 +371,12 @@ def _fit(p: dict, cfg: ArrayConfig, rng: np.random.Generator, max_cycles: int) -
         if s.padding >= max(s.r, s.s):
             p["padding"] = max(s.r, s.s) - 1
             continue
-        if s.c * s.h * s.w > cfg.act_depth:
+        passes = p.get("passes", False)  # larger than the buffers on purpose: it runs in passes
+        if s.c * s.h * s.w > cfg.act_depth and not passes:
             if not _shrink(p, ("c", "e", "f")):
                 return None
             continue
-        if s.m * s.e * s.f > cfg.out_depth:
+        if s.m * s.e * s.f > cfg.out_depth and not passes:
             if not _shrink(p, ("m", "e", "f")):
                 return None
             continue
@@ -348,6 +393,14 @@ def _fit(p: dict, cfg: ArrayConfig, rng: np.random.Generator, max_cycles: int) -
             p["e"], p["f"] = layer.e, layer.f
             p["fixed"] |= {"e", "f"}
             continue
+        if passes:
+            try:
+                runs = plan(layer, cfg).passes
+            except ValueError:
+                return None
+            if sum(predicted_cycles(encode(q.layer, cfg)) for q in runs) > PASSES_CYCLES * max_cycles:
+                return None
+            return layer
         try:
             enc = encode(layer, cfg)
         except ValueError:  # the weights or the index overflow their buffer

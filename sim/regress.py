@@ -26,15 +26,19 @@ import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
+
 from golden.cli import OutputDir, OutputFile, Parser
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.layerio import save_layer
+from golden.passes import plan
 from golden.space import (
     BOUNDARIES,
     DEFAULT_MAX_CYCLES,
     Case,
     covered,
     draw_case,
+    needs_passes,
     reachable_boundaries,
     variant_label,
     variants,
@@ -114,20 +118,36 @@ def build_array(cfg_dict: dict, build_root: str) -> str:
 
 
 def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str) -> list[Outcome]:
-    """Run ``cases`` (one dataflow) in one cocotb job; never raises: a crash fails every case of the chunk."""
+    """Run ``cases`` (one dataflow) in one cocotb job; never raises: a crash fails every case of the chunk.
+
+    A case larger than the buffers runs as its passes (``golden.passes``), each under the case's stalls:
+    it passes when every pass is exact and the assembled outputs are the layer's.
+    """
     from .verilator import run_layers
 
     cfg = ArrayConfig.from_dict(cfg_dict)
-    stalls = [{"seed": c.stall_seed, "load_gap": c.load_gap, "backpressure": c.backpressure} for c in cases]
+    runs = [plan(c.layer, cfg) if needs_passes(c.layer, cfg) else None for c in cases]
+    layers, stalls = [], []
+    for c, pl in zip(cases, runs, strict=True):
+        parts = [c.layer] if pl is None else [q.layer for q in pl.passes]
+        layers += parts
+        stalls += [{"seed": c.stall_seed, "load_gap": c.load_gap, "backpressure": c.backpressure}] * len(parts)
     try:
-        results = run_layers(cfg, [c.layer for c in cases], name=f"regress-{uuid.uuid4().hex[:12]}", check=False,
+        results = run_layers(cfg, layers, name=f"regress-{uuid.uuid4().hex[:12]}", check=False,
                              root=Path(build_root), stalls=stalls)
     except Exception as e:  # noqa: BLE001 - reported per case, the run goes on
         return [Outcome(c.index, False, [f"{type(e).__name__}: {e}"]) for c in cases]
-    out = []
-    for case, res in zip(cases, results, strict=True):
-        problems = res["problems"]
-        out.append(Outcome(case.index, not problems, problems, res["cycles"]))
+    out, k = [], 0
+    for case, pl in zip(cases, runs, strict=True):
+        n = 1 if pl is None else len(pl.passes)
+        mine, k = results[k:k + n], k + n
+        problems = [(f"pass {i}: " if pl else "") + q for i, r in enumerate(mine) for q in r["problems"]]
+        cycles = None if any(r["cycles"] is None for r in mine) else sum(r["cycles"] for r in mine)
+        if pl is not None and not problems:
+            assembled = pl.assemble([np.load(r["outputs"]) for r in mine])
+            if not np.array_equal(assembled, case.layer.expected(cfg)):
+                problems.append("the assembled passes differ from the layer's golden outputs")
+        out.append(Outcome(case.index, not problems, problems, cycles))
     return out
 
 
