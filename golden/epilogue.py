@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv import wrap
+
 MULT_BITS = 16
 """Width of the hardware's requantization multiplier (unsigned): the drain's epilogue and its load words."""
 
@@ -94,16 +96,6 @@ def requant_params(scale: float, mult_bits: int = MULT_BITS, shift_max: int = SH
     if mult >= 1 << mult_bits:  # rounding carried into a new bit
         mult, shift = mult >> 1, shift - 1
     return int(mult), int(shift)
-
-
-def wrap(values: np.ndarray, bits: int) -> np.ndarray:
-    """``values`` wrapped to ``bits``-bit two's complement (what an accumulator register holds)."""
-    v = np.asarray(values, dtype=np.int64)
-    if bits >= 64:
-        return v
-    mask = (1 << bits) - 1
-    v = v & mask
-    return np.where(v >> (bits - 1), v - (1 << bits), v)
 
 
 def _int_array(name: str, value, shape: tuple) -> np.ndarray:

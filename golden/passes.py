@@ -42,9 +42,9 @@ from functools import cached_property
 import numpy as np
 
 from .config import ArrayConfig
-from .conv import conv2d
+from .conv import conv2d, wrap
 from .encode import image_words
-from .epilogue import OutputStage, wrap
+from .epilogue import OutputStage
 from .layer import Layer
 
 PASS_FLAGS = ("--act-depth", "--out-depth", "--param-depth")
@@ -169,24 +169,63 @@ def _act_transfer(layer: Layer, band: int) -> int:
     return ly.c * rows * (ly.w + 2 * ly.padding)
 
 
+def _images_fit(layer: Layer, cfg: ArrayConfig, cc: int) -> bool:
+    """Whether the weight and index images of the smallest filter chunk (one filter group) fit their
+    buffers for every chunk of ``cc`` input channels."""
+    ly, f = layer, min(cfg.acc_depth, layer.m)
+    for m0 in range(0, ly.m, f):
+        for c0 in range(0, ly.c, cc):
+            w, ci, ui = image_words(ly.weights[m0:m0 + f, c0:c0 + cc], ly.s, cfg)
+            if w > cfg.weight_depth or max(ci, ui) > cfg.index_depth:
+                return False
+    return True
+
+
 def _channel_chunk(layer: Layer, cfg: ArrayConfig) -> int:
     """Input channels per chunk: all of them if one output row of all channels fits the activation
-    buffer, else as few equal chunks as fit (``ValueError`` if the array cannot add partial sums or
-    one channel's rows do not fit either)."""
+    buffer and one filter group's weights of all channels fit the weight and index buffers, else as
+    few equal chunks as fit (``ValueError`` if the array cannot add partial sums or one channel does
+    not fit either)."""
     ly = layer
     need = _band_words(ly, 1, ly.c)
-    if need <= cfg.act_depth:
-        return ly.c
-    per_channel = _band_words(ly, 1, 1)
+    rows_fit = need <= cfg.act_depth
+    if rows_fit and (_images_fit(ly, cfg, ly.c) or not _images_fit(ly, cfg, 1)):
+        return ly.c  # fits, or no channel split makes the weights fit (the planner then says so)
+    why = (f"one output row needs {need} activation words (C={ly.c} channels of {ly.r} input rows) but act_depth "
+           f"is {cfg.act_depth}" if not rows_fit else
+           f"the weights of {min(cfg.acc_depth, ly.m)} filters over C={ly.c} channels do not fit weight_depth "
+           f"{cfg.weight_depth} / index_depth {cfg.index_depth}")
     if not cfg.epilogue:
-        raise ValueError(f"one output row needs {need} activation words (C={ly.c} channels of {ly.r} input rows) "
-                         f"but act_depth is {cfg.act_depth}: splitting the input channels needs the output stage "
-                         f"to add partial sums (regenerate with --epilogue 1, or with --act-depth {need})")
+        fix = f"--act-depth {need}" if not rows_fit else "larger --weight-depth/--index-depth"
+        raise ValueError(f"{why}: splitting the input channels needs the output stage to add partial sums "
+                         f"(regenerate with --epilogue 1, or with {fix})")
+    per_channel = _band_words(ly, 1, 1)
     if per_channel > cfg.act_depth:
         raise ValueError(f"one output row of one input channel needs {per_channel} activation words but act_depth "
                          f"is {cfg.act_depth} (regenerate with --act-depth {per_channel})")
     n = -(-ly.c // (cfg.act_depth // per_channel))
+    while not _images_fit(ly, cfg, -(-ly.c // n)):
+        if -(-ly.c // n) == 1:
+            raise ValueError(f"the weights of one filter group of one input channel do not fit weight_depth "
+                             f"{cfg.weight_depth} / index_depth {cfg.index_depth}: regenerate with larger buffers")
+        n += 1
     return -(-ly.c // n)
+
+
+def fit_or_plan(layer: Layer, cfg: ArrayConfig) -> Plan | None:
+    """``None`` if ``layer`` runs on ``cfg`` in one go, else its passes; ``ValueError`` (one line) if neither."""
+    from .encode import encode
+
+    try:
+        encode(layer, cfg)
+        return None
+    except ValueError as whole:
+        if any(flag not in PASS_FLAGS for flag, _ in layer.fit_problems(cfg)):
+            raise  # a kernel, stride or value the array cannot run at all: passes do not help
+        try:
+            return plan(layer, cfg)
+        except ValueError as split:
+            raise ValueError(f"{whole}; it does not run in passes either: {split}") from None
 
 
 def plan(layer: Layer, cfg: ArrayConfig) -> Plan:

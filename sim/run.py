@@ -22,7 +22,7 @@ from golden.cli import OutputFile, Parser
 from golden.compact import compact, expand_outputs
 from golden.encode import encode
 from golden.layerio import load_layer
-from golden.passes import PASS_FLAGS, Plan, plan
+from golden.passes import Plan, fit_or_plan
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .verilator import DEFAULT_BUILD_ROOT, run_layers
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if compacted:
             layer = compacted.layer
         dense_cfg = replace(cfg, dataflow="dense")
-        plans = {c.dataflow: _fit_or_plan(layer, c) for c in [cfg] + ([dense_cfg] if args.compare_dense else [])}
+        plans = {c.dataflow: fit_or_plan(layer, c) for c in [cfg] + ([dense_cfg] if args.compare_dense else [])}
     except ValueError as e:
         parser.error(str(e))
     kw = dict(seed=args.seed, load_gap=args.load_gap, backpressure=args.backpressure, check=False,
@@ -172,20 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     ok = rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"]
     return 0 if ok else 1
-
-
-def _fit_or_plan(layer, cfg) -> Plan | None:
-    """``None`` if ``layer`` runs on ``cfg`` in one go, else its passes; ``ValueError`` if neither."""
-    try:
-        encode(layer, cfg)
-        return None
-    except ValueError as whole:
-        if any(flag not in PASS_FLAGS for flag, _ in layer.fit_problems(cfg)):
-            raise  # a kernel, stride or value the array cannot run at all: passes do not help
-        try:
-            return plan(layer, cfg)
-        except ValueError as split:
-            raise ValueError(f"{whole}; it does not run in passes either: {split}") from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""Networks from ONNX (``host.net``): the graph reader, the int8 network, and a small CNN on the RTL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.models import Builder, small_cnn
+from golden.config import ArrayConfig
+from host.graph import GraphError, load_onnx, run_float
+from host.net import ArrayRun, _rtl_runner, main, run_network
+from host.quant import quantize
+from tests.test_cli_usability import assert_one_line_error, run_main
+
+SMALL_ARRAY = dict(rows=2, cols=2, acc_depth=4, act_depth=256, epilogue=1, perf_bits=32)
+"""Buffers small enough that the small CNN's first conv runs in bands and its later ones in channel
+chunks."""
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return small_cnn(tmp_path_factory.mktemp("net") / "small.onnx")
+
+
+def test_the_graph_reader_takes_every_supported_op_and_runs_it_in_float(small):
+    g = load_onnx(small)
+    assert [op.kind for op in g.ops] == ["Conv", "Relu", "MaxPool", "Conv", "Relu", "Conv", "Add", "Relu", "Conv",
+                                         "Relu", "GlobalAveragePool", "Flatten", "Gemm"]
+    x = np.random.default_rng(0).random(g.input_shape)
+    t = run_float(g, x)
+    assert t[g.output].shape == (10,)
+    assert t[g.ops[2].output].shape == (8, 6, 6)  # 12x12 pooled by 2
+
+
+def test_unsupported_models_are_refused_naming_the_node(tmp_path):
+    b = Builder(2, 6)
+    x = b.conv("x", 4, 3)
+    name = b._name("sigmoid")
+    b.nodes.append(b.helper.make_node("Sigmoid", [x], [name], name=name))
+    path = b.save(name, tmp_path / "sig.onnx", "sig")
+    with pytest.raises(GraphError, match=r"node sigmoid\d+: op Sigmoid is not supported"):
+        load_onnx(path)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(GraphError, match="is not an ONNX model"):
+        load_onnx(junk)
+
+
+def test_int8_network_tracks_the_float_model_without_pruning(small):
+    g = load_onnx(small)
+    x = np.random.default_rng(1).random(g.input_shape)
+    cfg = ArrayConfig(**SMALL_ARRAY)
+    net = quantize(g, x, cfg)
+    rep = run_network(net, x, ArrayRun(cfg, "none", 0, 0))
+    assert rep["int8_matches_reference"] and rep["total"]["golden_matches_reference"]
+    assert rep["float_vs_int8"]["top1_agree"]
+    assert rep["float_vs_int8"]["max_abs_error"] < 0.1 * rep["float_vs_int8"]["output_range"]
+
+
+def test_a_small_cnn_runs_end_to_end_on_the_rtl_exactly(small):
+    """Conv + ReLU, pooling, a residual add, global pooling and a fully connected layer, kernel-pruned,
+    every conv in passes (bands, channel chunks) with its bias, ReLU and requantization in the array:
+    every pass bit- and cycle-exact on Verilator, and the int8 outputs equal the NumPy int8 reference."""
+    g = load_onnx(small)
+    x = np.random.default_rng(2).random(g.input_shape)
+    cfg = ArrayConfig(dataflow="kernel", **SMALL_ARRAY)
+    net = quantize(g, x, cfg, ("kernel", 0.5))
+    rep = run_network(net, x, ArrayRun(cfg, "all", 0, 0, run_rtl=_rtl_runner({"seed": 2, "load_gap": 0.2,
+                                                                              "backpressure": 0.3})))
+    assert rep["int8_matches_reference"]
+    assert rep["total"]["rtl_ok"] and rep["total"]["rtl_passes"] == rep["total"]["passes"] > 5
+    plans = [s["plan"] for s in rep["steps"] if s["on"] == "array" and s["plan"]]
+    assert any(p["channels"] < 8 for p in plans) and any(p["rows"] < 12 for p in plans)
+    assert rep["total"]["speedup"] > 1.3  # half the kernels pruned away
+    assert [s["on"] for s in rep["steps"]].count("host") == 4  # pool, add, global pool, flatten
+
+
+def test_net_command_errors_are_one_line(small, tmp_path, capsys):
+    code, _, err = run_main(main, ["--model", str(small), "--prune", "kernel"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "python -m host.net", "--prune must be GRANULARITY:SPARSITY, e.g. kernel:0.75, "
+                                                     "not 'kernel'")
+    code, _, err = run_main(main, ["--model", str(tmp_path / "none.onnx")], capsys)
+    assert code == 2 and "does not exist" in err
+    code, _, err = run_main(main, ["--model", str(small), "--epilogue", "0"], capsys)
+    assert code == 2 and "keep --epilogue 1" in err
