@@ -14,6 +14,13 @@ from sim.verilator import QUICK_BUILD_ENV
 os.environ.setdefault(QUICK_BUILD_ENV, "1")
 
 
+EPILOGUE_ARRAY = dict(rows=2, cols=2, acc_depth=4, drain_lanes=2, act_depth=200, weight_depth=512, index_depth=256,
+                      out_depth=600, epilogue=1, param_depth=16, perf_bits=32)
+"""The output-stage tests' array (one Verilator build for all of them): 2 drain lanes (partial sums read
+across banks), 32-bit accumulators (two partial products per lane), an activation buffer that holds
+one output row of 6 of 11 channels (channel chunks) and small parameter memories."""
+
+
 def random_layer(rng: np.random.Generator, m: int, c: int, h: int, w: int, r: int = 3, s: int = 3,
                  stride: int = 1, padding: int = 0, kernel_density: float = 1.0, wbits: int = 8,
                  abits: int = 8, zero_filters=(), zero_channels=(), row_density: float = 1.0,

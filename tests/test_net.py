@@ -10,11 +10,11 @@ from golden.config import ArrayConfig
 from host.graph import GraphError, load_onnx, run_float
 from host.net import ArrayRun, _rtl_runner, main, run_network
 from host.quant import quantize
+from tests.conftest import EPILOGUE_ARRAY
 from tests.test_cli_usability import assert_one_line_error, run_main
 
-SMALL_ARRAY = dict(rows=2, cols=2, acc_depth=4, act_depth=256, epilogue=1, perf_bits=32)
-"""Buffers small enough that the small CNN's first conv runs in bands and its later ones in channel
-chunks."""
+SMALL_ARRAY = EPILOGUE_ARRAY
+"""Buffers small enough that the small CNN's convs run in bands and channel chunks."""
 
 
 @pytest.fixture(scope="module")

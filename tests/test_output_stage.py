@@ -16,13 +16,9 @@ from golden.epilogue import OutputStage
 from golden.layer import Layer
 from golden.timing import EPILOGUE_LATENCY, simulate
 from sim.verilator import run_layers
-from tests.conftest import random_layer
+from tests.conftest import EPILOGUE_ARRAY, random_layer
 
-EPI = dict(rows=2, cols=4, acc_depth=5, drain_lanes=2, act_bits=8, weight_bits=8, acc_bits=32, act_lanes=3,
-           act_depth=2048, weight_depth=4096, index_depth=512, out_depth=2048, param_depth=16, perf_bits=32,
-           epilogue=1)
-"""A small array with the output stage, 2 drain lanes (banked output buffer: partial sums read across
-banks) and 32-bit accumulators (two partial products per lane)."""
+EPI = EPILOGUE_ARRAY
 
 
 def _stage(rng: np.random.Generator, m: int, e: int, f: int, kind: str) -> OutputStage:

@@ -13,12 +13,10 @@ from golden.encode import encode, image_words
 from golden.epilogue import OutputStage
 from golden.layer import Layer
 from golden.passes import _act_transfer, band_layer, plan
-from tests.conftest import random_layer
+from tests.conftest import EPILOGUE_ARRAY, random_layer
 
 SMALL = dict(rows=2, cols=3, acc_depth=4, act_depth=300, weight_depth=256, index_depth=128, out_depth=120)
-EPI_SMALL = dict(rows=2, cols=2, acc_depth=4, drain_lanes=2, act_depth=200, weight_depth=512, index_depth=256,
-                 out_depth=600, epilogue=1, param_depth=16, perf_bits=32)
-"""An array with the output stage whose activation buffer holds one output row of 6 of 11 channels."""
+EPI_SMALL = EPILOGUE_ARRAY
 
 
 def _layers(rng):
