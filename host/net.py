@@ -48,8 +48,9 @@ def _passes(layer: Layer, cfg: ArrayConfig) -> tuple[list[Layer], Plan | None]:
 class ArrayRun:
     """Runs the network's array layers: golden for every pass, the RTL for the chosen ones."""
 
-    def __init__(self, cfg: ArrayConfig, rtl: str, sample: int, seed: int, progress=None, run_rtl=None):
-        self.cfg, self.rtl, self.sample = cfg, rtl, sample
+    def __init__(self, cfg: ArrayConfig, rtl: str, sample: int, seed: int, progress=None, run_rtl=None,
+                 whole: tuple[str, ...] = ()):
+        self.cfg, self.rtl, self.sample, self.whole = cfg, rtl, sample, set(whole)
         self.rng = random.Random(seed)
         self.dense = replace(cfg, dataflow="dense")
         self.layers: list[dict] = []
@@ -78,7 +79,7 @@ class ArrayRun:
             totals["index_bits"] += metrics.storage_bits(enc)["index_bits"]
             outs.append(p.expected(cfg))
         totals["dense_cycles"] = sum(simulate(encode(p, self.dense)).busy_cycles for p in dense_parts)
-        chosen = list(range(len(parts))) if self.rtl == "all" else \
+        chosen = list(range(len(parts))) if self.rtl == "all" or step.op.name in self.whole else \
             sorted(self.rng.sample(range(len(parts)), min(self.sample, len(parts)))) if self.rtl == "sample" else []
         rtl = []
         if chosen:
@@ -190,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run passes on the Verilator RTL too: every pass, a random sample of --sample per "
                              "layer, or none (default: %(default)s)")
     parser.add_argument("--sample", type=int, default=2, metavar="N", help="passes per layer with --rtl sample")
+    parser.add_argument("--rtl-layer", action="append", default=[], metavar="NAME",
+                        help="also run every pass of this layer (an ONNX node name) on the RTL; repeatable")
     parser.add_argument("--seed", type=int, default=0, help="random input and pass sample (default: %(default)s)")
     parser.add_argument("--json", metavar="REPORT.json", action=OutputFile, help="write the report here")
     args = parser.parse_args(argv)
@@ -215,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    runner = ArrayRun(cfg, args.rtl, args.sample, args.seed, progress, _rtl_runner({"seed": args.seed}))
+    names = {op.name for op in graph.ops if op.kind in ("Conv", "Gemm")}
+    unknown = [n for n in args.rtl_layer if n not in names]
+    if unknown:
+        parser.error(f"--rtl-layer {unknown[0]} is not a conv or fully connected node of the model "
+                     f"(they are: {', '.join(sorted(names))})")
+    runner = ArrayRun(cfg, args.rtl, args.sample, args.seed, progress, _rtl_runner({"seed": args.seed}),
+                      tuple(args.rtl_layer))
     try:
         rep = run_network(net, x, runner)
     except ValueError as e:
