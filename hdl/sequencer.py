@@ -312,10 +312,16 @@ class ComputeSequencer(wiring.Component):
             pos_r = [Signal(rb, name=f"lane{lane}_pos_r", reset_less=True) for lane in range(lanes)]
             pos_s = [Signal(pb, name=f"lane{lane}_pos_s", reset_less=True) for lane in range(lanes)]
             adv_r, adv_s = Signal(rb, name="advance_r", reset_less=True), Signal(pb, name="advance_s", reset_less=True)
+            # lane l's start phi + l*sigma, for l = 0 .. V (lane V's: where lane 0 is one advance on)
+            starts = []
+            for lane in range(lanes + 1):
+                q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
+                r0 = Signal(rb, name=f"lane{lane}_start_r0")
+                m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
+                starts.append((r0, rem))
             with m.If(entering):
                 for lane in range(lanes):
-                    q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
-                    r0 = phase_r + times(step_r, lane) + q
+                    r0, rem = starts[lane]
                     m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
                 q, rem = divmod_s(times(step_s, lanes), sw, "advance")
                 m.d.sync += [adv_r.eq(times(step_r, lanes) + q), adv_s.eq(rem)]
@@ -329,9 +335,7 @@ class ComputeSequencer(wiring.Component):
             more, start_more = Signal(name="walk_more", reset_less=True), Signal(name="start_more", reset_less=True)
             limit = big_r if kind is Unit.KERNEL else 1  # a row unit never leaves its row
             with m.If(entering):
-                q, rem = divmod_s(phase_s + times(step_s, lanes), sw, "ahead_start")
-                ra0 = Signal(rb, name="ahead_start_r0")
-                m.d.comb += ra0.eq(phase_r + times(step_r, lanes) + q)
+                ra0, rem = starts[lanes]
                 m.d.sync += [start_ar.eq(ra0), start_as.eq(rem), ahead_r.eq(ra0), ahead_s.eq(rem),
                              more.eq(ra0 < limit), start_more.eq(ra0 < limit)]
 
