@@ -295,9 +295,9 @@ class ComputeSequencer(wiring.Component):
 
             def divmod_s(x: Value, width: int, name: str) -> tuple[Signal, Signal]:
                 """``divmod(x, S)`` for ``x < 2**width`` and the run's ``S`` (a table per ``S``)."""
-                q, rem = Signal(rb, name=f"{name}_q"), Signal(pb, name=f"{name}_rem")
                 xs = Signal(width, name=f"{name}_x")
                 m.d.comb += xs.eq(x)
+                q, rem = Signal(rb, name=f"{name}_q"), Signal(pb, name=f"{name}_rem")
                 with m.Switch(big_s):
                     for sv in range(1, K + 1):
                         with m.Case(sv):
@@ -314,12 +314,12 @@ class ComputeSequencer(wiring.Component):
             adv_r, adv_s = Signal(rb, name="advance_r", reset_less=True), Signal(pb, name="advance_s", reset_less=True)
             # lane l's start phi + l*sigma, for l = 0 .. V (lane V's: where lane 0 is one advance on)
             starts = []
-            for lane in range(lanes + 1):
-                q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
-                r0 = Signal(rb, name=f"lane{lane}_start_r0")
-                m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
-                starts.append((r0, rem))
-            with m.If(entering):
+            with m.If(entering):  # (computed only here: outside, the tables' outputs hold their reset value)
+                for lane in range(lanes + 1):
+                    q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
+                    r0 = Signal(rb, name=f"lane{lane}_start_r0")
+                    m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
+                    starts.append((r0, rem))
                 for lane in range(lanes):
                     r0, rem = starts[lane]
                     m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
