@@ -300,6 +300,7 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     for stale in ("top.report.json", "top.tim", "top.rpt", "synth_report.json"):
         (out_dir / stale).unlink(missing_ok=True)
     t0 = time.monotonic()
+    source = source_state()  # the RTL elaborated now (the tree may change during a long build)
     plan = platform.build(top, name="top", build_dir=str(out_dir), do_build=False, **overrides)
     plan.extract(str(out_dir))
     with open(out_dir / "build.log", "w") as log_file:
@@ -319,7 +320,7 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     result = build_report(spec, cfg, device, clock, clock_mhz, baud, report, log, _read(out_dir / "top.rpt"))
     bitstream = "top.bin" if platform.family == "iCE40" else "top.bit"
     result.update(bitstream=str(out_dir / bitstream), seconds=round(seconds, 1), seed=seed,
-                  nextpnr_opts=opts, source=source_state())
+                  nextpnr_opts=opts, source=source)
     (out_dir / "synth_report.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
