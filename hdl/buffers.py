@@ -121,9 +121,15 @@ class OutputBuffer(wiring.Component):
                  for _ in range(lanes)]
         for b, bank in enumerate(banks):
             m.submodules[f"bank{b}" if lanes > 1 else "mem"] = bank
-        base, word = self.wr_addr[:k], self.wr_addr[k:]
+        base = self.wr_addr[:k]
         data, en = Array(self.wr_data), Array(self.wr_en)
-        pbase, pword = self.psum_addr[:k], self.psum_addr[k:]
+        pbase = self.psum_addr[:k]
+
+        def bank_word(addr: Value, b: int) -> Value:
+            """Bank ``b``'s word of the ``W`` consecutive addresses from ``addr``: one more where they
+            wrapped past it (``b < addr mod W``; the last bank never is)."""
+            return addr[k:] + ((addr[:k] > b) if b < lanes - 1 else 0)
+
         rd = self._read
         reads = []
         for b, bank in enumerate(banks):
@@ -132,11 +138,11 @@ class OutputBuffer(wiring.Component):
                 m.d.comb += [wp.addr.eq(self.wr_addr), wp.data.eq(self.wr_data[0]), wp.en.eq(self.wr_en[0])]
             else:
                 lane = Signal(k, name=f"bank{b}_lane")  # (b - base) mod W
-                wrapped = (base > b) if b < lanes - 1 else 0  # the last bank is never past ``base``
-                m.d.comb += [lane.eq(b - base), wp.addr.eq(word + wrapped),
+                m.d.comb += [lane.eq(b - base), wp.addr.eq(bank_word(self.wr_addr, b)),
                              wp.data.eq(data[lane]), wp.en.eq(en[lane])]
-            pw = pword + ((pbase > b) if b < lanes - 1 else 0)  # the psum read, mapped like the write
-            m.d.comb += [rp.addr.eq(Mux(self.psum_en, pw, rd.addr[k:])), rp.en.eq(rd.en | self.psum_en)]
+            # the psum read, mapped like the write; the read-back reads one row of every bank
+            m.d.comb += [rp.addr.eq(Mux(self.psum_en, bank_word(self.psum_addr, b), rd.addr[k:])),
+                         rp.en.eq(rd.en | self.psum_en)]
             reads.append(rp.data)
         # psum lane l is bank (base + l) mod W: every bank's word landed in a register first, then picked
         # (``PSUM_LATENCY``: no logic between a block RAM's late read data and a register)

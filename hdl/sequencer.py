@@ -306,38 +306,27 @@ class ComputeSequencer(wiring.Component):
                 return q, rem
 
             sw = bits_for((K - 1) * lanes + K)  # phase_s + l * step_s, step_s < S <= K
-            # per entry: every lane's start and the per-cycle offset V * sigma, as (rows, columns)
-            start_r = [Signal(rb, name=f"lane{lane}_start_r", reset_less=True) for lane in range(lanes)]
-            start_s = [Signal(pb, name=f"lane{lane}_start_s", reset_less=True) for lane in range(lanes)]
-            pos_r = [Signal(rb, name=f"lane{lane}_pos_r", reset_less=True) for lane in range(lanes)]
-            pos_s = [Signal(pb, name=f"lane{lane}_pos_s", reset_less=True) for lane in range(lanes)]
+            # Registers of lanes 0 .. V: lane l's start phi + l*sigma (set per entry) and its position.
+            # Lane V is not issued: it is lane 0 one advance on (the lookahead), and whether it is still
+            # in the unit (``more``) is a flip-flop, so the unit's end, which the FSM acts on, is a
+            # register, not this cycle's adds and compares (those were the wide array's critical path on
+            # the ECP5, through the FSM into the unit counter).
+            start_r = [Signal(rb, name=f"lane{lane}_start_r", reset_less=True) for lane in range(lanes + 1)]
+            start_s = [Signal(pb, name=f"lane{lane}_start_s", reset_less=True) for lane in range(lanes + 1)]
+            pos_r = [Signal(rb, name=f"lane{lane}_pos_r", reset_less=True) for lane in range(lanes + 1)]
+            pos_s = [Signal(pb, name=f"lane{lane}_pos_s", reset_less=True) for lane in range(lanes + 1)]
             adv_r, adv_s = Signal(rb, name="advance_r", reset_less=True), Signal(pb, name="advance_s", reset_less=True)
-            # lane l's start phi + l*sigma, for l = 0 .. V (lane V's: where lane 0 is one advance on)
-            starts = []
+            more, start_more = Signal(name="walk_more", reset_less=True), Signal(name="start_more", reset_less=True)
+            limit = big_r if kind is Unit.KERNEL else 1  # a row unit never leaves its row
             with m.If(entering):  # (computed only here: outside, the tables' outputs hold their reset value)
                 for lane in range(lanes + 1):
                     q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
                     r0 = Signal(rb, name=f"lane{lane}_start_r0")
                     m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
-                    starts.append((r0, rem))
-                for lane in range(lanes):
-                    r0, rem = starts[lane]
                     m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
+                m.d.sync += [more.eq(r0 < limit), start_more.eq(r0 < limit)]  # lane V's
                 q, rem = divmod_s(times(step_s, lanes), sw, "advance")
                 m.d.sync += [adv_r.eq(times(step_r, lanes) + q), adv_s.eq(rem)]
-            # lane 0's position one advance ahead (``ahead``; per entry it starts where lane ``V`` starts)
-            # and whether it is still in the unit (``more``, a flip-flop): the unit's end, which the FSM
-            # acts on, is then a register, not the adds and compares of this cycle's advance (those were
-            # the wide array's critical path on the ECP5, through the FSM into the unit counter)
-            ahead_r, ahead_s = Signal(rb, name="ahead_r", reset_less=True), Signal(pb, name="ahead_s", reset_less=True)
-            start_ar = Signal(rb, name="ahead_start_r", reset_less=True)
-            start_as = Signal(pb, name="ahead_start_s", reset_less=True)
-            more, start_more = Signal(name="walk_more", reset_less=True), Signal(name="start_more", reset_less=True)
-            limit = big_r if kind is Unit.KERNEL else 1  # a row unit never leaves its row
-            with m.If(entering):
-                ra0, rem = starts[lanes]
-                m.d.sync += [start_ar.eq(ra0), start_as.eq(rem), ahead_r.eq(ra0), ahead_s.eq(rem),
-                             more.eq(ra0 < limit), start_more.eq(ra0 < limit)]
 
             def advanced(pr: Value, ps: Value, name: str) -> tuple[Signal, Value]:
                 """``(pr, ps)`` advanced by ``V * sigma`` positions (the row may leave the kernel)."""
@@ -346,17 +335,17 @@ class ComputeSequencer(wiring.Component):
                 m.d.comb += [ns.eq(ps + adv_s), carry.eq(ns >= big_s), nr.eq(pr + adv_r + carry)]
                 return nr, Mux(carry, ns - big_s, ns)
 
-            # this cycle's lanes, and their positions V steps on (lane 0's: the lookahead)
-            nxt = [(ahead_r, ahead_s)] + [advanced(pos_r[lane], pos_s[lane], f"lane{lane}") for lane in range(1, lanes)]
-            ahead_nr, ahead_ns = advanced(ahead_r, ahead_s, "ahead")
+            # every register V steps on (lane 0's: the lookahead's position), or back to its start
+            nxt = [(pos_r[lanes], pos_s[lanes])] + [advanced(pos_r[lane], pos_s[lane], f"lane{lane}")
+                                                   for lane in range(1, lanes + 1)]
             with m.If(issue & ~entering):
                 with m.If(more):
-                    m.d.sync += [ahead_r.eq(ahead_nr), ahead_s.eq(ahead_ns), more.eq(ahead_nr < limit)]
-                    for lane in range(lanes):
+                    m.d.sync += more.eq(nxt[lanes][0] < limit)
+                    for lane in range(lanes + 1):
                         m.d.sync += [pos_r[lane].eq(nxt[lane][0]), pos_s[lane].eq(nxt[lane][1])]
                 with m.Else():
-                    m.d.sync += [ahead_r.eq(start_ar), ahead_s.eq(start_as), more.eq(start_more)]
-                    for lane in range(lanes):
+                    m.d.sync += more.eq(start_more)
+                    for lane in range(lanes + 1):
                         m.d.sync += [pos_r[lane].eq(start_r[lane]), pos_s[lane].eq(start_s[lane])]
             if kind is Unit.KERNEL:
                 pos = [(pos_r[lane], pos_s[lane], pos_r[lane] < big_r) for lane in range(lanes)]

@@ -152,10 +152,20 @@ def pool(x: np.ndarray, kind: str, kernel: int, stride: int, pad: int, count_inc
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(np.int64).min
         return _windows(_pad(x.astype(np.float64 if x.dtype.kind == "f" else np.int64), pad, fill), kernel,
                         stride).max(axis=(3, 4))
-    total = _windows(_pad(x, pad), kernel, stride).sum(axis=(3, 4))
-    counts = _windows(_pad(np.ones_like(x), pad), kernel, stride).sum(axis=(3, 4)) if pad and not count_include_pad \
-        else np.full(total.shape, kernel * kernel)
+    total, counts = window_sums(x, kernel, stride, pad, count_include_pad)
     return total / counts
+
+
+def window_sums(x: np.ndarray, kernel: int, stride: int, pad: int, count_include_pad: int = 0) -> tuple:
+    """Average pooling's numerators and denominators: each window's sum over ``x`` ``(C, H, W)`` and the
+    count it divides by (the window's positions inside the input, or all of them with
+    ``count_include_pad``, ONNX's rule). The float and the integer average share it."""
+    total = _windows(_pad(x, pad), kernel, stride).sum(axis=(3, 4))
+    if pad and not count_include_pad:
+        counts = _windows(_pad(np.ones_like(x), pad), kernel, stride).sum(axis=(3, 4))
+    else:
+        counts = np.full(total.shape, kernel * kernel, dtype=np.int64)
+    return total, counts
 
 
 def run_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:

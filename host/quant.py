@@ -30,7 +30,7 @@ from golden.epilogue import OutputStage, epilogue, requant_params
 from golden.layer import Layer
 from golden.prune import prune
 
-from .graph import Graph, Op, pool, run_float
+from .graph import Graph, Op, pool, run_float, window_sums
 
 
 @dataclass
@@ -154,11 +154,5 @@ def run_int(net: QuantNet, xq: np.ndarray, conv: Callable[[QuantOp, Layer], np.n
 
 def _avg_int(x: np.ndarray, kernel: int, stride: int, pad: int, count_include_pad: int = 0) -> np.ndarray:
     """Integer average pooling: each window's sum over its count, rounding half up."""
-    from .graph import _pad, _windows
-
-    total = _windows(_pad(x, pad), kernel, stride).sum(axis=(3, 4))
-    if pad and not count_include_pad:
-        counts = _windows(_pad(np.ones_like(x), pad), kernel, stride).sum(axis=(3, 4))
-    else:
-        counts = np.full(total.shape, kernel * kernel, dtype=np.int64)
+    total, counts = window_sums(x, kernel, stride, pad, count_include_pad)
     return (2 * total + counts) // (2 * counts)
