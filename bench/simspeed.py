@@ -1,22 +1,25 @@
-"""``python -m bench.simspeed``: simulated cycles per wall-clock second, Verilator vs Amaranth's simulator.
+"""``python -m bench.simspeed``: simulated cycles per wall-clock second, from the model's own limit to Python.
 
 The same encoded layer runs on the default array (``ArrayConfig()``: kernel dataflow, 4x4 PEs) in
 
-* **Verilator** through cocotb (:func:`sim.verilator.run_layers`). The build is made (or found in the
-  cache) *before* the clock starts; the timed wall time then includes everything else: starting the
+* **Verilator with the native driver** (:mod:`sim.native`): the limit row is the model's own rate, the
+  clocked cycles over the seconds of the C++ driver's loop (loads, compute, read-back; no Python, no
+  VPI). The end-to-end row is the whole Python call: encode and pack the layers, write the job, start
+  the driver, simulate, read the results and check them against the golden model (``golden.conv``,
+  ``golden.timing``); its last column is how far end to end is from the limit (issue 14: within 3x).
+* **Verilator through cocotb** (:func:`sim.verilator.run_layers`): the wall time includes starting the
   cocotb simulator process (Python, cocotb, NumPy imports), writing/reading the layer file, encoding,
-  reset, loading every word (one per cycle, one awaited clock edge each), the compute (one edge
-  trigger on ``done``), reading every output, and the testbench's golden checks (``golden.conv`` and
-  ``golden.timing``). A second Verilator row runs ``--repeat`` copies of the layer in one cocotb job,
-  which amortises the process start over several layers.
-* **Amaranth's Python simulator** (:func:`sim.pysim.run_pysim`). The timed wall time includes
-  elaborating the design, compiling the simulation, loading, the compute (one awaited tick per cycle)
-  and reading the outputs.
+  reset, loading every word (one awaited clock edge each, in Python), the compute (one edge trigger on
+  ``done``), reading every output and the golden checks.
+* **Amaranth's Python simulator** (:func:`sim.pysim.run_pysim`), optionally: elaborating the design,
+  compiling the simulation, loading, the compute (one awaited tick per cycle) and reading the outputs.
 
-Nothing is subtracted. Two cycle counts are shown: *busy* (``start`` to ``done``, measured by both
-testbenches) and *clocked* (~ load words + busy + outputs read: every cycle the simulator steps
-through); the rates use each of them. The default layer (AlexNet conv3 scaled, kernel-pruned to 50 %:
-~112 k busy cycles) takes about a minute in the Python simulator.
+Every Verilator row runs ``--repeat`` copies of the layer in one job (and cocotb also one copy alone:
+its process start dominates small jobs). Builds are made (or found in the cache) before the clock
+starts; they are optimised builds unless ``SPARSE_PE_QUICK_BUILD`` is set. Nothing is subtracted. Two
+cycle counts are shown: *busy* (``start`` to ``done``, measured by every harness) and *clocked*
+(load words + busy + outputs read, ~ every cycle the simulator steps through); the rates use clocked
+cycles.
 """
 
 from __future__ import annotations
@@ -29,13 +32,24 @@ DEFAULT_LAYER = "alexnet.conv3"
 DEFAULT_SPARSITY = 0.5
 
 
+def _row(simulator: str, layers: int, busy: int, clocked: int, wall: float, exact: bool, **extra) -> dict:
+    return dict(simulator=simulator, layers=layers, busy_cycles=busy, clocked_cycles=clocked, wall_s=wall,
+                exact=exact, busy_per_s=busy / wall, clocked_per_s=clocked / wall, **extra)
+
+
+def _exact(results: list[dict]) -> bool:
+    return all(r["outputs_match"] and r["cycles"] == r["predicted_cycles"] and r["perf"] == r["predicted_perf"]
+               for r in results)
+
+
 def measure(layer_name: str = DEFAULT_LAYER, sparsity: float = DEFAULT_SPARSITY, repeat: int = 10,
-            pysim: bool = True, log=sys.stderr) -> list[dict]:
-    """Time the layer in both simulators; one row per measurement."""
+            pysim: bool = False, cocotb: bool = True, log=sys.stderr) -> list[dict]:
+    """Time the layer on each harness; one row per measurement."""
     from bench.layers import layer_specs, make_layer
     from golden.config import ArrayConfig
     from golden.dataflow import dataflow_of
     from golden.encode import encode
+    from sim.native import build_native, run_native
     from sim.verilator import build, run_layers
 
     cfg = ArrayConfig()
@@ -47,19 +61,32 @@ def measure(layer_name: str = DEFAULT_LAYER, sparsity: float = DEFAULT_SPARSITY,
     what = f"{spec.name} ({spec.describe()}), {cfg.dataflow} sparsity {sparsity:g}, {cfg.rows}x{cfg.cols} array"
     rows = []
 
-    print(f"building (or finding cached) Verilator model for {cfg.dataflow} {cfg.rows}x{cfg.cols} ...", file=log)
-    build(cfg)
-    for n in (1, repeat) if repeat > 1 else (1,):
-        print(f"Verilator: {n} x {what} ...", file=log)
-        t0 = time.perf_counter()
-        res = run_layers(cfg, [layer] * n, name=f"simspeed-{n}", check=True)
-        wall = time.perf_counter() - t0
-        busy = sum(r["cycles"] for r in res)
-        rows.append(dict(simulator=f"Verilator + cocotb, {n} layer{'s' if n > 1 else ''}/job", layers=n,
-                         busy_cycles=busy, clocked_cycles=n * (n_load + n_out) + busy, wall_s=wall,
-                         exact=all(r["outputs_match"] and r["cycles"] == r["predicted_cycles"] for r in res)))
+    print(f"building (or finding cached) the Verilator models for {cfg.dataflow} {cfg.rows}x{cfg.cols} ...",
+          file=log)
+    nb = build_native(cfg)
+    print(f"native driver: {repeat} x {what} ...", file=log)
+    t0 = time.perf_counter()
+    res, rates = run_native(nb, [layer] * repeat, name="simspeed")
+    wall = time.perf_counter() - t0
+    busy = sum(r["cycles"] for r in res)
+    rows.append(_row("Verilator, native driver: the model alone (limit)", repeat, busy, rates.clocked,
+                     rates.seconds, _exact(res)))
+    rows.append(_row("Verilator, native driver: end to end", repeat, busy, rates.clocked, wall, _exact(res),
+                     prepare_s=rates.prepare, driver_s=rates.driver, check_s=rates.check))
+    limit = rows[0]["clocked_per_s"]
+    if cocotb:
+        build(cfg)
+        for n in (1, repeat) if repeat > 1 else (1,):
+            print(f"cocotb: {n} x {what} ...", file=log)
+            t0 = time.perf_counter()
+            res = run_layers(cfg, [layer] * n, name=f"simspeed-{n}", check=True)
+            wall = time.perf_counter() - t0
+            rows.append(_row(f"Verilator + cocotb, {n} layer{'s' if n > 1 else ''}/job", n,
+                             sum(r["cycles"] for r in res), n * (n_load + n_out) + sum(r["cycles"] for r in res),
+                             wall, _exact(res)))
     if pysim:
         from golden.conv import conv2d
+        from golden.timing import cycles as predicted
         from sim.pysim import run_pysim
 
         print(f"Amaranth pysim: {what} (about a minute) ...", file=log)
@@ -67,50 +94,57 @@ def measure(layer_name: str = DEFAULT_LAYER, sparsity: float = DEFAULT_SPARSITY,
         r = run_pysim(enc)
         wall = time.perf_counter() - t0
         golden = conv2d(layer.weights, layer.activations, layer.stride, layer.padding, cfg.acc_bits)
-        from golden.timing import cycles as predicted
-
-        rows.append(dict(simulator="Amaranth Python simulator, 1 layer", layers=1, busy_cycles=r.cycles,
-                         clocked_cycles=n_load + n_out + r.cycles, wall_s=wall,
-                         exact=bool((r.outputs == golden).all()) and r.cycles == predicted(enc)))
+        rows.append(_row("Amaranth Python simulator, 1 layer", 1, r.cycles, n_load + n_out + r.cycles, wall,
+                         bool((r.outputs == golden).all()) and r.cycles == predicted(enc)))
     for row in rows:
-        row["busy_per_s"] = row["busy_cycles"] / row["wall_s"]
-        row["clocked_per_s"] = row["clocked_cycles"] / row["wall_s"]
         row["layer"] = what
+        row["x_limit"] = limit / row["clocked_per_s"]
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    base = next((r for r in rows if r["simulator"].startswith("Amaranth")), None)
-    head = ["simulator", "busy cycles", "≈ clocked cycles", "wall s", "busy cycles/s", "clocked cycles/s",
-            "× pysim (busy/s)", "exact"]
+    head = ["simulator", "layers", "busy cycles", "clocked cycles", "wall s", "clocked cycles/s", "× the limit",
+            "exact"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for r in rows:
-        ratio = f"{r['busy_per_s'] / base['busy_per_s']:.1f}×" if base else "–"
-        exact = "yes" if r["exact"] else "NO"
-        lines.append(f"| {r['simulator']} | {r['busy_cycles']:,} | {r['clocked_cycles']:,} | {r['wall_s']:.1f} | "
-                     f"{r['busy_per_s']:,.0f} | {r['clocked_per_s']:,.0f} | {ratio} | {exact} |")
+        lines.append(f"| {r['simulator']} | {r['layers']} | {r['busy_cycles']:,} | {r['clocked_cycles']:,} | "
+                     f"{r['wall_s']:.2f} | {r['clocked_per_s']:,.0f} | {r['x_limit']:.2f}× | "
+                     f"{'yes' if r['exact'] else 'NO'} |")
+    e2e = next((r for r in rows if "prepare_s" in r), None)
+    if e2e:
+        lines.append(f"\nnative end to end: prepare (encode, pack, write) {e2e['prepare_s']:.2f} s, driver process "
+                     f"{e2e['driver_s']:.2f} s, check against golden {e2e['check_s']:.2f} s")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from golden.cli import Parser
+    from golden.cli import OutputFile, Parser
 
     p = Parser(prog="python -m bench.simspeed",
-               description="Simulated cycles per wall-second: Verilator (cocotb) vs Amaranth pysim.")
+               description="Simulated cycles per wall-second: the Verilated model alone, end to end through the "
+                           "native driver and through cocotb, and (optionally) Amaranth's Python simulator.")
     p.add_argument("--layer", default=DEFAULT_LAYER, help="layer from bench.layers (default: %(default)s)")
     p.add_argument("--sparsity", type=float, default=DEFAULT_SPARSITY,
                    help="kernel-pruning sparsity of the layer (default: %(default)s)")
-    p.add_argument("--repeat", type=int, default=10, help="layers in the second Verilator job (default: %(default)s)")
-    p.add_argument("--no-pysim", action="store_true", help="skip the (slow) Python simulator")
+    p.add_argument("--repeat", type=int, default=10, help="layers per Verilator job (default: %(default)s)")
+    p.add_argument("--pysim", action="store_true", help="also time Amaranth's Python simulator (about a minute)")
+    p.add_argument("--no-cocotb", action="store_true", help="skip the cocotb rows")
+    p.add_argument("--json", metavar="ROWS.json", action=OutputFile, help="also write the rows as JSON")
     args = p.parse_args(argv)
     if not 0 <= args.sparsity < 1:
         p.error(f"--sparsity must be in [0, 1), not {args.sparsity}")
+    if args.repeat < 1:
+        p.error(f"--repeat must be at least 1, not {args.repeat}")
     try:
-        rows = measure(args.layer, args.sparsity, args.repeat, not args.no_pysim)
+        rows = measure(args.layer, args.sparsity, args.repeat, args.pysim, not args.no_cocotb)
     except ValueError as e:
         p.error(str(e))
     print(f"layer: {rows[0]['layer']}")
     print(table(rows))
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
     return 0 if all(r["exact"] for r in rows) else 1
 
 

@@ -21,11 +21,36 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 def wrap(values: np.ndarray, bits: int) -> np.ndarray:
     """Reduce integers to ``bits``-bit two's complement, as a register of that width holds them."""
-    v = np.asarray(values, dtype=object)  # exact: sums of wide products can exceed int64 before wrapping
     mod = 1 << bits
     half = 1 << (bits - 1)
+    v = np.asarray(values)
+    if v.dtype == np.int64 and bits <= 62 and magnitude(v) < 1 << 62:
+        return ((v + half) % mod) - half  # no int64 step can overflow
+    v = v.astype(object)  # exact: sums of wide products can exceed int64 before wrapping
     r = ((v + half) % mod) - half
     return r.astype(np.int64) if bits <= 62 else r
+
+
+def magnitude(x: np.ndarray) -> int:
+    """The largest absolute value in ``x``, as a Python integer (0 when empty; no int64 overflow)."""
+    return max(abs(int(x.max())), abs(int(x.min()))) if x.size else 0
+
+
+FLOAT_EXACT = 1 << 53
+"""Integers below this magnitude are exact in float64, and so is every sum of them that stays below it."""
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer matrices, exactly, as fast as the operands allow: in float64 (BLAS) when no
+    partial sum can reach 2**53 (every intermediate of any summation order is then an exact integer),
+    in int64 when none can reach 2**63, in Python integers otherwise."""
+    k = a.shape[1]
+    bound = magnitude(a) * magnitude(b) * k
+    if bound < FLOAT_EXACT:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    if bound < 1 << 63:
+        return a.astype(np.int64) @ b.astype(np.int64)
+    return a.astype(object).dot(b.astype(object))
 
 
 def conv2d(weights: np.ndarray, activations: np.ndarray, stride: int = 1, padding: int = 0,
@@ -33,7 +58,8 @@ def conv2d(weights: np.ndarray, activations: np.ndarray, stride: int = 1, paddin
     """Reference convolution ``out[m, y, x] = sum_{c,r,s} W[m,c,r,s] * A[c, y*st+r-p, x*st+s-p]``.
 
     Returns an ``int64`` array ``(M, E, F)`` already wrapped to ``acc_bits`` (object dtype past 62 bits).
-    Computed as one exact integer matrix product (im2col), deliberately unlike the RTL's schedule.
+    Computed as one exact integer matrix product (im2col, :func:`exact_matmul`), deliberately unlike the
+    RTL's schedule.
     """
     w = np.asarray(weights, dtype=np.int64)
     a = np.asarray(activations, dtype=np.int64)
@@ -50,6 +76,5 @@ def conv2d(weights: np.ndarray, activations: np.ndarray, stride: int = 1, paddin
     for i in range(r):
         for j in range(s):
             cols[:, i, j] = ap[:, i:i + stride * (e - 1) + 1:stride, j:j + stride * (f - 1) + 1:stride]
-    wm = w.reshape(m, c * r * s).astype(object)
-    out = wm.dot(cols.reshape(c * r * s, e * f).astype(object))  # exact, no int64 overflow
+    out = exact_matmul(w.reshape(m, c * r * s), cols.reshape(c * r * s, e * f))
     return wrap(out.reshape(m, e, f), acc_bits)

@@ -34,6 +34,7 @@ from golden.passes import Plan, fit_or_plan
 from golden.prune import GRANULARITIES
 from golden.timing import simulate
 from hdl.generate import add_array_arguments, array_config_from_args
+from sim.verilator import HARNESS_HELP, HARNESSES
 
 from .graph import GraphError, load_onnx, run_float
 from .quant import QuantNet, QuantOp, quantize, run_int
@@ -89,7 +90,7 @@ class ArrayRun:
                           and res["perf"] == res["predicted_perf"])
                 rtl.append({"pass": i, "ok": ok, "cycles": res["cycles"], "problems": res["problems"]})
                 if res["outputs"] is not None:
-                    outs[i] = np.load(res["outputs"])  # the RTL's own outputs go on
+                    outs[i] = res["outputs"]  # the RTL's own outputs go on
         y = pl.assemble(outs) if pl is not None else outs[0]
         ref = layer.expected(cfg)
         sparsity = metrics.sparsity(layer.weights)
@@ -118,11 +119,30 @@ class ArrayRun:
         return y
 
 
-def _rtl_runner(kw: dict):
-    def run(cfg: ArrayConfig, layers: list[Layer], name: str) -> list[dict]:
-        from sim.verilator import run_layers
+def run_rtl_chunk(cfg: ArrayConfig, layers: list[Layer], name: str, kw: dict) -> list[dict]:
+    """Run ``layers`` on the Verilated RTL (one harness job); the results carry their outputs as arrays, so
+    a worker on another machine (Dask) returns everything the caller needs."""
+    from sim.verilator import run_layers
 
-        return run_layers(cfg, layers, name=f"net-{name}", check=False, **kw)
+    results = run_layers(cfg, layers, name=name, check=False, **kw)
+    return [dict(r, outputs=None if r["outputs"] is None else np.load(r["outputs"])) for r in results]
+
+
+def rtl_runner(kw: dict, executor=None, workers: int = 1):
+    """``run(cfg, layers, name)``: a layer's RTL passes in ``workers`` jobs on ``executor`` (a
+    ``concurrent.futures`` executor from ``sim.parallel.make_executor``; ``None``: one job here).
+    Passes are independent (each carries its own partial sums), so they split freely."""
+    def run(cfg: ArrayConfig, layers: list[Layer], name: str) -> list[dict]:
+        if executor is None or workers <= 1 or len(layers) == 1:
+            return run_rtl_chunk(cfg, layers, f"net-{name}", kw)
+        from sim.parallel import InlineExecutor, chunks
+
+        parts = chunks(layers, -(-len(layers) // workers))
+        futures = [executor.submit(run_rtl_chunk, cfg, part, f"net-{name}-{k}", kw) for k, part in enumerate(parts)]
+        if isinstance(executor, InlineExecutor):
+            for _ in futures:
+                executor.run_next()
+        return [r for f in futures for r in f.result()]
     return run
 
 
@@ -193,12 +213,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=2, metavar="N", help="passes per layer with --rtl sample")
     parser.add_argument("--rtl-layer", action="append", default=[], metavar="NAME",
                         help="also run every pass of this layer (an ONNX node name) on the RTL; repeatable")
+    parser.add_argument("--harness", choices=HARNESSES, default="native",
+                        help=HARNESS_HELP + " (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="split each layer's RTL passes into N jobs run in N local processes "
+                             "(default: %(default)s)")
+    parser.add_argument("--dask-scheduler", metavar="ADDR",
+                        help="run those jobs on this Dask scheduler (e.g. tcp://host:8786) instead of locally; "
+                             "needs dask[distributed]")
     parser.add_argument("--seed", type=int, default=0, help="random input and pass sample (default: %(default)s)")
     parser.add_argument("--json", metavar="REPORT.json", action=OutputFile, help="write the report here")
     args = parser.parse_args(argv)
     cfg = array_config_from_args(parser, args)
     if args.rtl not in ("all", "sample", "none"):
         parser.error(f"--rtl must be all, sample or none, not {args.rtl!r}")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
     try:
         spec = _prune_spec(args.prune) if args.prune else None
         graph = load_onnx(args.model)
@@ -223,13 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--rtl-layer {unknown[0]} is not a conv or fully connected node of the model "
                      f"(they are: {', '.join(sorted(names))})")
-    runner = ArrayRun(cfg, args.rtl, args.sample, args.seed, progress, _rtl_runner({"seed": args.seed}),
-                      tuple(args.rtl_layer))
-    try:
-        rep = run_network(net, x, runner)
-    except ValueError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        return 1
+    from sim.parallel import make_executor
+
+    kw = {"seed": args.seed, "harness": args.harness}
+    with make_executor(args.workers, args.dask_scheduler) as executor:
+        runner = ArrayRun(cfg, args.rtl, args.sample, args.seed, progress, rtl_runner(kw, executor, args.workers),
+                          tuple(args.rtl_layer))
+        try:
+            rep = run_network(net, x, runner)
+        except ValueError as e:
+            print(f"{parser.prog}: error: {e}", file=sys.stderr)
+            return 1
     rep["model"] = str(args.model)
     rep["prune"] = args.prune
     text = json.dumps(rep, indent=1)

@@ -46,7 +46,7 @@ from golden.space import (
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .parallel import Progress, chunks, completed, hms, make_executor
-from .verilator import DEFAULT_BUILD_ROOT, REPO_ROOT
+from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "build" / "regress"
 
@@ -71,6 +71,7 @@ class Summary:
     cases: list[Case]
     lanes: list[int] = field(default_factory=lambda: [1])
     outcomes: dict[int, Outcome] = field(default_factory=dict)
+    harness: str = "cocotb"
     wall_s: float = 0.0
 
     @property
@@ -97,7 +98,8 @@ class Summary:
         return [(df, b) for df, row in self.coverage().items() for b, n in row.items() if n == 0]
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "dataflows": self.dataflows, "lanes": self.lanes, "array": self.cfg.to_dict(),
+        return {"seed": self.seed, "dataflows": self.dataflows, "lanes": self.lanes, "harness": self.harness,
+                "array": self.cfg.to_dict(),
                 "cases": len(self.cases), "passed": self.passed, "failed": self.failed,
                 "simulated_cycles": sum(o.cycles or 0 for o in self.outcomes.values()),
                 "wall_s": round(self.wall_s, 1), "coverage": self.coverage(),
@@ -112,12 +114,16 @@ class Summary:
 # worker side (module-level: pickled by reference for the process pool)
 
 
-def build_array(cfg_dict: dict, build_root: str) -> str:
+def build_array(cfg_dict: dict, build_root: str, harness: str = "cocotb") -> str:
+    cfg = ArrayConfig.from_dict(cfg_dict)
+    if harness == "native":
+        from .native import build_native
+        return str(build_native(cfg, Path(build_root)).directory)
     from .verilator import build
-    return str(build(ArrayConfig.from_dict(cfg_dict), Path(build_root)).directory)
+    return str(build(cfg, Path(build_root)).directory)
 
 
-def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str) -> list[Outcome]:
+def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str, harness: str = "cocotb") -> list[Outcome]:
     """Run ``cases`` (one dataflow) in one cocotb job; never raises: a crash fails every case of the chunk.
 
     A case larger than the buffers runs as its passes (``golden.passes``), each under the case's stalls:
@@ -134,7 +140,7 @@ def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str) -> list[Outcom
         stalls += [{"seed": c.stall_seed, "load_gap": c.load_gap, "backpressure": c.backpressure}] * len(parts)
     try:
         results = run_layers(cfg, layers, name=f"regress-{uuid.uuid4().hex[:12]}", check=False,
-                             root=Path(build_root), stalls=stalls)
+                             root=Path(build_root), stalls=stalls, harness=harness)
     except Exception as e:  # noqa: BLE001 - reported per case, the run goes on
         return [Outcome(c.index, False, [f"{type(e).__name__}: {e}"]) for c in cases]
     out, k = [], 0
@@ -168,9 +174,10 @@ def reproduce_commands(summary: Summary, case: Case, npz: Path) -> list[str]:
 
     dfs = ",".join(summary.dataflows)
     lanes = "" if summary.lanes == [1] else " --lanes " + ",".join(map(str, summary.lanes))
-    return [f"python -m sim.regress --seed {summary.seed} --dataflows {dfs}{lanes} --case {case.index}"
+    harness = "" if summary.harness == "cocotb" else f" --harness {summary.harness}"  # its own stall pattern
+    return [f"python -m sim.regress --seed {summary.seed} --dataflows {dfs}{lanes}{harness} --case {case.index}"
             + spaced(array_flags(summary.cfg, ("dataflow", "lanes"))),
-            f"python -m sim.run --sparsity {case.dataflow} --layer {npz} --seed {case.stall_seed} "
+            f"python -m sim.run --sparsity {case.dataflow} --layer {npz}{harness} --seed {case.stall_seed} "
             f"--load-gap {case.load_gap!r} --backpressure {case.backpressure!r}"
             + spaced(array_flags(case.config(summary.cfg)))]
 
@@ -179,7 +186,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, la
             indices: list[int] | None = None,
             workers: int = 2, chunk_size: int = 10, max_cycles: int = DEFAULT_MAX_CYCLES,
             build_root: Path = DEFAULT_BUILD_ROOT, out_dir: Path = DEFAULT_OUT, progress: bool = True,
-            log=None) -> Summary:
+            log=None, harness: str = "cocotb") -> Summary:
     """Draw and run the cases; report failures on ``log`` as they come (see the module docstring)."""
     log = log or sys.stderr
     t0 = time.monotonic()
@@ -188,7 +195,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, la
     print(f"regress: drawing {len(wanted)} cases (seed {seed}, dataflows {','.join(dataflows)}, "
           f"lanes {','.join(map(str, lanes))}, {cfg.rows}x{cfg.cols} array)", file=log)
     cases = [draw_case(cfg, seed, i, dataflows, max_cycles, lanes) for i in wanted]
-    summary = Summary(cfg, seed, list(dataflows), cases, lanes)
+    summary = Summary(cfg, seed, list(dataflows), cases, lanes, harness=harness)
     by_df: dict[str, list[Case]] = {}  # by variant
     arrays: dict[str, ArrayConfig] = {}
     for c in cases:
@@ -214,7 +221,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, la
     print(f"regress: building {len(by_df)} arrays (cached under {build_root})", file=log, flush=True)
     with make_executor(workers, None) as ex:
         pending: dict[cf.Future, tuple[str, object]] = {
-            ex.submit(build_array, arrays[v].to_dict(), str(build_root)): ("build", v) for v in by_df}
+            ex.submit(build_array, arrays[v].to_dict(), str(build_root), harness): ("build", v) for v in by_df}
         for fut, (what, item) in completed(ex, pending):
             if what == "build":
                 exc = fut.exception()
@@ -225,7 +232,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, la
                         bar.update(len(outs), f"{item}: BUILD FAILED")
                     continue
                 for chunk in chunks(by_df[item], chunk_size):
-                    pending[ex.submit(run_chunk, arrays[item].to_dict(), chunk, str(build_root))] = \
+                    pending[ex.submit(run_chunk, arrays[item].to_dict(), chunk, str(build_root), harness)] = \
                         ("chunk", item)
             else:
                 outs = fut.result()
@@ -282,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the summary and coverage here (its directory must exist)")
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
                         help="Verilator build cache (default: %(default)s)")
+    parser.add_argument("--harness", choices=HARNESSES, default="cocotb", help=HARNESS_HELP + " (default: %(default)s)")
     args = parser.parse_args(argv)
     dataflows = [d.strip() for d in args.dataflows.split(",") if d.strip()]
     bad = [d for d in dataflows if d not in DATAFLOWS]
@@ -305,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = regress(cfg, args.seed, args.count, dataflows, lanes=lanes, indices=args.case, workers=args.workers,
                           chunk_size=args.chunk_size, max_cycles=args.max_cycles, build_root=args.build_dir,
-                          out_dir=args.out)
+                          out_dir=args.out, harness=args.harness)
     except ValueError as e:  # an array too small for some boundary
         parser.error(str(e))
     print(coverage_table(summary))

@@ -25,7 +25,7 @@ from golden.layerio import load_layer
 from golden.passes import Plan, fit_or_plan
 from hdl.generate import add_array_arguments, array_config_from_args
 
-from .verilator import DEFAULT_BUILD_ROOT, run_layers
+from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, run_layers
 
 
 def _run_fields(ly, cfg, outputs_match: bool, cycles: int, predicted: int, counters_match: bool) -> dict:
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the stall generators (default: %(default)s)")
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
                         help="Verilator build cache (default: %(default)s)")
+    parser.add_argument("--harness", choices=HARNESSES, default="cocotb", help=HARNESS_HELP + " (default: %(default)s)")
     args = parser.parse_args(argv)
     cfg = array_config_from_args(parser, args)
     for name in ("load_gap", "backpressure"):
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     kw = dict(seed=args.seed, load_gap=args.load_gap, backpressure=args.backpressure, check=False,
-              root=args.build_dir)
+              root=args.build_dir, harness=args.harness)
     name = f"run-{args.layer.stem}"
     if plans[cfg.dataflow] is not None:
         pl = plans[cfg.dataflow]

@@ -84,11 +84,15 @@ def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = Fal
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
         v_path, j_path = generate(cfg, Path(staging))
-        label = f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "") \
-            + (f"-d{cfg.drain_lanes}" if cfg.drain_lanes > 1 else "")
-        directory = _compile_cached(root, label, v_path, j_path, TOP, verbose)
+        directory = compile_cached(root, build_label(cfg), v_path, j_path, TOP, verbose)
     manifest = json.loads((directory / f"{TOP}.json").read_text())
     return Build(cfg, directory, directory / f"{TOP}.v", manifest)
+
+
+def build_label(cfg: ArrayConfig) -> str:
+    """The readable part of a build directory's name (the content hash makes it unique)."""
+    return f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "") \
+        + (f"-d{cfg.drain_lanes}" if cfg.drain_lanes > 1 else "")
 
 
 QUICK_BUILD_ENV = "SPARSE_PE_QUICK_BUILD"
@@ -103,10 +107,14 @@ def quick_build() -> bool:
     return os.environ.get(QUICK_BUILD_ENV, "") not in ("", "0")
 
 
-def _compile_cached(root: Path, label: str, v_path: Path, j_path: Path, top: str, verbose: bool) -> Path:
+def compile_cached(root: Path, label: str, v_path: Path, j_path: Path, top: str, verbose: bool,
+                    compile_fn=None, extra: bytes = b"") -> Path:
     """Compile ``v_path`` (with its description ``j_path``) into ``root/<label>-<content hash>`` unless done
-    (``-O0`` is added to the label of a quick build)."""
-    key = _short_hash(v_path.read_bytes() + j_path.read_bytes())
+    (``-O0`` is added to the label of a quick build). ``compile_fn(v_path, j_path, directory, top, verbose)``
+    does the compiling (default: the cocotb build); ``extra`` is hashed with the sources (a driver's own
+    source, so a change to it rebuilds)."""
+    compile_fn = compile_fn or _compile
+    key = _short_hash(v_path.read_bytes() + j_path.read_bytes() + extra)
     if quick_build():
         label += "-O0"
     directory = root / f"{label}-{key}"
@@ -118,7 +126,7 @@ def _compile_cached(root: Path, label: str, v_path: Path, j_path: Path, top: str
             print(f"building the Verilator model of {label} (first time for this configuration, about a minute; "
                   f"cached in {directory}) ...", file=sys.stderr, flush=True)
             t0 = time.monotonic()
-            _compile(v_path, j_path, directory, top, verbose)
+            compile_fn(v_path, j_path, directory, top, verbose)
             stamp.write_text("ok\n")
             print(f"... built {label} in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     return directory
@@ -134,6 +142,24 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+MODEL_ARGS = ["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]
+"""Verilator options of every simulation build (cocotb's and ``sim.native``'s: the same model). Lint is a
+separate, strict step (:func:`lint`); a simulation build only needs to compile."""
+
+
+@contextlib.contextmanager
+def make_flags():
+    """The ``MAKEFLAGS`` of a model build: a quick build (:data:`QUICK_BUILD_ENV`) overrides the generated
+    makefile's ``-Os`` with ``-O0`` (variable assignments in ``MAKEFLAGS`` act as make's command line)."""
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if quick_build():
+        os.environ["MAKEFLAGS"] = (makeflags + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
+    try:
+        yield
+    finally:
+        os.environ["MAKEFLAGS"] = makeflags
+
+
 def _compile(v_path: Path, j_path: Path, directory: Path, top: str, verbose: bool) -> None:
     from cocotb_tools.runner import get_runner
 
@@ -141,18 +167,12 @@ def _compile(v_path: Path, j_path: Path, directory: Path, top: str, verbose: boo
     shutil.copy(j_path, directory / j_path.name)
     runner = get_runner("verilator")
     log = directory / "build.log"
-    makeflags = os.environ.get("MAKEFLAGS", "")
-    if quick_build():  # variable assignments in MAKEFLAGS override the generated makefile's -Os
-        os.environ["MAKEFLAGS"] = (makeflags + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
     try:
-        # lint is a separate, strict step (``lint``); the simulation build only needs to compile
-        runner.build(sources=[directory / v_path.name], hdl_toplevel=top, build_dir=directory / "obj",
-                     build_args=["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"],
-                     always=True, verbose=verbose, log_file=log)
+        with make_flags():
+            runner.build(sources=[directory / v_path.name], hdl_toplevel=top, build_dir=directory / "obj",
+                         build_args=MODEL_ARGS, always=True, verbose=verbose, log_file=log)
     except Exception as e:
         raise RuntimeError(f"Verilator build failed; see {log}") from e
-    finally:
-        os.environ["MAKEFLAGS"] = makeflags
 
 
 def run_job(b: Build, job: dict, name: str = "job", verbose: bool = False) -> list[dict]:
@@ -210,7 +230,7 @@ def _short_hash(data: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:12]
 
 
-def _check_fits(cfg: ArrayConfig, layers: list) -> None:
+def check_fits(cfg: ArrayConfig, layers: list) -> None:
     """Raise the encoder's one-line error for the first layer that does not fit ``cfg``: before any build."""
     from golden.encode import encode
 
@@ -231,17 +251,35 @@ def _layer_items(layers: list, layer_dir: Path, extras: list[dict] | None = None
     return items
 
 
+HARNESSES = ("cocotb", "native")
+"""How :func:`run_layers` drives the Verilated model: ``cocotb``, the testbench ``sim.tb_accelerator``
+(Python awaits every load word and output read; the regressions' reference), or ``native``, the C++
+driver of :mod:`sim.native` (whole layers per job file, no Python in the cycle loop; ``bench.simspeed``
+measures both). Both check every layer against the golden model the same way (``golden.check``)."""
+
+HARNESS_HELP = ("how the Verilated model is driven: cocotb (the Python testbench) or native (a C++ driver, "
+                "no Python per cycle; much faster on large layers)")
+
+
 def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
                backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT,
-               stalls: list[dict] | None = None) -> list[dict]:
+               stalls: list[dict] | None = None, harness: str = "cocotb") -> list[dict]:
     """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order.
 
     ``stalls``, if given, has one dict per layer with its own ``seed``, ``load_gap`` and
-    ``backpressure`` (see ``sim.tb_accelerator``); otherwise the job-wide values apply.
+    ``backpressure`` (see ``sim.tb_accelerator``); otherwise the job-wide values apply. ``harness`` is
+    one of :data:`HARNESSES`.
     """
+    if harness not in HARNESSES:
+        raise ValueError(f"unknown harness {harness!r}; choose one of {', '.join(HARNESSES)}")
+    if harness == "native":
+        from .native import run_layers_native
+
+        return run_layers_native(cfg, layers, name, seed=seed, load_gap=load_gap, backpressure=backpressure,
+                                 check=check, root=root, stalls=stalls)
     if stalls is not None and len(stalls) != len(layers):
         raise ValueError(f"stalls has {len(stalls)} entries for {len(layers)} layers")
-    _check_fits(cfg, layers)
+    check_fits(cfg, layers)
     b = build(cfg, root)
     items = _layer_items(layers, b.directory / "runs" / name / "layers", stalls)
     return run_job(b, {"layers": items, "seed": seed, "load_gap": load_gap, "backpressure": backpressure,
@@ -303,7 +341,7 @@ def build_bridge(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, *, baud: int
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
         v_path, j_path = generate_bridge(cfg, Path(staging), baud=baud, divisor=divisor, timeout=timeout)
-        directory = _compile_cached(root, f"bridge-{cfg.dataflow}-{cfg.rows}x{cfg.cols}", v_path, j_path,
+        directory = compile_cached(root, f"bridge-{cfg.dataflow}-{cfg.rows}x{cfg.cols}", v_path, j_path,
                                     BRIDGE_TOP, verbose)
     info = json.loads((directory / f"{BRIDGE_TOP}.json").read_text())
     return BridgeBuild(cfg, directory, directory / f"{BRIDGE_TOP}.v", info)
@@ -319,6 +357,6 @@ def run_bridge_job(b: BridgeBuild, job: dict, name: str = "job", verbose: bool =
 def run_bridge_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, divisor: int = 4,
                       root: Path = DEFAULT_BUILD_ROOT) -> list[dict]:
     """Build (cached) the bridge for ``cfg`` and run ``layers`` (``golden.layer.Layer``) through its UART."""
-    _check_fits(cfg, layers)
+    check_fits(cfg, layers)
     b = build_bridge(cfg, root, divisor=divisor)
     return run_bridge_job(b, {"items": _layer_items(layers, b.directory / "runs" / name / "layers")}, name=name)

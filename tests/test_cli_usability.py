@@ -342,16 +342,16 @@ def test_a_new_build_prints_two_lines_and_a_cached_one_none(tmp_path, monkeypatc
     v.write_text("module a; endmodule\n")
     j.write_text("{}\n")
     root = tmp_path / "cache"
-    directory = sv._compile_cached(root, "kernel-2x2", v, j, "a", False)
+    directory = sv.compile_cached(root, "kernel-2x2", v, j, "a", False)
     err = capsys.readouterr().err.splitlines()
     assert compiled == [directory] and len(err) == 2
     assert err[0] == (f"building the Verilator model of kernel-2x2 (first time for this configuration, about a "
                       f"minute; cached in {directory}) ...")
     assert re.fullmatch(r"\.\.\. built kernel-2x2 in \d+ s", err[1])
-    assert sv._compile_cached(root, "kernel-2x2", v, j, "a", False) == directory
+    assert sv.compile_cached(root, "kernel-2x2", v, j, "a", False) == directory
     assert compiled == [directory] and capsys.readouterr().err == ""
     monkeypatch.setenv(sv.QUICK_BUILD_ENV, "1")  # a quick (-O0) build is cached apart from it
-    quick = sv._compile_cached(root, "kernel-2x2", v, j, "a", False)
+    quick = sv.compile_cached(root, "kernel-2x2", v, j, "a", False)
     assert quick != directory and quick.name.startswith("kernel-2x2-O0-") and compiled == [directory, quick]
     assert "building the Verilator model of kernel-2x2-O0 " in capsys.readouterr().err
 

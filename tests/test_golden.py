@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from golden.config import ArrayConfig
-from golden.conv import conv2d, wrap
+from golden.conv import conv2d, exact_matmul, wrap
 from golden.encode import encode
 from golden.layer import Layer
 from golden.timing import simulate
@@ -188,6 +188,21 @@ def test_channel_entries_hold_plane_offsets_within_chan_bits():
     cb = cfg.chan_bits
     assert [word & ((1 << cb) - 1) for word in enc.chan_index[1:]] == [0, 16, 32, 48]
     assert [word >> cb for word in enc.chan_index[1:]] == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("bits", [8, 26, 27, 31, 32])
+def test_the_fast_products_are_exact_at_every_magnitude(bits):
+    """``exact_matmul`` picks float64, int64 or Python integers by the largest possible partial sum; at
+    each side of the 2**53 and 2**63 bounds it equals the Python-integer product."""
+    rng = np.random.default_rng(bits)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    a = rng.integers(lo, hi + 1, (5, 9), dtype=np.int64)
+    b = rng.integers(lo, hi + 1, (9, 7), dtype=np.int64)
+    a[0, :], b[:, 0] = lo, lo  # the extreme sum: 9 * 2**(2*bits - 2)
+    ref = a.astype(object).dot(b.astype(object))
+    got = exact_matmul(a, b)
+    assert got.dtype == (object if 9 * (1 << (2 * bits - 2)) >= 1 << 63 else np.int64)
+    assert (got == ref).all()
 
 
 def test_reference_wraps_sums_beyond_int64():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from bench.models import Builder, small_cnn
 from golden.config import ArrayConfig
 from host.graph import GraphError, load_onnx, run_float
-from host.net import ArrayRun, _rtl_runner, main, run_network
+from host.net import ArrayRun, main, rtl_runner, run_network
 from host.quant import quantize
 from tests.conftest import EPILOGUE_ARRAY
 from tests.test_cli_usability import assert_one_line_error, run_main
@@ -65,8 +67,9 @@ def test_a_small_cnn_runs_end_to_end_on_the_rtl_exactly(small):
     x = np.random.default_rng(2).random(g.input_shape)
     cfg = ArrayConfig(dataflow="kernel", **SMALL_ARRAY)
     net = quantize(g, x, cfg, ("kernel", 0.5))
-    rep = run_network(net, x, ArrayRun(cfg, "all", 0, 0, run_rtl=_rtl_runner({"seed": 2, "load_gap": 0.2,
-                                                                              "backpressure": 0.3})))
+    rep = run_network(net, x, ArrayRun(cfg, "all", 0, 0, run_rtl=rtl_runner({"seed": 2, "load_gap": 0.2,
+                                                                             "backpressure": 0.3,
+                                                                             "harness": "cocotb"})))
     assert rep["int8_matches_reference"]
     assert rep["total"]["rtl_ok"] and rep["total"]["rtl_passes"] == rep["total"]["passes"] > 5
     plans = [s["plan"] for s in rep["steps"] if s["on"] == "array" and s["plan"]]
@@ -84,3 +87,18 @@ def test_net_command_errors_are_one_line(small, tmp_path, capsys):
     assert code == 2 and "does not exist" in err
     code, _, err = run_main(main, ["--model", str(small), "--epilogue", "0"], capsys)
     assert code == 2 and "keep --epilogue 1" in err
+    code, _, err = run_main(main, ["--model", str(small), "--workers", "0"], capsys)
+    assert_one_line_error(err, "python -m host.net", "--workers must be at least 1, not 0")
+
+
+def test_the_net_command_runs_every_pass_on_the_native_driver_in_two_processes(small, tmp_path, capsys):
+    """The command's defaults (native driver) with a layer's passes split over two local processes:
+    every pass exact, the int8 outputs equal to the reference, the report written."""
+    report = tmp_path / "small.json"
+    argv = ["--model", str(small), "--prune", "kernel:0.5", "--rtl", "all", "--workers", "2", "--json", str(report),
+            *(f"--{k.replace('_', '-')}={v}" for k, v in SMALL_ARRAY.items())]
+    code, _, err = run_main(main, argv, capsys)
+    assert code == 0, err
+    rep = json.loads(report.read_text())
+    assert rep["int8_matches_reference"] and rep["total"]["rtl_ok"]
+    assert rep["total"]["rtl_passes"] == rep["total"]["passes"] > 5
