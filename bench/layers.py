@@ -1,23 +1,19 @@
-"""Real convolution-layer shapes for the sweeps, scaled to fit the default array buffers.
-
-Why scaled: the array holds one whole layer in its buffers (activations ``C*H*W <= act_depth`` = 8192
-words, weights ``M*C*R*S <= weight_depth`` = 16384 words for the dense image, outputs ``M*E*F <=
-out_depth`` = 8192, kernels up to 3x3, index words ``<= index_depth``). Real layers are larger, so every
-network below is scaled by ONE power-of-two factor on its channel counts (input image channels
-excepted); spatial sizes, kernels, strides and padding are the real ones. The factor is the smallest
-that fits every layer of that network into the default activation, weight and output buffers. The
-index buffer is not a sizing constraint: the element dataflow (one index word per non-zero weight)
-overflows it on the larger layers at low sparsity, and the sweep records those runs as skipped.
+"""Real convolution-layer shapes for the sweeps: at their published sizes, and scaled to fit one run.
 
 * ``cifar``: a VGG-style CIFAR-10 CNN (six 3x3 convolutions, widths 32-32-64-64-128-128 on
   32/32/16/16/8/8-pixel maps, 2x2 max-pooling between pairs -- the shape family of the CIFAR-10
-  nets pruned by Anwar et al.), channels / 4: ``conv2`` (32 x 32 x 32 activations, 32 x 32 x 32
-  outputs) and ``conv6`` (128 x 128 x 3 x 3 weights) would not fit at / 2.
+  nets pruned by Anwar et al.).
 * ``alexnet``: AlexNet conv3-conv5 as in the Caffe reference model used by Wen et al. (SSL, Table 4):
   13 x 13 maps, 3x3, pad 1; conv3 256 -> 384, conv4 384 -> 384 and conv5 384 -> 256, the last two in
   two groups of which we run ONE (192 -> 192, 192 -> 128; the other group has the same shape and
-  cost, so speedup, utilization and per-MAC metrics are those of the whole layer). Channels / 8:
-  conv3 becomes 32 -> 48 (48 * 169 = 8112 output words of 8192).
+  cost, so speedup, utilization and per-MAC metrics are those of the whole layer).
+* ``cifar-s4``, ``alexnet-s8``: the same layers with the channel counts divided by 4 / 8 (input
+  image channels excepted; spatial sizes, kernels, strides and padding unchanged), the smallest
+  power-of-two factor at which every layer of the network fits the default buffers in ONE run
+  (activations ``C*H*W <= 8192``, weights ``M*C*R*S <= 16384``, outputs ``M*E*F <= 8192``). Quick
+  to simulate; the sweep's headline uses the published sizes, which the array runs in passes
+  (``golden.passes``: filter chunks, bands of output rows and, with the output stage, input-channel
+  chunks).
 * ``tiny``: two small layers for tests (not a real network).
 
 Weights are deterministic int8: Gaussian values times a log-normal scale per kernel ``(m, c)`` (so
@@ -74,25 +70,38 @@ class LayerSpec:
         return f"{self.c}->{self.m} {self.r}x{self.s} on {self.h}x{self.w} (stride {self.stride}, pad {self.padding})"
 
 
-CIFAR_SCALE = 4
-ALEXNET_SCALE = 8
-
-NETS: dict[str, tuple[LayerSpec, ...]] = {
+PUBLISHED: dict[str, tuple[LayerSpec, ...]] = {
     "cifar": (
-        LayerSpec("cifar.conv1", 32 // CIFAR_SCALE, 3, 32, 32, original="3->32 on 32x32"),
-        LayerSpec("cifar.conv2", 32 // CIFAR_SCALE, 32 // CIFAR_SCALE, 32, 32, original="32->32 on 32x32"),
-        LayerSpec("cifar.conv3", 64 // CIFAR_SCALE, 32 // CIFAR_SCALE, 16, 16, original="32->64 on 16x16"),
-        LayerSpec("cifar.conv4", 64 // CIFAR_SCALE, 64 // CIFAR_SCALE, 16, 16, original="64->64 on 16x16"),
-        LayerSpec("cifar.conv5", 128 // CIFAR_SCALE, 64 // CIFAR_SCALE, 8, 8, original="64->128 on 8x8"),
-        LayerSpec("cifar.conv6", 128 // CIFAR_SCALE, 128 // CIFAR_SCALE, 8, 8, original="128->128 on 8x8"),
+        LayerSpec("cifar.conv1", 32, 3, 32, 32),
+        LayerSpec("cifar.conv2", 32, 32, 32, 32),
+        LayerSpec("cifar.conv3", 64, 32, 16, 16),
+        LayerSpec("cifar.conv4", 64, 64, 16, 16),
+        LayerSpec("cifar.conv5", 128, 64, 8, 8),
+        LayerSpec("cifar.conv6", 128, 128, 8, 8),
     ),
     "alexnet": (
-        LayerSpec("alexnet.conv3", 384 // ALEXNET_SCALE, 256 // ALEXNET_SCALE, 13, 13, original="256->384 on 13x13"),
-        LayerSpec("alexnet.conv4", 192 // ALEXNET_SCALE, 192 // ALEXNET_SCALE, 13, 13,
-                  original="384->384 on 13x13, 2 groups of 192->192"),
-        LayerSpec("alexnet.conv5", 128 // ALEXNET_SCALE, 192 // ALEXNET_SCALE, 13, 13,
-                  original="384->256 on 13x13, 2 groups of 192->128"),
+        LayerSpec("alexnet.conv3", 384, 256, 13, 13),
+        LayerSpec("alexnet.conv4", 192, 192, 13, 13, original="384->384 on 13x13, 2 groups of 192->192"),
+        LayerSpec("alexnet.conv5", 128, 192, 13, 13, original="384->256 on 13x13, 2 groups of 192->128"),
     ),
+}
+"""The networks' layers at their published sizes (one group of AlexNet's grouped layers)."""
+
+SCALES = {"cifar": 4, "alexnet": 8}
+"""Channel divisor per network at which every layer fits the default buffers in one run."""
+
+
+def scaled(spec: LayerSpec, net: str, factor: int) -> LayerSpec:
+    """``spec`` with its channels divided by ``factor`` (3 image channels kept), named ``net-s<factor>.layer``."""
+    layer = spec.name.split(".", 1)[1]
+    return LayerSpec(f"{net}-s{factor}.{layer}", spec.m // factor, spec.c if spec.c == 3 else spec.c // factor,
+                     spec.h, spec.w, spec.r, spec.s, spec.stride, spec.padding,
+                     original=spec.original or f"{spec.c}->{spec.m} on {spec.h}x{spec.w}")
+
+
+NETS: dict[str, tuple[LayerSpec, ...]] = {
+    **PUBLISHED,
+    **{f"{net}-s{k}": tuple(scaled(spec, net, k) for spec in PUBLISHED[net]) for net, k in SCALES.items()},
     "tiny": (
         LayerSpec("tiny.a", 3, 2, 6, 6, original="test layer"),
         LayerSpec("tiny.b", 4, 3, 5, 5, stride=2, padding=1, original="test layer"),

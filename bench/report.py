@@ -1,6 +1,6 @@
 """``python -m bench.report``: Markdown report and PNG plots from a sweep's results (``bench.sweep``).
 
-The report holds the setup (arrays, layers with their real and scaled shapes), the correctness of the
+The report holds the setup (arrays, layers with their shapes and passes), the correctness of the
 RTL runs (outputs bit-exact, cycles equal to the golden prediction), a headline table per array, the
 plots, and a section that sets the measured numbers against the seeds' claims (BRIEF §7).
 
@@ -297,8 +297,8 @@ def headline_table(res: Results, arr: str) -> list[str]:
 def layer_table(res: Results) -> list[str]:
     from bench.layers import layer_specs
 
-    lines = ["| layer | run shape (C→M, kernel, input) | original shape | dense MACs | "
-             + " | ".join(f"dense cycles {a}" for a in res.arrays) + " |",
+    lines = ["| layer | run shape (C→M, kernel, input) | note | dense MACs | "
+             + " | ".join(f"dense cycles (passes) {a}" for a in res.arrays) + " |",
              "|---|---|---|---|" + "---|" * len(res.arrays)]
     names = sorted({r["layer"] for r in res.ok}, key=lambda n: (n.startswith("tiny"), n))
     for name in names:
@@ -307,7 +307,7 @@ def layer_table(res: Results) -> list[str]:
         except ValueError:
             continue
         dense = [res.select(array=a, dataflow="dense", layer=name) for a in res.arrays]
-        cyc = [_f(d[0]["cycles"], "{:,}") if d else "–" for d in dense]
+        cyc = [f"{_f(d[0]['cycles'], '{:,}')} ({d[0].get('passes', 1)})" if d else "–" for d in dense]
         lines.append(f"| {name} | {spec.describe()} | {spec.original} | {spec.dense_macs:,} | " + " | ".join(cyc)
                      + " |")
     return lines
@@ -404,7 +404,7 @@ def claims_section(res: Results, arr: str) -> list[str]:
                     for x in [res.agg(array=arr, dataflow=f, sparsity=s, net="alexnet")] if x]
             if vals:
                 row.append(f"{f} " + ", ".join(vals))
-        L.append("- AlexNet conv3–5 (scaled), network-total cycle speedup @ achieved sparsity: " + "; ".join(row) + ".")
+        L.append("- AlexNet conv3–5, network-total cycle speedup @ achieved sparsity: " + "; ".join(row) + ".")
         if fine and "kernel" in flows:
             ratios = []
             for s in levels:
@@ -531,10 +531,14 @@ def render(res: Results, plots: dict[str, Path | None], out: Path, results_path:
                      f"{c['max_kernel']}, max stride {c['max_stride']}.")
     L.append(f"- Target sparsities: {', '.join(f'{s:g}' for s in res.levels)}; achieved sparsities are reported "
              "(golden.prune reaches the target to within one pruning group).")
-    L.append(f"- Layer scaling (to fit the default buffers; spatial sizes, kernels, strides and padding are real): "
-             f"CIFAR-style VGG net channels ÷{bl.CIFAR_SCALE}, AlexNet conv3–5 channels ÷{bl.ALEXNET_SCALE} "
-             "(one of the two groups of conv4/conv5). Weights: deterministic int8, Gaussian × log-normal per-kernel "
-             "scale, no zeros before pruning.")
+    scaled = [n for n in res.nets if n.split("-s")[0] in bl.SCALES and "-s" in n]
+    L.append("- Layers: " + (f"{', '.join(scaled)} have their channels scaled to fit the default buffers in one run; "
+                             if scaled else "") +
+             "the others are at their published sizes (one of the two groups of AlexNet conv4/conv5) and run in "
+             "the passes the buffers need (`golden.passes`: filter chunks, bands of output rows, input-channel "
+             "chunks through the output stage); cycles, counters and memory references are summed over the passes, "
+             "storage is one image per filter and channel chunk. Weights: deterministic int8, Gaussian × log-normal "
+             "per-kernel scale, no zeros before pruning.")
     L += ["", *layer_table(res), ""]
     L += ["## Correctness", ""]
     L.append(f"{exact} of {n_ok} runs were exact on the RTL: outputs bit-identical to `golden.conv`, cycles equal "

@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-DEFAULT_LAYER = "alexnet.conv3"
+DEFAULT_LAYER = "alexnet-s8.conv3"
 DEFAULT_SPARSITY = 0.5
 
 

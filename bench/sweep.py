@@ -1,9 +1,12 @@
 """``python -m bench.sweep``: dataflows x sparsities x array shapes x layers, run on the Verilator RTL.
 
-Every run prunes one real layer (:mod:`bench.layers`) at the granularity its dataflow can skip, runs it
-on the generated array in Verilator through cocotb (:func:`sim.verilator.run_layers`: outputs compared
-bit for bit with ``golden.conv``, cycles and counters with ``golden.timing``) and stores one JSON line
-with the measured cycles, the prediction and every BRIEF §5 metric.
+Every run prunes one real layer (:mod:`bench.layers`, at its published size by default) at the
+granularity its dataflow can skip, runs it on the generated array in Verilator (whole, or in the
+passes its buffers need, :mod:`golden.passes`; through the native driver by default,
+:func:`sim.verilator.run_layers`: outputs compared bit for bit with the golden model, cycles and
+counters with ``golden.timing``, and the assembled passes with the whole layer's golden outputs) and
+stores one JSON line with the measured cycles, the prediction and every BRIEF §5 metric, summed over
+the passes.
 
 * **Pairing.** dense -> no pruning, kernel -> kernel, vector -> vector, strided -> strided, element ->
   element; any other dataflow named like a :data:`golden.prune.GRANULARITIES` entry is paired with that
@@ -11,8 +14,9 @@ with the measured cycles, the prediction and every BRIEF §5 metric.
   join the default sweep automatically. The dense dataflow is always run (once per layer, unpruned):
   it is the baseline of ``speedup`` (its cycles do not depend on weight values).
 * **Grouping.** Runs are grouped per array build (dataflow + array parameters); each group is built
-  once (cached by :mod:`sim.verilator`) and run in chunks of up to ``--chunk-size`` layers, one cocotb
-  job per chunk. Builds are queued first so that workers build different arrays at the same time.
+  once (cached by :mod:`sim.verilator`) and run in chunks of up to ``--chunk-size`` runs (every pass
+  of each), one simulation job per chunk. Builds are queued first so that workers build different
+  arrays at the same time.
 * **Parallelism.** ``--workers`` local processes (default 2), or ``--dask-scheduler ADDRESS`` to send
   the same tasks to a running Dask distributed cluster (its workers must be able to import this
   repository, e.g. started from a checkout: ``cd REPO && dask worker ADDRESS``).
@@ -49,6 +53,7 @@ from pathlib import Path
 from golden.cli import OutputFile, Parser
 from golden.dataflow import DATAFLOW_TABLE
 from sim.parallel import Progress, chunks, completed, hms, make_executor
+from sim.verilator import HARNESS_HELP, HARNESSES
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -56,6 +61,10 @@ DEFAULT_RESULTS = BENCH_DIR / "results" / "results.jsonl"
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.75, 0.9)
 DEFAULT_ARRAYS = ("4x4", "2x8")
 DEFAULT_LAYERS = ("cifar", "alexnet")
+DEFAULT_PARAMS = {"epilogue": 1}
+"""Array parameters of every sweep array unless ``--param`` overrides them: the output stage, so a layer
+whose output row of all input channels exceeds the activation buffer runs in input-channel chunks
+(``golden.passes``); layers without an output stage pass through it unchanged."""
 
 PAIRING = {name: d.pruning for name, d in DATAFLOW_TABLE.items()}
 """Pruning granularity of each dataflow (``golden.dataflow``; None: the dense baseline is never pruned)."""
@@ -161,15 +170,45 @@ def plan(dataflows: Sequence[str], sparsities: Sequence[float], arrays: Sequence
 # worker side (module-level functions: pickled by reference for processes and Dask workers)
 
 
-def _prepare(run: RunSpec):
-    """Layer, prune result and encoding of one run (deterministic; raises ValueError if it does not fit)."""
+@dataclass(frozen=True)
+class Prepared:
+    """One run's layer, prune result, pass plan (``None``: it fits in one run) and the encodings of the
+    layers the array runs (the layer itself, or its passes)."""
+
+    spec: object
+    layer: object
+    pruned: object
+    plan: object
+    encs: list
+
+    @property
+    def parts(self) -> list:
+        return [e.layer for e in self.encs]
+
+
+def _prepare(run: RunSpec) -> Prepared:
+    """Layer, prune result, passes and encodings of one run (deterministic; raises ValueError if the layer
+    can run neither whole nor in passes on the array)."""
     from bench.layers import layer_specs, make_layer
     from golden.encode import encode
+    from golden.passes import fit_or_plan
 
     spec = layer_specs([run.layer])[0]
     gran = None if run.granularity == "none" else run.granularity
     layer, pruned = make_layer(spec, gran, run.target_sparsity, run.seed)
-    return spec, layer, pruned, encode(layer, run.config())
+    cfg = run.config()
+    pl = fit_or_plan(layer, cfg)
+    parts = [layer] if pl is None else [p.layer for p in pl.passes]
+    return Prepared(spec, layer, pruned, pl, [encode(p, cfg) for p in parts])
+
+
+def _check_runs(run: RunSpec) -> None:
+    """Raise ValueError if the run's layer can run neither whole nor in passes (cheap: no encoding)."""
+    from bench.layers import layer_specs, make_layer
+    from golden.passes import fit_or_plan
+
+    gran = None if run.granularity == "none" else run.granularity
+    fit_or_plan(make_layer(layer_specs([run.layer])[0], gran, run.target_sparsity, run.seed)[0], run.config())
 
 
 def _base_record(run: RunSpec, status: str, **extra) -> dict:
@@ -181,66 +220,107 @@ def _base_record(run: RunSpec, status: str, **extra) -> dict:
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
 
 
-def make_record(run: RunSpec, spec, layer, pruned, enc, result: dict, job_wall_s: float) -> dict:
-    """One JSONL record from an RTL result (``run_layers`` item) and the golden metrics of the layer."""
+def _sum_dicts(dicts: list[dict]) -> dict:
+    return {k: sum(d[k] for d in dicts) for k in dicts[0]}
+
+
+def stored_bits(p: Prepared) -> dict[str, int]:
+    """Bits the layer's weights and index occupy: one run's images, or, in passes, one image per (filter
+    chunk, channel chunk) (the bands of a chunk load the same weights again: that is traffic, counted
+    by the memory references, not storage)."""
+    from golden import metrics
+
+    if p.plan is None:
+        return metrics.storage_bits(p.encs[0])
+    first = {}
+    for ps, enc in zip(p.plan.passes, p.encs, strict=True):
+        first.setdefault((ps.m0, ps.c0), enc)
+    return _sum_dicts([metrics.storage_bits(e) for e in first.values()])
+
+
+def make_record(run: RunSpec, p: Prepared, results: list[dict], job_wall_s: float) -> dict:
+    """One JSONL record from the RTL results of the run's layer or passes (``run_layers`` items) and the
+    golden metrics of the layer. Cycles, counters and memory references are summed over the passes;
+    the outputs match when every pass is exact and the assembled passes equal the layer's golden ones."""
     from bench.layers import kept_energy
     from golden import metrics
 
-    cfg = enc.cfg
-    perf = result["perf"]
+    layer, cfg = p.layer, p.encs[0].cfg
+    if any(r["outputs"] is None for r in results):  # a hang
+        return _base_record(run, "error", error="; ".join(q for r in results for q in r["problems"]))
+    perf = _sum_dicts([r["perf"] for r in results])
+    predicted_perf = _sum_dicts([r["predicted_perf"] for r in results])
+    cycles, predicted = sum(r["cycles"] for r in results), sum(r["predicted_cycles"] for r in results)
+    outputs_match = all(r["outputs_match"] for r in results)
+    if p.plan is not None and outputs_match:
+        import numpy as np
+
+        outputs_match = bool(np.array_equal(p.plan.assemble([np.load(r["outputs"]) for r in results]),
+                                            layer.expected(cfg)))
     useful = metrics.useful_macs(layer)
-    mem = metrics.memory_references(enc, perf)
-    st = metrics.storage_bits(enc)
+    mem = _sum_dicts([metrics.memory_references(e, r["perf"]) for e, r in zip(p.encs, results, strict=True)])
+    st = stored_bits(p)
     return _base_record(
         run, "ok",
         array_config=cfg.to_dict(), pes=cfg.pes,
-        sparsity=metrics.sparsity(layer.weights),
-        cycles=result["cycles"], predicted_cycles=result["predicted_cycles"],
-        cycles_match=result["cycles"] == result["predicted_cycles"],
-        outputs_match=bool(result["outputs_match"]),
-        counters_match=perf == result["predicted_perf"],
+        sparsity=metrics.sparsity(layer.weights), passes=len(p.encs),
+        cycles=cycles, predicted_cycles=predicted,
+        cycles_match=cycles == predicted,
+        outputs_match=outputs_match,
+        counters_match=perf == predicted_perf,
         useful_macs=useful, dense_macs=metrics.dense_macs(layer),
         ideal_cycles=metrics.ideal_cycles(layer, cfg.pes),
-        utilization=metrics.utilization(layer, cfg.pes, result["cycles"]),
-        compression_ratio=metrics.compression_ratio(enc), ops_saved=metrics.ops_saved(layer),
+        utilization=metrics.utilization(layer, cfg.pes, cycles),
+        compression_ratio=layer.weights.size * cfg.weight_bits / (st["weight_bits"] + st["index_bits"]),
+        ops_saved=metrics.ops_saved(layer),
         weight_bits_stored=st["weight_bits"], index_bits_stored=st["index_bits"],
         memory_references=mem, perf=perf,
         mem_words_per_mac=mem["words"] / useful if useful else None,
         mem_bits_per_mac=mem["bits"] / useful if useful else None,
-        kept_energy=kept_energy(spec, layer.weights, run.seed),
-        groups_pruned=pruned.groups_pruned if pruned else 0, n_groups=pruned.n_groups if pruned else 0,
+        kept_energy=kept_energy(p.spec, layer.weights, run.seed),
+        groups_pruned=p.pruned.groups_pruned if p.pruned else 0, n_groups=p.pruned.n_groups if p.pruned else 0,
         job_wall_s=job_wall_s,
     )
 
 
-def build_array(cfg_dict: dict, build_root: str | None) -> dict:
-    """Generate and compile (or find cached) one array; returns where it is and how long it took."""
+def build_array(cfg_dict: dict, build_root: str | None, harness: str = "native") -> dict:
+    """Generate and compile (or find cached) one array for ``harness``; returns where it is and how long
+    it took."""
     from golden.config import ArrayConfig
+    from sim.native import build_native
     from sim.verilator import DEFAULT_BUILD_ROOT, build
 
     t0 = time.perf_counter()
-    b = build(ArrayConfig.from_dict(cfg_dict), Path(build_root) if build_root else DEFAULT_BUILD_ROOT)
+    b = (build_native if harness == "native" else build)(ArrayConfig.from_dict(cfg_dict),
+                                                          Path(build_root) if build_root else DEFAULT_BUILD_ROOT)
     return {"directory": str(b.directory), "seconds": time.perf_counter() - t0}
 
 
-def run_chunk(runs: list[dict], build_root: str | None, job_name: str, git_commit: str = "") -> list[dict]:
-    """Run a chunk of same-array runs in ONE cocotb job; returns their records (never raises)."""
+def run_chunk(runs: list[dict], build_root: str | None, job_name: str, git_commit: str = "",
+              harness: str = "native") -> list[dict]:
+    """Run a chunk of same-array runs (every pass of each) in ONE harness job; returns their records
+    (never raises)."""
     from sim.verilator import DEFAULT_BUILD_ROOT, run_layers
 
     specs = [RunSpec.from_dict(r) for r in runs]
     t0 = time.perf_counter()
     try:
         prepared = [_prepare(s) for s in specs]
-        results = run_layers(specs[0].config(), [p[1] for p in prepared], name=job_name, check=False,
-                             root=Path(build_root) if build_root else DEFAULT_BUILD_ROOT)
+        results = run_layers(specs[0].config(), [q for p in prepared for q in p.parts], name=job_name, check=False,
+                             root=Path(build_root) if build_root else DEFAULT_BUILD_ROOT, harness=harness)
     except Exception as e:  # one bad chunk must not end the sweep: record it, a rerun retries it
         msg = f"{type(e).__name__}: {e}"
         return [_base_record(s, "error", error=msg, git_commit=git_commit) for s in specs]
     wall = time.perf_counter() - t0
-    records = [dict(make_record(s, *p, res, wall / len(specs)), git_commit=git_commit)
-               for s, p, res in zip(specs, prepared, results, strict=True)]
-    if results:  # the job's layer files and output arrays are not needed once recorded
-        shutil.rmtree(Path(results[0]["outputs"]).parent, ignore_errors=True)
+    records, k = [], 0
+    total = sum(r["predicted_cycles"] for r in results) or 1
+    for s, p in zip(specs, prepared, strict=True):
+        mine, k = results[k:k + len(p.encs)], k + len(p.encs)
+        share = wall * sum(r["predicted_cycles"] for r in mine) / total  # the job's wall time, by cycles
+        records.append(dict(make_record(s, p, mine, share), git_commit=git_commit))
+    written = [r["outputs"] for r in results if r["outputs"] is not None]
+    if written:  # the job's layer files and output arrays are not needed once recorded
+        shutil.rmtree(Path(written[0]).parent, ignore_errors=True)
     return records
 
 
@@ -450,7 +530,7 @@ class SweepSummary:
 
 def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_scheduler: str | None = None,
           chunk_size: int = 12, build_root: str | None = None, synth_board: str | None = None,
-          progress: bool = True, log=None) -> SweepSummary:
+          progress: bool = True, log=None, harness: str = "native") -> SweepSummary:
     """Run every run of ``runs`` not already in ``results``; append their records as they finish."""
     log = log or sys.stderr
     t0 = time.monotonic()
@@ -466,7 +546,7 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
     skipped = []
     for r in todo:
         try:
-            _prepare(r)
+            _check_runs(r)
         except ValueError as e:
             skipped.append(_base_record(r, "skipped", error=str(e), git_commit=commit))
             continue
@@ -501,7 +581,7 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
     with make_executor(workers, dask_scheduler) as ex:
         pending: dict[cf.Future, tuple] = {}
         for gid in groups:
-            pending[ex.submit(build_array, cfgs[gid], build_root)] = ("build", gid)
+            pending[ex.submit(build_array, cfgs[gid], build_root, harness)] = ("build", gid)
         for c, k in synth_jobs:
             pending[ex.submit(synth_array, c, synth_board, k, commit)] = ("synth", c)
         try:
@@ -521,7 +601,8 @@ def sweep(runs: list[RunSpec], results: Path, *, workers: int = 2, dask_schedule
                     for chunk in chunks(group, chunk_size):
                         # unique per submission: concurrent sweeps share the build's runs/ directory
                         name = f"bench-{uuid.uuid4().hex[:12]}"
-                        fut2 = ex.submit(run_chunk, [r.to_dict() for r in chunk], build_root, name, commit)
+                        fut2 = ex.submit(run_chunk, [r.to_dict() for r in chunk], build_root, name, commit,
+                                         harness)
                         pending[fut2] = ("chunk", (label, chunk))
                 elif what == "chunk":
                     label, chunk = item
@@ -619,7 +700,8 @@ def build_parser() -> Parser:
     p.add_argument("--seeds", type=_parse_seeds, default=[0], metavar="LIST",
                    help="seeds of the random weights/activations (default: 0)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=N",
-                   help="override an ArrayConfig parameter for every array, e.g. --param acc_depth=16 (repeatable)")
+                   help="override an ArrayConfig parameter for every array, e.g. --param acc_depth=16 (repeatable; "
+                        + ", ".join(f"{k}={v}" for k, v in DEFAULT_PARAMS.items()) + " unless overridden)")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE.jsonl",
                    help="resumable results file (default: bench/results/results.jsonl)")
     p.add_argument("--csv", type=Path, default=None, metavar="FILE.csv", help="export (default: next to --results)")
@@ -628,7 +710,8 @@ def build_parser() -> Parser:
     p.add_argument("--workers", type=int, default=2, metavar="N",
                    help="local worker processes; 1 runs everything in this process (default: %(default)s)")
     p.add_argument("--chunk-size", type=int, default=12, metavar="N",
-                   help="layers per cocotb job (default: %(default)s)")
+                   help="runs per simulation job (every pass of each) (default: %(default)s)")
+    p.add_argument("--harness", choices=HARNESSES, default="native", help=HARNESS_HELP + " (default: %(default)s)")
     p.add_argument("--build-dir", default=None, metavar="DIR", help="Verilator build cache (default: build/verilator)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="run the tasks on this Dask distributed scheduler (e.g. tcp://host:8786) instead")
@@ -683,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mods, _ = _load_synth()
         if mods is not None and args.synth not in mods[1].board_names():
             parser.error(f"--synth: unknown board {args.synth!r}; choose one of {', '.join(mods[1].board_names())}")
-    arrays = [{**a, **params} for a in args.arrays]
+    arrays = [{**a, **DEFAULT_PARAMS, **params} for a in args.arrays]
     try:
         for a in arrays:
             RunSpec("dense", tuple(sorted(a.items())), "tiny.a", "none", 0.0, 0).config()
@@ -698,7 +781,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{len(builds)} array builds; dataflows: {', '.join(['dense'] + [d for d in dataflows if d != 'dense'])}")
         return 0
     s = sweep(runs, results, workers=args.workers, dask_scheduler=args.dask_scheduler, chunk_size=args.chunk_size,
-              build_root=args.build_dir, synth_board=args.synth, progress=not args.no_progress)
+              build_root=args.build_dir, synth_board=args.synth, progress=not args.no_progress,
+              harness=args.harness)
     csv_path, json_path = export(results, args.csv, args.json)
     print(f"done in {hms(s.wall_s)} ({s.wall_s:.0f} s): {s.ran} runs, {s.skipped} skipped (do not fit), "
           f"{s.errors} errors, {s.mismatches} RTL/golden mismatches, {s.already_done} already done"

@@ -286,23 +286,49 @@ def _image_words(layer: Layer, cfg: ArrayConfig) -> tuple[int, int, int]:
 def image_words(weights: np.ndarray, s: int, cfg: ArrayConfig) -> tuple[int, int, int]:
     """Words of the weight image (one per MAC cycle), the channel index and the unit index
     :func:`encode` would build for ``weights`` ``(M, C, R, S)`` (they do not depend on the activations;
-    ``golden.passes`` sizes filter chunks with them)."""
-    df = dataflow_of(cfg.dataflow)
+    ``golden.passes`` sizes filter chunks with them, through :class:`ImageWords`)."""
     w = np.asarray(weights, dtype=np.int64)
-    A = cfg.acc_depth
-    groups = -(-w.shape[0] // A)
-    weights = entries = units = 0
-    for c in range(w.shape[1]):
-        pattern = stride_pattern(w[:, c]) if df.pattern else (1, 0)
-        for g in range(groups):
-            issues = _issues(df, _units(df, w[g * A:(g + 1) * A, c], pattern), s, cfg.lanes)
-            if issues:
-                entries += 1
-                units += len(issues)
-                weights += sum(len(cycles) for _, _, cycles in issues)
-    if not df.indexed:
-        return weights, 0, 0
-    return weights, groups + entries, units
+    return ImageWords(w, s, cfg)(0, w.shape[0], 0, w.shape[1])
+
+
+class ImageWords:
+    """:func:`image_words` of any chunk ``weights[m0:m1, c0:c1]`` of one layer (``m0`` a multiple of
+    ``acc_depth``), from counts per (filter group, channel) computed once each.
+
+    A chunk's images are sums over its groups and channels (every group and channel is encoded on its
+    own) plus one channel-index header word per group; only the strided pattern of a channel depends on
+    the chunk (it is chosen over the chunk's filters), so the counts are kept per pattern. The pass
+    planner asks for many overlapping chunks: this makes each cell's (Python-level) encoding happen
+    once instead of once per candidate split.
+    """
+
+    def __init__(self, weights: np.ndarray, s: int, cfg: ArrayConfig):
+        self.w, self.s, self.cfg = np.asarray(weights, dtype=np.int64), s, cfg
+        self.df = dataflow_of(cfg.dataflow)
+        self._cells: dict[tuple[int, int, tuple[int, int]], tuple[int, int, int]] = {}
+
+    def _cell(self, g: int, c: int, pattern: tuple[int, int]) -> tuple[int, int, int]:
+        key = (g, c, pattern)
+        if key not in self._cells:
+            A = self.cfg.acc_depth
+            issues = _issues(self.df, _units(self.df, self.w[g * A:(g + 1) * A, c], pattern), self.s, self.cfg.lanes)
+            self._cells[key] = (sum(len(cycles) for _, _, cycles in issues), int(bool(issues)), len(issues))
+        return self._cells[key]
+
+    def __call__(self, m0: int, m1: int, c0: int, c1: int) -> tuple[int, int, int]:
+        A = self.cfg.acc_depth
+        if m0 % A or (m1 % A and m1 != self.w.shape[0]):
+            raise ValueError(f"a filter chunk is whole filter groups of {A} (or ends with the layer), not [{m0}, {m1})")
+        groups = range(m0 // A, -(-m1 // A))
+        weights = entries = units = 0
+        for c in range(c0, c1):
+            pattern = stride_pattern(self.w[m0:m1, c]) if self.df.pattern else (1, 0)
+            for g in groups:
+                part = self._cell(g, c, pattern)
+                weights, entries, units = weights + part[0], entries + part[1], units + part[2]
+        if not self.df.indexed:
+            return weights, 0, 0
+        return weights, len(groups) + entries, units
 
 
 def _depth_problems(cfg: ArrayConfig, weight: int, chan_index: int, unit_index: int) -> list[str]:

@@ -9,7 +9,7 @@ predicted exactly by ``golden.timing.simulate`` on its own encoding (the layer's
 * **Filter chunks** are multiples of ``acc_depth`` filters (whole filter groups, so a chunk's groups
   are the ones the layer would have), or all ``M``; with a bias or requantization at most
   ``param_depth``. Each chunk's weight and index images must fit their buffers; they are counted
-  exactly (``golden.encode.image_words``), since they depend on the weights.
+  exactly (``golden.encode.ImageWords``), since they depend on the weights.
 * **Bands** of output rows: a band of ``e`` rows needs input rows ``[e0*stride - pad, (e1-1)*stride
   - pad + R)`` (the halo: ``R - stride`` rows shared with the next band). The array pads every side of
   its input alike (one run-time ``padding``), so a band of a padded layer carries its padding as zeros:
@@ -43,7 +43,7 @@ import numpy as np
 
 from .config import ArrayConfig
 from .conv import conv2d, wrap
-from .encode import image_words
+from .encode import ImageWords
 from .epilogue import OutputStage
 from .layer import Layer
 
@@ -169,19 +169,19 @@ def _act_transfer(layer: Layer, band: int) -> int:
     return ly.c * rows * (ly.w + 2 * ly.padding)
 
 
-def _images_fit(layer: Layer, cfg: ArrayConfig, cc: int) -> bool:
+def _images_fit(layer: Layer, cfg: ArrayConfig, cc: int, images: ImageWords) -> bool:
     """Whether the weight and index images of the smallest filter chunk (one filter group) fit their
-    buffers for every chunk of ``cc`` input channels."""
+    buffers for every chunk of ``cc`` input channels (``images``: the layer's image counter)."""
     ly, f = layer, min(cfg.acc_depth, layer.m)
     for m0 in range(0, ly.m, f):
         for c0 in range(0, ly.c, cc):
-            w, ci, ui = image_words(ly.weights[m0:m0 + f, c0:c0 + cc], ly.s, cfg)
+            w, ci, ui = images(m0, min(m0 + f, ly.m), c0, min(c0 + cc, ly.c))
             if w > cfg.weight_depth or max(ci, ui) > cfg.index_depth:
                 return False
     return True
 
 
-def _channel_chunk(layer: Layer, cfg: ArrayConfig) -> int:
+def _channel_chunk(layer: Layer, cfg: ArrayConfig, images: ImageWords) -> int:
     """Input channels per chunk: all of them if one output row of all channels fits the activation
     buffer and one filter group's weights of all channels fit the weight and index buffers, else as
     few equal chunks as fit (``ValueError`` if the array cannot add partial sums or one channel does
@@ -189,7 +189,7 @@ def _channel_chunk(layer: Layer, cfg: ArrayConfig) -> int:
     ly = layer
     need = _band_words(ly, 1, ly.c)
     rows_fit = need <= cfg.act_depth
-    if rows_fit and (_images_fit(ly, cfg, ly.c) or not _images_fit(ly, cfg, 1)):
+    if rows_fit and (_images_fit(ly, cfg, ly.c, images) or not _images_fit(ly, cfg, 1, images)):
         return ly.c  # fits, or no channel split makes the weights fit (the planner then says so)
     why = (f"one output row needs {need} activation words (C={ly.c} channels of {ly.r} input rows) but act_depth "
            f"is {cfg.act_depth}" if not rows_fit else
@@ -204,7 +204,7 @@ def _channel_chunk(layer: Layer, cfg: ArrayConfig) -> int:
         raise ValueError(f"one output row of one input channel needs {per_channel} activation words but act_depth "
                          f"is {cfg.act_depth} (regenerate with --act-depth {per_channel})")
     n = -(-ly.c // (cfg.act_depth // per_channel))
-    while not _images_fit(ly, cfg, -(-ly.c // n)):
+    while not _images_fit(ly, cfg, -(-ly.c // n), images):
         if -(-ly.c // n) == 1:
             raise ValueError(f"the weights of one filter group of one input channel do not fit weight_depth "
                              f"{cfg.weight_depth} / index_depth {cfg.index_depth}: regenerate with larger buffers")
@@ -216,16 +216,26 @@ def fit_or_plan(layer: Layer, cfg: ArrayConfig) -> Plan | None:
     """``None`` if ``layer`` runs on ``cfg`` in one go, else its passes; ``ValueError`` (one line) if neither."""
     from .encode import encode
 
-    try:
-        encode(layer, cfg)
-        return None
-    except ValueError as whole:
-        if any(flag not in PASS_FLAGS for flag, _ in layer.fit_problems(cfg)):
-            raise  # a kernel, stride or value the array cannot run at all: passes do not help
+    def whole_error() -> ValueError:  # encode's one line naming every limit the whole layer breaks
         try:
-            return plan(layer, cfg)
-        except ValueError as split:
-            raise ValueError(f"{whole}; it does not run in passes either: {split}") from None
+            encode(layer, cfg)
+        except ValueError as e:
+            return e
+        raise AssertionError("the layer fits after all")  # pragma: no cover - fit_problems said it does not
+
+    problems = layer.fit_problems(cfg)
+    if any(flag not in PASS_FLAGS for flag, _ in problems):
+        raise whole_error()  # a kernel, stride or value the array cannot run at all: passes do not help
+    if not problems:  # the activations and outputs fit: the images decide (counted by encode)
+        try:
+            encode(layer, cfg)
+            return None
+        except ValueError:
+            pass
+    try:
+        return plan(layer, cfg)
+    except ValueError as split:
+        raise ValueError(f"{whole_error()}; it does not run in passes either: {split}") from None
 
 
 def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
@@ -238,7 +248,8 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
     if problems:
         raise ValueError("; ".join(text for _, text in problems))
     ly = layer
-    cc = _channel_chunk(ly, cfg)
+    counter = ImageWords(ly.weights, ly.s, cfg)
+    cc = _channel_chunk(ly, cfg, counter)
     c_starts = range(0, ly.c, cc)
     out = ly.out
     params = 0 if out is None else int(out.bias is not None) + int(out.requant)  # words per filter and band
@@ -251,7 +262,7 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
     best: tuple | None = None
     refused: list[str] = []
     for chunk in chunks:
-        images = [image_words(ly.weights[m0:m0 + chunk, c0:c0 + cc], ly.s, cfg)
+        images = [counter(m0, min(m0 + chunk, ly.m), c0, min(c0 + cc, ly.c))
                   for m0 in range(0, ly.m, chunk) for c0 in c_starts]
         over = [(w, ci, ui) for w, ci, ui in images
                 if w > cfg.weight_depth or max(ci, ui) > cfg.index_depth]

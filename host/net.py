@@ -4,7 +4,9 @@ The conv layers (and the fully connected ones, as 1x1 convs) run on the array, e
 buffers need (``golden.passes``), with the bias, ReLU and requantization in the array's output stage
 (``--epilogue 1``, on by default here); pooling, residual adds and flattening run on the host in
 NumPy (``host.quant``). Every pass is predicted exactly by the golden model (cycles, counters); with
-``--rtl`` passes also run on the Verilator RTL and are checked bit- and cycle-exact. The network's
+``--rtl`` passes also run on the array's RTL and are checked bit- and cycle-exact: on Verilator (the
+default ``--target native``, or ``cocotb``), in Amaranth's simulator (``pysim``) or on a programmed
+board (``board:PORT``), all through one host API (:mod:`host.array`). The network's
 integer outputs are checked against the NumPy int8 reference of the same graph (every conv computed
 whole, ``Layer.expected``), and the float model's outputs are set against the int8 network's
 (top-1 agreement, largest error) so the quantization loss is visible.
@@ -34,8 +36,8 @@ from golden.passes import Plan, fit_or_plan
 from golden.prune import GRANULARITIES
 from golden.timing import simulate
 from hdl.generate import add_array_arguments, array_config_from_args
-from sim.verilator import HARNESS_HELP, HARNESSES
 
+from .array import TARGET_HELP, Target, run_layers
 from .graph import GraphError, load_onnx, run_float
 from .quant import QuantNet, QuantOp, quantize, run_int
 
@@ -119,26 +121,20 @@ class ArrayRun:
         return y
 
 
-def run_rtl_chunk(cfg: ArrayConfig, layers: list[Layer], name: str, kw: dict) -> list[dict]:
-    """Run ``layers`` on the Verilated RTL (one harness job); the results carry their outputs as arrays, so
-    a worker on another machine (Dask) returns everything the caller needs."""
-    from sim.verilator import run_layers
-
-    results = run_layers(cfg, layers, name=name, check=False, **kw)
-    return [dict(r, outputs=None if r["outputs"] is None else np.load(r["outputs"])) for r in results]
-
-
 def rtl_runner(kw: dict, executor=None, workers: int = 1):
-    """``run(cfg, layers, name)``: a layer's RTL passes in ``workers`` jobs on ``executor`` (a
-    ``concurrent.futures`` executor from ``sim.parallel.make_executor``; ``None``: one job here).
-    Passes are independent (each carries its own partial sums), so they split freely."""
+    """``run(cfg, layers, name)``: a layer's passes on the array in ``workers`` jobs on ``executor`` (a
+    ``concurrent.futures`` executor from ``sim.parallel.make_executor``; ``None``: one job here), through
+    :func:`host.array.run_layers` with ``kw`` (``target`` and its options). Passes are independent (each
+    carries its own partial sums), so they split freely; the results carry their outputs as arrays, so a
+    worker on another machine (Dask) returns everything the caller needs."""
     def run(cfg: ArrayConfig, layers: list[Layer], name: str) -> list[dict]:
         if executor is None or workers <= 1 or len(layers) == 1:
-            return run_rtl_chunk(cfg, layers, f"net-{name}", kw)
+            return run_layers(cfg, layers, name=f"net-{name}", **kw)
         from sim.parallel import InlineExecutor, chunks
 
         parts = chunks(layers, -(-len(layers) // workers))
-        futures = [executor.submit(run_rtl_chunk, cfg, part, f"net-{name}-{k}", kw) for k, part in enumerate(parts)]
+        futures = [executor.submit(run_layers, cfg, part, name=f"net-{name}-{k}", **kw)
+                   for k, part in enumerate(parts)]
         if isinstance(executor, InlineExecutor):
             for _ in futures:
                 executor.run_next()
@@ -208,13 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     add_array_arguments(parser)
     parser.set_defaults(epilogue=1)
     parser.add_argument("--rtl", default="none", metavar="all|sample|none",
-                        help="run passes on the Verilator RTL too: every pass, a random sample of --sample per "
+                        help="run passes on the --target too: every pass, a random sample of --sample per "
                              "layer, or none (default: %(default)s)")
     parser.add_argument("--sample", type=int, default=2, metavar="N", help="passes per layer with --rtl sample")
     parser.add_argument("--rtl-layer", action="append", default=[], metavar="NAME",
                         help="also run every pass of this layer (an ONNX node name) on the RTL; repeatable")
-    parser.add_argument("--harness", choices=HARNESSES, default="native",
-                        help=HARNESS_HELP + " (default: %(default)s)")
+    parser.add_argument("--target", default="native", metavar="TARGET", help=TARGET_HELP + " (default: %(default)s)")
+    parser.add_argument("--baud", type=int, default=115_200, metavar="N",
+                        help="UART baud rate of a board target (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="split each layer's RTL passes into N jobs run in N local processes "
                              "(default: %(default)s)")
@@ -229,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rtl must be all, sample or none, not {args.rtl!r}")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
+    try:
+        target = Target.parse(args.target)
+    except ValueError as e:
+        parser.error(f"--target: {e}")
+    if not target.parallel and (args.workers > 1 or args.dask_scheduler):
+        parser.error(f"--target {target} runs one pass at a time: drop --workers/--dask-scheduler")
     try:
         spec = _prune_spec(args.prune) if args.prune else None
         graph = load_onnx(args.model)
@@ -255,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"(they are: {', '.join(sorted(names))})")
     from sim.parallel import make_executor
 
-    kw = {"seed": args.seed, "harness": args.harness}
+    kw = {"target": target, "seed": args.seed, "baud": args.baud}
     with make_executor(args.workers, args.dask_scheduler) as executor:
         runner = ArrayRun(cfg, args.rtl, args.sample, args.seed, progress, rtl_runner(kw, executor, args.workers),
                           tuple(args.rtl_layer))

@@ -28,8 +28,8 @@ TINY = ["--arrays", "4x4", "--layers", "tiny", "--sparsities", "0.5", "--dataflo
 # layers
 
 
-@pytest.mark.parametrize("spec", [s for net in ("cifar", "alexnet") for s in bl.NETS[net]], ids=lambda s: s.name)
-def test_real_layers_fit_default_buffers_and_are_deterministic(spec):
+@pytest.mark.parametrize("spec", [s for net in ("cifar-s4", "alexnet-s8") for s in bl.NETS[net]], ids=lambda s: s.name)
+def test_scaled_layers_fit_default_buffers_and_are_deterministic(spec):
     w = bl.dense_weights(spec, 0)
     assert np.array_equal(w, bl.dense_weights(spec, 0))
     assert not np.array_equal(w, bl.dense_weights(spec, 1))
@@ -40,6 +40,22 @@ def test_real_layers_fit_default_buffers_and_are_deterministic(spec):
     layer, pruned = bl.make_layer(spec, "kernel", 0.75)
     assert pruned is not None and abs(pruned.sparsity - 0.75) < 0.05
     assert 0.0 < bl.kept_energy(spec, layer.weights) < 1.0
+
+
+@pytest.mark.parametrize("spec", [s for net in bl.PUBLISHED for s in bl.PUBLISHED[net]], ids=lambda s: s.name)
+def test_published_layers_run_in_passes_on_the_sweep_arrays(spec):
+    """At their published sizes the layers exceed the default buffers; the sweep's arrays (default
+    parameters plus ``sweep.DEFAULT_PARAMS``) run them in passes, input-channel chunks included."""
+    from golden.passes import fit_or_plan
+
+    layer, _ = bl.make_layer(spec, "kernel", 0.75)
+    for rows, cols in ((4, 4), (2, 8)):
+        pl = fit_or_plan(layer, ArrayConfig(dataflow="kernel", rows=rows, cols=cols, **sweep.DEFAULT_PARAMS))
+        if spec.c * spec.h * spec.w > ArrayConfig().act_depth:
+            assert pl is not None and len(pl.passes) > 1
+    scaled = next(s for s in bl.NETS[f"{spec.name.split('.')[0]}-s{bl.SCALES[spec.name.split('.')[0]]}"]
+                  if s.name.split(".")[1] == spec.name.split(".")[1])
+    assert scaled.r == spec.r and scaled.h == spec.h and scaled.m * bl.SCALES[spec.name.split(".")[0]] == spec.m
 
 
 def test_layer_sets_by_network_and_by_name():

@@ -69,7 +69,7 @@ def test_a_small_cnn_runs_end_to_end_on_the_rtl_exactly(small):
     net = quantize(g, x, cfg, ("kernel", 0.5))
     rep = run_network(net, x, ArrayRun(cfg, "all", 0, 0, run_rtl=rtl_runner({"seed": 2, "load_gap": 0.2,
                                                                              "backpressure": 0.3,
-                                                                             "harness": "cocotb"})))
+                                                                             "target": "cocotb"})))
     assert rep["int8_matches_reference"]
     assert rep["total"]["rtl_ok"] and rep["total"]["rtl_passes"] == rep["total"]["passes"] > 5
     plans = [s["plan"] for s in rep["steps"] if s["on"] == "array" and s["plan"]]
