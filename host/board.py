@@ -17,12 +17,11 @@ from pathlib import Path
 from golden.config import ArrayConfig
 from hdl.board import BoardSpec, board_names
 
-from .link import serial_exchange, simulate_session
-from .protocol import BridgeError, Protocol, drive, layer_session
+from .array import Target, run_layers
+from .protocol import BridgeError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from golden.check import check_run
     from golden.cli import OutputFile, Parser
     from golden.encode import encode
     from golden.layerio import load_layer
@@ -60,25 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     baud = args.baud if args.baud is not None else spec.baud
     try:
         layer = load_layer(args.layer)
-        enc = encode(layer, cfg)
+        encode(layer, cfg)  # the one-line error of a layer that does not fit, before any link is opened
         if baud <= 0:
             raise ValueError(f"--baud must be positive, not {baud}")
     except ValueError as e:
         run.error(str(e))
-    session = layer_session(Protocol(cfg), enc)
     try:
-        if args.port == "sim":
-            res = simulate_session(cfg, session, baud=baud)
-        else:
-            res = drive(session, serial_exchange(args.port, baud, args.timeout))
+        res = run_layers(cfg, [layer], Target("board", args.port), baud=baud, timeout=args.timeout)[0]
     except BridgeError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
-    verdict = check_run(enc, res.outputs, res.perf)
     report = {"board": args.board, "port": args.port, "dataflow": cfg.dataflow,
-              "outputs_match": verdict.outputs_match,
-              "cycles": res.perf["busy_cycles"], "predicted_cycles": verdict.predicted["busy_cycles"],
-              "counters_match": verdict.counters_match, "perf": res.perf, "problems": verdict.problems}
+              "outputs_match": res["outputs_match"], "cycles": res["cycles"],
+              "predicted_cycles": res["predicted_cycles"], "counters_match": res["perf"] == res["predicted_perf"],
+              "perf": res["perf"], "problems": res["problems"]}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{cfg.dataflow} {cfg.rows}x{cfg.cols} on {args.port}: outputs_match={report['outputs_match']} "

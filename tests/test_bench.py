@@ -157,6 +157,23 @@ def test_tiny_sweep_runs_on_the_rtl_exactly(tiny_sweep):
         assert r["cycles"] == r["predicted_cycles"]
 
 
+def test_a_published_layer_runs_in_passes_and_sums_them(tmp_path):
+    """cifar.conv1 at its published size (3->32 on 32x32) exceeds the default activation and output
+    buffers: the sweep runs it in passes on the same builds, exact, with the pass count recorded and
+    cycles, counters and memory references summed over the passes."""
+    results = tmp_path / "r.jsonl"
+    argv = ["--arrays", "4x4", "--layers", "cifar.conv1", "--sparsities", "0.5", "--dataflows", "dense,kernel",
+            "--workers", "1", "--no-progress", "--results", str(results)]
+    assert sweep.main(argv) == 0
+    recs = sweep.load_records(results)
+    assert len(recs) == 2
+    for r in recs:
+        assert r["status"] == "ok", r.get("error")
+        assert r["passes"] > 1 and r["outputs_match"] and r["cycles_match"] and r["counters_match"]
+        assert r["perf"]["busy_cycles"] == r["cycles"]
+        assert r["memory_references"]["output_writes_words"] == 32 * 32 * 32  # every output written once
+
+
 def test_rerun_does_no_new_work(tiny_sweep, capsys):
     results, _ = tiny_sweep
     before = results.read_text()
