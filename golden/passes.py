@@ -25,13 +25,20 @@ predicted exactly by ``golden.timing.simulate`` on its own encoding (the layer's
   sums are the golden model's, so every pass is checked, and can run, on its own; a board run feeds
   each chunk the array's own outputs of the chunk before, which are the same when the array is exact.
 
-**The planner's rule** (:func:`plan`): the channel chunks first (as above, fixed by the activation
-buffer); then among every filter-chunk size and band height whose passes all fit, the one that
-transfers the fewest words between host and array (activations, weights, index, partial sums and
-output-stage parameters, once per pass; the outputs are the same for every plan), then the fewest
-passes, then the tallest bands. Activations are loaded once per (band, filter chunk) pair and weights
-once per pair too, so the two splits trade against each other, and the search is exhaustive over
-both (at most ``ceil(M / acc_depth) * E`` candidates, each a sum of counts).
+**The planner's rule** (:func:`plan`): the fewest channel chunks that fit (as above); then among
+every filter-chunk size and band height whose passes all fit, the one with the fewest **tile rows**
+(``sum over bands of ceil(band / rows)``: a band that is not a multiple of the
+PE rows leaves PE rows idle in its last tile row, and the compute of every pass is proportional to
+its tile rows, whatever the filter chunks), then the one that transfers the fewest words between
+host and array (activations, weights, index, partial sums and output-stage parameters, once per pass;
+the outputs are the same for every plan), then the fewest passes, then the tallest bands.
+Activations are loaded once per (band, filter chunk) pair and weights once per pair too, so the two
+splits trade against each other, and the search is exhaustive over both (at most
+``ceil(M / acc_depth) * E`` candidates, each a sum of counts). (Measured: with transfer first, the
+full-size AlexNet conv3 at 75 % kernel sparsity took 1.75x the tile rows it needs on the default 4x4
+array, `bench.sweep`.) On arrays with the output stage, more channel chunks are tried too, while the
+best plan so far has more tile rows than ``ceil(E / rows)``: smaller chunks allow taller bands in the
+same activation buffer, at the price of partial sums (counted in the transfer).
 """
 
 from __future__ import annotations
@@ -160,6 +167,12 @@ def _band_words(layer: Layer, band: int, channels: int) -> int:
     return channels * _input_rows(ly, band) * (ly.w + 2 * ly.padding)
 
 
+def tile_rows(e: int, band: int, rows: int) -> int:
+    """Tile rows of ``e`` output rows in bands of ``band`` on ``rows`` PE rows (each band's last tile row
+    may be partly empty): what a pass plan's compute is proportional to."""
+    return sum(-(-min(band, e - e0) // rows) for e0 in range(0, e, band))
+
+
 def _act_transfer(layer: Layer, band: int) -> int:
     """Activation words of all bands of ``band`` rows (halos loaded again by each band), every channel."""
     ly = layer
@@ -239,7 +252,8 @@ def fit_or_plan(layer: Layer, cfg: ArrayConfig) -> Plan | None:
 
 
 def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
-    """The passes that run ``layer`` on ``cfg`` with the fewest transferred words (module docstring).
+    """The passes that run ``layer`` on ``cfg``: fewest tile rows, then fewest transferred words (module
+    docstring).
 
     Raises ``ValueError`` (one line) if no split fits: a kernel, stride or value range the array cannot
     run at all, or buffers too small for any split.
@@ -249,7 +263,33 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
         raise ValueError("; ".join(text for _, text in problems))
     ly = layer
     counter = ImageWords(ly.weights, ly.s, cfg)
-    cc = _channel_chunk(ly, cfg, counter)
+    fewest = _channel_chunk(ly, cfg, counter)
+    # more (smaller) channel chunks than the fewest that fit: each may allow taller bands (fewer tile
+    # rows) at the price of partial sums; tried, on arrays that add partial sums, while they can help
+    sizes = [fewest] + ([] if not cfg.epilogue else
+                        sorted({-(-ly.c // n) for n in range(-(-ly.c // fewest) + 1, ly.c + 1)} - {fewest},
+                               reverse=True))
+    least = -(-ly.e // cfg.rows)  # no plan has fewer tile rows
+    best: tuple | None = None
+    refused: list[str] = []
+    for cc in sizes:
+        found = _best_split(ly, cfg, counter, cc, refused)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = found
+        if best is not None and best[0][0] == least:
+            break
+    if best is None:
+        A = cfg.acc_depth
+        detail = f" ({refused[-1]}; weight_depth {cfg.weight_depth}, index_depth {cfg.index_depth})" if refused else ""
+        raise ValueError(f"no split of the layer into filter chunks of acc_depth={A} and bands of output rows fits "
+                         f"the buffers{detail}: regenerate with larger buffers or a smaller acc_depth")
+    _, chunk, band, transfer, cc = best
+    return Plan(layer, cfg, chunk, band, transfer, 0 if cc == ly.c else cc)
+
+
+def _best_split(ly: Layer, cfg: ArrayConfig, counter: ImageWords, cc: int, refused: list[str]) -> tuple | None:
+    """The best (filter chunk, band) for channel chunks of ``cc``: ``(key, chunk, band, transfer, cc)``, or
+    ``None`` if none fits (why, appended to ``refused``)."""
     c_starts = range(0, ly.c, cc)
     out = ly.out
     params = 0 if out is None else int(out.bias is not None) + int(out.requant)  # words per filter and band
@@ -260,7 +300,6 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
     if params:
         chunks = [c for c in chunks if c <= cfg.param_depth]
     best: tuple | None = None
-    refused: list[str] = []
     for chunk in chunks:
         images = [counter(m0, min(m0 + chunk, ly.m), c0, min(c0 + cc, ly.c))
                   for m0 in range(0, ly.m, chunk) for c0 in c_starts]
@@ -278,12 +317,7 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
             n_bands = -(-ly.e // band)
             transfer = (n_chunks * _act_transfer(ly, band) + n_bands * (weight_words + params * ly.m)
                         + psum_words)
-            key = (transfer, n_chunks * n_bands, -band)
+            key = (tile_rows(ly.e, band, cfg.rows), transfer, n_chunks * n_bands * len(c_starts), -band)
             if best is None or key < best[0]:
-                best = (key, chunk, band, transfer)
-    if best is None:
-        detail = f" ({refused[-1]}; weight_depth {cfg.weight_depth}, index_depth {cfg.index_depth})" if refused else ""
-        raise ValueError(f"no split of the layer into filter chunks of acc_depth={A} and bands of output rows fits "
-                         f"the buffers{detail}: regenerate with larger buffers or a smaller acc_depth")
-    _, chunk, band, transfer = best
-    return Plan(layer, cfg, chunk, band, transfer, 0 if cc == ly.c else cc)
+                best = (key, chunk, band, transfer, cc)
+    return best

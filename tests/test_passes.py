@@ -12,7 +12,7 @@ from golden.conv import conv2d
 from golden.encode import encode, image_words
 from golden.epilogue import OutputStage
 from golden.layer import Layer
-from golden.passes import _act_transfer, band_layer, plan
+from golden.passes import _act_transfer, band_layer, plan, tile_rows
 from tests.conftest import EPILOGUE_ARRAY, random_layer
 
 SMALL = dict(rows=2, cols=3, acc_depth=4, act_depth=300, weight_depth=256, index_depth=128, out_depth=120)
@@ -41,7 +41,9 @@ def test_passes_fit_and_assemble_the_layer_exactly(dataflow):
         assert pl.transfer_words == loaded
 
 
-def test_the_plan_transfers_the_fewest_words_of_all_splits_that_fit():
+def test_the_plan_has_the_fewest_tile_rows_then_transfers_the_fewest_words():
+    """Exhaustive over every split that fits: the planner's plan has the fewest tile rows (no PE row left
+    idle that another split would use) and, among those, transfers the fewest words."""
     cfg = ArrayConfig(dataflow="kernel", **SMALL)
     ly = random_layer(np.random.default_rng(4), 13, 3, 12, 10, padding=1, kernel_density=0.5)
     pl = plan(ly, cfg)
@@ -57,8 +59,10 @@ def test_the_plan_transfers_the_fewest_words_of_all_splits_that_fit():
         except ValueError:
             continue
         words = sum(p.activations.size + sum(image_words(p.weights, ly.s, cfg)) for p in layers)
-        best = words if best is None else min(best, words)
-    assert pl.transfer_words == best
+        key = (tile_rows(ly.e, band, cfg.rows), words)
+        best = key if best is None else min(best, key)
+    assert (tile_rows(ly.e, pl.band, cfg.rows), pl.transfer_words) == best
+    assert tile_rows(10, 4, 4) == 3 and tile_rows(10, 3, 4) == 4 and tile_rows(10, 10, 4) == 3
 
 
 def test_a_band_of_a_padded_layer_carries_its_padding():
