@@ -24,8 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ("LC", "LUT", "FF", "DSP", "BRAM", "LUTRAM")
 
 
-def results_path(board: str, cfg: ArrayConfig) -> Path:
-    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{_shape(cfg)}.json"
+def results_path(board: str, cfg: ArrayConfig, place_only: bool = False) -> Path:
+    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{_shape(cfg)}{'-placed' if place_only else ''}.json"
 
 
 def _shape(cfg: ArrayConfig) -> str:
@@ -33,7 +33,7 @@ def _shape(cfg: ArrayConfig) -> str:
     return f"{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "")
 
 
-def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None) -> dict:
+def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place_only: bool = False) -> dict:
     """One build (in a worker process): the ``synth_report.json`` dict, or ``{"error": ...}``."""
     from hdl.board import BoardSpec
     from hdl.synth import SynthError, synthesize
@@ -42,7 +42,7 @@ def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None) -> di
     cfg = ArrayConfig.from_dict(cfg_dict)
     out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{_shape(cfg)}"
     try:
-        return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed)
+        return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed, place_only=place_only)
     except SynthError as e:
         return {"error": str(e), "array": cfg.to_dict()}
 
@@ -65,7 +65,7 @@ def table(reports: dict[str, dict]) -> str:
                  if k in util else "–" for k in present]
         used = util.get(logic, {}).get("used")
         over = f"{100 * (used - base) / base:+.1f}%" if base and used is not None else "–"
-        verdict = "met" if r["timing_passed"] else "failed"
+        verdict = "placed only (estimate)" if r.get("placed_only") else "met" if r["timing_passed"] else "failed"
         lines.append(f"| {df} | " + " | ".join(cells) + f" | {over} | {r['fmax_mhz']} | "
                      f"{r['clock']['generated_mhz']:g} | {verdict} |")
     return "\n".join(lines)
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's)")
     parser.add_argument("--workers", type=int, default=1,
                         help="builds in parallel (each is one process; default: %(default)s)")
+    parser.add_argument("--place-only", action="store_true",
+                        help="stop each build after placement: final resources, Fmax estimated from unrouted "
+                             "nets (results in ...-placed.json)")
     parser.add_argument("--force", action="store_true", help="rebuild dataflows already in the results file")
     parser.add_argument("-o", "--output", type=Path, help="results JSON (default: bench/results/fpga_area-...)")
     spec = BoardSpec.load(known.board) if known.board in board_names() else None
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown dataflow(s) {', '.join(unknown)}; choose from {', '.join(DATAFLOWS)}")
     base = array_config_from_args(parser, args)
     clock = args.clock if args.clock is not None else spec.clock_mhz
-    out = args.output or results_path(args.board, base)
+    out = args.output or results_path(args.board, base, args.place_only)
     old = json.loads(out.read_text()) if out.exists() else {}
     commit = source_state()
     reports: dict[str, dict] = {}
@@ -117,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.board}: {len(todo)} builds of {base.rows}x{base.cols} at {clock:g} MHz "
           f"({len(reports)} already in {out})", file=sys.stderr, flush=True)
     with cf.ProcessPoolExecutor(max_workers=max(1, args.workers)) as ex:
-        futs = {ex.submit(_build, args.board, c, clock, args.seed): df for df, c in todo.items()}
+        futs = {ex.submit(_build, args.board, c, clock, args.seed, args.place_only): df for df, c in todo.items()}
         for fut in cf.as_completed(futs):
             df = futs[fut]
             reports[df] = fut.result()
             r = reports[df]
-            state = r.get("error") or f"Fmax {r['fmax_mhz']} MHz, timing {'met' if r['timing_passed'] else 'failed'}"
+            verdict = "estimated after placement" if r.get("placed_only") else \
+                f"timing {'met' if r['timing_passed'] else 'failed'}"
+            state = r.get("error") or f"Fmax {r['fmax_mhz']} MHz, {verdict}"
             print(f"  {df}: {state}", file=sys.stderr, flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps({**old, **reports}, indent=1) + "\n")

@@ -26,6 +26,7 @@ that carry a scheduled position (the RTL's active-lane counter); **lane utilizat
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,42 @@ def mac_cycles(enc: EncodedLayer, lanes: int) -> list[list[int]]:
             row.append(sum(kernel_cycles(df.unit, lengths, ly.s, lanes) for lengths in by_slot.values()))
         out.append(row)
     return out
+
+
+@functools.cache
+def lane_taps(dataflow: str, max_kernel: int, lanes: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """Per lane, the kernel rows and the kernel columns it can ever read: ``((rows, cols), ...)``.
+
+    The issue rule above fixes which positions a lane can be given, over every kernel size
+    ``R, S <= max_kernel``, stride pattern and sparsity the encoder (``golden.encode._issues``) can
+    produce: a structured unit puts few positions on each lane (``kernel`` at ``V = R*S``: lane ``l`` is
+    ``divmod(l, S)`` for the three possible ``S``; ``vector``: column ``l % S``), an unstructured one
+    almost any (``element``: lane ``l`` takes any position from the ``l``-th on). The tile gives each
+    lane a read network over exactly these rows and columns (``hdl.tile``), so the structure of a
+    dataflow shows up in its area; ``tests/test_lanes.py`` checks the sets against the encoder's issues.
+    """
+    df = dataflow_of(dataflow)
+    K, V = max_kernel, lanes
+    taps: list[set[tuple[int, int]]] = [set() for _ in range(V)]
+    for s in range(1, K + 1):
+        n = K * s  # the positions of a K x S kernel: any R < K gives a prefix of them
+        if df.unit is Unit.KERNEL:  # the j-th scheduled position goes to lane j % V
+            walks = [(sigma, phi) for sigma in range(1, n + 1) for phi in range(sigma)] if df.pattern else [(1, 0)]
+            for sigma, phi in walks:
+                for j, p in enumerate(range(phi, n, sigma)):
+                    taps[j % V].add(divmod(p, s))
+        elif df.unit is Unit.ROW and V >= s:  # word row g (any kernel row from the g-th) on lanes gS .. gS+S-1
+            for lane in range(V // s * s):
+                g, col = divmod(lane, s)
+                taps[lane].update((r, col) for r in range(g, K))
+        elif df.unit is Unit.ROW:  # a row's columns V at a time, any kernel row
+            for col in range(s):
+                taps[col % V].update((r, col) for r in range(K))
+        else:  # Unit.SINGLE: the a-th non-zero (a <= p) of a word goes to lane a % V
+            for p in range(n):
+                for lane in range(min(p, V - 1) + 1):
+                    taps[lane].add(divmod(p, s))
+    return tuple((tuple(sorted({r for r, _ in t})), tuple(sorted({c for _, c in t}))) for t in taps)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
 from golden.dataflow import Unit, dataflow_of
+from golden.lanes import lane_taps
 from golden.timing import HEADER_CYCLES
 
 from .decoder import entry_stream, unit_stream
@@ -229,11 +230,11 @@ class ComputeSequencer(wiring.Component):
         K = cfg.max_kernel
         stride_is = [Signal(name=f"stride_is{st}", reset_less=True) for st in range(1, cfg.max_stride + 1)]
         m.d.sync += [flag.eq(c.stride == st) for st, flag in enumerate(stride_is, start=1)]
-        for lane in range(lanes):
+        for lane, (taps_r, taps_s) in enumerate(lane_taps(cfg.dataflow, K, lanes)):  # the tile reads no other
             m.d.sync += [self.op_row_sel[lane][b * K + r].eq(lane_on[lane] & (buf == b) & (lane_r[lane] == r))
-                         for b in range(2) for r in range(K)]
+                         for b in range(2) for r in taps_r]
             m.d.sync += [self.op_col_sel[lane][(st - 1) * K + s].eq(stride_is[st - 1] & (lane_s[lane] == s))
-                         for st in range(1, cfg.max_stride + 1) for s in range(K)]
+                         for st in range(1, cfg.max_stride + 1) for s in taps_s]
             m.d.comb += self.lane_active[lane].eq(issue & lane_on[lane])
         # ``fresh``: the op's slot has not been touched in this tile (stage 1, from the touched bits;
         # the array registers it once, next to here, before it fans out)

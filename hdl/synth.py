@@ -170,6 +170,15 @@ def parse_utilisation(log: str) -> dict[str, tuple[int, int]]:
     return util
 
 
+def parse_fmax(log: str) -> dict[str, dict[str, float]]:
+    """``{clock: {"achieved_mhz", "constraint_mhz"}}`` from the last "Max frequency" lines of a nextpnr log.
+
+    nextpnr's JSON report has no Fmax when it stops after placement (``--no-route``); its log still
+    states the placer's estimate."""
+    found = re.findall(r"Max frequency for clock '([^']+)': ([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+) MHz\)", log)
+    return {clk: {"achieved_mhz": round(float(a), 2), "constraint_mhz": round(float(c), 2)} for clk, a, c in found}
+
+
 def fit_error(util: dict[str, tuple[int, int]], spec: BoardSpec, device: str, *,
               unplaceable: bool = False) -> str | None:
     """The one-line "does not fit" message for the first over-used resource, or ``None``.
@@ -255,7 +264,7 @@ def build_report(spec: BoardSpec, cfg: ArrayConfig, device: str, clock, requeste
     if "LUT" not in util and "SB_LUT4" in cells:
         util["LUT"] = {"used": cells["SB_LUT4"], "source": "yosys"}
     fmax = {clk: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
-            for clk, v in report.get("fmax", {}).items()}
+            for clk, v in report.get("fmax", {}).items()} or parse_fmax(log)
     design = min(fmax.values(), key=lambda v: v["achieved_mhz"] - v["constraint_mhz"]) if fmax else None
     return {
         "board": spec.name, "device": device, "dataflow": cfg.dataflow, "array": cfg.to_dict(),
@@ -275,8 +284,14 @@ def build_report(spec: BoardSpec, cfg: ArrayConfig, device: str, clock, requeste
 # --- the build ---
 
 def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: float, baud: int,
-               seed: int | None = None, router: str | None = None, verbose: bool = False) -> dict:
+               seed: int | None = None, router: str | None = None, place_only: bool = False,
+               verbose: bool = False) -> dict:
     """Build ``cfg`` for ``spec`` into ``out_dir``; return the report (also written as ``synth_report.json``).
+
+    ``place_only`` stops after placement (nextpnr ``--no-route``, no bitstream): the resources are final
+    and the Fmax is nextpnr's estimate from placed, unrouted nets. Routing is most of a large build's
+    time (the 4x4 ``V = 9`` ECP5 array did not route in an hour), so this is how area is compared
+    across dataflows quickly; the report says ``"placed_only": true`` and never passes timing.
 
     Raises :class:`SynthError` with a one-line message if the design does not fit or a tool fails.
     """
@@ -286,9 +301,13 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
         if "--router" in opts:
             del opts[opts.index("--router"):opts.index("--router") + 2]
         opts += ["--router", router]
+    if place_only:
+        opts.append("--no-route")
     platform = spec.platform_class()()
     env = tool_environment()
     check_tools(env, platform.family)
+    if place_only:  # the build script's packing step has nothing routed to pack
+        env.update(ICEPACK="true", ECPPACK="true")
     clock = plan_clock(platform.family, platform.default_clk_frequency, clock_mhz * 1e6)
     top = BoardTop(cfg, spec, clock=clock, baud=baud)
     overrides = {
@@ -319,8 +338,10 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     report = json.loads(_read(out_dir / "top.report.json") or "{}")
     result = build_report(spec, cfg, device, clock, clock_mhz, baud, report, log, _read(out_dir / "top.rpt"))
     bitstream = "top.bin" if platform.family == "iCE40" else "top.bit"
-    result.update(bitstream=str(out_dir / bitstream), seconds=round(seconds, 1), seed=seed,
-                  nextpnr_opts=opts, source=source)
+    if place_only:  # an estimate from unrouted nets is no verdict
+        result.update(placed_only=True, timing_passed=False)
+    result.update(bitstream=None if place_only else str(out_dir / bitstream), seconds=round(seconds, 1),
+                  seed=seed, nextpnr_opts=opts, source=source)
     (out_dir / "synth_report.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -365,6 +386,9 @@ def _parser(board: BoardSpec | None) -> Parser:
     parser.add_argument("--router", choices=("router1", "router2"),
                         help="nextpnr router (default: the board's, constraints/<board>.json); router2 did not "
                              "converge on the V = 9 ECP5 array, router1 routes it")
+    parser.add_argument("--place-only", action="store_true",
+                        help="stop after placement (no routing, no bitstream): final resource use and "
+                             "nextpnr's Fmax estimate from unrouted nets, in a fraction of the time")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR", action=OutputDir,
                         help="build directory, created if missing "
                              "(default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
@@ -399,12 +423,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{board.name}: {cfg.dataflow} {cfg.rows}x{cfg.cols} array at {clock.freq_hz / 1e6:g} MHz "
           f"(requested {clock_mhz:g}); building in {out} ...", flush=True)
     try:
-        rep = synthesize(board, cfg, out, clock_mhz=clock_mhz, baud=baud, seed=args.seed, router=args.router)
+        rep = synthesize(board, cfg, out, clock_mhz=clock_mhz, baud=baud, seed=args.seed, router=args.router,
+                         place_only=args.place_only)
     except SynthError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
     util = ", ".join(f"{k} {v['used']}" + (f"/{v['available']} ({v['percent']:g}%)" if "available" in v else "")
                      for k, v in rep["utilization"].items() if v["used"] or k in ("LC", "LUT", "FF"))
+    if args.place_only:
+        print(f"{util}\nFmax estimated after placement (not routed) {rep['fmax_mhz']} MHz; "
+              f"{rep['seconds']:g} s; report {out / 'synth_report.json'}")
+        return 0
     verdict = "passed" if rep["timing_passed"] else "FAILED"
     print(f"{util}\nFmax {rep['fmax_mhz']} MHz at a {rep['clock']['generated_mhz']:g} MHz constraint: "
           f"timing {verdict}; {rep['seconds']:g} s; report {out / 'synth_report.json'}")

@@ -51,6 +51,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.lanes import lane_taps
 from golden.timing import TILE_LATENCY
 
 from .replica import KEEP
@@ -184,7 +185,11 @@ class ActivationTile(wiring.Component):
 
     def _read(self, m: Module, lane: int, regs: list, reads: list, per_row: bool) -> None:
         """Lane ``lane``'s read network: its selects' copies, a row register per PE row, a column mux
-        per PE. Every lane has its own (the lanes of a cycle read different kernel positions)."""
+        per PE. Every lane has its own (the lanes of a cycle read different kernel positions), over the
+        kernel rows and columns the dataflow can give that lane (``golden.lanes.lane_taps``): with one
+        lane all of them; at ``V = 9`` a kernel lane reads at most three rows and two columns (lanes 6-8
+        one position each, a 2:1 buffer mux), an element lane up to every one: the area of
+        unstructured lanes."""
         cfg = self._cfg
         cols = cfg.tile_cols
         pre = f"l{lane}_" if cfg.lanes > 1 else ""
@@ -193,17 +198,18 @@ class ActivationTile(wiring.Component):
         # hundreds of loads (on the ECP5 4x4 array 6 ns of routing), a group's copy drives
         # SELECT_GROUP * act_bits of them
         K = cfg.max_kernel
+        taps_r, taps_s = lane_taps(cfg.dataflow, K, cfg.lanes)[lane]  # the kernel rows and columns it reads
         for i in range(cfg.rows):
             if per_row:  # the storage row does not depend on the stride
-                cands = [(b, reads[i][(1, r)], b * K + r) for b in range(2) for r in range(K)]
+                cands = [(b, reads[i][(1, r)], b * K + r) for b in range(2) for r in taps_r]
             else:  # shared rows: max_stride is 1
-                cands = [(b, q, b * K + r) for b in range(2) for (_, r), q in reads[i].items()]
+                cands = [(b, q, b * K + r) for b in range(2) for (_, r), q in reads[i].items() if r in taps_r]
             groups = range(-(-cols // SELECT_GROUP))
             hot = [[Signal(name=f"{pre}row{i}_g{g}_sel{k}", reset_less=True, attrs=KEEP)
                     for k in range(len(cands))] for g in groups]
             for g in groups:
                 m.d.sync += [hot[g][k].eq(self.row_sel[lane][bit]) for k, (_, _, bit) in enumerate(cands)]
-            col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in range(K)]
+            col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in taps_s]
             col_hot_b = [Signal(name=f"{pre}row{i}_colsel{k}_b", reset_less=True, attrs=KEEP)
                          for k in range(len(col_keys))]
             m.d.sync += [col_hot_b[k].eq(self.col_sel[lane][(st - 1) * K + s]) for k, (st, s) in enumerate(col_keys)]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from golden.config import DATAFLOWS, ArrayConfig
-from golden.dataflow import Unit, unit_word
-from golden.encode import encode
-from golden.lanes import WIDE_FEED, kernel_cycles, mac_cycles, predict
+from golden.dataflow import Unit, dataflow_of, unit_word
+from golden.encode import _issues, _units, encode
+from golden.lanes import WIDE_FEED, kernel_cycles, lane_taps, mac_cycles, predict
 from golden.layer import Layer
 from golden.timing import Loader, adder_tree_latency, simulate
 from tests.conftest import random_layer
@@ -117,6 +117,54 @@ def test_row_words_name_several_rows_and_single_words_several_weights():
     # with V < S a row takes several cycles and its word names one row
     narrow = encode(ly, ArrayConfig(dataflow="vector", lanes=2))
     assert narrow.mac_cycles == [[6]]
+
+
+def _issued_taps(dataflow: str, k: int, lanes: int) -> list[set[tuple[int, int]]]:
+    """Every (r, s) the encoder puts on each lane, over kernel sizes up to ``k``, every stride pattern and
+    the kernels "non-zero at positions 0 .. a-1 and at p" (a <= p): these put position p as the a-th
+    non-zero of a kernel, and the rows of 0 .. a-1 ahead of p's row, so they reach every lane a
+    position can take."""
+    df = dataflow_of(dataflow)
+    seen: list[set[tuple[int, int]]] = [set() for _ in range(lanes)]
+    for r in range(1, k + 1):
+        for s in range(1, k + 1):
+            n = r * s
+            kernels = [np.ones((r, s))] if df.unit is Unit.KERNEL else []
+            for p in range(n):
+                for a in range(p + 1):
+                    flat = np.zeros(n)
+                    flat[:a] = 1
+                    flat[p] = 1
+                    kernels.append(flat.reshape(r, s))
+            patterns = [(sg, ph) for sg in range(1, n + 1) for ph in range(sg)] if df.pattern else [(1, 0)]
+            for kern in kernels:
+                for pattern in patterns:
+                    for _, _, cycles in _issues(df, _units(df, kern[None], pattern), s, lanes):
+                        for cycle in cycles:
+                            for lane, pos in enumerate(cycle):
+                                seen[lane].add(pos)
+    return seen
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@pytest.mark.parametrize("k", [2, 3])
+def test_lane_taps_are_exactly_what_the_encoder_issues(dataflow, k):
+    """The tile wires each lane to ``lane_taps``' rows and columns only: a position outside them would
+    read 0, one inside never issued is wasted area. Both are checked against the encoder."""
+    for lanes in range(1, k * k + 1):
+        seen = _issued_taps(dataflow, k, lanes)
+        want = [(tuple(sorted({r for r, _ in t})), tuple(sorted({s for _, s in t}))) for t in seen]
+        assert lane_taps(dataflow, k, lanes) == tuple(want), (dataflow, k, lanes)
+
+
+def test_structured_lanes_read_fewer_taps_than_element_lanes():
+    """At ``V = 9`` a kernel lane reads at most 3 rows and 2 columns, lanes 6-8 one position each; an
+    element lane up to every row and column."""
+    def wires(df):
+        return sum(len(rows) * len(cols) for rows, cols in lane_taps(df, 3, 9))
+    assert lane_taps("kernel", 3, 9)[8] == ((2,), (2,))
+    assert wires("kernel") < wires("vector") < wires("strided") < wires("element")
+    assert lane_taps("element", 3, 1) == lane_taps("kernel", 3, 1) == (((0, 1, 2), (0, 1, 2)),)
 
 
 def test_adder_tree_latency_grows_with_log2_lanes():

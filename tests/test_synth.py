@@ -72,6 +72,17 @@ def test_report_summarises_fmax_utilisation_and_critical_path():
     assert cp["from"] == "seq.state.O" and cp["to"] == "perf.ff.I3" and cp["steps"][1]["net"] == "seq.state[0]"
 
 
+def test_placed_only_fmax_comes_from_the_log():
+    """With ``--no-route`` nextpnr's JSON report has no Fmax; the placer's estimate is read from its log."""
+    log = ("Info: Max frequency for clock '$glbnet$clk': 120.00 MHz (PASS at 12.00 MHz)\n"
+           "Info: Max frequency for clock '$glbnet$bridge.accel.act_mem.clk': 81.76 MHz (FAIL at 100.00 MHz)\n")
+    spec = BoardSpec.load("ulx3s-85f")
+    clock = synth.plan_clock("ECP5", 25e6, 100e6)
+    rep = synth.build_report(spec, ArrayConfig(**spec.array), "LFE5U-85F", clock, 100.0, 115200,
+                             {"fmax": {}, "critical_paths": []}, log, "")
+    assert rep["fmax_mhz"] == 81.76 and not rep["timing_passed"] and rep["critical_path"] is None
+
+
 def test_dsp_policy_keeps_control_multipliers_out_of_ice40_dsps():
     spec = BoardSpec.load("icebreaker")
     ov = synth.synth_overrides(spec, ArrayConfig(rows=3, cols=4))
