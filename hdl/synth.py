@@ -105,32 +105,41 @@ def pe_multipliers(cfg: ArrayConfig) -> list[str]:
     return [f"pe_{i}_{j}.{pre}mul" for i in range(cfg.rows) for j in range(cfg.cols) for pre in lanes]
 
 
-def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[tuple[int, int], str]:
-    """PE ``(i, j)`` → the DSP site its multiplier is locked to, from the board's ``floorplan``.
+def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[str, str]:
+    """Each PE multiplier (by its instance path under the array, :func:`pe_multipliers`) → the DSP site
+    it is locked to, from the board's ``floorplan``.
 
     An FPGA's multipliers sit in a few rows of fixed sites; left to itself, nextpnr's placer puts the
     PEs' logic where the tile and the drain pull it and legalises the multipliers to whatever sites are
     left, often tens of rows away from their PE (measured on the ECP5 8x8 array: a PE's logic spread
-    over the die's whole width, 50 rows from its DSP). Locking PE ``(i, j)``'s multiplier gives its logic an
-    anchor and the array a shape: ``pe_rows_per_dsp_row`` PE rows side by side along one DSP row, PE
-    rows in order, a PE row's PEs on consecutive sites. Empty if the board has no floorplan or the
-    array does not fit it (then the placer is free, as before), and for wide PEs (``lanes > 1``): their
-    ``V`` multipliers feed one adder tree, so the placer keeps a PE's lanes together by itself, and a
-    floorplan of one site per PE says nothing about where its other lanes go.
+    over the die's whole width, 50 rows from its DSP). Locking the multipliers gives each PE's logic an
+    anchor and the array a shape:
+
+    * one lane: ``pe_rows_per_dsp_row`` PE rows side by side along one DSP row, PE rows in order, a PE
+      row's PEs on consecutive sites;
+    * ``V`` lanes: a PE's ``V`` multipliers on consecutive sites (its adder tree sums them), PEs in
+      row-major order along a path through the DSP rows that turns at each row's end (left to right,
+      then right to left, ...), so a PE that does not fit the rest of a row continues straight below.
+
+    Empty if the board has no floorplan or the array does not fit it (then the placer is free).
     """
     fp = spec.floorplan
-    if not fp or cfg.lanes > 1:
+    if not fp:
         return {}
-    rows, columns, per_row = fp["dsp_rows"], fp["dsp_columns"], fp["pe_rows_per_dsp_row"]
-    if cfg.cols * per_row > len(columns) or -(-cfg.rows // per_row) > len(rows):
-        return {}
-    sites = {}
-    for i in range(cfg.rows):
-        y = rows[i // per_row]
-        for j in range(cfg.cols):
-            x, z = columns[(i % per_row) * cfg.cols + j]
-            sites[i, j] = fp["site"].format(x=x, y=y, z=z)
-    return sites
+    rows, columns = fp["dsp_rows"], fp["dsp_columns"]
+    names = pe_multipliers(cfg)
+    if cfg.lanes == 1:
+        per_row = fp["pe_rows_per_dsp_row"]
+        if cfg.cols * per_row > len(columns) or -(-cfg.rows // per_row) > len(rows):
+            return {}
+        sites = [(columns[(i % per_row) * cfg.cols + j], rows[i // per_row])
+                 for i in range(cfg.rows) for j in range(cfg.cols)]
+    else:
+        path = [(col, y) for k, y in enumerate(rows) for col in (columns if k % 2 == 0 else columns[::-1])]
+        if len(names) > len(path):
+            return {}
+        sites = path[:len(names)]
+    return {name: fp["site"].format(x=x, y=y, z=z) for name, ((x, z), y) in zip(names, sites, strict=True)}
 
 
 def synth_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
@@ -142,8 +151,8 @@ def synth_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
     """
     ov = dsp_overrides(spec, cfg)
     script = ([YOSYS_KEEP_REPLICAS] if spec.replicate else []) + ov.pop("script_after_read", [])
-    script += [f'setattr -set BEL "{site}" top.bridge.accel.array.pe_{i}_{j}.mul/t:MULT18X18D'
-               for (i, j), site in dsp_placement(spec, cfg).items()]
+    script += [f'setattr -set BEL "{site}" top.bridge.accel.array.{name}/t:MULT18X18D'
+               for name, site in dsp_placement(spec, cfg).items()]
     if script:
         ov["script_after_read"] = "\n".join(script)
     return ov

@@ -103,13 +103,29 @@ def test_floorplan_locks_each_pe_multiplier_to_its_own_dsp_site():
     spec = BoardSpec.load("ulx3s-85f")
     sites = synth.dsp_placement(spec, ArrayConfig(rows=8, cols=8))
     assert len(sites) == 64 and len(set(sites.values())) == 64
-    assert sites[0, 0] == "X4/Y10/MULT18_0" and sites[0, 7] == "X18/Y10/MULT18_5"
-    assert sites[2, 7] == "X54/Y10/MULT18_5" and sites[3, 0] == "X4/Y34/MULT18_0" and sites[7, 7] == "X36/Y58/MULT18_5"
+    assert sites["pe_0_0.mul"] == "X4/Y10/MULT18_0" and sites["pe_0_7.mul"] == "X18/Y10/MULT18_5"
+    assert sites["pe_2_7.mul"] == "X54/Y10/MULT18_5" and sites["pe_3_0.mul"] == "X4/Y34/MULT18_0"
+    assert sites["pe_7_7.mul"] == "X36/Y58/MULT18_5"
     script = synth.synth_overrides(spec, ArrayConfig(rows=8, cols=8))["script_after_read"]
     assert 'setattr -set BEL "X4/Y10/MULT18_0" top.bridge.accel.array.pe_0_0.mul/t:MULT18X18D' in script
-    assert synth.dsp_placement(spec, ArrayConfig(rows=8, cols=12)) == {}  # 3 rows of 12 > 28 sites
+    assert synth.dsp_placement(spec, ArrayConfig(rows=8, cols=18)) == {}  # 3 rows of 18 > 52 sites
     assert synth.dsp_placement(BoardSpec.load("icebreaker"), ArrayConfig(rows=2, cols=4)) == {}
-    assert synth.dsp_placement(spec, ArrayConfig(rows=4, cols=4, lanes=9)) == {}  # wide PEs: the placer's
+
+
+def test_floorplan_keeps_a_wide_pes_lanes_on_consecutive_sites():
+    """V lanes: a PE's multipliers side by side, PEs in row-major order along the DSP rows, each row
+    taken in the opposite direction of the one above (a PE split across rows continues straight below)."""
+    spec = BoardSpec.load("ulx3s-85f")
+    cfg = ArrayConfig(rows=4, cols=4, lanes=9)
+    sites = synth.dsp_placement(spec, cfg)
+    assert len(sites) == 144 and len(set(sites.values())) == 144
+    assert [sites[f"pe_0_0.l{lane}_mul"] for lane in (0, 1, 8)] == ["X4/Y10/MULT18_0", "X5/Y10/MULT18_1",
+                                                                    "X22/Y10/MULT18_0"]
+    assert sites["pe_1_1.l6_mul"] == "X119/Y10/MULT18_5" and sites["pe_1_1.l7_mul"] == "X119/Y34/MULT18_5"
+    assert sites["pe_3_3.l8_mul"] == "X92/Y58/MULT18_5"
+    script = synth.synth_overrides(spec, cfg)["script_after_read"]
+    assert 'setattr -set BEL "X4/Y10/MULT18_0" top.bridge.accel.array.pe_0_0.l0_mul/t:MULT18X18D' in script
+    assert synth.dsp_placement(spec, ArrayConfig(rows=4, cols=5, lanes=9)) == {}  # 180 > 156 sites
 
 
 def test_wide_pes_have_a_multiplier_per_lane():
