@@ -33,7 +33,8 @@ def _shape(cfg: ArrayConfig) -> str:
     return f"{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "")
 
 
-def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place_only: bool = False) -> dict:
+def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place_only: bool = False,
+           router: str | None = None) -> dict:
     """One build (in a worker process): the ``synth_report.json`` dict, or ``{"error": ...}``."""
     from hdl.board import BoardSpec
     from hdl.synth import SynthError, synthesize
@@ -42,7 +43,8 @@ def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place
     cfg = ArrayConfig.from_dict(cfg_dict)
     out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{_shape(cfg)}"
     try:
-        return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed, place_only=place_only)
+        return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed, place_only=place_only,
+                          router=router)
     except SynthError as e:
         return {"error": str(e), "array": cfg.to_dict()}
 
@@ -78,14 +80,17 @@ def main(argv: list[str] | None = None) -> int:
 
     pre = Parser(prog="python -m bench.fpga_area", add_help=False)
     pre.add_argument("--board")
+    pre.add_argument("--preset")
     known, _ = pre.parse_known_args(argv)
     parser = Parser(prog="python -m bench.fpga_area", description=__doc__.splitlines()[0])
     parser.add_argument("--board", required=True, choices=board_names())
+    parser.add_argument("--preset", metavar="NAME", help="a board preset (array flags and router, as in hdl.synth)")
     add_array_arguments(parser)
     parser.add_argument("--dataflows", default=",".join(DATAFLOWS),
                         help="comma-separated dataflows to build (default: all)")
     parser.add_argument("--clock", type=float, metavar="MHZ", help="requested clock (default: the board's)")
     parser.add_argument("--seed", type=int, help="nextpnr placement seed (default: the board's)")
+    parser.add_argument("--router", choices=("router1", "router2"), help="nextpnr router (default: the board's)")
     parser.add_argument("--workers", type=int, default=1,
                         help="builds in parallel (each is one process; default: %(default)s)")
     parser.add_argument("--place-only", action="store_true",
@@ -95,7 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="results JSON (default: bench/results/fpga_area-...)")
     spec = BoardSpec.load(known.board) if known.board in board_names() else None
     if spec:
-        parser.set_defaults(**spec.array)
+        preset = {}
+        if known.preset is not None:
+            try:
+                preset = spec.preset(known.preset)
+            except ValueError as e:
+                parser.error(str(e))
+        parser.set_defaults(**{**spec.array, **preset.get("array", {})})
+        if "router" in preset:
+            parser.set_defaults(router=preset["router"])
     args = parser.parse_args(argv)
     dataflows = [d.strip() for d in args.dataflows.split(",") if d.strip()]
     unknown = [d for d in dataflows if d not in DATAFLOWS]
@@ -120,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.board}: {len(todo)} builds of {base.rows}x{base.cols} at {clock:g} MHz "
           f"({len(reports)} already in {out})", file=sys.stderr, flush=True)
     with cf.ProcessPoolExecutor(max_workers=max(1, args.workers)) as ex:
-        futs = {ex.submit(_build, args.board, c, clock, args.seed, args.place_only): df for df, c in todo.items()}
+        futs = {ex.submit(_build, args.board, c, clock, args.seed, args.place_only, args.router): df
+                for df, c in todo.items()}
         for fut in cf.as_completed(futs):
             df = futs[fut]
             reports[df] = fut.result()

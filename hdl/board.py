@@ -79,6 +79,16 @@ class BoardSpec:
     leds: dict = field(default_factory=dict)
     drive_high: list = field(default_factory=list)
     seed: int = 1
+    presets: dict = field(default_factory=dict)
+
+    def preset(self, name: str) -> dict:
+        """Preset ``name`` (``{"array": {...}, "router": ..., "about": ...}``): a second measured build of
+        this board, e.g. the wide-PE array; ``ValueError`` naming the choices for an unknown one."""
+        if name not in self.presets:
+            have = ", ".join(sorted(self.presets)) or "none"
+            raise ValueError(f"board {self.name!r} has no preset {name!r} (presets: {have}; "
+                             f"see constraints/{self.name}.json)")
+        return self.presets[name]
 
     @classmethod
     def load(cls, name: str) -> BoardSpec:

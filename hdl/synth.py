@@ -378,13 +378,18 @@ def _first_error(log: str) -> str | None:
 
 # --- command line ---
 
-def _parser(board: BoardSpec | None) -> Parser:
+def _parser(board: BoardSpec | None, preset: dict | None = None) -> Parser:
     parser = Parser(
         prog="python -m hdl.synth",
         description="Synthesize, place and route the PE array with its UART bridge for an FPGA board "
                     "(Yosys + nextpnr from PyPI's YoWASP builds) and report area and Fmax.",
         epilog="Array flags default to the board's settings in constraints/<board>.json.")
     parser.add_argument("--board", required=True, choices=board_names(), help="target board")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="a measured build of the board other than its default array (array flags and "
+                             "router from constraints/<board>.json \"presets\"; flags given still override), "
+                             "e.g. --preset wide on the ulx3s-85f: 4x4 PEs of 9 lanes" +
+                             (f"; this board's: {', '.join(sorted(board.presets)) or 'none'}" if board else ""))
     add_array_arguments(parser)
     parser.add_argument("--clock", type=float, metavar="MHZ",
                         help="requested clock in MHz (default: the board's, %s)" %
@@ -403,7 +408,10 @@ def _parser(board: BoardSpec | None) -> Parser:
                              "(default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
     if board:
         names = {f.name for f in fields(ArrayConfig)}
-        parser.set_defaults(**{k: v for k, v in board.array.items() if k in names})
+        array = {**board.array, **(preset or {}).get("array", {})}
+        parser.set_defaults(**{k: v for k, v in array.items() if k in names})
+        if preset and "router" in preset:
+            parser.set_defaults(router=preset["router"])
     return parser
 
 
@@ -411,11 +419,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     pre = Parser(prog="python -m hdl.synth", add_help=False)
     pre.add_argument("--board")
+    pre.add_argument("--preset")
     known, _ = pre.parse_known_args(argv)
-    board = None
+    board, preset = None, None
     if known.board in board_names():
         board = BoardSpec.load(known.board)
-    parser = _parser(board)
+        if known.preset is not None:
+            try:
+                preset = board.preset(known.preset)
+            except ValueError as e:
+                _parser(board).error(str(e))
+    parser = _parser(board, preset)
     args = parser.parse_args(argv)
     cfg = array_config_from_args(parser, args)
     clock_mhz = args.clock if args.clock is not None else board.clock_mhz
@@ -428,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         baud_divisor(clock.freq_hz, baud)
     except ValueError as e:
         parser.error(str(e))
-    out = args.output or REPO_ROOT / "build" / "synth" / f"{board.name}-{cfg.dataflow}-{cfg.rows}x{cfg.cols}"
+    shape = f"{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "")
+    out = args.output or REPO_ROOT / "build" / "synth" / f"{board.name}-{cfg.dataflow}-{shape}"
     print(f"{board.name}: {cfg.dataflow} {cfg.rows}x{cfg.cols} array at {clock.freq_hz / 1e6:g} MHz "
           f"(requested {clock_mhz:g}); building in {out} ...", flush=True)
     try:

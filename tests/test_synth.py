@@ -169,6 +169,27 @@ def test_board_flags_default_from_constraints(monkeypatch, tmp_path):
     assert seen["cfg"].act_depth == spec.array["act_depth"] and seen["kw"]["clock_mhz"] == spec.clock_mhz
 
 
+
+def test_a_preset_sets_array_and_router_and_flags_still_override(monkeypatch, tmp_path):
+    """``--preset wide`` is the measured wide-PE build of the ULX3S; an unknown preset is one line, exit 2."""
+    seen = {}
+
+    def fake(spec, cfg, out, **kw):
+        seen.update(cfg=cfg, kw=kw)
+        raise synth.SynthError("stop here")
+
+    monkeypatch.setattr(synth, "synthesize", fake)
+    assert synth.main(["--board", "ulx3s-85f", "--preset", "wide", "--seed", "3", "-o", str(tmp_path)]) == 1
+    wide = BoardSpec.load("ulx3s-85f").preset("wide")
+    assert seen["cfg"].lanes == 9 and seen["cfg"].weight_depth == wide["array"]["weight_depth"]
+    assert seen["cfg"].acc_depth == 32 and seen["kw"]["router"] == "router1" and seen["kw"]["seed"] == 3
+    assert synth.main(["--board", "ulx3s-85f", "--preset", "wide", "--lanes", "3", "-o", str(tmp_path)]) == 1
+    assert seen["cfg"].lanes == 3
+    with pytest.raises(SystemExit) as exc:
+        synth.main(["--board", "ulx3s-85f", "--preset", "huge"])
+    assert exc.value.code == 2
+
+
 # --- real builds ---
 
 SMALL_ICE40 = dict(dataflow="kernel", rows=1, cols=2, acc_depth=8, acc_bits=16, max_stride=1, act_depth=128,
