@@ -199,6 +199,9 @@ class ActivationTile(wiring.Component):
         # SELECT_GROUP * act_bits of them
         K = cfg.max_kernel
         taps_r, taps_s = lane_taps(cfg.dataflow, K, cfg.lanes)[lane]  # the kernel rows and columns it reads
+        if not taps_r:  # a lane no cycle can fill (e.g. vector at V = 8: rows of 3 fill 6 lanes, of 2 only 3 rows)
+            m.d.comb += [self.act[lane][i][j].eq(0) for i in range(cfg.rows) for j in range(cfg.cols)]
+            return
         for i in range(cfg.rows):
             if per_row:  # the storage row does not depend on the stride
                 cands = [(b, reads[i][(1, r)], b * K + r) for b in range(2) for r in taps_r]

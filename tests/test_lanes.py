@@ -167,6 +167,16 @@ def test_structured_lanes_read_fewer_taps_than_element_lanes():
     assert lane_taps("element", 3, 1) == lane_taps("kernel", 3, 1) == (((0, 1, 2), (0, 1, 2)),)
 
 
+def test_lanes_no_cycle_can_fill_are_built_as_zero(tmp_path):
+    """vector at V = 8 (max_kernel 3): rows of 3 fill lanes 0-5, rows of 2 at most 3 rows (lanes 0-5),
+    rows of 1 lanes 0-2, so lanes 6 and 7 never carry a position; the tile drives them 0."""
+    from hdl.generate import generate
+
+    assert [rows for rows, _ in lane_taps("vector", 3, 8)][6:] == [(), ()]
+    v_path, _ = generate(ArrayConfig(dataflow="vector", lanes=8, rows=2, cols=2, acc_depth=4), tmp_path)
+    assert v_path.exists()
+
+
 def test_adder_tree_latency_grows_with_log2_lanes():
     assert [adder_tree_latency(ArrayConfig(lanes=v)) for v in (1, 2, 3, 4, 5, 8, 9)] == [0, 1, 1, 1, 2, 2, 2]
 
