@@ -155,30 +155,30 @@ def test_argument_errors_exit_2(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_board_flags_default_from_constraints(monkeypatch, tmp_path):
-    seen = {}
+@pytest.fixture
+def synth_call(monkeypatch) -> dict:
+    """What ``hdl.synth.main`` would build: ``synthesize`` replaced by a recorder of its arguments."""
+    seen: dict = {}
 
     def fake(spec, cfg, out, **kw):
         seen.update(cfg=cfg, kw=kw)
         raise synth.SynthError("stop here")
 
     monkeypatch.setattr(synth, "synthesize", fake)
+    return seen
+
+
+def test_board_flags_default_from_constraints(synth_call, tmp_path):
+    seen = synth_call
     assert synth.main(["--board", "icebreaker", "--cols", "3", "-o", str(tmp_path)]) == 1
     spec = BoardSpec.load("icebreaker")
     assert seen["cfg"].cols == 3 and seen["cfg"].rows == spec.array["rows"]
     assert seen["cfg"].act_depth == spec.array["act_depth"] and seen["kw"]["clock_mhz"] == spec.clock_mhz
 
 
-
-def test_a_preset_sets_array_and_router_and_flags_still_override(monkeypatch, tmp_path):
+def test_a_preset_sets_array_and_router_and_flags_still_override(synth_call, tmp_path):
     """``--preset wide`` is the measured wide-PE build of the ULX3S; an unknown preset is one line, exit 2."""
-    seen = {}
-
-    def fake(spec, cfg, out, **kw):
-        seen.update(cfg=cfg, kw=kw)
-        raise synth.SynthError("stop here")
-
-    monkeypatch.setattr(synth, "synthesize", fake)
+    seen = synth_call
     assert synth.main(["--board", "ulx3s-85f", "--preset", "wide", "--seed", "3", "-o", str(tmp_path)]) == 1
     wide = BoardSpec.load("ulx3s-85f").preset("wide")
     assert seen["cfg"].lanes == 9 and seen["cfg"].weight_depth == wide["array"]["weight_depth"]
