@@ -6,7 +6,8 @@ flag) once per dataflow through :func:`hdl.synth.synthesize`, and prints one Mar
 whether the clock asked for was met. The seeds' argument is that regular sparsity is cheap to exploit;
 this table is the RTL's answer for this design. Results (the full ``synth_report.json`` of each build)
 go to ``bench/results/fpga_area-<board>-<rows>x<cols>[-v<lanes>].json``; a dataflow already there for the same
-array, clock and RTL commit is not rebuilt (``--force`` rebuilds).
+array, clock, RTL commit and tool versions is not rebuilt (``--force`` rebuilds). Under the table, the tool
+versions the builds record.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from pathlib import Path
 
 from golden.cli import Parser
 from golden.config import DATAFLOWS, ArrayConfig
+from golden.paths import cache_dir, records_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ("LC", "LUT", "FF", "DSP", "BRAM", "LUTRAM")
 
 
 def results_path(board: str, cfg: ArrayConfig, place_only: bool = False) -> Path:
-    return REPO_ROOT / "bench" / "results" / f"fpga_area-{board}-{cfg.shape}{'-placed' if place_only else ''}.json"
+    return records_root() / "bench" / "results" / f"fpga_area-{board}-{cfg.shape}{'-placed' if place_only else ''}.json"
 
 
 def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place_only: bool = False,
@@ -36,7 +37,7 @@ def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place
 
     spec = BoardSpec.load(board)
     cfg = ArrayConfig.from_dict(cfg_dict)
-    out = REPO_ROOT / "build" / "synth" / f"area-{board}-{cfg.dataflow}-{cfg.shape}"
+    out = cache_dir("synth") / f"area-{board}-{cfg.dataflow}-{cfg.shape}"
     try:
         return synthesize(spec, cfg, out, clock_mhz=clock_mhz, baud=spec.baud, seed=seed, place_only=place_only,
                           router=router)
@@ -45,7 +46,10 @@ def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place
 
 
 def table(reports: dict[str, dict]) -> str:
-    """The Markdown table of ``{dataflow: report}`` (dataflows in ``DATAFLOWS`` order)."""
+    """The Markdown table of ``{dataflow: report}`` (dataflows in ``DATAFLOWS`` order), and under it the
+    tool versions the builds record (:func:`hdl.synth.versions_note`)."""
+    from hdl.synth import versions_note
+
     order = [df for df in DATAFLOWS if df in reports]
     present = [k for k in RESOURCES if any(k in r.get("utilization", {}) for r in reports.values())]
     logic = "LC" if "LC" in present else "LUT"
@@ -65,13 +69,13 @@ def table(reports: dict[str, dict]) -> str:
         verdict = "placed only (estimate)" if r.get("placed_only") else "met" if r["timing_passed"] else "failed"
         lines.append(f"| {df} | " + " | ".join(cells) + f" | {over} | {r['fmax_mhz']} | "
                      f"{r['clock']['generated_mhz']:g} | {verdict} |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", versions_note([reports[df] for df in order])])
 
 
 def main(argv: list[str] | None = None) -> int:
     from hdl.board import BoardSpec, board_names
     from hdl.generate import add_array_arguments, array_config_from_args
-    from hdl.synth import source_state
+    from hdl.synth import source_state, tool_versions
 
     pre = Parser(prog="python -m bench.fpga_area", add_help=False)
     pre.add_argument("--board")
@@ -109,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output or results_path(args.board, base, args.place_only)
     old = json.loads(out.read_text()) if out.exists() else {}
     commit = source_state()
+    tools = tool_versions(spec.platform_class()().family)
     reports: dict[str, dict] = {}
     todo = {}
     for df in dataflows:
         cfg = replace(base, dataflow=df)
         prev = old.get(df)
         same = (prev and prev.get("array") == cfg.to_dict() and prev.get("clock", {}).get("requested_mhz") == clock
-                and prev.get("source") == commit and "error" not in prev)
+                and prev.get("source") == commit and prev.get("tools") == tools and "error" not in prev)
         if same and not args.force:
             reports[df] = prev
         else:
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             reports[df] = fut.result()
             r = reports[df]
             verdict = "estimated after placement" if r.get("placed_only") else \
-                f"timing {'met' if r['timing_passed'] else 'failed'}"
+                f"timing {'met' if r.get('timing_passed') else 'failed'}"  # a failed build's report has none
             state = r.get("error") or f"Fmax {r['fmax_mhz']} MHz, {verdict}"
             print(f"  {df}: {state}", file=sys.stderr, flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,9 @@ adds ``balanced`` pruning (the ``round((1 - sparsity) * R * S)`` largest weights
 topped up with whole kernels) to the layers, for the element dataflow's lanes; the
 speedups are then over the dense array with the same ``V``, and the lane utilization (useful MACs /
 (MAC cycles x V x PEs)) is measured from the RTL's counters.
+
+Each dataflow compiles its own Verilator model (a minute or more the first time) before its runs; on a
+terminal a line per dataflow says which one is under way and how long the whole has taken so far.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from golden.dataflow import DATAFLOW_TABLE
 from golden.encode import encode
 from golden.lanes import WIDE_FEED
 from golden.layer import Layer
+from golden.progress import StageLog
 from golden.prune import prune
 from sim.verilator import run_layers
 
@@ -53,11 +57,14 @@ def pruned_layers(base: Layer, sparsity: float, sigma: int, balanced: bool = Fal
     return layers
 
 
-def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 1) -> list[dict]:
+def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 1,
+            progress: StageLog | None = None) -> list[dict]:
+    """One row per (dataflow, pruned layer) run on the RTL; ``progress`` hears of each dataflow's start."""
+    progress = progress or StageLog(enabled=False)
     layers = pruned_layers(headline_layer(seed), sparsity, sigma, balanced=lanes > 1)
     names = list(layers)
     rows = []
-    for df in DATAFLOWS:
+    for k, df in enumerate(DATAFLOWS, 1):
         cfg = ArrayConfig(dataflow=df, lanes=lanes, **(WIDE_FEED if lanes > 1 else {}))
         fits = []
         for n in names:  # e.g. the unpruned layer needs more element-index words than the buffer has
@@ -66,6 +73,7 @@ def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 
                 fits.append(n)
             except ValueError as e:
                 print(f"skipped: {n} on {df}: {e}", file=sys.stderr)
+        progress(f"{df} ({k}/{len(DATAFLOWS)}): {len(fits)} layers on its Verilator model (compiled first if new)")
         results = run_layers(cfg, [layers[n] for n in fits], name=f"granularity-v{lanes}", check=True)
         for name, res in zip(fits, results, strict=True):
             enc = encode(layers[name], cfg)
@@ -75,12 +83,13 @@ def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 
                 "dataflow": df, "pruning": name, "sparsity": metrics.sparsity(layers[name].weights),
                 "cycles": res["cycles"], "predicted_cycles": res["predicted_cycles"],
                 "outputs_match": res["outputs_match"],
-                "utilization": metrics.utilization(layers[name], cfg.pes * lanes, res["cycles"]),
+                "utilization": metrics.utilization(layers[name], cfg.multipliers, res["cycles"]),
                 "compression_ratio": metrics.compression_ratio(enc), "index_bits": st["index_bits"],
                 "memory_words": mr["words"], "memory_bits": mr["bits"],
                 "useful_macs": metrics.useful_macs(layers[name]), "lanes": lanes,
                 "lane_utilization": metrics.lane_utilization(layers[name], cfg, res["perf"]),
             })
+    progress(f"all {len(DATAFLOWS)} dataflows run")
     dense = {r["pruning"]: r["cycles"] for r in rows if r["dataflow"] == "dense"}
     for r in rows:
         r["speedup"] = dense[r["pruning"]] / r["cycles"]
@@ -132,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         ArrayConfig(lanes=args.lanes)
     except ValueError as e:
         p.error(f"--{e}")
-    rows = measure(args.sparsity, args.sigma, args.seed, args.lanes)
+    rows = measure(args.sparsity, args.sigma, args.seed, args.lanes, StageLog())
     print(tables(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

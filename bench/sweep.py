@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import fcntl
 import hashlib
 import importlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -52,12 +50,15 @@ from pathlib import Path
 
 from golden.cli import OutputFile, Parser
 from golden.dataflow import DATAFLOW_TABLE
+from golden.jsonl import append_jsonl, read_jsonl
+from golden.paths import cache_dir, display_path, records_root
 from sim.parallel import Progress, chunks, completed, hms, make_executor
 from sim.verilator import HARNESS_HELP, HARNESSES
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-DEFAULT_RESULTS = BENCH_DIR / "results" / "results.jsonl"
+DEFAULT_RESULTS = records_root() / "bench" / "results" / "results.jsonl"
+"""Where the sweep keeps its runs: ``bench/results/`` of the checkout, of the current directory when installed."""
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.75, 0.9)
 DEFAULT_ARRAYS = ("4x4", "2x8")
 DEFAULT_LAYERS = ("cifar", "alexnet")
@@ -269,8 +270,8 @@ def make_record(run: RunSpec, p: Prepared, results: list[dict], job_wall_s: floa
         outputs_match=outputs_match,
         counters_match=perf == predicted_perf,
         useful_macs=useful, dense_macs=metrics.dense_macs(layer),
-        ideal_cycles=metrics.ideal_cycles(layer, cfg.pes),
-        utilization=metrics.utilization(layer, cfg.pes, cycles),
+        ideal_cycles=metrics.ideal_cycles(layer, cfg.multipliers),
+        utilization=metrics.utilization(layer, cfg.multipliers, cycles),
         compression_ratio=layer.weights.size * cfg.weight_bits / (st["weight_bits"] + st["index_bits"]),
         ops_saved=metrics.ops_saved(layer),
         weight_bits_stored=st["weight_bits"], index_bits_stored=st["index_bits"],
@@ -373,7 +374,7 @@ def synth_array(cfg_dict: dict, board: str, key: str, git_commit: str = "") -> d
             return {**base, "status": "error", "error": why}
         synth, boards = mods
         spec = boards.BoardSpec.load(board)
-        out = REPO_ROOT / "build" / "synth" / f"{board}-{cfg.dataflow}-{cfg.rows}x{cfg.cols}-{key}"
+        out = cache_dir("synth") / f"{board}-{cfg.dataflow}-{cfg.rows}x{cfg.cols}-{key}"
         rep = synth.synthesize(spec, cfg, out, clock_mhz=spec.clock_mhz, baud=spec.baud)
     except Exception as e:
         return {**base, "status": "error", "error": f"{type(e).__name__}: {e}"}
@@ -383,7 +384,7 @@ def synth_array(cfg_dict: dict, board: str, key: str, git_commit: str = "") -> d
         values[kind] = u.get("used")
         if "percent" in u:
             values[f"{kind}_pct"] = u["percent"]
-    return {**base, "status": "ok", "synth": values, "report": str(out / "synth_report.json")}
+    return {**base, "status": "ok", "synth": values, "report": display_path(out / "synth_report.json")}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,17 +393,7 @@ def synth_array(cfg_dict: dict, board: str, key: str, git_commit: str = "") -> d
 
 def load_records(path: Path) -> list[dict]:
     """Every record of a JSONL results file (a torn last line from an interrupted run is ignored)."""
-    if not Path(path).exists():
-        return []
-    out = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            print(f"warning: {path}:{n} is not valid JSON (interrupted write?); ignored", file=sys.stderr)
-    return out
+    return read_jsonl(path)
 
 
 def latest(records: Iterable[dict]) -> dict[str, dict]:
@@ -418,17 +409,9 @@ def done_keys(path: Path) -> set[str]:
 
 
 def append_records(path: Path, records: list[dict]) -> None:
-    """Append records as JSON lines under an exclusive lock, flushed to disk (safe to interrupt)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            for r in records:
-                f.write(json.dumps(r, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    """Append records as JSON lines, locked, flushed to disk, after repairing a line torn by a crash
+    (:func:`golden.jsonl.append_jsonl`): safe to interrupt and resume."""
+    append_jsonl(path, records)
 
 
 def _array_id(r: dict) -> str:
@@ -712,7 +695,9 @@ def build_parser() -> Parser:
     p.add_argument("--chunk-size", type=int, default=12, metavar="N",
                    help="runs per simulation job (every pass of each) (default: %(default)s)")
     p.add_argument("--harness", choices=HARNESSES, default="native", help=HARNESS_HELP + " (default: %(default)s)")
-    p.add_argument("--build-dir", default=None, metavar="DIR", help="Verilator build cache (default: build/verilator)")
+    p.add_argument("--build-dir", default=None, metavar="DIR",
+                   help="Verilator build cache (default: verilator/ in the cache directory, build/ of a checkout: "
+                        "golden.paths)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="run the tasks on this Dask distributed scheduler (e.g. tcp://host:8786) instead")
     p.add_argument("--synth", default=None, metavar="BOARD",

@@ -16,6 +16,42 @@ DATAFLOWS = tuple(DATAFLOW_TABLE)
 """Dataflows the generator can build (one index decoder + encoder each): see ``golden.dataflow``."""
 
 
+FEED_RULE = ((1, {"act_lanes": 2, "act_rows": 1, "drain_lanes": 1}),
+             (3, {"act_lanes": 2, "act_rows": 1, "drain_lanes": 2}),
+             (5, {"act_lanes": 3, "act_rows": 1, "drain_lanes": 4}),
+             (9, {"act_lanes": 6, "act_rows": 2, "drain_lanes": 4}))
+"""``(from V, feed)``: the loader and drain an array of ``V``-lane PEs gets unless told otherwise
+(:func:`feed_for`); each row holds from its ``V`` up to the next row's."""
+
+
+def feed_for(lanes: int, cols: int) -> dict[str, int]:
+    """The default loader and drain (``act_lanes``, ``act_rows``, ``drain_lanes``) of an array of
+    ``lanes``-wide PEs and ``cols`` PE columns: the feed follows the lanes, so a wide array is not
+    starved by a loader built for one MAC per PE.
+
+    The rule (:data:`FEED_RULE`, derived on the golden model with ``golden.lanes.predict`` on the
+    headline layer of ``bench.granularity`` on a 4x4 array): at each ``V`` the cheapest feed (fewest
+    activation read ports, then drain lanes) whose cycles are within 5 % of the widest feed's on the
+    dense and on the 75 % kernel-pruned layer. A 3x3 kernel takes ``ceil(9 / V)`` MAC cycles, so the
+    feed can only need to change where that count does (9, 5, 3, 3, 2, 2, 2, 2, 1):
+
+    ======  =====================  ===================================================
+    ``V``   act_lanes x act_rows   drain_lanes
+    ======  =====================  ===================================================
+    1-2     2 x 1                  1 (the ``V = 1`` array's feed)
+    3-4     2 x 1                  2
+    5-8     3 x 1                  4
+    >= 9    6 x 2                  4 (``golden.lanes.WIDE_FEED``, chosen by ``bench.lanes``
+                                   against issue 13's targets at 75 and 90 %)
+    ======  =====================  ===================================================
+
+    ``drain_lanes`` is then capped at the largest power of two <= ``cols`` (one output-buffer bank per
+    lane, columns of one PE row). Explicit values (``--act-lanes`` ...) override the rule field by field.
+    """
+    feed = next(f for v, f in reversed(FEED_RULE) if lanes >= v)
+    return {**feed, "drain_lanes": min(feed["drain_lanes"], 1 << (max(cols, 1).bit_length() - 1))}
+
+
 def _check_int(name: str, value: object, lo: int, hi: int | None = None, hint: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, not {value!r}")
@@ -40,12 +76,14 @@ class ArrayConfig:
     lanes : multiply lanes per PE (``V``): a cycle issues up to ``V`` scheduled positions of one kernel,
         their products summed into one accumulator slot (``golden.lanes`` says which positions share a
         cycle); a weight word holds ``V`` weights.
-    act_lanes : activations of one window row the tile loader reads per cycle;
-    act_rows : window rows it reads at once: ``act_rows * act_lanes`` read ports on the activation
-        buffer (each a copy of its block RAM), and a window of ``TH x TW`` takes
+    act_lanes : activations of one window row the tile loader reads per cycle (default: by
+        :func:`feed_for`, which follows ``lanes``);
+    act_rows : window rows it reads at once (default: by :func:`feed_for`): ``act_rows * act_lanes``
+        read ports on the activation buffer (each a copy of its block RAM), and a window of ``TH x TW`` takes
         ``ceil(TH / act_rows) * ceil(TW / act_lanes)`` cycles to load (``golden.timing.Loader``).
     drain_lanes : outputs the drain writes per cycle (``W``: consecutive columns of one PE row, into
-        ``W`` banks of the output buffer, ``hdl.buffers``); a power of two, at most ``cols``. A tile of
+        ``W`` banks of the output buffer, ``hdl.buffers``); a power of two, at most ``cols`` (default: by
+        :func:`feed_for`). A tile of
         ``M_g`` filters drains in ``M_g * rows * ceil(cols / W)`` cycles: wide PEs compute a tile in so
         few cycles that one output per cycle would be their limit (``golden.lanes``).
     act_depth, weight_depth, index_depth, out_depth : buffer depths in words.
@@ -56,7 +94,10 @@ class ArrayConfig:
         per output channel or from partial sums loaded into the output buffer, and the int8 epilogue
         (ReLU, requantization, saturation to ``act_bits``) can be applied on the way out
         (``golden.epilogue.OutputStage``); ``W`` times two multipliers (``golden.epilogue.MULT_BITS``
-        wide) and a ``param_depth``-word parameter memory. 0: the outputs are the raw sums.
+        wide) and a ``param_depth``-word parameter memory. 0: the outputs are the raw sums. On by
+        default, because a layer with more channels than the buffers hold runs in channel chunks, which
+        need the partial sums (``golden.passes``); a board turns it off in its build defaults where it
+        cannot afford it or was measured without it (``constraints/<board>.json``, ``reasons``).
     param_depth : output channels of a pass the output stage holds a bias and requantization for
         (with ``epilogue``; a layer with more runs in filter passes).
     perf_bits : width of each performance counter; 48 never wraps in practice, a small FPGA can save
@@ -73,15 +114,15 @@ class ArrayConfig:
     max_kernel: int = 3
     max_stride: int = 2
     lanes: int = 1
-    act_lanes: int = 2
-    act_rows: int = 1
-    drain_lanes: int = 1
+    act_lanes: int | None = None
+    act_rows: int | None = None
+    drain_lanes: int | None = None
     act_depth: int = 8192
     weight_depth: int = 16384
     index_depth: int = 4096
     out_depth: int = 8192
     acc_pipeline: int = 1
-    epilogue: int = 0
+    epilogue: int = 1
     param_depth: int = 256
     perf_bits: int = 48
 
@@ -89,13 +130,16 @@ class ArrayConfig:
         dataflow_of(self.dataflow)  # raises for an unknown name
         _check_int("rows", self.rows, 1, 64)
         _check_int("cols", self.cols, 1, 64)
+        _check_int("max_kernel", self.max_kernel, 1, 15)
+        _check_int("lanes", self.lanes, 1, self.max_kernel ** 2,
+                   hint="a cycle issues positions of one kernel, at most max_kernel**2 of them")
+        for name, value in feed_for(self.lanes, self.cols).items():  # unset feed fields follow the lanes
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)  # frozen: resolved once, so to_dict() is concrete
         _check_int("acc_depth", self.acc_depth, 1, 4096)
         _check_int("act_bits", self.act_bits, 2, 32)
         _check_int("weight_bits", self.weight_bits, 2, 32)
-        _check_int("max_kernel", self.max_kernel, 1, 15)
         _check_int("max_stride", self.max_stride, 1, 4)
-        _check_int("lanes", self.lanes, 1, self.max_kernel ** 2,
-                   hint="a cycle issues positions of one kernel, at most max_kernel**2 of them")
         _check_int("act_lanes", self.act_lanes, 1, 8)
         _check_int("act_rows", self.act_rows, 1, 4)
         _check_int("drain_lanes", self.drain_lanes, 1, self.cols,
@@ -122,6 +166,18 @@ class ArrayConfig:
     @property
     def pes(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers of the array, ``PEs x lanes``: what an ideal cycle count or a utilization divides by."""
+        return self.pes * self.lanes
+
+    def changed(self) -> dict[str, object]:
+        """The parameters that differ from the default array's (``ArrayConfig()``), in field order: what a
+        summary line must name besides the shape (a feed that follows ``lanes`` counts as changed)."""
+        default = ArrayConfig()
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
 
     @property
     def shape(self) -> str:

@@ -31,13 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import feed_for
 from .dataflow import Unit, dataflow_of
 from .encode import EncodedLayer, _units, stride_pattern
 from .metrics import useful_macs
 from .timing import Counters, Loader, simulate
 
-WIDE_FEED = {"act_lanes": 6, "act_rows": 2, "drain_lanes": 4}
-"""The loader and drain that keep ``V = 9`` lanes fed on a 4x4 array (``ArrayConfig`` fields): two rows
+WIDE_FEED = feed_for(9, 4)
+"""The loader and drain that keep ``V = 9`` lanes fed on a 4x4 array (``ArrayConfig`` fields, and its
+default at ``V = 9``: ``golden.config.feed_for``): two rows
 of a 3x3 window (``TW = 6``) per load cycle, four outputs per drain cycle. Chosen on this model by
 ``bench.lanes`` (the cheapest feed that meets issue 13's targets) and used for every wide array of the
 benchmarks, the tests' headline checks and the ECP5 build (``docs/architecture.md``, "Wide PEs")."""

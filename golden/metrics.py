@@ -2,7 +2,11 @@
 
 * ``useful_macs`` = non-zero weights x output pixels (every non-zero weight meets every output pixel
   once; padding products count, as the hardware must do them);
-* ``ideal_cycles`` = ceil(useful MACs / PEs); ``utilization`` = useful MACs / (PEs x cycles);
+* ``ideal_cycles`` = ceil(useful MACs / multipliers); ``utilization`` = useful MACs / (multipliers x
+  cycles), with multipliers = PEs x lanes (``ArrayConfig.multipliers``): a ``V``-lane PE does up to
+  ``V`` MACs a cycle, so dividing by the PEs alone would report a utilization above 1;
+* ``lane_utilization`` = useful MACs / (multipliers x MAC cycles): how full the issuing cycles were;
+* ``bound``: what limits a run, the MACs, the loader or the drain (from its counters);
 * ``speedup`` = dense cycles / sparse cycles (same layer, same array);
 * ``compression_ratio`` = dense weight bits / (stored weight bits + index bits) -- Mao et al.'s index
   saving shows up here: a coarse index costs few bits per stored weight;
@@ -33,19 +37,33 @@ def dense_macs(layer: Layer) -> int:
     return int(layer.weights.size) * layer.e * layer.f
 
 
-def ideal_cycles(layer: Layer, pes: int) -> int:
-    return -(-useful_macs(layer) // pes)
+def ideal_cycles(layer: Layer, multipliers: int) -> int:
+    """Cycles of a run that kept every one of ``multipliers`` (PEs x lanes) busy with useful MACs."""
+    return -(-useful_macs(layer) // multipliers)
 
 
-def utilization(layer: Layer, pes: int, cycles: int) -> float:
-    return useful_macs(layer) / (pes * cycles) if cycles else 0.0
+def utilization(layer: Layer, multipliers: int, cycles: int) -> float:
+    """Useful MACs / (``multipliers`` x cycles): at most 1 when ``multipliers`` counts every lane."""
+    return useful_macs(layer) / (multipliers * cycles) if cycles else 0.0
 
 
 def lane_utilization(layer: Layer, cfg, counters: dict[str, int]) -> float:
     """Useful MACs / (MAC cycles x lanes x PEs) of a run (BRIEF §5): how full the issuing cycles' lanes
     were. With one lane it is the utilization of the MAC cycles alone."""
-    slots = counters["mac_cycles"] * cfg.lanes * cfg.pes
+    slots = counters["mac_cycles"] * cfg.multipliers
     return useful_macs(layer) / slots if slots else 0.0
+
+
+BOUNDS = {"mac": "mac_cycles", "loader": "load_stall_cycles", "drain": "drain_stall_cycles"}
+"""What can bound a run, and the counter of the sequencer's cycles spent on it: issuing MACs, waiting
+for the loader's window, waiting for the drain to take the accumulators."""
+
+
+def bound(counters: dict[str, int]) -> str:
+    """``mac``, ``loader`` or ``drain``: where the compute sequencer spent most of a run's cycles. A feed
+    too narrow for the lanes shows as ``loader`` (or ``drain``): more lanes would not make it faster,
+    a wider ``--act-lanes``/``--act-rows`` (or ``--drain-lanes``) would."""
+    return max(BOUNDS, key=lambda k: counters[BOUNDS[k]])
 
 
 def ops_saved(layer: Layer) -> float:

@@ -41,12 +41,15 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
+from golden.paths import source_checkout
 
 from .accelerator import Accelerator
 from .generate import manifest
 from .uart import UARTReceiver, UARTTransmitter
 
-CONSTRAINTS_DIR = Path(__file__).resolve().parent.parent / "constraints"
+CONSTRAINTS_DIR = (source_checkout() or Path(__file__).resolve().parent) / "constraints"
+"""The board files: ``constraints/`` of a source checkout; a wheel ships them as ``hdl/constraints/``
+(``pyproject.toml`` maps the directory there), since an installed copy has no checkout around it."""
 PROTOCOL_VERSION = 1
 OP_INFO, OP_LOAD, OP_START, OP_STATUS, OP_PERF, OP_READ = (ord(c) for c in "ILS?PR")
 NAK = ord("!")
@@ -80,6 +83,7 @@ class BoardSpec:
     drive_high: list = field(default_factory=list)
     seed: int = 1
     presets: dict = field(default_factory=dict)
+    reasons: dict = field(default_factory=dict)  # array flag -> why the board's default differs from ArrayConfig's
 
     def preset(self, name: str) -> dict:
         """Preset ``name`` (``{"array": {...}, "router": ..., "about": ...}``): a second measured build of
@@ -465,8 +469,14 @@ class BoardTop(Elaboratable):
         """``sync`` from the PLL, held in reset until the PLL has locked and 15 us have passed.
 
         The wait also covers the iCE40 block RAMs, which read as zero for ~3 us after configuration.
+
+        ``pll_clk`` carries the design's clock constraint, so it is kept (``keep``): nextpnr finds a
+        constraint's net by the names the netlist keeps, and in the flattened design Yosys kept only
+        ``bridge.accel.array.clk`` of the clock net's names, so nextpnr ignored the constraint ("net
+        'pll_clk' does not exist") and timed the clock at what it derived through the PLL instead.
         """
-        pll_clk, lock, lock_s = Signal(name="pll_clk"), Signal(name="pll_lock"), Signal(name="pll_lock_s")
+        pll_clk = Signal(name="pll_clk", attrs={"keep": 1})
+        lock, lock_s = Signal(name="pll_lock"), Signal(name="pll_lock_s")
         clk_pin = platform.request(platform.default_clk, dir="-")
         p = self.clock.pll
         if platform.family == "iCE40":
@@ -503,4 +513,4 @@ class BoardTop(Elaboratable):
         with m.Elif(rst):
             m.d.por += [timer.eq(timer + 1), rst.eq(timer != delay - 1)]
         m.d.comb += cd_sync.rst.eq(rst)
-        platform.add_clock_constraint(pll_clk, self.clock.freq_hz)  # a top-level net keeps its name
+        platform.add_clock_constraint(pll_clk, self.clock.freq_hz)

@@ -19,7 +19,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
 from golden.cli import OutputDir, Parser
-from golden.config import DATAFLOWS, ArrayConfig
+from golden.config import DATAFLOWS, FEED_RULE, ArrayConfig, feed_for
 from golden.encode import load_targets
 
 from .accelerator import Accelerator
@@ -120,18 +120,19 @@ _HELP = {
     "acc_bits": "accumulator width (wraps, two's complement)",
     "max_kernel": "largest kernel size R, S supported",
     "max_stride": "largest stride supported",
-    "lanes": "multiply lanes per PE: kernel positions issued per cycle (1 .. max_kernel**2); wide PEs need a "
-             "wide feed, e.g. --lanes 9 --act-lanes 6 --act-rows 2 --drain-lanes 4 on a 4x4 array",
+    "lanes": "multiply lanes per PE: kernel positions issued per cycle (1 .. max_kernel**2); the loader and "
+             "drain follow it unless --act-lanes, --act-rows or --drain-lanes are given",
     "act_lanes": "activations of a window row the tile loader reads per cycle",
     "act_rows": "window rows the tile loader reads at once (act_rows*act_lanes activation-buffer read ports)",
-    "drain_lanes": "outputs the drain writes per cycle (output-buffer banks; a power of two <= cols)",
+    "drain_lanes": "outputs the drain writes per cycle (output-buffer banks; a power of two <= cols, capped there)",
     "act_depth": "activation buffer depth in words (>= C*H*W)",
     "weight_depth": "weight buffer depth in words (>= stored weights)",
     "index_depth": "each index buffer's depth in words (sparse dataflows)",
     "out_depth": "output buffer depth in words (>= M*E*F)",
     "acc_pipeline": "1: registered accumulator read + forwarding (fast clocks); 0: one-cycle read-add-write (small)",
     "epilogue": "1: an output stage in the drain: bias or partial sums added to the sums, ReLU, "
-                "requantization and saturation to act_bits (int8 layers in passes; 2*drain_lanes more multipliers)",
+                "requantization and saturation to act_bits (int8 layers in passes, channel chunks; "
+                "2*drain_lanes more multipliers); 0: raw sums, layers must fit the buffers channel-wise",
     "param_depth": "output channels per pass the output stage holds a bias and requantization for (with --epilogue 1)",
     "perf_bits": "performance-counter width (a run must take < 2**N cycles)",
 }
@@ -146,11 +147,30 @@ def add_array_arguments(parser: argparse.ArgumentParser, dataflow: bool = True, 
         parser.add_argument("--sparsity", "--dataflow", dest="dataflow", choices=DATAFLOWS,
                             default=defaults.dataflow, help="dataflow: which zeros the sequencer skips "
                                                             "(default: %(default)s)")
+    feed_fields = set(feed_for(defaults.lanes, defaults.cols))
     for f in fields(ArrayConfig):
         if f.name == "dataflow" or (f.name == "lanes" and not lanes):
             continue
+        if f.name in feed_fields:  # None: ArrayConfig resolves it from --lanes (golden.config.feed_for)
+            parser.add_argument("--" + f.name.replace("_", "-"), type=int, default=None, metavar="N",
+                                help=f"{_HELP[f.name]} (default: by --lanes: {_feed_rule(f.name)})")
+            continue
         parser.add_argument("--" + f.name.replace("_", "-"), type=int, default=getattr(defaults, f.name),
                             metavar="N", help=f"{_HELP[f.name]} (default: %(default)s)")
+
+
+def _feed_rule(name: str) -> str:
+    """``golden.config.FEED_RULE``'s values of one feed field, for its flag's help: ``V>=1: 2, V>=5: 3, ...``."""
+    return ", ".join(f"V>={v}: {feed[name]}" for v, feed in FEED_RULE)
+
+
+def describe(cfg: ArrayConfig) -> str:
+    """One line naming the array: dataflow, shape, lanes, filters per pass and every other parameter that
+    differs from the default array's (a feed that followed the lanes included)."""
+    rest = "".join(f", {k} {v}" for k, v in cfg.changed().items()
+                   if k not in ("dataflow", "rows", "cols", "lanes", "acc_depth"))
+    return (f"{cfg.dataflow} array {cfg.rows}x{cfg.cols}, {cfg.lanes} lane{'s' if cfg.lanes > 1 else ''} per PE, "
+            f"acc_depth {cfg.acc_depth}{rest}")
 
 
 def array_config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ArrayConfig:
@@ -177,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = array_config_from_args(parser, args)
     v_path, j_path = generate(cfg, args.output)
-    print(f"{cfg.dataflow} array {cfg.rows}x{cfg.cols}, acc_depth {cfg.acc_depth}: wrote {v_path} and {j_path}")
+    print(f"{describe(cfg)}: wrote {v_path} and {j_path}")
     return 0
 
 

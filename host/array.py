@@ -12,8 +12,9 @@ A **target** says what runs the generated array:
 Every target returns the same per-layer results (the outputs as an array, the cycles measured from
 ``start`` to ``done`` where the target can measure them independently of the counters, the counters,
 and the golden model's verdicts through :func:`golden.check.check_run`), so a caller such as
-``host.net`` is written once. Random load gaps and output backpressure exist on the Verilator
-targets only (a board's link sets its own pace, and neither changes the cycle count).
+``host.net`` is written once, and a layer larger than the buffers runs in passes on any target through
+:func:`sim.run.run_passes` (``host.board run`` does). Random load gaps and output backpressure exist on
+the Verilator targets only (a board's link sets its own pace, and neither changes the cycle count).
 """
 
 from __future__ import annotations
@@ -77,12 +78,12 @@ def run_layers(cfg: ArrayConfig, layers: list, target: Target | str = "native", 
     ``baud``, ``timeout`` (seconds per reply): a board's link. Never raises on a mismatch."""
     t = target if isinstance(target, Target) else Target.parse(target)
     if t.kind in ("native", "cocotb"):
+        from sim.run import verilator_runner
         from sim.verilator import DEFAULT_BUILD_ROOT
-        from sim.verilator import run_layers as run_verilator
 
-        results = run_verilator(cfg, layers, name=name, seed=seed, load_gap=load_gap, backpressure=backpressure,
-                                check=False, root=build_root or DEFAULT_BUILD_ROOT, harness=t.kind)
-        return [dict(r, outputs=None if r["outputs"] is None else np.load(r["outputs"])) for r in results]
+        kw = dict(seed=seed, load_gap=load_gap, backpressure=backpressure, check=False,
+                  root=build_root or DEFAULT_BUILD_ROOT, harness=t.kind)
+        return verilator_runner(kw, name)(cfg, layers)
     encs = [encode(layer, cfg) for layer in layers]
     if t.kind == "pysim":
         from sim.pysim import run_pysim

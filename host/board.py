@@ -2,7 +2,10 @@
 
 ``python -m host.board run --port /dev/ttyUSB0 --layer LAYER.npz [--board B] [array flags] [--baud N]``
 sends the layer over the board's UART (:mod:`host.protocol`), runs it, and checks the outputs against
-``golden.conv.conv2d`` and the counters (cycles included) against ``golden.timing.simulate``.
+``golden.conv.conv2d`` and the counters (cycles included) against ``golden.timing.simulate``. A layer
+larger than the board's buffers runs in passes (``golden.passes``), each checked, and assembled on the
+host: the board is one more target of :mod:`host.array`, and the passes go through the same code as
+``sim.run``'s (:func:`sim.run.run_passes`).
 ``--port sim`` runs the same session on the bridge in Amaranth's simulator instead (clock = 4 x baud),
 which is how the tests exercise the whole path.
 """
@@ -23,9 +26,10 @@ from .protocol import BridgeError
 
 def main(argv: list[str] | None = None) -> int:
     from golden.cli import OutputFile, Parser
-    from golden.encode import encode
     from golden.layerio import load_layer
+    from golden.passes import fit_or_plan
     from hdl.generate import add_array_arguments, array_config_from_args
+    from sim.run import passes_notice, run_layer
 
     argv = sys.argv[1:] if argv is None else argv
     pre = Parser(prog="python -m host.board", add_help=False)
@@ -37,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                     description="Run layers on a board programmed with python -m hdl.synth.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one layer and check it against the golden model",
-                         description="Send a layer over the board's UART, run it, check outputs and counters. "
-                                     "Pass the same --board and array flags as to hdl.synth.")
+                         description="Send a layer over the board's UART, run it (in passes if it is larger than "
+                                     "the buffers), check outputs and counters. Pass the same --board and array "
+                                     "flags as to hdl.synth.")
     run.add_argument("--port", required=True, help="serial port (e.g. /dev/ttyUSB0), or 'sim' to run the bridge "
                                                    "in Amaranth's simulator")
     run.add_argument("--layer", type=Path, required=True, metavar="LAYER.npz",
@@ -59,26 +64,33 @@ def main(argv: list[str] | None = None) -> int:
     baud = args.baud if args.baud is not None else spec.baud
     try:
         layer = load_layer(args.layer)
-        encode(layer, cfg)  # the one-line error of a layer that does not fit, before any link is opened
+        pl = fit_or_plan(layer, cfg)  # the one-line error of a layer that does not run, before any link is opened
         if baud <= 0:
             raise ValueError(f"--baud must be positive, not {baud}")
     except ValueError as e:
         run.error(str(e))
+    if pl is not None:
+        print(passes_notice(pl), file=sys.stderr)
+    problems: list[str] = []  # what the golden check found wrong, pass by pass
+
+    def run_board(cfg: ArrayConfig, layers: list) -> list[dict]:
+        results = run_layers(cfg, layers, Target("board", args.port), baud=baud, timeout=args.timeout)
+        problems.extend(q for r in results for q in r["problems"])
+        return results
+
     try:
-        res = run_layers(cfg, [layer], Target("board", args.port), baud=baud, timeout=args.timeout)[0]
+        rep, _ = run_layer(layer, cfg, pl, run_board)
     except BridgeError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
-    report = {"board": args.board, "port": args.port, "dataflow": cfg.dataflow,
-              "outputs_match": res["outputs_match"], "cycles": res["cycles"],
-              "predicted_cycles": res["predicted_cycles"], "counters_match": res["perf"] == res["predicted_perf"],
-              "perf": res["perf"], "problems": res["problems"]}
+    report = {"board": args.board, "port": args.port, **rep, "problems": problems}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{cfg.dataflow} {cfg.rows}x{cfg.cols} on {args.port}: outputs_match={report['outputs_match']} "
+    passes = f" in {len(pl.passes)} passes" if pl is not None else ""
+    print(f"{cfg.dataflow} {cfg.rows}x{cfg.cols} on {args.port}{passes}: outputs_match={report['outputs_match']} "
           f"cycles={report['cycles']} (predicted {report['predicted_cycles']}) "
           f"counters_match={report['counters_match']}")
-    return 0 if report["outputs_match"] and report["counters_match"] else 1
+    return 0 if report["outputs_match"] and report["cycles_match"] and report["counters_match"] else 1
 
 
 if __name__ == "__main__":

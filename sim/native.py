@@ -13,6 +13,9 @@ results; Python packs the job before and checks the results against the golden m
 The stalls are drawn by the driver's own generator (splitmix64 from the job's or the layer's seed): a
 seed reproduces the same run here, not the same stall pattern as in the cocotb testbench.
 
+The driver runs as ``Vsparse_pe_array JOB RESULTS [WAVES]``: a model built with ``trace=`` (see
+:func:`build_native`) takes a third argument and dumps every eval there, VCD or FST as it was built.
+
 Job file (text, whitespace-separated tokens, written by :func:`write_job`)::
 
     sparse-pe-native-job-1
@@ -50,11 +53,13 @@ from host.packing import Packing, to_signed
 from .verilator import (
     DEFAULT_BUILD_ROOT,
     MODEL_ARGS,
+    TRACE_FORMATS,
     build_label,
     check_fits,
     compile_cached,
     ensure_verilator,
     make_flags,
+    trace_format,
 )
 
 DRIVER = Path(__file__).with_name("native_main.cpp")
@@ -92,30 +97,43 @@ class Rates:
         return self.clocked / self.seconds if self.seconds else float("inf")
 
 
-def _compile_native(v_path: Path, j_path: Path, directory: Path, top: str, verbose: bool) -> None:
+def _compile_native(v_path: Path, j_path: Path, directory: Path, top: str, verbose: bool,
+                    trace: str | None = None) -> None:
     binary = ensure_verilator()
     for src in (v_path, j_path, DRIVER):
         (directory / src.name).write_bytes(src.read_bytes())
     log = directory / "build.log"
-    cmd = [str(binary), "--cc", "--exe", "--build", "-j", "2", *MODEL_ARGS, "--top-module", top,
-           "-Mdir", "obj", "-o", f"V{top}", v_path.name, DRIVER.name]
+    cmd = [str(binary), "--cc", "--exe", "--build", "-j", "2", *MODEL_ARGS, *TRACE_FORMATS.get(trace, []),
+           "--top-module", top, "-Mdir", "obj", "-o", f"V{top}", v_path.name, DRIVER.name]
     with make_flags(), open(log, "w") as f:
         proc = subprocess.run(cmd, cwd=directory, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode:
         raise RuntimeError(f"Verilator build of the native driver failed; see {log}")
 
 
-def build_native(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False) -> NativeBuild:
+_BUILT: dict[tuple[ArrayConfig, Path, str | None], NativeBuild] = {}
+"""The builds this process has made or found, by (config, root, trace): generating the Verilog only to
+hash it takes seconds to minutes, and a network run asks for the same array once per layer and image."""
+
+
+def build_native(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False,
+                 trace: str | None = None) -> NativeBuild:
     """Generate, and compile the model with the native driver unless an identical build exists (the
-    cache of :func:`sim.verilator.build`, keyed also by the driver's source)."""
+    cache of :func:`sim.verilator.build`, keyed also by the driver's source); ``trace`` (a key of
+    :data:`sim.verilator.TRACE_FORMATS`) compiles the driver's waveform dump in. A build this process
+    already made (still on disk) is returned without generating again (:data:`_BUILT`)."""
+    known = _BUILT.get((cfg, Path(root), trace))
+    if known is not None and (known.directory / "BUILT").exists():
+        return known
     ensure_verilator()
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
         v_path, j_path = generate(cfg, Path(staging))
         directory = compile_cached(root, "native-" + build_label(cfg), v_path, j_path, TOP, verbose,
-                                    compile_fn=_compile_native, extra=DRIVER.read_bytes())
+                                    compile_fn=_compile_native, extra=DRIVER.read_bytes(), trace=trace)
     manifest = json.loads((directory / f"{TOP}.json").read_text())
-    return NativeBuild(cfg, directory, directory / "obj" / f"V{TOP}", manifest)
+    nb = _BUILT[(cfg, Path(root), trace)] = NativeBuild(cfg, directory, directory / "obj" / f"V{TOP}", manifest)
+    return nb
 
 
 def write_job(path: Path, pack: Packing, encs: list, stalls: list[dict], seed: int) -> None:
@@ -153,9 +171,11 @@ def read_results(path: Path) -> tuple[Rates, list[dict]]:
 
 
 def run_native(b: NativeBuild, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
-               backpressure: float = 0.0, stalls: list[dict] | None = None) -> tuple[list[dict], Rates]:
+               backpressure: float = 0.0, stalls: list[dict] | None = None,
+               waves: Path | None = None) -> tuple[list[dict], Rates]:
     """Run ``layers`` on a native build: the per-layer results (as :func:`sim.verilator.run_layers`) and
-    the driver's rates. Never raises on a mismatch: every result carries its ``problems``."""
+    the driver's rates. Never raises on a mismatch: every result carries its ``problems``. ``waves``:
+    the driver dumps the job's waveform there (the build must be traced in that file's format)."""
     cfg = b.cfg
     t0 = time.perf_counter()
     pack = Packing.from_manifest(b.manifest)
@@ -168,7 +188,8 @@ def run_native(b: NativeBuild, layers: list, name: str = "layers", *, seed: int 
     out.unlink(missing_ok=True)
     write_job(job, pack, encs, stalls, seed)
     t1 = time.perf_counter()
-    proc = subprocess.run([str(b.binary), str(job), str(out)], capture_output=True, text=True)
+    trace_arg = [str(waves)] if waves is not None else []
+    proc = subprocess.run([str(b.binary), str(job), str(out), *trace_arg], capture_output=True, text=True)
     t2 = time.perf_counter()
     if proc.returncode or not out.exists():
         raise RuntimeError(f"the native driver failed (exit {proc.returncode}): "
@@ -205,13 +226,15 @@ def _verdict(pack: Packing, enc, r: dict, out_npy: Path) -> dict:
 
 def run_layers_native(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0,
                       load_gap: float = 0.0, backpressure: float = 0.0, check: bool = True,
-                      root: Path = DEFAULT_BUILD_ROOT, stalls: list[dict] | None = None) -> list[dict]:
+                      root: Path = DEFAULT_BUILD_ROOT, stalls: list[dict] | None = None,
+                      waves: Path | None = None) -> list[dict]:
     """:func:`sim.verilator.run_layers` on the native driver (same arguments, same results)."""
     if stalls is not None and len(stalls) != len(layers):
         raise ValueError(f"stalls has {len(stalls)} entries for {len(layers)} layers")
     check_fits(cfg, layers)
-    results, _ = run_native(build_native(cfg, root), layers, name, seed=seed, load_gap=load_gap,
-                            backpressure=backpressure, stalls=stalls)
+    trace = trace_format(waves) if waves is not None else None
+    results, _ = run_native(build_native(cfg, root, trace=trace), layers, name, seed=seed, load_gap=load_gap,
+                            backpressure=backpressure, stalls=stalls, waves=waves)
     errors = [f"layer {i}: " + "; ".join(r["problems"]) for i, r in enumerate(results) if r["problems"]]
     if check and errors:
         raise AssertionError("native run failed: " + "; ".join(errors))

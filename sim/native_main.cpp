@@ -4,6 +4,11 @@
 // testbench (sim/tb_accelerator.py): a stream word moves on a rising edge where valid and ready were
 // both high before it; inputs change right after an edge; ``cycles`` counts the edges from the one
 // that samples ``start`` to the one after which ``done`` is high.
+//
+// Built with --trace-vcd or --trace-fst (sim.verilator.TRACE_FORMATS), the driver takes a third
+// argument, a waveform file: every eval is dumped, the clock rising at multiples of 10 ns and falling
+// half-way (the period of the cocotb testbench, sim/tb_accelerator.py PERIOD_NS), so either harness's
+// trace reads the same in a viewer.
 
 #include <chrono>
 #include <cstdint>
@@ -18,6 +23,16 @@
 
 #include "Vsparse_pe_array.h"
 #include "verilated.h"
+
+#if VM_TRACE
+#if VM_TRACE_FST
+#include "verilated_fst_c.h"
+using Trace = VerilatedFstC;
+#else
+#include "verilated_vcd_c.h"
+using Trace = VerilatedVcdC;
+#endif
+#endif
 
 // Verilator escapes a double underscore in a port name (Amaranth's "load__valid") as "___05F".
 
@@ -109,8 +124,31 @@ struct Driver {
 
     explicit Driver(VerilatedContext* ctx) : top(new Vsparse_pe_array(ctx)) {}
 
-    void settle() { top->clk = 0; top->eval(); }
-    void edge() { top->clk = 1; top->eval(); ++edges; }
+#if VM_TRACE
+    std::unique_ptr<Trace> trace;
+    uint64_t last_dump = 0;
+
+    void open_trace(const char* path) {
+        trace.reset(new Trace);
+        top->trace(trace.get(), 99);  // every level of the hierarchy
+        trace->open(path);
+        if (!trace->isOpen()) fail(std::string("cannot write the waveform file ") + path);
+    }
+    // A second settle between the same two edges (inputs changed again) goes 1 ns later: a trace
+    // time never repeats, so no eval is lost.
+    void dump(uint64_t t) {
+        if (!trace) return;
+        if (last_dump && t <= last_dump) t = last_dump + 1;
+        trace->dump(t);
+        last_dump = t;
+    }
+#else
+    void dump(uint64_t) {}
+#endif
+    static constexpr uint64_t kPeriod = 10;  // trace time units (ns) per clock cycle
+
+    void settle() { top->clk = 0; top->eval(); dump(kPeriod * edges + kPeriod / 2); }
+    void edge() { top->clk = 1; top->eval(); ++edges; dump(kPeriod * edges); }
     void cycle() { settle(); edge(); }
 
     void reset() {
@@ -218,11 +256,23 @@ std::vector<Layer> read_job(const char* path, uint64_t& seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) fail("usage: Vsparse_pe_array JOB RESULTS");
+    if (argc != 3 && argc != 4) fail("usage: Vsparse_pe_array JOB RESULTS [WAVES.vcd|WAVES.fst]");
     uint64_t seed = 0;
     const std::vector<Layer> layers = read_job(argv[1], seed);
     auto ctx = std::make_unique<VerilatedContext>();
+#if VM_TRACE
+    ctx->traceEverOn(true);  // before the model is constructed, as Verilator's tracing examples do
+#endif
     Driver d(ctx.get());
+    if (argc == 4) {
+#if VM_TRACE
+        ctx->timeunit(-9);
+        ctx->timeprecision(-9);
+        d.open_trace(argv[3]);
+#else
+        fail("this driver was built without tracing; build it with trace= (sim.native.build_native)");
+#endif
+    }
     Rng rng{seed};
     std::vector<Result> results;
     results.reserve(layers.size());
@@ -231,6 +281,9 @@ int main(int argc, char** argv) {
     for (const Layer& ly : layers) results.push_back(d.one(ly, rng));
     const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     d.top->final();
+#if VM_TRACE
+    if (d.trace) d.trace->close();
+#endif
 
     std::ofstream out(argv[2]);
     if (!out) fail(std::string("cannot write ") + argv[2]);

@@ -13,6 +13,8 @@ import multiprocessing
 import sys
 import time
 
+from golden.progress import hms
+
 
 class Progress:
     """A one-line progress bar on stderr (a new line per update when stderr is not a terminal)."""
@@ -41,13 +43,6 @@ class Progress:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def hms(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 class InlineExecutor(cf.Executor):

@@ -14,6 +14,7 @@ Example::
 
     python -m sim.regress --count 1000 --seed 1 --workers 2
     python -m sim.regress --seed 1 --case 417          # one case again, alone
+    python -m sim.regress --seed 1 --case 417 --waves case417.vcd   # and its waveform
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from golden.cli import OutputDir, OutputFile, Parser
-from golden.config import DATAFLOWS, ArrayConfig
+from golden.config import DATAFLOWS, ArrayConfig, feed_for
 from golden.layerio import save_layer
 from golden.passes import plan
+from golden.paths import cache_dir
 from golden.space import (
     BOUNDARIES,
     DEFAULT_MAX_CYCLES,
@@ -46,9 +48,9 @@ from golden.space import (
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .parallel import Progress, chunks, completed, hms, make_executor
-from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, REPO_ROOT
+from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, WAVES_HELP, WavesFile, trace_format
 
-DEFAULT_OUT = REPO_ROOT / "build" / "regress"
+DEFAULT_OUT = cache_dir("regress")
 
 
 @dataclass
@@ -114,20 +116,22 @@ class Summary:
 # worker side (module-level: pickled by reference for the process pool)
 
 
-def build_array(cfg_dict: dict, build_root: str, harness: str = "cocotb") -> str:
+def build_array(cfg_dict: dict, build_root: str, harness: str = "cocotb", trace: str | None = None) -> str:
     cfg = ArrayConfig.from_dict(cfg_dict)
     if harness == "native":
         from .native import build_native
-        return str(build_native(cfg, Path(build_root)).directory)
+        return str(build_native(cfg, Path(build_root), trace=trace).directory)
     from .verilator import build
-    return str(build(cfg, Path(build_root)).directory)
+    return str(build(cfg, Path(build_root), trace=trace).directory)
 
 
-def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str, harness: str = "cocotb") -> list[Outcome]:
+def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str, harness: str = "cocotb",
+              waves: Path | None = None) -> list[Outcome]:
     """Run ``cases`` (one dataflow) in one cocotb job; never raises: a crash fails every case of the chunk.
 
     A case larger than the buffers runs as its passes (``golden.passes``), each under the case's stalls:
-    it passes when every pass is exact and the assembled outputs are the layer's.
+    it passes when every pass is exact and the assembled outputs are the layer's. ``waves``: the job's
+    waveform (all of a case's passes in order).
     """
     from .verilator import run_layers
 
@@ -140,7 +144,7 @@ def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str, harness: str =
         stalls += [{"seed": c.stall_seed, "load_gap": c.load_gap, "backpressure": c.backpressure}] * len(parts)
     try:
         results = run_layers(cfg, layers, name=f"regress-{uuid.uuid4().hex[:12]}", check=False,
-                             root=Path(build_root), stalls=stalls, harness=harness)
+                             root=Path(build_root), stalls=stalls, harness=harness, waves=waves)
     except Exception as e:  # noqa: BLE001 - reported per case, the run goes on
         return [Outcome(c.index, False, [f"{type(e).__name__}: {e}"]) for c in cases]
     out, k = [], 0
@@ -162,10 +166,13 @@ def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str, harness: str =
 
 
 def array_flags(cfg: ArrayConfig, skip: tuple[str, ...] = ("dataflow",)) -> str:
-    """The command-line flags that build ``cfg`` (those that differ from the defaults), ``skip`` aside."""
+    """The command-line flags that build ``cfg`` (those that differ from the defaults), ``skip`` aside.
+    The feed's defaults follow ``--lanes`` and ``--cols`` (``golden.config.feed_for``), so its flags are
+    compared with the default at ``cfg``'s lanes and columns: the command then rebuilds ``cfg``'s feed."""
     default = ArrayConfig()
+    feed = feed_for(cfg.lanes, cfg.cols)
     return " ".join(f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" for f in fields(ArrayConfig)
-                    if f.name not in skip and getattr(cfg, f.name) != getattr(default, f.name))
+                    if f.name not in skip and getattr(cfg, f.name) != feed.get(f.name, getattr(default, f.name)))
 
 
 def reproduce_commands(summary: Summary, case: Case, npz: Path) -> list[str]:
@@ -186,11 +193,15 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, la
             indices: list[int] | None = None,
             workers: int = 2, chunk_size: int = 10, max_cycles: int = DEFAULT_MAX_CYCLES,
             build_root: Path = DEFAULT_BUILD_ROOT, out_dir: Path = DEFAULT_OUT, progress: bool = True,
-            log=None, harness: str = "cocotb") -> Summary:
-    """Draw and run the cases; report failures on ``log`` as they come (see the module docstring)."""
+            log=None, harness: str = "cocotb", waves: Path | None = None) -> Summary:
+    """Draw and run the cases; report failures on ``log`` as they come (see the module docstring).
+    ``waves`` dumps the waveform of the run, which must then be one case (``indices`` of one)."""
     log = log or sys.stderr
     t0 = time.monotonic()
     wanted = indices if indices is not None else list(range(count))
+    if waves is not None and (indices is None or len(set(indices)) != 1):
+        raise ValueError("--waves traces one case: give exactly one --case I (run each case apart for more)")
+    trace = trace_format(waves) if waves is not None else None
     lanes = list(lanes or [cfg.lanes])
     print(f"regress: drawing {len(wanted)} cases (seed {seed}, dataflows {','.join(dataflows)}, "
           f"lanes {','.join(map(str, lanes))}, {cfg.rows}x{cfg.cols} array)", file=log)
@@ -221,7 +232,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, la
     print(f"regress: building {len(by_df)} arrays (cached under {build_root})", file=log, flush=True)
     with make_executor(workers, None) as ex:
         pending: dict[cf.Future, tuple[str, object]] = {
-            ex.submit(build_array, arrays[v].to_dict(), str(build_root), harness): ("build", v) for v in by_df}
+            ex.submit(build_array, arrays[v].to_dict(), str(build_root), harness, trace): ("build", v) for v in by_df}
         for fut, (what, item) in completed(ex, pending):
             if what == "build":
                 exc = fut.exception()
@@ -232,7 +243,7 @@ def regress(cfg: ArrayConfig, seed: int, count: int, dataflows: list[str], *, la
                         bar.update(len(outs), f"{item}: BUILD FAILED")
                     continue
                 for chunk in chunks(by_df[item], chunk_size):
-                    pending[ex.submit(run_chunk, arrays[item].to_dict(), chunk, str(build_root), harness)] = \
+                    pending[ex.submit(run_chunk, arrays[item].to_dict(), chunk, str(build_root), harness, waves)] = \
                         ("chunk", item)
             else:
                 outs = fut.result()
@@ -290,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
                         help="Verilator build cache (default: %(default)s)")
     parser.add_argument("--harness", choices=HARNESSES, default="cocotb", help=HARNESS_HELP + " (default: %(default)s)")
+    parser.add_argument("--waves", metavar="FILE.vcd|FILE.fst", action=WavesFile,
+                        help=WAVES_HELP + "; only with one --case I")
     args = parser.parse_args(argv)
     dataflows = [d.strip() for d in args.dataflows.split(",") if d.strip()]
     bad = [d for d in dataflows if d not in DATAFLOWS]
@@ -313,9 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = regress(cfg, args.seed, args.count, dataflows, lanes=lanes, indices=args.case, workers=args.workers,
                           chunk_size=args.chunk_size, max_cycles=args.max_cycles, build_root=args.build_dir,
-                          out_dir=args.out, harness=args.harness)
+                          out_dir=args.out, harness=args.harness, waves=args.waves)
     except ValueError as e:  # an array too small for some boundary
         parser.error(str(e))
+    if args.waves and args.waves.exists():  # a case whose build or run crashed wrote none
+        print(f"waveform of case {args.case[0]} in {args.waves}", file=sys.stderr)
     print(coverage_table(summary))
     missing = summary.missing()
     if missing and not args.case:

@@ -5,13 +5,17 @@ that cannot run fails with one line and no partial run. A layer larger than the 
 passes (``golden.passes``: filter chunks and bands of output rows, each pass a layer that fits) whose
 outputs are put together on the host; the report then has one entry per pass and the layer's totals.
 The report holds the RTL-measured cycles next to the golden prediction, the bit-exact comparison,
-utilization and every counter.
+utilization and lane utilization (over PEs x lanes multipliers, ``golden.metrics``), what bounds the
+run (the MACs, or a loader or drain too narrow for them: then a note on stderr) and every counter.
+``--waves FILE.vcd|FILE.fst`` dumps the run's waveform (all passes in order) from a traced build of
+the array (``sim.verilator.TRACE_FORMATS``).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,19 +24,25 @@ import numpy as np
 from golden import metrics
 from golden.cli import OutputFile, Parser
 from golden.compact import compact, expand_outputs
+from golden.config import ArrayConfig
 from golden.encode import encode
+from golden.layer import Layer
 from golden.layerio import load_layer
 from golden.passes import Plan, fit_or_plan
 from hdl.generate import add_array_arguments, array_config_from_args
 
-from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, run_layers
+from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, WAVES_HELP, WavesFile, run_layers
 
 
-def _run_fields(ly, cfg, outputs_match: bool, cycles: int, predicted: int, counters_match: bool) -> dict:
-    """The report fields of a run of ``ly`` on ``cfg`` (one layer, or the sum of its passes)."""
+def _run_fields(ly, cfg, outputs_match: bool, cycles: int, predicted: int, counters_match: bool,
+                counters: dict[str, int]) -> dict:
+    """The report fields of a run of ``ly`` on ``cfg`` (one layer, or the sum of its passes) whose
+    performance counters (summed over the passes) are ``counters``."""
     return {
         "dataflow": cfg.dataflow,
-        "array": {"rows": cfg.rows, "cols": cfg.cols, "acc_depth": cfg.acc_depth},
+        "array": {"rows": cfg.rows, "cols": cfg.cols, "acc_depth": cfg.acc_depth, "lanes": cfg.lanes,
+                  "act_lanes": cfg.act_lanes, "act_rows": cfg.act_rows, "drain_lanes": cfg.drain_lanes,
+                  "epilogue": cfg.epilogue},
         "layer": {"M": ly.m, "C": ly.c, "H": ly.h, "W": ly.w, "R": ly.r, "S": ly.s, "stride": ly.stride,
                   "padding": ly.padding, "E": ly.e, "F": ly.f},
         "outputs_match": outputs_match,
@@ -41,8 +51,10 @@ def _run_fields(ly, cfg, outputs_match: bool, cycles: int, predicted: int, count
         "cycles_match": cycles == predicted,
         "counters_match": counters_match,
         "useful_macs": metrics.useful_macs(ly),
-        "ideal_cycles": metrics.ideal_cycles(ly, cfg.pes),
-        "utilization": metrics.utilization(ly, cfg.pes, cycles),
+        "ideal_cycles": metrics.ideal_cycles(ly, cfg.multipliers),
+        "utilization": metrics.utilization(ly, cfg.multipliers, cycles),
+        "lane_utilization": metrics.lane_utilization(ly, cfg, counters),
+        "bound": metrics.bound(counters),
         "sparsity": metrics.sparsity(ly.weights),
         "ops_saved": metrics.ops_saved(ly),
     }
@@ -51,7 +63,7 @@ def _run_fields(ly, cfg, outputs_match: bool, cycles: int, predicted: int, count
 def report(enc, result: dict) -> dict:
     return {
         **_run_fields(enc.layer, enc.cfg, result["outputs_match"], result["cycles"], result["predicted_cycles"],
-                      result["perf"] == result["predicted_perf"]),
+                      result["perf"] == result["predicted_perf"], result["perf"]),
         "compression_ratio": metrics.compression_ratio(enc),
         "storage": metrics.storage_bits(enc),
         "memory_references": metrics.memory_references(enc, result["perf"]),
@@ -59,33 +71,81 @@ def report(enc, result: dict) -> dict:
     }
 
 
+_WIDER = {"loader": "--act-lanes/--act-rows", "drain": "--drain-lanes"}
+
+
+def bound_note(rep: dict) -> str:
+    """One line saying that the loader or the drain, not the MACs, bounded a run (``golden.metrics.bound``),
+    from its counters, and which flags widen it."""
+    t = rep["traffic"]
+    stalls = t[metrics.BOUNDS[rep["bound"]]]
+    return (f"note: the {rep['bound']}, not the MACs, bounds this run: the sequencer waited {stalls} of its "
+            f"{rep['cycles']} cycles for it against {t['mac_cycles']} MAC cycles (a wider {_WIDER[rep['bound']]} "
+            f"feeds it faster)")
+
+
 def _add_counters(results: list[dict], key: str) -> dict:
     return {k: sum(r[key][k] for r in results) for k in results[0][key]}
 
 
-def run_passes(layer, pl: Plan, kw: dict, name: str) -> tuple[dict, np.ndarray | None]:
-    """Run the passes of ``pl`` on the RTL: the layer's report (totals and one entry per pass) and its
-    assembled outputs (``None`` if a pass hung)."""
+Runner = Callable[[ArrayConfig, list[Layer]], list[dict]]
+"""``run(cfg, layers)``: the layers run in order on some target, one result each in the form of
+:func:`sim.verilator.run_layers` with the outputs as an array (``None`` if the layer hung):
+:func:`verilator_runner` here, any target of :func:`host.array.run_layers` on the host (a board)."""
+
+
+def verilator_runner(kw: dict, name: str) -> Runner:
+    """A :data:`Runner` on the RTL in Verilator: :func:`sim.verilator.run_layers` with ``kw`` and the build
+    ``name``, its outputs loaded."""
+    def run(cfg: ArrayConfig, layers: list[Layer]) -> list[dict]:
+        return [dict(r, outputs=None if r["outputs"] is None else np.load(r["outputs"]))
+                for r in run_layers(cfg, layers, name=name, **kw)]
+    return run
+
+
+def run_passes(layer: Layer, pl: Plan, run: Runner) -> tuple[dict, np.ndarray | None]:
+    """Run the passes of ``pl`` with ``run``: the layer's report (totals and one entry per pass) and its
+    assembled outputs (``None`` if a pass hung). Written once for every target, so a board assembles
+    and checks passes exactly as the simulators do."""
     cfg = pl.cfg
-    results = run_layers(cfg, [p.layer for p in pl.passes], name=name, **kw)
+    results = run(cfg, [p.layer for p in pl.passes])
     hung = [r for r in results if r["outputs"] is None]
     passes = [{"filters": [p.m0, p.m1], "rows": [p.e0, p.e1], "channels": [p.c0, p.c1],
                **report(encode(p.layer, cfg), r)}
               for p, r in zip(pl.passes, results, strict=True) if r["outputs"] is not None]
     if hung:
         return {"passes": passes, "problems": [q for r in hung for q in r["problems"]]}, None
-    outputs = pl.assemble([np.load(r["outputs"]) for r in results])
+    outputs = pl.assemble([r["outputs"] for r in results])
     golden = layer.expected(cfg)
     cycles, predicted = sum(r["cycles"] for r in results), sum(r["predicted_cycles"] for r in results)
+    traffic = _add_counters(results, "perf")
     rep = {
         **_run_fields(layer, cfg, bool(np.array_equal(outputs, golden)) and all(r["outputs_match"] for r in results),
-                      cycles, predicted, all(r["perf"] == r["predicted_perf"] for r in results)),
+                      cycles, predicted, all(r["perf"] == r["predicted_perf"] for r in results), traffic),
         "plan": {"passes": len(pl.passes), "filters_per_pass": pl.chunk, "rows_per_pass": pl.band,
                  "channels_per_pass": pl.channel_chunk, "transfer_words": pl.transfer_words},
-        "traffic": _add_counters(results, "perf"),
+        "traffic": traffic,
         "passes": passes,
     }
     return rep, outputs
+
+
+def run_layer(layer: Layer, cfg: ArrayConfig, pl: Plan | None, run: Runner) -> tuple[dict, np.ndarray | None]:
+    """Run ``layer`` with ``run``, whole (``pl`` ``None``) or in the passes of ``pl``
+    (``golden.passes.fit_or_plan``): its report and outputs (``None`` if it hung; the report then has
+    the ``problems``)."""
+    if pl is not None:
+        return run_passes(layer, pl, run)
+    result = run(cfg, [layer])[0]
+    if result["outputs"] is None:
+        return {"problems": result["problems"]}, None
+    return report(encode(layer, cfg), result), result["outputs"]
+
+
+def passes_notice(pl: Plan) -> str:
+    """The line that says a layer runs in passes, and how it is split."""
+    return (f"the layer does not fit the buffers in one run: {len(pl.passes)} passes of {pl.chunk} filters x "
+            f"{pl.band} output rows x {pl.channel_chunk} input channels")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
                         help="Verilator build cache (default: %(default)s)")
     parser.add_argument("--harness", choices=HARNESSES, default="cocotb", help=HARNESS_HELP + " (default: %(default)s)")
+    parser.add_argument("--waves", metavar="FILE.vcd|FILE.fst", action=WavesFile,
+                        help=WAVES_HELP + "; a layer run as passes gives one trace of all its passes in order; "
+                             "--compare-dense's dense run is not traced")
     args = parser.parse_args(argv)
     cfg = array_config_from_args(parser, args)
     for name in ("load_gap", "backpressure"):
@@ -130,20 +193,15 @@ def main(argv: list[str] | None = None) -> int:
               root=args.build_dir, harness=args.harness)
     name = f"run-{args.layer.stem}"
     if plans[cfg.dataflow] is not None:
-        pl = plans[cfg.dataflow]
-        print(f"the layer does not fit the buffers in one run: {len(pl.passes)} passes of {pl.chunk} filters x "
-              f"{pl.band} output rows x {pl.channel_chunk} input channels", file=sys.stderr)
-        rep, outputs = run_passes(layer, pl, kw, name)
-        if outputs is None:
-            print(f"error: {'; '.join(rep['problems'])}", file=sys.stderr)
-            return 1
-    else:
-        result = run_layers(cfg, [layer], name=name, **kw)[0]
-        if result["outputs"] is None:  # the array never raised done (the testbench reset it)
-            print(f"error: {'; '.join(result['problems'])}", file=sys.stderr)
-            return 1
-        rep = report(encode(layer, cfg), result)
-        outputs = np.load(result["outputs"])
+        print(passes_notice(plans[cfg.dataflow]), file=sys.stderr)
+    rep, outputs = run_layer(layer, cfg, plans[cfg.dataflow], verilator_runner(dict(kw, waves=args.waves), name))
+    if args.waves:
+        passes = plans[cfg.dataflow] and len(plans[cfg.dataflow].passes)
+        print(f"waveform of the run in {args.waves}" + (f" ({passes} passes, in order)" if passes else ""),
+              file=sys.stderr)
+    if outputs is None:  # the array never raised done (the testbench reset it)
+        print(f"error: {'; '.join(rep['problems'])}", file=sys.stderr)
+        return 1
     if compacted:
         outputs = expand_outputs(compacted, outputs)
         rep["compacted"] = {"M": layer.m, "C": layer.c, "original_M": original.m, "original_C": original.c}
@@ -153,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         rep["outputs_match"] = rep["outputs_match"] and bool(np.array_equal(outputs, golden))
     if args.compare_dense:
         if plans["dense"] is not None:
-            dense, _ = run_passes(layer, plans["dense"], kw, name)
+            dense, _ = run_passes(layer, plans["dense"], verilator_runner(kw, name))
         else:
             dense = run_layers(dense_cfg, [layer], name=name, **kw)[0]
         rep["dense_cycles"] = dense["cycles"]
@@ -162,10 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out_npz:
         np.savez(args.out_npz, outputs=outputs)
     text = json.dumps(rep, indent=2)
+    if rep["bound"] != "mac":
+        print(bound_note(rep), file=sys.stderr)
     if args.json:
         args.json.write_text(text + "\n")
         summary = (f"{cfg.dataflow}: outputs_match={rep['outputs_match']} cycles={rep['cycles']} "
-                   f"(predicted {rep['predicted_cycles']}) utilization={rep['utilization']:.3f}")
+                   f"(predicted {rep['predicted_cycles']}) utilization={rep['utilization']:.3f} "
+                   f"lane_utilization={rep['lane_utilization']:.3f}")
         if "speedup" in rep:
             summary += f" speedup={rep['speedup']:.2f}x"
         print(summary)

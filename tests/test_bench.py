@@ -126,6 +126,21 @@ def test_layers_that_do_not_fit_are_recorded_as_skipped_without_a_build(tmp_path
     assert len(sweep.load_records(results)) == 4
 
 
+def test_a_sweep_killed_mid_write_and_resumed_keeps_every_record(tmp_path, capsys):
+    # A kill in the middle of a write leaves a partial last line; the resumed sweep must not write its
+    # first record onto it (both would be lost): every line valid JSON, every planned run recorded.
+    results = tmp_path / "r.jsonl"
+    argv = [*TINY, "--param", "act_depth=16", "--results", str(results)]  # records without a build
+    assert sweep.main(argv) == 0
+    whole = results.read_bytes()
+    results.write_bytes(whole[:-len(whole.splitlines()[-1]) // 2 - 1])  # the last record cut in half
+    assert sweep.main(argv) == 0
+    lines = results.read_text().splitlines()
+    assert [json.loads(line)["status"] for line in lines] == ["skipped"] * 4
+    assert len({json.loads(line)["key"] for line in lines}) == 4
+    assert "dropped a partial last line" in capsys.readouterr().err
+
+
 def test_synth_without_hdl_synth_is_skipped_with_a_message(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "hdl.synth", None)  # import fails as if the module did not exist
     mods, why = sweep._load_synth()
@@ -211,6 +226,8 @@ def test_report_writes_markdown_and_plots(tiny_sweep, tmp_path):
     md = report.make_report(results, tmp_path)
     text = md.read_text()
     assert "## Headline: 4x4 array" in text and "Against the seeds' claims" in text
+    # no path of the machine that wrote it (issue 22): the results file is named, not its directory
+    assert f"from `{results.name}`" in text and str(results.parent) not in text
     for png in ("speedup_vs_sparsity", "utilization_vs_sparsity", "memrefs_per_mac", "compression_vs_sparsity"):
         path = tmp_path / f"{png}.png"
         assert path.stat().st_size > 1000 and f"]({png}.png)" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -16,6 +17,7 @@ from golden.config import ArrayConfig
 from golden.conv import conv2d
 from golden.encode import encode
 from golden.layerio import save_layer
+from golden.passes import fit_or_plan
 from golden.timing import simulate
 from hdl.board import OP_INFO, OP_LOAD, OP_STATUS, BoardSpec, ecp5_pll, ice40_pll, info_reply, plan_clock
 from hdl.uart import UARTReceiver, UARTTransmitter, baud_divisor
@@ -23,7 +25,8 @@ from host.link import simulate_session
 from host.protocol import BridgeError, Protocol, Transaction, decode_status, layer_session
 from tests.conftest import random_layer
 
-TINY = dict(rows=2, cols=2, acc_depth=4, act_depth=256, weight_depth=512, index_depth=64, out_depth=256)
+TINY = dict(rows=2, cols=2, acc_depth=4, act_depth=256, weight_depth=512, index_depth=64, out_depth=256,
+            epilogue=0)  # the output stage is tests/test_output_stage.py's subject
 
 
 # --- UART ---
@@ -205,6 +208,31 @@ def test_run_cli_on_simulated_board(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "outputs_match=True" in out and "counters_match=True" in out
+
+
+def test_run_cli_runs_a_layer_larger_than_the_buffers_in_passes(tmp_path, capsys):
+    """A board is one more target of host.array: a layer over its output buffer runs in passes (here two
+    bands of output rows) through sim.run's pass code, over the simulated UART bridge, every pass exact."""
+    path = tmp_path / "layer.npz"
+    ly = random_layer(np.random.default_rng(5), m=1, c=1, h=4, w=4, padding=1, kernel_density=1.0)
+    save_layer(path, ly)
+    flags = {**TINY, "out_depth": 8}  # 16 outputs, 8 per pass
+    pl = fit_or_plan(ly, ArrayConfig(**{**BoardSpec.load("icebreaker").array, **flags}))  # the command's array
+    assert pl is not None and len(pl.passes) == 2
+    rc = board_cli.main(["run", "--port", "sim", "--layer", str(path), "--json", str(tmp_path / "r.json"),
+                         *(f"--{k.replace('_', '-')}={v}" for k, v in flags.items())])
+    out, err = capsys.readouterr()
+    assert rc == 0, out + err
+    assert "kernel 2x2 on sim in 2 passes: outputs_match=True" in out and "counters_match=True" in out
+    assert err == ("the layer does not fit the buffers in one run: 2 passes of 1 filters x 2 output rows x 1 input "
+                   "channels\n")
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"] and rep["problems"] == []
+    assert [p["rows"] for p in rep["passes"]] == [[0, 2], [2, 4]]
+    for p, want in zip(rep["passes"], pl.passes, strict=True):  # each pass against its own golden prediction
+        assert p["outputs_match"] and p["counters_match"]
+        assert p["cycles"] == p["predicted_cycles"] == simulate(encode(want.layer, pl.cfg)).busy_cycles
+    assert rep["cycles"] == sum(p["cycles"] for p in rep["passes"])
 
 
 def test_run_cli_errors(tmp_path, capsys, monkeypatch):

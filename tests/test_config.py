@@ -32,7 +32,9 @@ def test_generate_writes_verilog_and_manifest(tmp_path):
     man = json.loads((tmp_path / "sparse_pe_array.json").read_text())
     assert "module sparse_pe_array" in v
     assert man["params"]["rows"] == 2 and man["params"]["dataflow"] == "kernel"
-    assert set(man["load_targets"]) == {"act", "weight", "chan_index", "unit_index"}
+    # the default array has the output stage: partial sums, biases and requantization are load targets
+    assert set(man["load_targets"]) == {"act", "weight", "chan_index", "unit_index", "psum", "bias", "requant"}
+    assert man["params"]["epilogue"] == 1
     assert {"load__payload", "o__payload", "cfg", "start", "busy", "done", "perf"} <= set(man["ports"])
     assert man["layouts"]["perf"]["busy_cycles"] == {"offset": 0, "width": 48}
     # memory zero-initialisation is one loop, not one line per word
@@ -50,3 +52,74 @@ def test_generate_bad_parameters_exit_2_with_one_line(argv, msg, capsys, tmp_pat
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert msg in err[-1] and err[-1].startswith("python -m hdl.generate: error:")
+
+
+# --- defaults that follow the lanes (issue 22) ---
+
+def test_the_feed_follows_the_lanes_and_explicit_values_override():
+    """``--lanes 9`` alone builds the wide feed (``WIDE_FEED``), not the ``V = 1`` loader that starves it;
+    each feed field given explicitly wins over the rule, and the manifest carries concrete numbers."""
+    from golden.config import FEED_RULE, feed_for
+    from golden.lanes import WIDE_FEED
+
+    assert {k: getattr(ArrayConfig(lanes=9), k) for k in WIDE_FEED} == WIDE_FEED
+    assert (ArrayConfig().act_lanes, ArrayConfig().act_rows, ArrayConfig().drain_lanes) == (2, 1, 1)
+    wide = ArrayConfig(lanes=9, drain_lanes=2)
+    assert (wide.act_lanes, wide.act_rows, wide.drain_lanes) == (6, 2, 2)
+    assert ArrayConfig(lanes=9, cols=2).drain_lanes == 2  # capped at the largest power of two <= cols
+    assert ArrayConfig(lanes=9, cols=3).drain_lanes == 2
+    d = ArrayConfig(lanes=5).to_dict()
+    assert all(isinstance(d[k], int) for k in WIDE_FEED) and ArrayConfig.from_dict(d) == ArrayConfig(lanes=5)
+    for v in range(1, 10):  # every default is a legal array, and the rule is monotone in V
+        feed = feed_for(v, 4)
+        assert ArrayConfig(lanes=v).drain_lanes == feed["drain_lanes"] <= 4
+        assert all(feed[k] <= feed_for(v + 1, 4)[k] for k in feed)
+    assert FEED_RULE[0][0] == 1
+
+
+def test_the_default_feed_keeps_nine_lanes_busy_on_a_kernel_pruned_layer():
+    """On the model: ``--lanes 9`` with no feed flags takes the wide feed's cycles on a held-out 75 %
+    kernel-pruned layer, where the ``V = 1`` feed is MAC-starved (loader-bound) and over 1.5x slower."""
+    import numpy as np
+
+    from golden import metrics
+    from golden.encode import encode
+    from golden.layer import Layer
+    from golden.prune import prune
+    from golden.timing import simulate
+
+    rng = np.random.default_rng(22)
+    w = np.clip(np.round(rng.normal(0, 40, (32, 24, 3, 3))), -128, 127).astype(np.int64)
+    layer = Layer(prune(w, "kernel", 0.75).weights, rng.integers(-128, 128, (24, 14, 14)), 1, 1)
+    fed = simulate(encode(layer, ArrayConfig(lanes=9))).to_dict()
+    starved = simulate(encode(layer, ArrayConfig(lanes=9, act_lanes=2, act_rows=1, drain_lanes=1))).to_dict()
+    assert starved["busy_cycles"] > 1.5 * fed["busy_cycles"]
+    assert metrics.bound(fed) == "mac" and metrics.bound(starved) == "loader"
+
+
+def test_generate_names_the_lanes_and_every_changed_parameter():
+    from hdl.generate import describe
+
+    assert describe(ArrayConfig()) == "kernel array 4x4, 1 lane per PE, acc_depth 32"
+    line = describe(ArrayConfig(lanes=9, epilogue=0, act_depth=1024))
+    assert line == ("kernel array 4x4, 9 lanes per PE, acc_depth 32, act_lanes 6, act_rows 2, drain_lanes 4, "
+                    "act_depth 1024, epilogue 0")
+
+
+def test_generate_help_states_the_feed_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--act-lanes N activations of a window row the tile loader reads per cycle (default: by --lanes: " \
+           "V>=1: 2, V>=3: 2, V>=5: 3, V>=9: 6)" in out
+
+
+def test_reproduce_flags_name_a_feed_only_where_it_differs_from_the_lanes_rule():
+    """``sim.regress`` prints the flags that rebuild a case's array; a feed that followed the lanes needs
+    none, a narrow feed on a wide array needs all three (else ``--lanes 9`` alone would build the wide one)."""
+    from sim.regress import array_flags
+
+    assert array_flags(ArrayConfig(lanes=9)) == "--lanes 9"
+    assert array_flags(ArrayConfig(lanes=9, act_lanes=2, act_rows=1, drain_lanes=1)) == \
+        "--lanes 9 --act-lanes 2 --act-rows 1 --drain-lanes 1"
+    assert array_flags(ArrayConfig(epilogue=0)) == "--epilogue 0"

@@ -102,3 +102,57 @@ def test_the_net_command_runs_every_pass_on_the_native_driver_in_two_processes(s
     rep = json.loads(report.read_text())
     assert rep["int8_matches_reference"] and rep["total"]["rtl_ok"]
     assert rep["total"]["rtl_passes"] == rep["total"]["passes"] > 5
+
+
+def _net(small, capsys, *argv) -> tuple[int, str, str]:
+    """``host.net`` on the small CNN with ``argv``, on a 2x2 array (the golden model only unless --rtl)."""
+    return run_main(main, ["--model", str(small), "--rows", "2", "--cols", "2", *argv], capsys)
+
+
+def test_net_input_npz_holding_one_image_runs_as_the_npy_does(small, tmp_path, capsys):
+    x = np.random.default_rng(7).random(load_onnx(small).input_shape)
+    np.save(tmp_path / "x.npy", x[None])  # the batch axis of 1 is taken off
+    np.savez(tmp_path / "x.npz", image=x)
+    reports = []
+    for name in ("x.npy", "x.npz"):
+        code, _, err = _net(small, capsys, "--input", str(tmp_path / name), "--json", str(tmp_path / "r.json"))
+        assert code == 0, err
+        rep = json.loads((tmp_path / "r.json").read_text())
+        reports.append((rep["total"], rep["float_vs_int8"], rep["int8_matches_reference"]))
+    assert reports[0] == reports[1]
+
+
+BAD_INPUTS = {  # file name: (how to write it from the image x, the error after "--input PATH ")
+    "two.npz": (lambda p, x: np.savez(p, a=x, b=x),
+                "holds 2 arrays (a, b), not one image; save just the image, e.g. numpy.savez(path, x=image)"),
+    "x.txt": (lambda p, x: p.write_text("0.1 0.2 0.3\n"),
+              "is not a .npy array of numbers (numpy.save), or an .npz holding one (numpy.savez)"),
+    "batch.npy": (lambda p, x: np.save(p, np.stack([x, x])),
+                  "has shape (2, 3, 12, 12); the model takes (3, 12, 12) or (1, 3, 12, 12)"),
+    "nan.npy": (lambda p, x: np.save(p, np.where(np.arange(x.size).reshape(x.shape) == 5, np.nan, x)),
+                "holds NaN or infinite values (1, the first at (0, 0, 5)); the input must be finite"),
+    "inf.npz": (lambda p, x: np.savez(p, x=np.full(x.shape, -np.inf)),
+                "holds NaN or infinite values (432, the first at (0, 0, 0)); the input must be finite"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_net_bad_input_gets_one_line_saying_what_it_is_not(small, tmp_path, capsys, name):
+    """Never numpy's AttributeError on an .npz, its "allow_pickle" advice on a text file, a batch cut to its
+    first image, or a RuntimeWarning from the quantizer's cast of a NaN (pytest makes warnings errors, and
+    the error must be the only line)."""
+    write, message = BAD_INPUTS[name]
+    path = tmp_path / name
+    write(path, np.random.default_rng(7).random(load_onnx(small).input_shape))
+    code, out, err = _net(small, capsys, "--input", str(path))
+    assert code == 2 and out == ""
+    assert_one_line_error(err, "python -m host.net", f"--input {path} {message}")
+
+
+def test_net_summary_says_when_the_rtl_was_not_run(small, tmp_path, capsys):
+    code, _, err = _net(small, capsys, "--rtl", "none", "--json", str(tmp_path / "r.json"))
+    assert code == 0, err
+    lines = err.splitlines()
+    assert all(line.endswith("the RTL was not run") for line in lines[:-1])  # one line per array layer
+    assert "the RTL was not run; int8 network == reference: True" in lines[-1]
+    assert "0 passes" not in err

@@ -15,7 +15,8 @@ from golden.layer import Layer
 from golden.passes import _act_transfer, band_layer, plan, tile_rows
 from tests.conftest import EPILOGUE_ARRAY, random_layer
 
-SMALL = dict(rows=2, cols=3, acc_depth=4, act_depth=300, weight_depth=256, index_depth=128, out_depth=120)
+SMALL = dict(rows=2, cols=3, acc_depth=4, act_depth=300, weight_depth=256, index_depth=128, out_depth=120,
+             epilogue=0)  # no output stage: passes of filter chunks and bands only
 EPI_SMALL = EPILOGUE_ARRAY
 
 
@@ -131,12 +132,13 @@ def test_filters_beyond_the_parameter_memory_run_in_filter_chunks():
 def test_channel_chunks_run_exactly_on_the_rtl(requant):
     """Channel-chunked passes (partial sums through the output buffer), with a bias and, on the last
     chunk, the epilogue, on Verilator under load gaps and backpressure."""
-    from sim.run import run_passes
+    from sim.run import run_passes, verilator_runner
 
     cfg = ArrayConfig(dataflow="kernel", **EPI_SMALL)
     ly = _chunked(np.random.default_rng(3), requant)
     pl = plan(ly, cfg)
-    rep, outputs = run_passes(ly, pl, dict(seed=4, load_gap=0.2, backpressure=0.3, check=False), "passes-channels")
+    rep, outputs = run_passes(ly, pl, verilator_runner(dict(seed=4, load_gap=0.2, backpressure=0.3, check=False),
+                                                       "passes-channels"))
     assert rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"], rep.get("problems")
     assert np.array_equal(outputs, ly.expected(cfg))
     assert rep["plan"]["channels_per_pass"] == pl.channel_chunk < ly.c
@@ -157,14 +159,15 @@ def test_a_layer_larger_than_the_buffers_runs_exactly_on_the_rtl(shape, split):
     input: loading the input twice is cheaper than the weights twice) on the default kernel array (its
     Verilator model is shared with the other tests), under load gaps and backpressure: every pass
     exact, and the assembled layer."""
-    from sim.run import run_passes
+    from sim.run import run_passes, verilator_runner
 
     cfg = ArrayConfig(dataflow="kernel")
     ly = random_layer(np.random.default_rng(5), *shape, padding=1, kernel_density=0.3)
     pl = plan(ly, cfg)
     assert (pl.band < ly.e and pl.chunk == ly.m) if split == "bands" else (pl.chunk < ly.m and pl.band == ly.e)
     assert len(pl.passes) >= 2
-    rep, outputs = run_passes(ly, pl, dict(seed=3, load_gap=0.2, backpressure=0.3, check=False), f"passes-{split}")
+    rep, outputs = run_passes(ly, pl, verilator_runner(dict(seed=3, load_gap=0.2, backpressure=0.3, check=False),
+                                                       f"passes-{split}"))
     assert rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"]
     assert np.array_equal(outputs, conv2d(ly.weights, ly.activations, 1, 1, cfg.acc_bits))
     assert len(rep["passes"]) == len(pl.passes) and rep["cycles"] == sum(p["cycles"] for p in rep["passes"])

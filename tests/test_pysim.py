@@ -18,7 +18,8 @@ from hdl.tile import ActivationTile, col_select, row_select
 from sim.pysim import run_pysim
 from tests.conftest import random_layer
 
-SMALL = dict(rows=2, cols=2, acc_depth=4, act_depth=256, weight_depth=2048, index_depth=64, out_depth=256)
+SMALL = dict(rows=2, cols=2, acc_depth=4, act_depth=256, weight_depth=2048, index_depth=64, out_depth=256,
+             epilogue=0)  # the output stage is tests/test_output_stage.py's subject
 
 
 class _Platform:

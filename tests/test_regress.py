@@ -58,11 +58,11 @@ def test_long_randomized_run_with_wide_pes(tmp_path):
 
 
 def test_a_failure_is_reported_with_its_reproduction_and_saved(tmp_path, monkeypatch, capsys):
-    def fake_chunk(cfg_dict, cases, build_root, harness="cocotb"):
+    def fake_chunk(cfg_dict, cases, build_root, harness="cocotb", waves=None):
         return [rg.Outcome(c.index, c.index != 3, [] if c.index != 3 else ["cycles 10 != predicted 9"], 10)
                 for c in cases]
 
-    monkeypatch.setattr(rg, "build_array", lambda cfg_dict, root, harness="cocotb": root)
+    monkeypatch.setattr(rg, "build_array", lambda cfg_dict, root, harness="cocotb", trace=None: root)
     monkeypatch.setattr(rg, "run_chunk", fake_chunk)
     code = rg.main(["--count", "6", "--seed", "4", "--dataflows", "dense,element", "--workers", "1",
                     "--rows", "2", "--out", str(tmp_path)])
@@ -81,11 +81,11 @@ def test_a_failure_is_reported_with_its_reproduction_and_saved(tmp_path, monkeyp
 def test_case_runs_only_the_named_cases(monkeypatch, capsys, tmp_path):
     seen = []
 
-    def fake_chunk(cfg_dict, cases, build_root, harness="cocotb"):
+    def fake_chunk(cfg_dict, cases, build_root, harness="cocotb", waves=None):
         seen.extend(c.index for c in cases)
         return [rg.Outcome(c.index, True, [], 1) for c in cases]
 
-    monkeypatch.setattr(rg, "build_array", lambda cfg_dict, root, harness="cocotb": root)
+    monkeypatch.setattr(rg, "build_array", lambda cfg_dict, root, harness="cocotb", trace=None: root)
     monkeypatch.setattr(rg, "run_chunk", fake_chunk)
     assert rg.main(["--seed", "1", "--case", "17", "--case", "3", "--workers", "1", "--out", str(tmp_path)]) == 0
     assert sorted(seen) == [3, 17]

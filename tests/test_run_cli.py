@@ -40,8 +40,9 @@ def _bad(tmp_path, **arrays):
      "weights range [300, 300] does not fit 8-bit signed [-128, 127] (requantize or regenerate with --weight-bits 10)"),
     (lambda t: _bad(t, weights=np.ones((2, 2, 5, 5), int), activations=np.zeros((2, 6, 6), int)),
      "kernel 5x5 exceeds max_kernel=3"),
-    # too big for the buffer, and a single output row (3 input rows of 2 x 1400) too: no passes either
-    (lambda t: _bad(t, weights=np.ones((2, 2, 3, 3), int), activations=np.zeros((2, 3, 1400), int)),
+    # too big for the buffer, and a single output row of a single channel (3 input rows of 2800) too: no
+    # passes, no channel chunks either
+    (lambda t: _bad(t, weights=np.ones((2, 1, 3, 3), int), activations=np.zeros((1, 3, 2800), int)),
      "activations need 8400 words but act_depth is 8192"),
     (lambda t: _bad(t, activations=np.zeros((2, 6, 6), int)), "has no 'weights' array"),
     (lambda t: _bad(t, weights=np.ones((2, 2, 3, 3)), activations=np.zeros((2, 6, 6), int)),
@@ -83,3 +84,110 @@ def test_compact_runs_the_smaller_layer_and_restores_outputs(tmp_path):
     rep = json.loads(rep_path.read_text())
     assert rep["compacted"] == {"M": 5, "C": 4, "original_M": 7, "original_C": 6} and rep["outputs_match"]
     assert np.array_equal(np.load(out)["outputs"], ref)
+
+
+# --- reports at V > 1, a fed wide array, the default array's output stage (issue 22) ---
+
+def _kernel_pruned(path, seed=22, m=32, c=24, hw=14):
+    """A held-out layer (not the benchmarks'), 75 % kernel-pruned: what wide PEs are built for."""
+    from golden.prune import prune
+
+    rng = np.random.default_rng(seed)
+    w = np.clip(np.round(rng.normal(0, 40, (m, c, 3, 3))), -128, 127).astype(np.int64)
+    save_layer(path, Layer(prune(w, "kernel", 0.75).weights, rng.integers(-128, 128, (c, hw, hw)), 1, 1))
+    return path
+
+
+@pytest.fixture
+def golden_array(monkeypatch, tmp_path):
+    """``sim.run`` on the golden model instead of Verilator: every result exactly what the RTL must give
+    (the RTL's own agreement is what the slow test and the regression check)."""
+    import sim.run
+    from golden.encode import encode
+    from golden.timing import simulate
+
+    def run_layers(cfg, layers, name, **kw):
+        out = []
+        for i, ly in enumerate(layers):
+            perf = simulate(encode(ly, cfg)).to_dict()
+            np.save(tmp_path / f"{name}-{i}.npy", ly.expected(cfg))
+            out.append(dict(outputs=str(tmp_path / f"{name}-{i}.npy"), outputs_match=True, problems=[],
+                            cycles=perf["busy_cycles"], predicted_cycles=perf["busy_cycles"], perf=perf,
+                            predicted_perf=perf))
+        return out
+
+    monkeypatch.setattr(sim.run, "run_layers", run_layers)
+
+
+def test_wide_report_divides_by_every_multiplier(tmp_path, golden_array, capsys):
+    """``--lanes 9``: utilization and the ideal count every lane (<= 1), the report has the lane
+    utilization, and with no feed flags the array gets the wide feed and is bound by its MACs."""
+    from golden import metrics
+    from golden.lanes import WIDE_FEED
+
+    layer = _kernel_pruned(tmp_path / "k75.npz")
+    assert main(["--lanes", "9", "--layer", str(layer), "--json", str(tmp_path / "r.json")]) == 0
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert 0 < rep["utilization"] <= 1 and 0 < rep["lane_utilization"] <= 1
+    assert rep["utilization"] == rep["useful_macs"] / (16 * 9 * rep["cycles"])
+    assert rep["ideal_cycles"] == -(-rep["useful_macs"] // (16 * 9)) <= rep["cycles"]
+    assert rep["lane_utilization"] == rep["useful_macs"] / (16 * 9 * rep["traffic"]["mac_cycles"])
+    assert {k: rep["array"][k] for k in WIDE_FEED} == WIDE_FEED and rep["bound"] == "mac"
+    out, err = capsys.readouterr()
+    assert f"lane_utilization={rep['lane_utilization']:.3f}" in out and "bounds this run" not in err
+    # the V = 1 feed on the same array starves it: the report says the loader bounds the run
+    assert main(["--lanes", "9", "--act-lanes", "2", "--act-rows", "1", "--drain-lanes", "1", "--layer", str(layer),
+                 "--json", str(tmp_path / "s.json")]) == 0
+    starved = json.loads((tmp_path / "s.json").read_text())
+    assert starved["bound"] == "loader" and starved["cycles"] > 1.5 * rep["cycles"]
+    assert metrics.bound(starved["traffic"]) == "loader"
+    err = capsys.readouterr().err
+    assert err.startswith("note: the loader, not the MACs, bounds this run: the sequencer waited "
+                          f"{starved['traffic']['load_stall_cycles']} of its {starved['cycles']} cycles")
+
+
+def _channels96(path):
+    rng = np.random.default_rng(96)
+    save_layer(path, random_layer(rng, 8, 96, 30, 30, padding=1, kernel_density=0.5))
+    return path
+
+
+def test_default_array_plans_a_96_channel_layer_in_channel_chunks(tmp_path, golden_array):
+    """96 channels of 30x30 need 86400 activation words: the default array (output stage on) runs them
+    in channel chunks with partial sums; without the output stage the layer is refused."""
+    layer = _channels96(tmp_path / "c96.npz")
+    assert main(["--layer", str(layer), "--json", str(tmp_path / "r.json")]) == 0
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["array"]["epilogue"] == 1 and rep["outputs_match"] and rep["plan"]["channels_per_pass"] < 96
+    with pytest.raises(SystemExit) as e:
+        main(["--epilogue", "0", "--layer", str(layer)])
+    assert e.value.code == 2
+
+
+@pytest.mark.slow
+def test_default_array_runs_a_96_channel_layer_exactly_on_the_rtl(tmp_path):
+    """The same layer on the RTL (native harness): every pass bit- and cycle-exact, the assembled layer
+    equal to its golden outputs."""
+    layer = _channels96(tmp_path / "c96.npz")
+    assert main(["--layer", str(layer), "--harness", "native", "--json", str(tmp_path / "r.json")]) == 0
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"]
+    assert rep["plan"]["channels_per_pass"] < 96
+
+
+@pytest.mark.slow
+def test_nine_lanes_with_no_feed_flags_run_at_the_wide_feeds_cycles_on_the_rtl(tmp_path):
+    """``sim.run --lanes 9`` on a 75 % kernel-pruned layer, no feed flags: exact on the RTL, and its
+    cycles within 5 % of the README's wide feed (the default is that feed)."""
+    from golden.config import ArrayConfig
+    from golden.encode import encode
+    from golden.lanes import WIDE_FEED
+    from golden.layerio import load_layer
+    from golden.timing import simulate
+
+    layer = _kernel_pruned(tmp_path / "k75.npz")
+    assert main(["--lanes", "9", "--layer", str(layer), "--harness", "native", "--json", str(tmp_path / "r.json")]) == 0
+    rep = json.loads((tmp_path / "r.json").read_text())
+    wide = simulate(encode(load_layer(layer), ArrayConfig(lanes=9, **WIDE_FEED))).busy_cycles
+    assert rep["cycles"] == rep["predicted_cycles"] and rep["cycles"] <= 1.05 * wide
+    assert rep["utilization"] <= 1 and 0 < rep["lane_utilization"] <= 1

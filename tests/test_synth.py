@@ -190,10 +190,28 @@ def test_a_preset_sets_array_and_router_and_flags_still_override(synth_call, tmp
     assert exc.value.code == 2
 
 
+def test_a_board_that_turns_the_output_stage_off_says_so(synth_call, tmp_path, capsys):
+    """The default array has the output stage; the UP5K's DSPs cannot afford it and the ULX3S builds were
+    measured without it, so both boards' defaults turn it off and ``hdl.synth`` says why in one line
+    (not when ``--epilogue`` is given)."""
+    assert synth.main(["--board", "icebreaker", "-o", str(tmp_path)]) == 1
+    assert synth_call["cfg"].epilogue == 0 and ArrayConfig().epilogue == 1
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "--epilogue" in ln]
+    assert len(lines) == 1 and lines[0].startswith("icebreaker: --epilogue 0 (the board's default: the UP5K's 8 DSPs")
+    assert synth.main(["--board", "icebreaker", "--epilogue", "0", "-o", str(tmp_path)]) == 1
+    assert "--epilogue" not in capsys.readouterr().out
+    # the ULX3S could afford it (the wide preset's 144 + 8 multipliers of 156) but was measured without it
+    assert synth.main(["--board", "ulx3s-85f", "--preset", "wide", "-o", str(tmp_path)]) == 1
+    assert synth_call["cfg"].epilogue == 0 and synth_call["cfg"].multipliers + 2 * synth_call["cfg"].drain_lanes <= 156
+    assert "ulx3s-85f: --epilogue 0 (the board's default: the shipped builds" in capsys.readouterr().out
+    assert synth.main(["--board", "ulx3s-85f", "--epilogue", "1", "-o", str(tmp_path)]) == 1
+    assert synth_call["cfg"].epilogue == 1
+
+
 # --- real builds ---
 
 SMALL_ICE40 = dict(dataflow="kernel", rows=1, cols=2, acc_depth=8, acc_bits=16, max_stride=1, act_depth=128,
-                   weight_depth=512, index_depth=64, out_depth=128)
+                   weight_depth=512, index_depth=64, out_depth=128, epilogue=0)
 
 
 @needs_tools

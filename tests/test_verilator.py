@@ -21,7 +21,8 @@ from tests.conftest import random_layer
 
 DEFAULT = {}  # the generator's defaults: 4x4 PEs, 32 accumulators, 8/8/32-bit
 ODD = dict(rows=2, cols=3, acc_depth=5, weight_bits=6, act_bits=5, acc_bits=16, max_kernel=3, max_stride=2, act_lanes=3,
-           act_depth=2048, weight_depth=4096, index_depth=512, out_depth=2048, acc_pipeline=0, perf_bits=32)
+           act_depth=2048, weight_depth=4096, index_depth=512, out_depth=2048, acc_pipeline=0, perf_bits=32,
+           epilogue=0)  # the output stage is tests/test_output_stage.py's subject
 
 
 def edge_layers(rng: np.random.Generator, params: dict) -> list[Layer]:
@@ -88,7 +89,7 @@ def test_random_and_edge_layers_bit_and_cycle_exact(dataflow, shape):
 
 WIDE_V9 = dict(rows=3, cols=2, acc_depth=4, lanes=9, drain_lanes=2, weight_bits=6, act_bits=5, acc_bits=12,
                acc_pipeline=0, act_lanes=3, act_rows=3, act_depth=2048, weight_depth=2048, index_depth=512,
-               out_depth=2048, perf_bits=32)
+               out_depth=2048, perf_bits=32, epilogue=0)
 """9 lanes (a 3x3 kernel per cycle) on a small array (quick builds) whose 12-bit accumulators wrap inside
 the adder tree, fed 3 window rows of 3 positions per cycle."""
 
