@@ -59,22 +59,26 @@ def conv2d(weights: np.ndarray, activations: np.ndarray, stride: int = 1, paddin
 
     Returns an ``int64`` array ``(M, E, F)`` already wrapped to ``acc_bits`` (object dtype past 62 bits).
     Computed as one exact integer matrix product (im2col, :func:`exact_matmul`), deliberately unlike the
-    RTL's schedule.
+    RTL's schedule. Activations ``(N, C, H, W)`` give ``(N, M, E, F)``, every image as if alone (one
+    product for all of them: a test set's int8 accuracy in one call).
     """
     w = np.asarray(weights, dtype=np.int64)
     a = np.asarray(activations, dtype=np.int64)
+    if a.ndim == 3:
+        return conv2d(w, a[None], stride, padding, acc_bits)[0]
     m, c, r, s = w.shape
-    c2, h, wd = a.shape
+    n, c2, h, wd = a.shape
     if c != c2:
         raise ValueError(f"weights have {c} input channels but activations have {c2}")
     e = output_size(h, r, stride, padding)
     f = output_size(wd, s, stride, padding)
     if e < 1 or f < 1:
         raise ValueError(f"a {r}x{s} kernel does not fit a {h}x{wd} input with padding {padding}")
-    ap = np.pad(a, ((0, 0), (padding, padding), (padding, padding)))
-    cols = np.empty((c, r, s, e, f), dtype=np.int64)
+    ap = np.pad(a, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.empty((c, r, s, n, e, f), dtype=np.int64)
     for i in range(r):
         for j in range(s):
-            cols[:, i, j] = ap[:, i:i + stride * (e - 1) + 1:stride, j:j + stride * (f - 1) + 1:stride]
-    out = exact_matmul(w.reshape(m, c * r * s), cols.reshape(c * r * s, e * f))
-    return wrap(out.reshape(m, e, f), acc_bits)
+            cols[:, i, j] = ap[:, :, i:i + stride * (e - 1) + 1:stride,
+                               j:j + stride * (f - 1) + 1:stride].transpose(1, 0, 2, 3)
+    out = exact_matmul(w.reshape(m, c * r * s), cols.reshape(c * r * s, n * e * f))
+    return wrap(out.reshape(m, n, e, f).transpose(1, 0, 2, 3), acc_bits)

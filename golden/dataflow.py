@@ -73,6 +73,28 @@ DATAFLOW_TABLE: dict[str, Dataflow] = {d.name: d for d in (
 )}
 """Every dataflow the generator builds, by name."""
 
+EXPLOITED_BY: dict[str, tuple[str, str]] = {
+    **{d.pruning: (d.name, "its own dataflow") for d in DATAFLOW_TABLE.values() if d.pruning},
+    "block": ("kernel", "a TETRIS block zeroes whole kernels, which the kernel dataflow skips"),
+    "balanced": ("element", "at most k non-zero weights per kernel, indexed one by one; the bound fills the lanes"),
+    "filter": ("kernel", "the layer is a smaller dense one (golden.compact); host.net does not compact "
+                         "networks, so the kernel dataflow skips the zero kernels instead"),
+    "channel": ("kernel", "the layer is a smaller dense one (golden.compact); host.net does not compact "
+                          "networks, so the kernel dataflow skips the zero kernels instead"),
+}
+"""For every ``golden.prune`` granularity: the dataflow that exploits its zeros, and why that one. The
+single place the accuracy study (``bench.accuracy``) and anything else pairing a granularity with the
+array reads; the inverse of :attr:`Dataflow.pruning` plus the granularities no dataflow is named after."""
+
+
+def dataflow_for(granularity: str) -> str:
+    """The dataflow that exploits ``granularity`` (:data:`EXPLOITED_BY`); ``ValueError`` naming the choices."""
+    try:
+        return EXPLOITED_BY[granularity][0]
+    except KeyError:
+        raise ValueError(f"no dataflow exploits granularity {granularity!r}; choose one of "
+                         f"{', '.join(EXPLOITED_BY)}") from None
+
 
 def dataflow_of(name: str) -> Dataflow:
     """The descriptor of ``name``; ``ValueError`` naming the choices for an unknown one."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conv import wrap
+from .conv import magnitude, wrap
 
 MULT_BITS = 16
 """Width of the hardware's requantization multiplier (unsigned): the drain's epilogue and its load words."""
@@ -63,9 +63,16 @@ def epilogue(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, *, relu: bool
         raise ValueError(f"acc must be a 3-D integer array (M, E, F), not {acc.dtype} of shape {acc.shape}")
     mult, shift = np.asarray(mult), np.asarray(shift)
     _check_params(mult, shift, acc.shape[0], mult_bits, shift_max)
+    lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
+    if acc.size and magnitude(acc) * (1 << mult_bits) < 1 << 62:  # every step below fits int64 exactly
+        v = acc.astype(np.int64)
+        v = np.maximum(v, 0) if relu else v
+        n = shift.astype(np.int64)[:, None, None]
+        z = v * mult.astype(np.int64)[:, None, None]
+        z = np.where(n > 0, (z + (np.int64(1) << np.maximum(n - 1, 0))) >> n, z)
+        return np.clip(z, lo, hi)
     y = [int(v) for v in acc.reshape(-1)]
     per = acc.shape[1] * acc.shape[2]
-    lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
     out = np.empty(len(y), dtype=np.int64)
     for i, v in enumerate(y):  # Python integers: exact for any acc_bits + mult_bits
         m = i // per

@@ -319,6 +319,26 @@ def group_norms(weights: np.ndarray, granularity: str, norm: str = "l2", *,
     return _to_norm(np.squeeze(_magnitude(w, axes, norm), axis=axes), norm)
 
 
+def group_index(shape: Sequence[int], granularity: str, *, block: Sequence[int] = (4, 4)) -> np.ndarray:
+    """For every weight of a ``(M, C, R, S)`` tensor, the flat index of its group in :func:`group_norms`' output.
+
+    Why: a training penalty over groups (SSL's group Lasso in ``host.train``) must sum exactly the groups
+    this module ranks, on arrays NumPy cannot see inside (JAX); a segment sum over these indices does.
+    ``sqrt(bincount(index, w**2))`` is ``group_norms(w, granularity).ravel()`` for every granularity.
+    """
+    _check_granularity(granularity)
+    if len(shape) != 4 or any(not _is_int(d) or d < 1 for d in shape):
+        raise ValueError(f"shape must be four positive integers (M, C, R, S), not {tuple(shape)!r}")
+    m, c = shape[:2]
+    if granularity == "block":
+        bm, bc = _check_block(block)
+        grid = (np.arange(m)[:, None] // bm) * -(-c // bc) + np.arange(c)[None, :] // bc
+        return np.broadcast_to(grid[:, :, None, None], tuple(shape)).copy()
+    axes = _REDUCE_AXES[granularity]
+    grid = tuple(1 if d in axes else int(n) for d, n in enumerate(shape))
+    return np.broadcast_to(np.arange(math.prod(grid)).reshape(grid), tuple(shape)).copy()
+
+
 # --------------------------------------------------------------------------------------------------
 # per-granularity pruning; each returns (mask, groups_pruned, n_groups, extras)
 

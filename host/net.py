@@ -11,6 +11,10 @@ integer outputs are checked against the NumPy int8 reference of the same graph (
 whole, ``Layer.expected``), and the float model's outputs are set against the int8 network's
 (top-1 agreement, largest error) so the quantization loss is visible.
 
+With ``--data D --eval`` the network is calibrated on training images of ``D`` and measured on its test
+split: float, float pruned and int8 top-1 accuracy beside cycles per image (:mod:`host.evaluate`); the
+array's kernel size (``--max-kernel``) follows the model unless given.
+
 The report (``--json``): per step what ran where, and for the array's layers their passes, cycles,
 the dense array's cycles and the speedup, utilization, lane utilization, words transferred in and out,
 index bits and the RTL's verdicts; the network's totals.
@@ -18,10 +22,12 @@ index bits and the RTL's verdicts; the network's totals.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +44,9 @@ from golden.timing import simulate
 from hdl.generate import add_array_arguments, array_config_from_args
 
 from .array import TARGET_HELP, Target, run_layers
-from .graph import GraphError, load_onnx, run_float
+from .data import Dataset, load_dataset
+from .evaluate import evaluate, rtl_images, summary
+from .graph import Graph, GraphError, load_onnx, run_float
 from .quant import QuantNet, QuantOp, quantize, run_int
 
 
@@ -46,6 +54,12 @@ def _passes(layer: Layer, cfg: ArrayConfig) -> tuple[list[Layer], Plan | None]:
     """The layers the array runs for ``layer``: itself, or its passes (and their plan)."""
     pl = fit_or_plan(layer, cfg)
     return ([layer], None) if pl is None else ([p.layer for p in pl.passes], pl)
+
+
+def rtl_verdict(passes: int, ok: bool) -> str:
+    """What a summary says of the RTL: how many passes ran and whether all were exact, or that it was not
+    run (``--rtl none``): "0 passes exact" would read as a check that passed."""
+    return f"rtl {passes} passes {'exact' if ok else 'MISMATCH'}" if passes else "the RTL was not run"
 
 
 class ArrayRun:
@@ -96,7 +110,6 @@ class ArrayRun:
         y = pl.assemble(outs) if pl is not None else outs[0]
         ref = layer.expected(cfg)
         sparsity = metrics.sparsity(layer.weights)
-        useful = metrics.useful_macs(layer)
         row = {
             "name": step.op.name, "op": step.op.kind, "on": "array", "fused": step.skipped,
             "layer": {"M": layer.m, "C": layer.c, "H": layer.h, "W": layer.w, "R": layer.r, "S": layer.s,
@@ -105,9 +118,8 @@ class ArrayRun:
             "plan": None if pl is None else {"filters": pl.chunk, "rows": pl.band, "channels": pl.channel_chunk},
             **totals,
             "speedup": totals["dense_cycles"] / totals["cycles"],
-            "utilization": useful / (totals["cycles"] * cfg.pes),
-            "lane_utilization": (totals["weight_reads"] / (totals["mac_cycles"] * cfg.lanes)
-                                 if totals["mac_cycles"] else 0.0),
+            "utilization": metrics.utilization(layer, cfg.multipliers, totals["cycles"]),
+            "lane_utilization": metrics.lane_utilization(layer, cfg, totals),
             "sparsity": sparsity,
             "golden_matches_reference": bool(np.array_equal(y, ref)),
             "rtl_passes": len(rtl), "rtl_ok": all(r["ok"] for r in rtl),
@@ -116,8 +128,7 @@ class ArrayRun:
         }
         self.layers.append(row)
         self.progress(f"{step.op.name}: {len(parts)} passes, {totals['cycles']} cycles "
-                      f"({row['speedup']:.2f}x over dense), rtl {len(rtl)} passes "
-                      f"{'exact' if row['rtl_ok'] else 'MISMATCH'}")
+                      f"({row['speedup']:.2f}x over dense), {rtl_verdict(len(rtl), row['rtl_ok'])}")
         return y
 
 
@@ -126,14 +137,17 @@ def rtl_runner(kw: dict, executor=None, workers: int = 1):
     ``concurrent.futures`` executor from ``sim.parallel.make_executor``; ``None``: one job here), through
     :func:`host.array.run_layers` with ``kw`` (``target`` and its options). Passes are independent (each
     carries its own partial sums), so they split freely; the results carry their outputs as arrays, so a
-    worker on another machine (Dask) returns everything the caller needs."""
+    worker on another machine (Dask) returns everything the caller needs. Every call's job names are
+    unique (like ``bench.sweep``'s): two processes running networks on the same array share its build's
+    ``runs/`` directory, and a name per layer alone let one overwrite the other's job files."""
     def run(cfg: ArrayConfig, layers: list[Layer], name: str) -> list[dict]:
+        job = f"net-{name}-{uuid.uuid4().hex[:12]}"
         if executor is None or workers <= 1 or len(layers) == 1:
-            return run_layers(cfg, layers, name=f"net-{name}", **kw)
+            return run_layers(cfg, layers, name=job, **kw)
         from sim.parallel import InlineExecutor, chunks
 
         parts = chunks(layers, -(-len(layers) // workers))
-        futures = [executor.submit(run_layers, cfg, part, name=f"net-{name}-{k}", **kw)
+        futures = [executor.submit(run_layers, cfg, part, name=f"{job}-{k}", **kw)
                    for k, part in enumerate(parts)]
         if isinstance(executor, InlineExecutor):
             for _ in futures:
@@ -192,21 +206,96 @@ def _prune_spec(text: str) -> tuple[str, float]:
     return gran, frac_v
 
 
+def _action(parser: Parser, dest: str) -> argparse.Action:
+    return next(a for a in parser._actions if a.dest == dest)
+
+
+CALIBRATION = 256
+"""Calibration images ``--eval`` takes from the training split by default: enough that a tensor's range is
+close to its range over the data (on the digits CNN of ``host.train --model small``, three draws of 256
+set every hidden tensor's scale within 11 % of the whole 1,437-image split's, the logits' within 18 %),
+few enough that calibrating costs less than evaluating."""
+
+
+def _eval_data(args: argparse.Namespace, graph: Graph) -> Dataset | None:
+    """The data set of ``--eval``, checked against the model (``ValueError``, one line), or None."""
+    if args.data is None:
+        if args.eval or args.logits:
+            raise ValueError(f"{'--eval' if args.eval else '--logits'} needs --data D (digits, or an .npz with "
+                             f"x_train, y_train, x_test, y_test) and --eval")
+        return None
+    if not args.eval:
+        raise ValueError("--data is read by --eval: add --eval")
+    if args.input is not None:
+        raise ValueError("--eval runs the test split of --data: drop --input")
+    data = load_dataset(args.data)
+    if args.calibration is None:
+        args.calibration = min(CALIBRATION, len(data.x_train))
+    if data.input_shape != graph.input_shape:
+        raise ValueError(f"{data.name} images are {data.input_shape} but the model takes {graph.input_shape}")
+    outputs = run_float(graph, data.x_test[0])[graph.output].size
+    if outputs != data.classes:
+        raise ValueError(f"the model has {outputs} outputs but {data.name} has {data.classes} classes")
+    return data
+
+
+INPUT_FORMAT = "a .npy array of numbers (numpy.save), or an .npz holding one (numpy.savez)"
+"""What ``--input`` takes, as the error for a file that is not one says."""
+
+
+def load_input(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The float image in ``path`` (``shape``, or ``(1, *shape)``); ``ValueError`` with one line naming what
+    the file is not. ``np.load`` alone returns an ``.npz`` as an archive and takes any other file for a
+    pickle (its error then speaks of ``allow_pickle``), and a NaN would reach the quantizer's integer
+    cast (a ``RuntimeWarning``, then an error about scales): so the format, the shape and finiteness are
+    checked here, before anything is computed."""
+    if not path.is_file():
+        raise ValueError(f"--input {path} does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                arrays = {k: data[k] for k in data.files}
+        else:
+            arrays = {"": data}
+    except Exception:  # neither .npy nor a zip (numpy then tries pickle), a damaged file, or object arrays
+        raise ValueError(f"--input {path} is not {INPUT_FORMAT}") from None
+    if len(arrays) != 1:
+        raise ValueError(f"--input {path} holds {len(arrays)} arrays ({', '.join(arrays) or 'none'}), not one "
+                         f"image; save just the image, e.g. numpy.savez(path, x=image)")
+    x = next(iter(arrays.values()))
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"--input {path} holds {x.dtype} values, not {INPUT_FORMAT}")
+    x = x[0] if x.ndim == len(shape) + 1 and x.shape[0] == 1 else x
+    if x.shape != tuple(shape):
+        raise ValueError(f"--input {path} has shape {x.shape}; the model takes {tuple(shape)} or "
+                         f"{(1, *shape)}")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise ValueError(f"--input {path} holds NaN or infinite values ({int(bad.sum())}, the first at "
+                         f"{tuple(int(i) for i in np.argwhere(bad)[0])}); the input must be finite")
+    return x.astype(np.float64)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m host.net", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--model", type=Path, required=True, metavar="MODEL.onnx", help="the network (batch 1, NCHW)")
     parser.add_argument("--input", type=Path, metavar="X.npy",
-                        help="the input image (C,H,W) or (1,C,H,W), float; also the calibration input "
+                        help="the input image (C,H,W) or (1,C,H,W), float, in a .npy or an .npz of one array; "
+                             "also the calibration input "
                              "(default: uniform random in [0, 1), seeded by --seed)")
     parser.add_argument("--prune", metavar="G:S", default=None,
                         help="prune every conv's int8 weights at granularity G to sparsity S, e.g. kernel:0.75 "
                              f"(granularities: {', '.join(GRANULARITIES)}; default: no pruning)")
     add_array_arguments(parser)
-    parser.set_defaults(epilogue=1)
+    parser.set_defaults(epilogue=1, max_kernel=None)
+    _action(parser, "max_kernel").help = ("largest kernel size R, S supported (default: the model's largest kernel, "
+                                          f"at least {ArrayConfig().max_kernel})")
     parser.add_argument("--rtl", default="none", metavar="all|sample|none",
                         help="run passes on the --target too: every pass, a random sample of --sample per "
                              "layer, or none (default: %(default)s)")
-    parser.add_argument("--sample", type=int, default=2, metavar="N", help="passes per layer with --rtl sample")
+    parser.add_argument("--sample", type=int, default=2, metavar="N",
+                        help="passes per layer with --rtl sample (with --eval: test images, every pass of each)")
     parser.add_argument("--rtl-layer", action="append", default=[], metavar="NAME",
                         help="also run every pass of this layer (an ONNX node name) on the RTL; repeatable")
     parser.add_argument("--target", default="native", metavar="TARGET", help=TARGET_HELP + " (default: %(default)s)")
@@ -220,8 +309,19 @@ def main(argv: list[str] | None = None) -> int:
                              "needs dask[distributed]")
     parser.add_argument("--seed", type=int, default=0, help="random input and pass sample (default: %(default)s)")
     parser.add_argument("--json", metavar="REPORT.json", action=OutputFile, help="write the report here")
+    ev = parser.add_argument_group("accuracy (--eval)")
+    ev.add_argument("--data", metavar="D", help="the data set: 'digits' or an .npz with x_train, y_train, x_test, "
+                                                "y_test (host.data)")
+    ev.add_argument("--eval", action="store_true",
+                    help="top-1 accuracy on D's test split: float, float pruned, int8 on the array's arithmetic, "
+                         "beside cycles per image and the speedup; --rtl sample runs --sample N test images on the "
+                         "RTL (every pass), --rtl all every test image")
+    ev.add_argument("--calibration", type=int, default=None, metavar="N",
+                    help=f"calibrate on N images of D's training split, drawn with --seed (default: {CALIBRATION}, "
+                         f"or all of a smaller split)")
+    ev.add_argument("--logits", metavar="FILE.npy", action=OutputFile,
+                    help="write the int8 network's dequantized outputs on the test split, shape (N, classes)")
     args = parser.parse_args(argv)
-    cfg = array_config_from_args(parser, args)
     if args.rtl not in ("all", "sample", "none"):
         parser.error(f"--rtl must be all, sample or none, not {args.rtl!r}")
     if args.workers < 1:
@@ -235,16 +335,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = _prune_spec(args.prune) if args.prune else None
         graph = load_onnx(args.model)
+        if args.max_kernel is None:  # sized to the model, so a 5x5 or 7x7 network runs without a flag
+            args.max_kernel = k = max([ArrayConfig().max_kernel] + [max(op.w.shape[2:]) for op in graph.ops
+                                                                     if op.kind == "Conv"])
+            try:
+                ArrayConfig(max_kernel=k)
+            except ValueError as e:
+                raise ValueError(f"the model's largest kernel is {k}x{k}, beyond the array: {e}") from None
+        cfg = array_config_from_args(parser, args)
+        data = _eval_data(args, graph)
         if args.input is not None:
-            x = np.load(args.input)
-            x = x[0] if x.ndim == len(graph.input_shape) + 1 else x
-            if x.shape != graph.input_shape:
-                raise ValueError(f"--input has shape {x.shape}, the model takes {graph.input_shape}")
+            x = load_input(args.input, graph.input_shape)
         else:
             x = np.random.default_rng(args.seed).random(graph.input_shape)
         if not cfg.epilogue:
             raise ValueError("the network's layers requantize in the array: keep --epilogue 1")
-        net = quantize(graph, x, cfg, spec)
+        if data is not None:  # calibrated on training images; cycles measured on the first test image
+            x = data.x_test[0]
+        net = quantize(graph, x if data is None else data.calibration_subset(args.calibration, args.seed), cfg, spec)
     except (GraphError, ValueError, OSError) as e:
         parser.error(str(e))
 
@@ -260,13 +368,20 @@ def main(argv: list[str] | None = None) -> int:
 
     kw = {"target": target, "seed": args.seed, "baud": args.baud}
     with make_executor(args.workers, args.dask_scheduler) as executor:
-        runner = ArrayRun(cfg, args.rtl, args.sample, args.seed, progress, rtl_runner(kw, executor, args.workers),
-                          tuple(args.rtl_layer))
+        runner = ArrayRun(cfg, args.rtl if data is None else "none", args.sample, args.seed, progress,
+                          rtl_runner(kw, executor, args.workers), tuple(args.rtl_layer))
+
+        def image_on_rtl(xq: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+            run = ArrayRun(cfg, "all", 0, args.seed, progress, rtl_runner(kw, executor, args.workers))
+            return run_int(net, xq, run)[graph.output], run.layers
+
         try:
             rep = run_network(net, x, runner)
-        except ValueError as e:
-            print(f"{parser.prog}: error: {e}", file=sys.stderr)
-            return 1
+            if data is not None:
+                images = rtl_images(args.rtl, args.sample, len(data.x_test), args.seed)
+                rep["eval"], logits = evaluate(net, data, args.calibration, args.prune, rep, images, image_on_rtl)
+        except ValueError as e:  # e.g. a layer the array cannot run even in passes
+            parser.error(str(e))
     rep["model"] = str(args.model)
     rep["prune"] = args.prune
     text = json.dumps(rep, indent=1)
@@ -276,10 +391,15 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     t = rep["total"]
     print(f"{len(rep['steps'])} steps, {t['passes']} passes on the array: {t['cycles']} cycles "
-          f"({t['speedup']:.2f}x over the dense array), rtl {t['rtl_passes']} passes "
-          f"{'exact' if t['rtl_ok'] else 'MISMATCH'}; int8 network == reference: {rep['int8_matches_reference']}; "
+          f"({t['speedup']:.2f}x over the dense array), {rtl_verdict(t['rtl_passes'], t['rtl_ok'])}; "
+          f"int8 network == reference: {rep['int8_matches_reference']}; "
           f"float top-1 agrees: {rep['float_vs_int8']['top1_agree']}", file=sys.stderr)
     ok = rep["int8_matches_reference"] and t["rtl_ok"] and t["golden_matches_reference"]
+    if data is not None:
+        if args.logits:
+            np.save(args.logits, logits)
+        print(summary(rep["eval"]), file=sys.stderr)
+        ok = ok and rep["eval"]["rtl_exact"]
     return 0 if ok else 1
 
 

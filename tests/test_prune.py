@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from golden.prune import GRANULARITIES, PruneResult, group_norms, main, prune
+from golden.prune import GRANULARITIES, PruneResult, group_index, group_norms, main, prune
 
 # Axes that one group spans, for the axis-aligned granularities.
 GROUP_AXES = {
@@ -99,6 +99,16 @@ def test_group_norms_shapes_and_values():
     np.testing.assert_allclose(group_norms(w, "block", "l1", block=(4, 4))[1, 0], np.abs(w[4:]).sum())
     for norm in ("l1", "l2"):  # balanced ranks single weights inside each kernel: |w| under either norm
         np.testing.assert_allclose(group_norms(w, "balanced", norm), np.abs(w))
+
+
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+def test_group_index_names_the_groups_group_norms_ranks(granularity):
+    w = rand_weights(shape=(5, 6, 3, 2), dtype=np.float64)
+    ids = group_index(w.shape, granularity, block=(2, 4))
+    norms = group_norms(w, granularity, block=(2, 4)).ravel()
+    np.testing.assert_allclose(np.sqrt(np.bincount(ids.ravel(), (w**2).ravel(), minlength=norms.size)), norms)
+    with pytest.raises(ValueError, match=r"^shape must be four positive integers"):
+        group_index((5, 6, 3), granularity)
 
 
 def test_exact_ties_in_the_rounding_prune_less():
