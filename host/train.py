@@ -14,8 +14,8 @@ Pruned weights stay zero through fine-tuning (gradients and weights are masked a
 the zeros keep the exact structure of the granularity. Which layers are pruned is explicit: every conv,
 and the fully connected classifier only with ``--prune-classifier``; the layers and their achieved
 sparsity are printed and stored in the model's metadata (``host.train``). A pruning that would zero a
-whole layer (``channel`` on a first conv with one input channel) is refused, not trained into a
-network that cannot see its input.
+whole layer is refused, not trained into a network that cannot see its input; ``channel`` pruning
+leaves the convs that read the network's input alone (:data:`INPUT_KEPT`).
 
 Schedules: ``oneshot`` prunes at the start and fine-tunes; ``gradual`` raises the sparsity along Zhu and
 Gupta's cubic ``s_t = s_f (1 - (1 - t/T)^3)`` over the first two thirds of the steps, masks recomputed
@@ -194,10 +194,18 @@ class PruneSpec:
     ssl_lambda: float = 1e-3
 
 
-def pruned_layers(model: Model, classifier: bool) -> dict[str, str]:
-    """Weight key by op name of the layers to prune: every Conv, and the Gemm layers only when asked."""
+INPUT_KEPT = ("channel",)
+"""Granularities that prune input channels: they leave the convs that read the network's input alone,
+because those channels are the image's (pruning them drops a colour plane, or on a grey image the
+whole input), as channel pruning in the literature does (SSL prunes channels of hidden layers)."""
+
+
+def pruned_layers(model: Model, classifier: bool, granularity: str | None = None) -> dict[str, str]:
+    """Weight key by op name of the layers to prune: every Conv, and the Gemm layers only when asked;
+    at a granularity of :data:`INPUT_KEPT`, not the layers that read the network's input."""
     return {op.name: model.binding.weights[op.name] for op in model.graph.ops
-            if op.name in model.binding.weights and (op.kind == "Conv" or classifier)}
+            if op.name in model.binding.weights and (op.kind == "Conv" or classifier)
+            and not (granularity in INPUT_KEPT and model.graph.input in op.inputs)}
 
 
 def _as_kernels(w: np.ndarray) -> np.ndarray:
@@ -347,7 +355,7 @@ def train(model: Model, data: Dataset, *, epochs: int, seed: int = 0, lr: float 
     total = epochs * per_epoch
     params = {k: jnp.asarray(v) for k, v in model.params.items()}
     state = _ADAM.init(params)
-    layers = pruned_layers(model, prune_spec.classifier) if prune_spec else {}
+    layers = pruned_layers(model, prune_spec.classifier, prune_spec.granularity) if prune_spec else {}
     # every weight has a mask (all ones where nothing is pruned): one pytree shape, one compilation
     masks = {key: jnp.ones(params[key].shape, params[key].dtype) for key in model.binding.weights.values()}
     ssl = prune_spec is not None and prune_spec.method == "ssl"
