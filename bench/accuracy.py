@@ -12,6 +12,9 @@ study fine-tunes the network once (accuracy does not depend on the array) and th
   index bits and memory traffic (words loaded and written) per image;
 * **logic**: the dataflow's FPGA LUTs from the committed area reports (``bench/results/fpga_area-*.json``,
   :func:`fpga_logic`; read, never typed in);
+* **kept magnitude** (``block`` points): the share of the base model's conv weight energy one-shot block
+  pruning keeps with TETRIS reordering and without it (:func:`kept_magnitude`), the quantity TETRIS's
+  reordering is for, which accuracy after fine-tuning alone does not show;
 * **RTL**: ``--rtl-sample N`` test images of every point also run on the RTL (``host.net --rtl sample``,
   ``--target``, native Verilator by default), every pass, checked bit- and cycle-exact.
 
@@ -69,7 +72,7 @@ CSV_COLUMNS = (
     "acc_float_base", "acc_float_pruned", "acc_int8", "pruning_loss", "quantization_loss",
     "cycles_per_image", "dense_cycles_per_image", "speedup", "index_bits", "words_in", "words_out",
     "fpga_lut", "fpga_ff", "fpga_dsp", "fpga_lut_vs_dense", "fpga_source", "rtl_images", "rtl_exact",
-    "finetune_s", "eval_s", "error",
+    "kept_block_reordered", "kept_block_given_order", "kept_element", "finetune_s", "eval_s", "error",
 )
 
 
@@ -166,6 +169,64 @@ def conv_sparsity(path: Path) -> float:
 
     convs = [op.w for op in load_onnx(path).ops if op.kind == "Conv"]
     return float(sum(int((w == 0).sum()) for w in convs) / sum(w.size for w in convs))
+
+
+def _blocks_as_kernels(w, block: tuple[int, int]):
+    """``w`` ``(M, C, R, S)`` with every ``bm x bc`` block of kernels (in the given order) made one kernel
+    ``(M/bm, C/bc, bm*R, bc*S)``, so that ``golden.prune``'s kernel pruning of it is block pruning
+    *without* reordering, under the same ranking and rounding rule. A dimension smaller than its block
+    is one (partial) block; ``None`` when the blocks do not tile ``w`` (unequal partial blocks)."""
+    m, c, r, s = w.shape
+    bm, bc = min(block[0], m), min(block[1], c)
+    if m % bm or c % bc:
+        return None
+    return w.reshape(m // bm, bm, c // bc, bc, r, s).transpose(0, 2, 1, 4, 3, 5).reshape(m // bm, c // bc, bm * r,
+                                                                                       bc * s)
+
+
+def kept_magnitude(model: Path, sparsity: float, seed: int) -> dict | None:
+    """The fraction of the model's conv weight energy (sum of w², the additive L2 magnitude that
+    ``golden.prune`` ranks groups by and TETRIS's reordering maximizes) that one-shot pruning to
+    ``sparsity`` keeps, before fine-tuning: ``block`` with ``golden.prune``'s TETRIS reordering (what
+    ``host.train`` prunes with, same seed), the same blocks in the given order, and ``element`` (the most
+    any granularity can keep). Why: TETRIS's claim is that reordering keeps more of the weights than plain
+    block pruning at equal sparsity; accuracy after fine-tuning alone cannot show that on a small network.
+    ``None`` when the blocks do not tile a conv (the given-order pruning would not be block pruning)."""
+    import inspect
+
+    import numpy as np
+
+    from golden.prune import prune
+    from host.graph import load_onnx
+
+    block = inspect.signature(prune).parameters["block"].default  # what host.train prunes blocks with
+    convs = [op.w.astype(np.float64) for op in load_onnx(model).ops if op.kind == "Conv"]
+    tiled = [_blocks_as_kernels(w, block) for w in convs]
+    if any(t is None for t in tiled):
+        return None
+    total = sum(float((w * w).sum()) for w in convs)
+
+    def kept(ws, granularity: str) -> float:
+        return sum(float((x * x * prune(x, granularity, sparsity, seed=seed).mask).sum()) for x in ws) / total
+
+    return {"block_reordered": kept(convs, "block"), "block_given_order": kept(tiled, "kernel"),
+            "element": kept(convs, "element")}
+
+
+def with_kept_magnitude(records: list[dict], ctx: dict) -> list[dict]:
+    """``records`` with :func:`kept_magnitude` of the base model added to every ``block`` point's
+    (``kept_magnitude``; computed here, from the cached base model, in well under a second per sparsity,
+    so records written before it existed get it too without running their point again)."""
+    cache: dict[float, dict | None] = {}
+    out = []
+    for r in records:
+        if r["granularity"] == "block":
+            s = r["target_sparsity"]
+            if s not in cache:
+                cache[s] = kept_magnitude(base_model(ctx), s, ctx["seed"])
+            r = {**r, "kept_magnitude": cache[s]}
+        out.append(r)
+    return out
 
 
 def run_point(ctx: dict, granularity: str, sparsity: float, lanes: list[int], base_float: float) -> list[dict]:
@@ -344,7 +405,8 @@ def flat(r: dict) -> dict:
     """A record as one CSV row (:data:`CSV_COLUMNS`)."""
     f = r.get("fpga") or {}
     row = {**r, "fpga_lut": f.get("used"), "fpga_ff": f.get("FF"), "fpga_dsp": f.get("DSP"),
-           "fpga_lut_vs_dense": f.get("vs_dense"), "fpga_source": f.get("source")}
+           "fpga_lut_vs_dense": f.get("vs_dense"), "fpga_source": f.get("source"),
+           **{f"kept_{k}": v for k, v in (r.get("kept_magnitude") or {}).items()}}
     return {k: row.get(k) for k in CSV_COLUMNS}
 
 
@@ -422,13 +484,18 @@ def notes(records: list[dict]) -> str:
                       sorted({(r["lanes"], r["array"]["act_lanes"], r["array"]["act_rows"], r["array"]["drain_lanes"])
                               for r in records}))
     trained = f"base model trained {base['epochs']} epochs, " if base else ""
+    kept = {r["target_sparsity"]: r["kept_magnitude"] for r in records if r.get("kept_magnitude")}
+    kept_note = ("" if not kept else " Conv weight energy (Σw²) one-shot pruning keeps, base model before fine-tuning "
+                 "(`kept_magnitude`), block with TETRIS reordering / same blocks in the given order / element: "
+                 + "; ".join(f"{100 * s:g} %: {_pct(k['block_reordered'])} / {_pct(k['block_given_order'])} / "
+                             f"{_pct(k['element'])} %" for s, k in sorted(kept.items())) + ".")
     return (f"{r0['data']} test split ({r0['test_images']} images); {trained}each point fine-tuned "
             f"{tuned['epochs']} epochs from it (seed {r0['seed']}); sparsity = target (achieved over the convs). "
             f"Losses are percentage points: "
             f"pruning = float − float pruned, quantization = float pruned − int8. Cycles per image: golden "
             f"model (exact), {r0['array']['rows']}x{r0['array']['cols']} array; × dense = over the dense array "
             f"of the same V; feed ({feeds}). Index bits and words in (weights, indices, activations loaded) per image. "
-            f"Dataflow per granularity (`golden.dataflow.EXPLOITED_BY`): {mapping}. FPGA LUTs: {area}.")
+            f"Dataflow per granularity (`golden.dataflow.EXPLOITED_BY`): {mapping}. FPGA LUTs: {area}.{kept_note}")
 
 
 def pareto_plot(records: list[dict], path: Path) -> Path:
@@ -593,6 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not records:
         print("accuracy: no finished records to report", file=sys.stderr)
         return 1
+    records = with_kept_magnitude(records, ctx)
     json_path, csv_path = write_summary(records, args.results)
     md = args.report_dir / "accuracy.md"
     plot = pareto_plot(records, args.report_dir / "accuracy.png")

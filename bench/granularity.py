@@ -31,7 +31,7 @@ from golden.lanes import WIDE_FEED
 from golden.layer import Layer
 from golden.progress import StageLog
 from golden.prune import prune
-from sim.verilator import run_layers
+from sim.verilator import HARNESS_HELP, HARNESSES, run_layers
 
 GRANULARITY_OF = {name: d.pruning for name, d in DATAFLOW_TABLE.items() if d.pruning}
 """The pruned dataflows and the granularity each is measured on (``golden.dataflow``)."""
@@ -58,8 +58,9 @@ def pruned_layers(base: Layer, sparsity: float, sigma: int, balanced: bool = Fal
 
 
 def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 1,
-            progress: StageLog | None = None) -> list[dict]:
-    """One row per (dataflow, pruned layer) run on the RTL; ``progress`` hears of each dataflow's start."""
+            progress: StageLog | None = None, harness: str = "cocotb") -> list[dict]:
+    """One row per (dataflow, pruned layer) run on the RTL through ``harness`` (``sim.verilator.HARNESSES``);
+    ``progress`` hears of each dataflow's start."""
     progress = progress or StageLog(enabled=False)
     layers = pruned_layers(headline_layer(seed), sparsity, sigma, balanced=lanes > 1)
     names = list(layers)
@@ -74,7 +75,7 @@ def measure(sparsity: float = 0.75, sigma: int = 4, seed: int = 0, lanes: int = 
             except ValueError as e:
                 print(f"skipped: {n} on {df}: {e}", file=sys.stderr)
         progress(f"{df} ({k}/{len(DATAFLOWS)}): {len(fits)} layers on its Verilator model (compiled first if new)")
-        results = run_layers(cfg, [layers[n] for n in fits], name=f"granularity-v{lanes}", check=True)
+        results = run_layers(cfg, [layers[n] for n in fits], name=f"granularity-v{lanes}", check=True, harness=harness)
         for name, res in zip(fits, results, strict=True):
             enc = encode(layers[name], cfg)
             mr = metrics.memory_references(enc, res["perf"])
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lanes", type=int, default=1, metavar="V",
                    help="multiply lanes per PE of every array (default: %(default)s)")
     p.add_argument("--json", action=OutputFile, help="also write the rows as JSON (its directory must exist)")
+    p.add_argument("--harness", choices=HARNESSES, default="cocotb", help=HARNESS_HELP + " (default: %(default)s)")
     args = p.parse_args(argv)
     if not 0 <= args.sparsity < 1:
         p.error(f"--sparsity must be in [0, 1), not {args.sparsity}")
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         ArrayConfig(lanes=args.lanes)
     except ValueError as e:
         p.error(f"--{e}")
-    rows = measure(args.sparsity, args.sigma, args.seed, args.lanes, StageLog())
+    rows = measure(args.sparsity, args.sigma, args.seed, args.lanes, StageLog(), args.harness)
     print(tables(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

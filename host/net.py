@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prune", metavar="G:S", default=None,
                         help="prune every conv's int8 weights at granularity G to sparsity S, e.g. kernel:0.75 "
                              f"(granularities: {', '.join(GRANULARITIES)}; default: no pruning)")
+    parser.add_argument("--prune-classifier", action="store_true",
+                        help="--prune the fully connected layers too (default: convs only, as host.train)")
     add_array_arguments(parser)
     parser.set_defaults(epilogue=1, max_kernel=None)
     _action(parser, "max_kernel").help = ("largest kernel size R, S supported (default: the model's largest kernel, "
@@ -332,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--target: {e}")
     if not target.parallel and (args.workers > 1 or args.dask_scheduler):
         parser.error(f"--target {target} runs one pass at a time: drop --workers/--dask-scheduler")
+    if args.prune_classifier and not args.prune:
+        parser.error("--prune-classifier only applies with --prune G:S; add --prune or drop --prune-classifier")
     try:
         spec = _prune_spec(args.prune) if args.prune else None
         graph = load_onnx(args.model)
@@ -352,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("the network's layers requantize in the array: keep --epilogue 1")
         if data is not None:  # calibrated on training images; cycles measured on the first test image
             x = data.x_test[0]
-        net = quantize(graph, x if data is None else data.calibration_subset(args.calibration, args.seed), cfg, spec)
+        net = quantize(graph, x if data is None else data.calibration_subset(args.calibration, args.seed), cfg, spec,
+                       args.prune_classifier)
     except (GraphError, ValueError, OSError) as e:
         parser.error(str(e))
 

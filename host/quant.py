@@ -111,10 +111,13 @@ def _int_bounds(lo: float, hi: float, scale: float, bits: int) -> tuple[int, int
                  for v in (lo, hi))
 
 
-def quantize(graph: Graph, x: np.ndarray, cfg: ArrayConfig, prune_spec: tuple[str, float] | None = None) -> QuantNet:
+def quantize(graph: Graph, x: np.ndarray, cfg: ArrayConfig, prune_spec: tuple[str, float] | None = None,
+             prune_classifier: bool = False) -> QuantNet:
     """The integer network of ``graph`` for an array built with ``cfg``, calibrated on ``x``: one input or
     a batch ``(N, *input_shape)`` of calibration images; conv weights pruned by ``prune_spec =
-    (granularity, sparsity)`` if given (module docstring)."""
+    (granularity, sparsity)`` if given, the fully connected layers too only with ``prune_classifier``
+    (as ``host.train --prune-classifier``: a classifier is small and its rows are the classes; module
+    docstring)."""
     t = run_float(graph, x)
     given = graph.scales
 
@@ -149,7 +152,7 @@ def quantize(graph: Graph, x: np.ndarray, cfg: ArrayConfig, prune_spec: tuple[st
             s_in, s_out = scales[op.inputs[0]], scales[out]
             s_w = op.attrs["weight_scale"] if "weight_scale" in op.attrs else weight_scales(w, cfg.weight_bits)
             wq = np.rint(w / s_w[:, None, None, None]).astype(np.int64)
-            if prune_spec is not None and prune_spec[1] > 0:
+            if prune_spec is not None and prune_spec[1] > 0 and (op.kind == "Conv" or prune_classifier):
                 pruned = prune(wq, prune_spec[0], prune_spec[1])
                 wq, step.kept = pruned.weights.astype(np.int64), pruned.mask.reshape(op.w.shape)
             lim = (1 << (cfg.acc_bits - 1)) - 1

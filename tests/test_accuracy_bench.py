@@ -129,3 +129,27 @@ def test_mismatches_are_run_again():
     ok = {"status": "ok", "rtl_exact": True, "golden_matches_reference": True}
     assert accuracy.verified(ok) and accuracy.verified({**ok, "rtl_exact": None})
     assert not accuracy.verified({**ok, "rtl_exact": False}) and not accuracy.verified({"status": "error"})
+
+
+def test_blocks_as_kernels_are_the_given_order_blocks():
+    """Kernel pruning of the regrouped tensor ranks exactly ``golden.prune``'s unreordered blocks."""
+    from golden.prune import group_norms
+
+    for shape in ((8, 12, 3, 3), (8, 1, 3, 3)):
+        w = np.random.default_rng(0).normal(size=shape)
+        assert np.allclose(group_norms(accuracy._blocks_as_kernels(w, (4, 4)), "kernel"), group_norms(w, "block"))
+    assert accuracy._blocks_as_kernels(np.zeros((6, 8, 3, 3)), (4, 4)) is None  # 4 + 2 filters: unequal blocks
+
+
+def test_kept_magnitude_reordering_keeps_more_than_the_given_order(monkeypatch):
+    """TETRIS's reordering never keeps less than the same blocks unreordered, and element keeps the most;
+    the study attaches the numbers to its block points only."""
+    model = Path(accuracy.__file__).parent / "models" / "digits-small.onnx"
+    k = accuracy.kept_magnitude(model, 0.75, 0)
+    assert 0 < k["block_given_order"] <= k["block_reordered"] <= k["element"] < 1
+    ctx = {"seed": 0, "results": "unused.jsonl"}
+    recs = [{"granularity": "block", "target_sparsity": 0.75}, {"granularity": "kernel", "target_sparsity": 0.75}]
+    monkeypatch.setattr(accuracy, "base_model", lambda ctx: model)
+    block, kernel = accuracy.with_kept_magnitude(recs, ctx)
+    assert block["kept_magnitude"] == k and "kept_magnitude" not in kernel
+    assert accuracy.flat(block)["kept_block_reordered"] == k["block_reordered"]

@@ -56,7 +56,10 @@ def test_eval_reports_three_accuracies_cycles_and_speedup(model, tmp_path, capsy
     assert ev["loss"] == {"pruning": a["float"] - a["float_pruned"], "quantization": a["float_pruned"] - a["int8"]}
     assert ev["cycles_per_image"] == rep["total"]["cycles"] and ev["speedup"] == rep["total"]["speedup"] > 1.3
     assert ev["pruning"].startswith("--prune kernel:0.5") and all(v == 0 for v in ev["model_weight_sparsity"].values())
-    assert all(0.45 < v < 0.55 for v in ev["int8_weight_sparsity"].values())
+    convs = {op.name for op in load_onnx(model).ops if op.kind == "Conv"}
+    sparsity = ev["int8_weight_sparsity"]
+    assert set(sparsity) > convs  # the convs are pruned, the classifier (--prune-classifier not given) is not
+    assert all(0.45 < v < 0.55 if name in convs else v < 0.05 for name, v in sparsity.items())
     out = np.load(logits)
     assert out.shape == (360, 10) and accuracy(out, load_dataset("digits").y_test) == a["int8"]
     assert f"-> int8 {a['int8']:.4f} on 360 test images" in err
@@ -151,3 +154,14 @@ def test_the_vectorised_epilogue_equals_python_integers():
             z = v * int(mult[i])
             z = (z + (1 << (int(shift[i]) - 1))) >> int(shift[i]) if shift[i] else z
             assert got[i, e, f] == min(127, max(-128, z))
+
+
+def test_prune_leaves_the_classifier_dense_unless_asked(model, digits):
+    """``--prune`` prunes every conv, as its help says; the fully connected layers only with
+    ``--prune-classifier`` (as ``host.train``)."""
+    g = load_onnx(model)
+    calib = digits.calibration_subset(16, 0)
+    for classifier in (False, True):
+        net = quantize(g, calib, ArrayConfig(epilogue=1), ("kernel", 0.75), classifier)
+        kinds = {s.op.kind: s.kept is not None for s in net.steps if s.op.kind in ("Conv", "Gemm")}
+        assert kinds == {"Conv": True, "Gemm": classifier}

@@ -41,7 +41,7 @@ def test_granularity_says_which_dataflows_model_it_is_on(terminal, monkeypatch, 
     """The RTL runs are replaced by a recorder; what is checked is the line before each dataflow's runs."""
     started = []
 
-    def fake_run_layers(cfg, layers, name, check):
+    def fake_run_layers(cfg, layers, name, check, harness="cocotb"):
         started.append(cfg.dataflow)
         return [{"cycles": 1000, "predicted_cycles": 1000, "outputs_match": True, "perf": COUNTERS} for _ in layers]
 
