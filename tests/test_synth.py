@@ -214,6 +214,7 @@ SMALL_ICE40 = dict(dataflow="kernel", rows=1, cols=2, acc_depth=8, acc_bits=16, 
                    weight_depth=512, index_depth=64, out_depth=128, epilogue=0)
 
 
+@pytest.mark.slow  # a real Yosys + nextpnr build (80 s); tests/test_synth_flow.py runs the flow on fake tools
 @needs_tools
 def test_small_ice40_build(tmp_path):
     """Runs by default (about a minute) so that the synthesis flow cannot break silently."""
