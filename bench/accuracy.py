@@ -42,20 +42,29 @@ import argparse
 import contextlib
 import csv
 import hashlib
+import inspect
 import io
 import json
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import onnx
+
 from golden.cli import Parser
 from golden.dataflow import EXPLOITED_BY
 from golden.jsonl import append_jsonl, read_jsonl
 from golden.paths import display_path, records_root
-from golden.prune import GRANULARITIES
-from sim.parallel import Progress, completed, hms, make_executor
+from golden.prune import GRANULARITIES, prune
+from host import net
+from host.data import load_dataset
+from host.evaluate import accuracy
+from host.graph import load_onnx, run_float
+from sim.parallel import Progress, cancel_on_interrupt, completed, hms, make_executor
 
 DEFAULT_RESULTS = records_root() / "bench" / "results" / "accuracy.jsonl"
 DEFAULT_REPORT_DIR = records_root() / "bench" / "report"
@@ -124,7 +133,7 @@ def _call(main, argv: list[str]) -> str:
 def _train(argv: list[str], path: Path) -> None:
     """``host.train`` with ``argv`` to ``path``, written to a temporary name first so that an
     interrupted run never leaves a model that a resumed one would take for finished."""
-    from host import train
+    from host import train  # lazy: host.train needs jax, the optional [train] extra; only training pays for it
 
     tmp = path.with_name(path.stem + ".partial.onnx")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,9 +164,7 @@ def finetuned_model(ctx: dict, granularity: str, sparsity: float) -> Path:
 
 def training_metadata(path: Path) -> dict:
     """What ``host.train`` recorded in the model (epochs, learning rate, test accuracy, pruned layers)."""
-    import onnx
-
-    from host.train import METADATA_KEY
+    from host.train import METADATA_KEY  # lazy: host.train imports jax (the optional [train] extra)
 
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     return json.loads(props.get(METADATA_KEY, "{}"))
@@ -165,8 +172,6 @@ def training_metadata(path: Path) -> dict:
 
 def conv_sparsity(path: Path) -> float:
     """The fraction of zero weights over the model's conv layers (the pruned ones)."""
-    from host.graph import load_onnx
-
     convs = [op.w for op in load_onnx(path).ops if op.kind == "Conv"]
     return float(sum(int((w == 0).sum()) for w in convs) / sum(w.size for w in convs))
 
@@ -192,13 +197,6 @@ def kept_magnitude(model: Path, sparsity: float, seed: int) -> dict | None:
     any granularity can keep). Why: TETRIS's claim is that reordering keeps more of the weights than plain
     block pruning at equal sparsity; accuracy after fine-tuning alone cannot show that on a small network.
     ``None`` when the blocks do not tile a conv (the given-order pruning would not be block pruning)."""
-    import inspect
-
-    import numpy as np
-
-    from golden.prune import prune
-    from host.graph import load_onnx
-
     block = inspect.signature(prune).parameters["block"].default  # what host.train prunes blocks with
     convs = [op.w.astype(np.float64) for op in load_onnx(model).ops if op.kind == "Conv"]
     tiled = [_blocks_as_kernels(w, block) for w in convs]
@@ -232,8 +230,6 @@ def with_kept_magnitude(records: list[dict], ctx: dict) -> list[dict]:
 def run_point(ctx: dict, granularity: str, sparsity: float, lanes: list[int], base_float: float) -> list[dict]:
     """One (granularity, sparsity): fine-tune (or take the cached model), then per ``V`` in ``lanes``
     evaluate it with ``host.net --eval`` on the exploiting dataflow; one record per ``V``."""
-    from host import net
-
     t0 = time.monotonic()
     model = finetuned_model(ctx, granularity, sparsity)
     finetune_s = time.monotonic() - t0
@@ -326,10 +322,6 @@ def study(ctx: dict, points: list[tuple[str, float]], lanes: Sequence[int], *, w
           dask_scheduler: str | None = None, log=None) -> dict:
     """Run every point whose records are not yet in ``ctx['results']``; append records as they finish.
     Returns counts (planned, already done, run, errors, RTL mismatches) and the wall time."""
-    from host.data import load_dataset
-    from host.evaluate import accuracy
-    from host.graph import load_onnx, run_float
-
     log = log or sys.stderr
     t0 = time.monotonic()
     results = Path(ctx["results"])
@@ -357,28 +349,24 @@ def study(ctx: dict, points: list[tuple[str, float]], lanes: Sequence[int], *, w
             pending = {ex.submit(run_point, ctx, g, s, missing, base_float): (g, s, missing)
                        for g, s, missing in todo}
             try:
-                for fut, (g, s, missing) in completed(ex, pending):
-                    exc = fut.exception()
-                    if exc is None:
-                        recs = fut.result()
-                    else:
-                        recs = [{"key": point_key(ctx, g, s, v), "status": "error", "granularity": g,
-                                 "target_sparsity": s, "lanes": v, "error": f"{type(exc).__name__}: {exc}"}
-                                for v in missing]
-                    append_jsonl(results, recs)
-                    for r in recs:
-                        if r["status"] == "ok":
-                            summary["ran"] += 1
-                            summary["rtl_mismatches"] += not verified(r)
+                with cancel_on_interrupt(pending, "points", log):
+                    for fut, (g, s, missing) in completed(ex, pending):
+                        exc = fut.exception()
+                        if exc is None:
+                            recs = fut.result()
                         else:
-                            summary["errors"] += 1
-                            print(f"\n{g}:{s:g} V={r['lanes']}: {r['error']}", file=log)
-                    bar.update(len(recs), f"{g}:{s:g}")
-            except KeyboardInterrupt:
-                for fut in pending:
-                    fut.cancel()
-                print("\ninterrupted: finished points are saved; rerun the same command to resume", file=log)
-                raise
+                            recs = [{"key": point_key(ctx, g, s, v), "status": "error", "granularity": g,
+                                     "target_sparsity": s, "lanes": v, "error": f"{type(exc).__name__}: {exc}"}
+                                    for v in missing]
+                        append_jsonl(results, recs)
+                        for r in recs:
+                            if r["status"] == "ok":
+                                summary["ran"] += 1
+                                summary["rtl_mismatches"] += not verified(r)
+                            else:
+                                summary["errors"] += 1
+                                print(f"\n{g}:{s:g} V={r['lanes']}: {r['error']}", file=log)
+                        bar.update(len(recs), f"{g}:{s:g}")
             finally:
                 bar.close()
     summary["wall_s"] = time.monotonic() - t0
@@ -501,6 +489,7 @@ def notes(records: list[dict]) -> str:
 def pareto_plot(records: list[dict], path: Path) -> Path:
     """int8 accuracy against cycles per image, one curve per granularity (sparsity rising along it, from
     the dense point), one panel per ``V``; the Pareto front (fewest cycles for the accuracy) dashed."""
+    # lazy: matplotlib is optional (the ``dev`` extra); the records and the table need no plotting
     import matplotlib
 
     matplotlib.use("Agg")
@@ -543,8 +532,6 @@ def pareto_plot(records: list[dict], path: Path) -> Path:
 
 def readme_block(records: list[dict], plot: Path, readme: Path) -> str:
     """The README's section body: the plot, the table and its notes."""
-    import os
-
     rel = os.path.relpath(plot, readme.parent)
     return (f"{README_BEGIN}\n![accuracy against cycles per image]({rel})\n\n{table(records)}\n\n"
             f"{notes(records)}\n{README_END}")

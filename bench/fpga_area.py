@@ -18,9 +18,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from golden.cli import Parser
+from golden.cli import Parser, add_array_arguments, array_config_from_args
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.paths import cache_dir, records_root
+from hdl.boards import BoardSpec, board_names
+from hdl.synth import SynthError, source_state, synthesize, tool_versions, versions_note
 
 RESOURCES = ("LC", "LUT", "FF", "DSP", "BRAM", "LUTRAM")
 
@@ -32,9 +34,6 @@ def results_path(board: str, cfg: ArrayConfig, place_only: bool = False) -> Path
 def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place_only: bool = False,
            router: str | None = None) -> dict:
     """One build (in a worker process): the ``synth_report.json`` dict, or ``{"error": ...}``."""
-    from hdl.board import BoardSpec
-    from hdl.synth import SynthError, synthesize
-
     spec = BoardSpec.load(board)
     cfg = ArrayConfig.from_dict(cfg_dict)
     out = cache_dir("synth") / f"area-{board}-{cfg.dataflow}-{cfg.shape}"
@@ -48,8 +47,6 @@ def _build(board: str, cfg_dict: dict, clock_mhz: float, seed: int | None, place
 def table(reports: dict[str, dict]) -> str:
     """The Markdown table of ``{dataflow: report}`` (dataflows in ``DATAFLOWS`` order), and under it the
     tool versions the builds record (:func:`hdl.synth.versions_note`)."""
-    from hdl.synth import versions_note
-
     order = [df for df in DATAFLOWS if df in reports]
     present = [k for k in RESOURCES if any(k in r.get("utilization", {}) for r in reports.values())]
     logic = "LC" if "LC" in present else "LUT"
@@ -73,10 +70,6 @@ def table(reports: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hdl.board import BoardSpec, board_names
-    from hdl.generate import add_array_arguments, array_config_from_args
-    from hdl.synth import source_state, tool_versions
-
     pre = Parser(prog="python -m bench.fpga_area", add_help=False)
     pre.add_argument("--board")
     pre.add_argument("--preset")

@@ -2,7 +2,9 @@
 
 The report holds the setup (arrays, layers with their shapes and passes), the correctness of the
 RTL runs (outputs bit-exact, cycles equal to the golden prediction), a headline table per array, the
-plots, and a section that sets the measured numbers against the seeds' claims (BRIEF §7).
+plots, and a section that sets the measured numbers against the seeds' claims (BRIEF §7). The claims
+are data, one record each in ``bench/claims.json`` (paper, statement, prose); the record names the
+measurement that tests it, and only the measurements (:data:`MEASUREMENTS`) are code here.
 
 Aggregates over several layers are *network totals*, never means of ratios: speedup = sum of dense
 cycles / sum of cycles, utilization = sum of useful MACs / (PEs x lanes x sum of cycles), memory references per
@@ -14,19 +16,23 @@ matplotlib is an optional dependency (in the ``dev`` extra); without it the Mark
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.sweep import DEFAULT_RESULTS, export_rows, latest, load_records, synth_rows
+from bench.layers import SCALES, layer_specs
+from bench.store import DEFAULT_RESULTS, export_rows, latest, load_records, synth_rows
 from golden.cli import OutputDir, Parser
 from golden.dataflow import DATAFLOW_TABLE
 from golden.paths import display_path, records_root
 
 DEFAULT_OUT = records_root() / "bench" / "report"
 LANES_RESULTS = DEFAULT_RESULTS.parent / "lanes.json"
+CLAIMS_FILE = Path(__file__).with_name("claims.json")
 ORDER = tuple(DATAFLOW_TABLE)
 COLORS = {"dense": "#444444", "kernel": "#1f77b4", "vector": "#2ca02c", "strided": "#9467bd", "element": "#d62728"}
 MARKERS = {"dense": "s", "kernel": "o", "vector": "^", "strided": "D", "element": "x"}
@@ -136,6 +142,7 @@ def _f(x, fmt="{:.2f}", none="–") -> str:
 
 
 def _plt():
+    # lazy: matplotlib is optional (the ``dev`` extra) and slow to import; without it the Markdown is still written
     import matplotlib
 
     matplotlib.use("Agg")
@@ -299,8 +306,6 @@ def headline_table(res: Results, arr: str) -> list[str]:
 
 
 def layer_table(res: Results) -> list[str]:
-    from bench.layers import layer_specs
-
     lines = ["| layer | run shape (C→M, kernel, input) | note | dense MACs | "
              + " | ".join(f"dense cycles (passes) {a}" for a in res.arrays) + " |",
              "|---|---|---|---|" + "---|" * len(res.arrays)]
@@ -329,7 +334,193 @@ def _pct_less(a: float, b: float) -> str:
     return f"{abs(100 * d):.0f} % {'fewer' if d >= 0 else 'more'}"
 
 
-def lanes_lines(path: Path = LANES_RESULTS) -> list[str]:
+# --------------------------------------------------------------------------------------------------
+# the seeds' claims: records in claims.json, each tested by one measurement below
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a seed paper (a record of ``claims.json``; its ``about`` says what each field is)."""
+
+    id: str
+    source: str
+    statement: str
+    scope: str
+    measurement: str
+    text: dict[str, str]
+    missing: str
+    notes: tuple[str, ...]
+
+
+MeasureFn = Callable[[Results, str, dict[str, str]], list[str] | None]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What tests a claim: ``run(res, array, text)`` returns the section's lines (the numbers, set into
+    the record's ``text`` templates) or None when the results lack what it needs; ``texts`` names the
+    templates it fills, which a record must give exactly."""
+
+    run: MeasureFn
+    texts: frozenset[str]
+
+
+MEASUREMENTS: dict[str, Measurement] = {}
+"""Measurement name (a record's ``measurement``) -> the function that computes it."""
+
+
+def measurement(name: str, *texts: str) -> Callable[[MeasureFn], MeasureFn]:
+    """Register the decorated function as the measurement ``name``, filling the templates ``texts``."""
+    def register(run: MeasureFn) -> MeasureFn:
+        MEASUREMENTS[name] = Measurement(run, frozenset(texts))
+        return run
+    return register
+
+
+def load_claims(path: Path = CLAIMS_FILE) -> list[Claim]:
+    """The records of ``path``, checked: every field there, a known measurement, its templates exactly.
+    A bad record is a ValueError naming the file and the record (``main`` turns it into a usage error)."""
+    try:
+        records = json.loads(path.read_text())["claims"]
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read the claims ({e}); it needs a JSON object with a 'claims' list") from e
+    fields = [f.name for f in dataclasses.fields(Claim)]
+    claims = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}: claim {i} is a {type(rec).__name__}; a claim is an object with {fields}")
+        where = f"{path}: claim {i} ({rec.get('id', 'no id')})"
+        if set(rec) != set(fields):
+            raise ValueError(f"{where}: lacks {sorted(set(fields) - set(rec))}, has unknown "
+                             f"{sorted(set(rec) - set(fields))}; a claim has exactly {fields}")
+        m = MEASUREMENTS.get(rec["measurement"])
+        if m is None:
+            raise ValueError(f"{where}: unknown measurement {rec['measurement']!r}; known: {sorted(MEASUREMENTS)}")
+        if set(rec["text"]) != m.texts:
+            raise ValueError(f"{where}: text has {sorted(rec['text'])}; {rec['measurement']} fills {sorted(m.texts)}")
+        claims.append(Claim(**{**rec, "notes": tuple(rec["notes"])}))
+    return claims
+
+
+def claims_section(res: Results, arr: str, claims: Sequence[Claim] | None = None) -> list[str]:
+    """The seeds' claims (BRIEF §7, ``claims.json``) set against the measured numbers, with the reason
+    for any gap: per claim its heading, its measurement's lines and its notes.
+
+    Dataflows are compared on the layers that all of them ran at that sparsity (a layer skipped by one
+    dataflow because it does not fit is left out of that comparison for all).
+    """
+    L: list[str] = []
+    for i, claim in enumerate(load_claims() if claims is None else claims):
+        if i:
+            L.append("")
+        L.append(f"**{claim.source} — {claim.statement}**" + (f" {claim.scope}" if claim.scope else ""))
+        lines = MEASUREMENTS[claim.measurement].run(res, arr, claim.text)
+        if lines is None:
+            lines = [claim.missing] if claim.missing else []
+        L += [f"- {line}" for line in [*lines, *claim.notes]]
+    return L
+
+
+IDEAL_MARGIN = 0.2
+"""TETRIS's "ideal": a speedup within this share of 1/density."""
+EVEN_UTILIZATION = 0.01
+"""Schulte et al.: element's utilization this close to the best structured one counts as no overhead."""
+
+
+def _compared(res: Results) -> tuple[list[str], str | None, list[float], float | None]:
+    """The structured dataflows present, the unstructured one (or None), the sparse target levels and
+    the one nearest 0.75 (where single-level comparisons are made)."""
+    coarse = [f for f in ("kernel", "vector", "strided") if f in res.flows]
+    fine = "element" if "element" in res.flows else None
+    levels = [s for s in res.levels if s > 0]
+    return coarse, fine, levels, _pick(levels, 0.75)
+
+
+def _targets(levels: Sequence[float]) -> str:
+    return ", ".join(f"{s:g}" for s in levels)
+
+
+@measurement("memory_references", "traffic", "tile_loads", "verdict", "size_arxiv", "size_workshop",
+             "size_smaller", "accuracy")
+def memory_references(res: Results, arr: str, text: dict[str, str]) -> list[str] | None:
+    """Compression and memory references per useful MAC, kernel (and the other structured flows) vs element."""
+    coarse, fine, levels, mid = _compared(res)
+    if not (fine and "kernel" in res.flows and levels):
+        return None
+    L = []
+    for s in levels:
+        c = res.common(["kernel", *[f for f in coarse if f != "kernel"], fine], s, arr)
+        if not c:
+            continue
+        k, e = c["kernel"], c[fine]
+        others = "; ".join(f"{f} {_f(c[f].compression)}× / {_f(c[f].bits_per_mac, '{:.2f}')} bits/MAC"
+                           for f in coarse if f != "kernel")
+        L.append(f"target {s:g} ({k.layers} layers all ran): compression kernel {_f(k.compression)}× vs element "
+                 f"{_f(e.compression)}×; memory references kernel {_f(k.bits_per_mac, '{:.2f}')} vs element "
+                 f"{_f(e.bits_per_mac, '{:.2f}')} bits per useful MAC ({_pct_less(k.bits_per_mac, e.bits_per_mac)}"
+                 f" bits, {_pct_less(k.words_per_mac, e.words_per_mac)} words)" + (f"; {others}" if others else "")
+                 + ".")
+    c = res.common(["kernel", fine], mid, arr)
+    if c:
+        k, e = c["kernel"], c[fine]
+        parts = ", ".join(f"{name} {k.parts[key] / k.useful:.2f} vs {e.parts[key] / e.useful:.2f}"
+                          for key, name in MEM_PARTS)
+        top = res.common(["kernel", fine], levels[-1], arr)
+        loads = (text["tile_loads"].format(target=f"{levels[-1]:g}", kernel=f"{top['kernel'].tile_loads:,}",
+                                           element=f"{top[fine].tile_loads:,}") if top else "")
+        L.append(text["traffic"].format(target=f"{mid:g}", parts=parts, tile_loads=loads))
+    savings = []
+    for s in levels:
+        c = res.common(["kernel", fine], s, arr)
+        if c and c[fine].mem_bits:
+            savings.append((s, 1 - c["kernel"].bits_per_mac / c[fine].bits_per_mac, c["kernel"]))
+    if savings:
+        s_best, best, _ = max(savings, key=lambda t: t[1])
+        s_top, _, k_top = savings[-1]
+        # the claim's two sizes: ~2x fewer references (arXiv), 30-35 % fewer (workshop)
+        size = text["size_arxiv" if best >= 0.45 else "size_workshop" if best >= 0.25 else "size_smaller"]
+        out_share = k_top.parts["output_bits_written"] / k_top.mem_bits if k_top.mem_bits else float("nan")
+        L.append(text["verdict"].format(saving=f"{100 * best:.0f}", target=f"{s_best:g}", size=size,
+                                        output_share=f"{100 * out_share:.0f}", top=f"{s_top:g}"))
+    kept = res.common(["kernel", fine], mid, arr)
+    if kept:
+        L.append(text["accuracy"].format(target=f"{mid:g}", kernel=f"{kept['kernel'].kept_energy:.2f}",
+                                         element=f"{kept[fine].kept_energy:.2f}"))
+    return L
+
+
+@measurement("alexnet_speedup", "speedups", "ratio", "direction_only", "no_advantage", "why", "lanes")
+def alexnet_speedup(res: Results, arr: str, text: dict[str, str]) -> list[str] | None:
+    """AlexNet's network-total speedups, structured over unstructured, and the same ratio on wide PEs."""
+    coarse, fine, levels, _ = _compared(res)
+    if not ("alexnet" in res.nets and levels):
+        return None
+    row = []
+    for f in [*coarse, *([fine] if fine else [])]:
+        vals = [f"{_f(x.speedup, '{:.2f}×')} @ {x.sparsity:.2f}" for s in levels
+                for x in [res.agg(array=arr, dataflow=f, sparsity=s, net="alexnet")] if x]
+        if vals:
+            row.append(f"{f} " + ", ".join(vals))
+    L = [text["speedups"].format(rows="; ".join(row))]
+    if fine and "kernel" in res.flows:
+        ratios = [(s, c["kernel"], c[fine]) for s in levels
+                  for c in [res.common(["kernel", fine], s, arr, net="alexnet")] if c]
+        if ratios:
+            txt = "; ".join(f"{s:g}: {_f(k.speedup, '{:.2f}×')} / {_f(e.speedup, '{:.2f}×')} = "
+                            f"{k.speedup / e.speedup:.2f}" for s, k, e in ratios)
+            best = max(k.speedup / e.speedup for _, k, e in ratios)
+            s, k, e = ratios[-1]
+            verdict = text["direction_only"].format(best=f"{best:.2f}") if best > 1.02 else text["no_advantage"]
+            L.append(text["ratio"].format(ratios=txt, verdict=verdict, target=f"{s:g}",
+                                          kernel_loads=_f(k.tile_loads, "{:,}"), element_loads=_f(e.tile_loads, "{:,}"),
+                                          kernel_stalls=f"{100 * k.stall_share:.0f}",
+                                          element_stalls=f"{100 * e.stall_share:.0f}"))
+    L.append(text["why"])
+    L.extend(lanes_lines(text["lanes"]))
+    return L
+
+
+def lanes_lines(template: str, path: Path = LANES_RESULTS) -> list[str]:
     """The structured-over-unstructured ratio on wide PEs, from ``bench.lanes --json`` (the golden
     model of the wide RTL on ``bench.granularity``'s headline layer), so that the claim's V > 1 side is
     read from its one measurement rather than restated; empty when that file is absent."""
@@ -346,123 +537,14 @@ def lanes_lines(path: Path = LANES_RESULTS) -> list[str]:
             parts.append(f"V = {v}: " + ", ".join(
                 f"{k['speedup'] / e['speedup']:.2f} at {s:g} (element lane utilization {e['lane_utilization']:.2f})"
                 for s, k, e in pairs))
-    if not parts:
-        return []
-    return [f"- With V multiply lanes per PE the structured advantage appears (`{path.name}`, written by "
-            "`python -m bench.lanes --json`, one 32→32 16×16 layer on the 4×4 array): kernel over element "
-            "speedup " + "; ".join(parts) + ". An element-sparse kernel takes ⌈non-zeros / V⌉ cycles, so "
-            "scattered zeros leave lanes idle; that is where unstructured sparsity loses its speed."]
+    return [template.format(file=path.name, ratios="; ".join(parts))] if parts else []
 
 
-def claims_section(res: Results, arr: str) -> list[str]:
-    """The seeds' claims (BRIEF §7) set against the measured numbers, with the reason for any gap.
-
-    Dataflows are compared on the layers that all of them ran at that sparsity (a layer skipped by one
-    dataflow because it does not fit is left out of that comparison for all).
-    """
-    L: list[str] = []
-    flows = res.flows
-    coarse = [f for f in ("kernel", "vector", "strided") if f in flows]
-    fine = "element" if "element" in flows else None
-    levels = [s for s in res.levels if s > 0]
-    mid = _pick(levels, 0.75)
-
-    # --- Mao et al.
-    L.append("**Mao et al. — coarse-grained pruning: similar sparsity at equal accuracy, better compression (index "
-             "saving), fewer memory references on an SCNN-like accelerator (~2× arXiv, 30–35 % workshop).**")
-    if fine and "kernel" in flows and levels:
-        for s in levels:
-            c = res.common(["kernel", *[f for f in coarse if f != "kernel"], fine], s, arr)
-            if not c:
-                continue
-            k, e = c["kernel"], c[fine]
-            others = "; ".join(f"{f} {_f(c[f].compression)}× / {_f(c[f].bits_per_mac, '{:.2f}')} bits/MAC"
-                               for f in coarse if f != "kernel")
-            L.append(f"- target {s:g} ({k.layers} layers all ran): compression kernel {_f(k.compression)}× vs element "
-                     f"{_f(e.compression)}×; memory references kernel {_f(k.bits_per_mac, '{:.2f}')} vs element "
-                     f"{_f(e.bits_per_mac, '{:.2f}')} bits per useful MAC ({_pct_less(k.bits_per_mac, e.bits_per_mac)}"
-                     f" bits, {_pct_less(k.words_per_mac, e.words_per_mac)} words)"
-                     + (f"; {others}" if others else "") + ".")
-        s = mid
-        c = res.common(["kernel", fine], s, arr)
-        if c:
-            k, e = c["kernel"], c[fine]
-            parts = ", ".join(f"{name} {k.parts[key] / k.useful:.2f} vs {e.parts[key] / e.useful:.2f}"
-                              for key, name in MEM_PARTS)
-            L.append(f"- Where the saving comes from (bits per useful MAC at target {s:g}, kernel vs element): {parts}."
-                     " "
-                     "Every dataflow reads each *scheduled* weight once per pixel tile (broadcast to all PEs), so "
-                     "at equal sparsity the weight traffic is the same; the element dataflow pays one index word "
-                     "(slot, row, column) per weight, wider than the 8-bit weight itself, which is why its "
-                     "compression ratio is about half of kernel's. Activation reads differ only when whole "
-                     "channels of a filter group vanish, which kernel pruning does at high sparsity"
-                     + "".join(f" (target {levels[-1]:g}: {hc['kernel'].tile_loads:,} vs {hc[fine].tile_loads:,} "
-                               "activation tile loads)" for hc in [res.common(["kernel", fine], levels[-1], arr)] if hc)
-                     + ".")
-        savings = []
-        for s in levels:
-            c = res.common(["kernel", fine], s, arr)
-            if c and c[fine].mem_bits:
-                savings.append((s, 1 - c["kernel"].bits_per_mac / c[fine].bits_per_mac, c["kernel"]))
-        if savings:
-            s_best, best, _ = max(savings, key=lambda t: t[1])
-            s_top, _, k_top = savings[-1]
-            size = ("about the workshop version's 30–35 %" if 0.25 <= best < 0.45 else
-                    "close to the arXiv version's ~2×" if best >= 0.45 else "smaller than either version's")
-            out_share = k_top.parts["output_bits_written"] / k_top.mem_bits if k_top.mem_bits else float("nan")
-            L.append(f"- Verdict: agrees in direction; the largest saving, {100 * best:.0f} % fewer bits at target "
-                     f"{s_best:g}, is {size}. The saving shrinks with sparsity because the 32-bit output writes, "
-                     f"which no granularity removes, grow per useful MAC ({100 * out_share:.0f} % of kernel's "
-                     f"references at target {s_top:g}).")
-        kept = res.common(["kernel", fine], mid, arr)
-        if kept:
-            L.append(f"- *Equal accuracy* cannot be checked (synthetic weights, no training). Proxy: at target {mid:g} "
-                     f"kernel pruning keeps {kept['kernel'].kept_energy:.2f} of the squared weight magnitude, element "
-                     f"{kept[fine].kept_energy:.2f}; Mao et al. recover the gap by retraining.")
-    else:
-        L.append("- Needs the kernel and element dataflows; not both are in these results.")
-
-    # --- Wen et al. (SSL)
-    L.append("")
-    L.append("**Wen et al. (SSL) — structured sparsity on AlexNet conv layers: mean 5.1× (CPU) / 3.1× (GPU) at ~2 % "
-             "top-1 loss, about 2× the speedup of non-structured (ℓ1) sparsity at similar loss.**")
-    if "alexnet" in res.nets and levels:
-        row = []
-        for f in [*coarse, *([fine] if fine else [])]:
-            vals = [f"{_f(x.speedup, '{:.2f}×')} @ {x.sparsity:.2f}" for s in levels
-                    for x in [res.agg(array=arr, dataflow=f, sparsity=s, net="alexnet")] if x]
-            if vals:
-                row.append(f"{f} " + ", ".join(vals))
-        L.append("- AlexNet conv3–5, network-total cycle speedup @ achieved sparsity: " + "; ".join(row) + ".")
-        if fine and "kernel" in flows:
-            ratios = []
-            for s in levels:
-                c = res.common(["kernel", fine], s, arr, net="alexnet")
-                if c:
-                    k, e = c["kernel"], c[fine]
-                    ratios.append((s, k, e))
-            if ratios:
-                txt = "; ".join(f"{s:g}: {_f(k.speedup, '{:.2f}×')} / {_f(e.speedup, '{:.2f}×')} = "
-                                f"{k.speedup / e.speedup:.2f}" for s, k, e in ratios)
-                best = max(r[1].speedup / r[2].speedup for r in ratios)
-                s, k, e = ratios[-1]
-                L.append(f"- Structured (kernel) / unstructured (element) speedup on AlexNet, same layers: {txt}. "
-                         + ("Agrees in direction only: the ratio is at most "
-                            f"{best:.2f}, not ~2." if best > 1.02 else "No structured advantage: ratio ≈ 1, not ~2.")
-                         + f" At target {s:g} the kernel dataflow's edge comes from the loader, not the MACs: "
-                         f"{_f(k.tile_loads, '{:,}')} vs {_f(e.tile_loads, '{:,}')} activation tile loads, load stalls "
-                         f"{100 * k.stall_share:.0f} % vs {100 * e.stall_share:.0f} % of cycles.")
-        L.append("- Why the gap is small here: SSL's numbers are CPU/GPU wall-clock, where unstructured sparse kernels "
-                 "lose to irregular memory access and idle SIMD lanes. This sweep's PEs do one MAC per cycle "
-                 "(V = 1) on a broadcast weight stream, so every skipped weight is a saved cycle at any granularity; "
-                 "unstructured sparsity pays in index bits (above). The absolute 5.1×/3.1× come at SSL's own, "
-                 "layer-specific sparsities; here the bound is 1/density.")
-        L.extend(lanes_lines())
-
-    # --- TETRIS
-    L.append("")
-    L.append("**TETRIS (Ji et al.) — block sparsity after reordering gives speedup proportional to sparsity "
-             "(\"ideal\") on GPU.** (The block dataflow is not built; kernel is the closest structured one.)")
+@measurement("speedup_vs_ideal", "reach", "short", "reasons")
+def speedup_vs_ideal(res: Results, arr: str, text: dict[str, str]) -> list[str]:
+    """Each sparse dataflow's speedup against the ideal 1/density, with its load-stall share."""
+    coarse, fine, levels, _ = _compared(res)
+    L = []
     for f in [*coarse, *([fine] if fine else [])]:
         vals = []
         for s in levels:
@@ -471,73 +553,57 @@ def claims_section(res: Results, arr: str) -> list[str]:
                 vals.append(f"{_f(x.speedup, '{:.2f}×')} of {_f(x.ideal, '{:.2f}×')} "
                             f"({100 * x.speedup / x.ideal:.0f} %, load stalls {100 * x.stall_share:.0f} % of cycles)")
         if vals:
-            L.append(f"- {f}: " + "; ".join(vals) + ".")
+            L.append(f"{f}: " + "; ".join(vals) + ".")
     near = [s for s in levels if (x := res.agg(array=arr, dataflow=coarse[0] if coarse else "dense", sparsity=s))
-            and x.speedup >= 0.8 * x.ideal]
-    reach = (f"Speedup stays within 20 % of 1/density up to target {max(near):g} ({coarse[0]}) and falls away "
-             "beyond" if near and coarse else "Speedup falls short of 1/density")
-    L.append(f"- {reach}, for two measured reasons: "
-             "(1) *load-bound entries*: each scheduled (channel, filter group) entry needs its activation window "
-             "loaded (tile window + 2 cycles) while it computes only its scheduled weights; once pruning leaves few "
-             "weights per channel the double-buffered loader, not the MACs, sets the pace (the load-stall share "
-             "above); (2) per-tile costs (headers, output drain) that do not shrink with sparsity. Edge tiles waste "
-             "PEs in both the dense and the sparse run (13×13 outputs on a 4×4 array fill 169 of 256 PE slots), "
-             "which lowers utilization but not speedup. TETRIS's 'ideal' therefore holds here only while compute "
-             "dominates the activation loads.")
+            and x.speedup >= (1 - IDEAL_MARGIN) * x.ideal]
+    reach = (text["reach"].format(margin=f"{100 * IDEAL_MARGIN:.0f}", target=f"{max(near):g}", flow=coarse[0])
+             if near and coarse else text["short"])
+    L.append(text["reasons"].format(reach=reach))
+    return L
 
-    # --- Anwar
-    L.append("")
-    L.append("**Anwar et al. — feature-map + kernel + strided (intra-kernel) pruning removes > 70 % of a CIFAR-10 net "
-             "at < 1 % accuracy loss.**")
-    if "strided" in flows and "cifar" in res.nets:
-        vals = [f"target {s:g} → {x.sparsity:.2f}, speedup {_f(x.speedup, '{:.2f}×')}, kept magnitude "
-                f"{x.kept_energy:.2f}" for s in levels for x in [res.agg(array=arr, dataflow='strided', sparsity=s,
-                                                                          net='cifar')] if x]
-        L.append("- Strided (σ pattern per input channel, whole kernels pruned on top when the pattern alone falls "
-                 "short, `golden.prune`) on the CIFAR-style net: " + "; ".join(vals) + ".")
-        c = res.common(["strided", "kernel"], mid, arr, net="cifar") if "kernel" in flows else {}
+
+@measurement("strided_pruning", "levels", "versus")
+def strided_pruning(res: Results, arr: str, text: dict[str, str]) -> list[str] | None:
+    """The strided dataflow on the CIFAR-style net: sparsity, speedup, kept magnitude; against kernel."""
+    _, _, levels, mid = _compared(res)
+    if not ("strided" in res.flows and "cifar" in res.nets):
+        return None
+    vals = [f"target {s:g} → {x.sparsity:.2f}, speedup {_f(x.speedup, '{:.2f}×')}, kept magnitude "
+            f"{x.kept_energy:.2f}" for s in levels for x in [res.agg(array=arr, dataflow="strided", sparsity=s,
+                                                                      net="cifar")] if x]
+    L = [text["levels"].format(levels="; ".join(vals))]
+    c = res.common(["strided", "kernel"], mid, arr, net="cifar") if "kernel" in res.flows else {}
+    if c:
+        st, k = c["strided"], c["kernel"]
+        L.append(text["versus"].format(target=f"{mid:g}", strided_kept=f"{st.kept_energy:.2f}",
+                                       kernel_kept=f"{k.kept_energy:.2f}", strided_speedup=_f(st.speedup, "{:.2f}×"),
+                                       kernel_speedup=_f(k.speedup, "{:.2f}×"), strided_compression=_f(st.compression),
+                                       kernel_compression=_f(k.compression)))
+    return L
+
+
+@measurement("unstructured_utilization", "verdict", "even", "behind")
+def unstructured_utilization(res: Results, arr: str, text: dict[str, str]) -> list[str] | None:
+    """Utilization of the structured dataflows and element on the same layers, per target sparsity."""
+    coarse, fine, levels, _ = _compared(res)
+    if not (fine and coarse and levels):
+        return None
+    L, behind = [], []
+    for s in levels:
+        c = res.common([*coarse, fine], s, arr)
         if c:
-            L.append(f"- At target {mid:g} strided keeps {c['strided'].kept_energy:.2f} of the squared weight "
-                     f"magnitude vs kernel {c['kernel'].kept_energy:.2f}, for {_f(c['strided'].speedup, '{:.2f}×')} vs "
-                     f"{_f(c['kernel'].speedup, '{:.2f}×')} speedup and {_f(c['strided'].compression)}× vs "
-                     f"{_f(c['kernel'].compression)}× compression.")
-    L.append("- Accuracy is not measured here (synthetic weights, single layers), so the claim is neither confirmed "
-             "nor refuted; what this sweep shows is that > 70 % strided sparsity is *executable* at a cycle "
-             "speedup without a per-weight index.")
-
-    # --- Schulte
-    L.append("")
-    L.append("**Schulte et al. — unstructured sparsity has a latency overhead on a commercial accelerator; combining "
-             "structured and unstructured mitigates it.**")
-    if fine and coarse and levels:
-        for s in levels:
-            c = res.common([*coarse, fine], s, arr)
-            if c:
-                L.append(f"- target {s:g}, utilization (same {c[fine].layers} layers): "
-                         + ", ".join(f"{f} {c[f].utilization:.3f}" for f in [*coarse, fine]) + ".")
-        behind = []
-        for s in levels:
-            c = res.common([*coarse, fine], s, arr)
-            if c and c[fine].utilization < max(c[f].utilization for f in coarse) - 0.01:
+            L.append(f"target {s:g}, utilization (same {c[fine].layers} layers): "
+                     + ", ".join(f"{f} {c[f].utilization:.3f}" for f in [*coarse, fine]) + ".")
+            if c[fine].utilization < max(c[f].utilization for f in coarse) - EVEN_UTILIZATION:
                 behind.append(s)
-        even = [s for s in levels if s not in behind]
-        L.append("- With V = 1 the element dataflow schedules only non-zero weights, so it has no MAC-cycle overhead"
-                 + (f" (its utilization is within 0.01 of the best structured one at target "
-                    f"{', '.join(f'{s:g}' for s in even)})" if even else "")
-                 + "; at V = 1 this *disagrees* with Schulte et al., whose overhead comes from vector lanes that a "
-                 "scattered weight pattern leaves idle. With V lanes per PE (`--lanes`) the overhead appears: see the "
-                 "lane utilization under SSL above."
-                 + (f" Where element falls behind (target {', '.join(f'{s:g}' for s in behind)}) it is through the "
-                    "loader: every channel still holds a weight, so every activation window is loaded, while "
-                    "kernel pruning empties whole channels of a filter group." if behind else ""))
-    else:
-        L.append("- Needs the element dataflow and a structured one; not both are in these results.")
+    even = [s for s in levels if s not in behind]
+    L.append(text["verdict"].format(
+        even=text["even"].format(tolerance=f"{EVEN_UTILIZATION:g}", targets=_targets(even)) if even else "",
+        behind=text["behind"].format(targets=_targets(behind)) if behind else ""))
     return L
 
 
 def render(res: Results, plots: dict[str, Path | None], out: Path, results_path: Path) -> str:
-    from bench import layers as bl
-
     n_ok = len(res.ok)
     skipped = [r for r in res.all if r["status"] == "skipped"]
     errors = [r for r in res.all if r["status"] == "error"]
@@ -561,7 +627,7 @@ def render(res: Results, plots: dict[str, Path | None], out: Path, results_path:
                      f"{c['max_kernel']}, max stride {c['max_stride']}.")
     L.append(f"- Target sparsities: {', '.join(f'{s:g}' for s in res.levels)}; achieved sparsities are reported "
              "(golden.prune reaches the target to within one pruning group).")
-    scaled = [n for n in res.nets if n.split("-s")[0] in bl.SCALES and "-s" in n]
+    scaled = [n for n in res.nets if n.split("-s")[0] in SCALES and "-s" in n]
     L.append("- Layers: " + (f"{', '.join(scaled)} have their channels scaled to fit the default buffers in one run; "
                              if scaled else "") +
              "the others are at their published sizes (one of the two groups of AlexNet conv4/conv5) and run in "

@@ -24,9 +24,21 @@ cycles.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Sequence
+
+from bench.layers import layer_specs, make_layer
+from golden.cli import OutputFile, Parser
+from golden.config import ArrayConfig
+from golden.conv import conv2d
+from golden.dataflow import dataflow_of
+from golden.encode import encode
+from golden.timing import cycles as predicted
+from sim.native import build_native, run_native
+from sim.pysim import run_pysim
+from sim.verilator import build, run_layers
 
 DEFAULT_LAYER = "alexnet-s8.conv3"
 DEFAULT_SPARSITY = 0.5
@@ -45,13 +57,6 @@ def _exact(results: list[dict]) -> bool:
 def measure(layer_name: str = DEFAULT_LAYER, sparsity: float = DEFAULT_SPARSITY, repeat: int = 10,
             pysim: bool = False, cocotb: bool = True, log=sys.stderr) -> list[dict]:
     """Time the layer on each harness; one row per measurement."""
-    from bench.layers import layer_specs, make_layer
-    from golden.config import ArrayConfig
-    from golden.dataflow import dataflow_of
-    from golden.encode import encode
-    from sim.native import build_native, run_native
-    from sim.verilator import build, run_layers
-
     cfg = ArrayConfig()
     spec = layer_specs([layer_name])[0]
     layer, _ = make_layer(spec, dataflow_of(cfg.dataflow).pruning, sparsity)
@@ -85,10 +90,6 @@ def measure(layer_name: str = DEFAULT_LAYER, sparsity: float = DEFAULT_SPARSITY,
                              sum(r["cycles"] for r in res), n * (n_load + n_out) + sum(r["cycles"] for r in res),
                              wall, _exact(res)))
     if pysim:
-        from golden.conv import conv2d
-        from golden.timing import cycles as predicted
-        from sim.pysim import run_pysim
-
         print(f"Amaranth pysim: {what} (about a minute) ...", file=log)
         t0 = time.perf_counter()
         r = run_pysim(enc)
@@ -118,8 +119,6 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from golden.cli import OutputFile, Parser
-
     p = Parser(prog="python -m bench.simspeed",
                description="Simulated cycles per wall-second: the Verilated model alone, end to end through the "
                            "native driver and through cocotb, and (optionally) Amaranth's Python simulator.")
@@ -142,8 +141,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"layer: {rows[0]['layer']}")
     print(table(rows))
     if args.json:
-        import json
-
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
     return 0 if all(r["exact"] for r in rows) else 1
 

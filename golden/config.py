@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from .dataflow import DATAFLOW_TABLE, bits_for, chan_word, dataflow_of, unit_word
+from .dataflow import DATAFLOW_TABLE, bits_for, dataflow_of
+from .words import chan_word, unit_word, weight_word
 
 DATAFLOWS = tuple(DATAFLOW_TABLE)
 """Dataflows the generator can build (one index decoder + encoder each): see ``golden.dataflow``."""
@@ -201,8 +202,8 @@ class ArrayConfig:
 
     @property
     def weight_word_bits(self) -> int:
-        """Width of one weight-buffer word: ``lanes`` weights, lane ``l`` in bits ``[l*wb, (l+1)*wb)``."""
-        return self.lanes * self.weight_bits
+        """Width of one weight-buffer word: ``lanes`` weights (``golden.words.weight_word``)."""
+        return weight_word(self).width
 
     @property
     def dim_bits(self) -> int:
@@ -231,12 +232,12 @@ class ArrayConfig:
 
     @property
     def chan_index_bits(self) -> int:
-        """Width of one channel-index word (``golden.dataflow.chan_word``)."""
+        """Width of one channel-index word (``golden.words.chan_word``)."""
         return chan_word(self).width
 
     @property
     def unit_index_bits(self) -> int:
-        """Width of one unit-index word (``golden.dataflow.unit_word``)."""
+        """Width of one unit-index word (``golden.words.unit_word``)."""
         return unit_word(self).width
 
     @property

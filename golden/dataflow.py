@@ -8,9 +8,8 @@ them.
 A dataflow schedules **units**: runs of weights of one filter slot and one channel (see
 ``golden.encode``). :class:`Unit` says what one unit covers.
 
-Index words are packed least-significant field first through one :class:`WordLayout` per word kind;
-the RTL unpacks them through an Amaranth ``StructLayout`` built from the same layout
-(``hdl.decoder``), so the encoder and the decoder cannot disagree on a bit.
+The index words' layouts follow from a dataflow's row (``golden.words``: ``chan_word``, ``unit_word``,
+which read :attr:`Dataflow.pattern`, :attr:`Dataflow.unit_position` and :func:`unit_groups`).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ def bits_for(n: int) -> int:
 class Unit(enum.Enum):
     """What one scheduled unit covers."""
 
-    KERNEL = "kernel"  # a kernel's positions, stepping by its channel's stride pattern (0, 1) or (sigma)
+    KERNEL = "kernel"  # a kernel's positions, stepping by its channel's stride pattern (NO_PATTERN: every one)
     ROW = "row"  # one kernel row: S positions from column 0
     SINGLE = "single"  # one weight at its own (r, s)
 
@@ -104,54 +103,10 @@ def dataflow_of(name: str) -> Dataflow:
         raise ValueError(f"unknown dataflow {name!r}; choose one of {', '.join(DATAFLOW_TABLE)}") from None
 
 
-@dataclass(frozen=True)
-class WordLayout:
-    """Named fields of one packed word, least significant first."""
-
-    fields: tuple[tuple[str, int], ...]
-
-    @property
-    def width(self) -> int:
-        return sum(w for _, w in self.fields)
-
-    def offset(self, name: str) -> int:
-        off = 0
-        for n, w in self.fields:
-            if n == name:
-                return off
-            off += w
-        raise KeyError(name)
-
-    def pack(self, **values: int) -> int:
-        """The word holding ``values`` (missing fields are 0); ``ValueError`` if a value does not fit."""
-        unknown = set(values) - {n for n, _ in self.fields}
-        if unknown:
-            raise ValueError(f"no field(s) {', '.join(sorted(unknown))} in this word")
-        word, off = 0, 0
-        for n, w in self.fields:
-            v = int(values.get(n, 0))
-            if not 0 <= v < (1 << w):
-                raise ValueError(f"index field {n} = {v} does not fit {w} bits")
-            word |= v << off
-            off += w
-        return word
-
-    def unpack(self, word: int) -> dict[str, int]:
-        out, off = {}, 0
-        for n, w in self.fields:
-            out[n] = (int(word) >> off) & ((1 << w) - 1)
-            off += w
-        return out
-
-
-def chan_word(cfg: ArrayConfig) -> WordLayout:
-    """A channel-index word: an entry ``(chan = plane offset c*H*W, count = units)``, plus the stride
-    pattern ``phase_r, phase_s, step_r, step_s`` for a ``pattern`` dataflow. A group's header word has
-    the same layout: ``count`` = its entries, ``chan`` = 1 when it has none (the "empty group" bit)."""
-    fields = [("chan", cfg.chan_bits), ("count", cfg.count_bits)]
-    if dataflow_of(cfg.dataflow).pattern:
-        fields += [(n, cfg.pos_bits) for n in ("phase_r", "phase_s", "step_r", "step_s")]
-    return WordLayout(tuple(fields))
+NO_PATTERN = (1, 0)
+"""The stride pattern ``(sigma, phi)`` that keeps every position (``golden.encode.stride_pattern``): what
+each channel of a dataflow without patterns walks, and where the search for the smallest one starts.
+Its entry fields as the walkers read them: ``golden.words.NO_PATTERN_FIELDS``."""
 
 
 def unit_groups(cfg: ArrayConfig) -> int:
@@ -164,13 +119,3 @@ def unit_groups(cfg: ArrayConfig) -> int:
         return 1
     return min(cfg.lanes, cfg.max_kernel) if unit is Unit.ROW else cfg.lanes
 
-
-def unit_word(cfg: ArrayConfig) -> WordLayout:
-    """A unit-index word: the filter slot; with several position groups (:func:`unit_groups`) how many
-    are used (``count``); then each group's position fields (``r0, s0, r1, s1, ...``) where the unit has
-    them."""
-    groups = unit_groups(cfg)
-    fields = [("slot", cfg.slot_bits)] + ([("count", bits_for(groups))] if groups > 1 else [])
-    for g in range(groups):
-        fields += [(f"{n}{g}", cfg.pos_bits) for n in dataflow_of(cfg.dataflow).unit_position]
-    return WordLayout(tuple(fields))

@@ -12,17 +12,20 @@ Images (widths from ``ArrayConfig``), in load order:
 * ``act``: activations ``[c][y][x]``, no padding;
 * ``weight``: the scheduled weights, unit after unit, in schedule order (no addresses needed), one word
   per MAC cycle holding the weights of its ``lanes`` lanes (:func:`pack_weights`);
-* ``chan_index`` (indexed dataflows): per group a header word (``count`` = entries ``n``, ``chan`` = 1
-  when ``n == 0``), then ``n`` entries ``(chan = c*H*W, count = units)``, the stride pattern
-  ``(phase, step)`` added for ``strided`` (layout: ``golden.dataflow.chan_word``). An entry names its
+* ``chan_index`` (indexed dataflows): per group a header word (``count`` = entries ``n``, ``empty`` = 1
+  when ``n == 0``; layout: ``golden.words.chan_header``), then ``n`` entries ``(chan = c*H*W, count =
+  units)``, the stride pattern ``(phase, step)`` added for ``strided`` (layout:
+  ``golden.words.chan_word``). An entry names its
   channel by the channel's plane offset in the activation buffer, not by its number, so the loader adds
   it to the window origin without multiplying by ``H*W``; it fits the same ``chan_bits`` because the
-  whole input fits the buffer (``C*H*W <= act_depth``). The header's "empty group" bit (in its
-  otherwise unused channel field) lets the walkers decide to skip a group from one bit of the index
-  memory's output instead of a ``count_bits``-wide compare;
+  whole input fits the buffer (``C*H*W <= act_depth``). The header's ``empty`` bit lets the walkers
+  decide to skip a group from one bit of the index memory's output instead of a ``count_bits``-wide
+  compare;
 * ``unit_index`` (indexed dataflows): per unit word the filter slot and, where the unit has one, its
   start row (vector) or row and column (element); with lanes, a word can name several rows or weights
-  of one kernel issued in one cycle (layout: ``golden.dataflow.unit_word``).
+  of one kernel issued in one cycle (layout: ``golden.words.unit_word``);
+* ``psum``, ``bias``, ``requant`` (with an output stage): the partial sums in output order, a bias and
+  a requantization word (layout: ``golden.words.requant_word``) per output channel.
 """
 
 from __future__ import annotations
@@ -32,21 +35,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ArrayConfig
-from .dataflow import Dataflow, Unit, chan_word, dataflow_of, unit_word
+from .dataflow import NO_PATTERN, Dataflow, Unit, dataflow_of
 from .epilogue import INIT_CODES
 from .layer import Layer
-
-LOAD_TARGETS = {"act": 0, "weight": 1, "chan_index": 2, "unit_index": 3, "psum": 4, "bias": 5, "requant": 6}
-"""Load-stream target codes: which buffer a load word is written to (the last three only with
-``epilogue``: partial sums into the output buffer in output order, a bias and a requantization word
-per output channel into the output stage's parameter memory)."""
-
-
-def load_targets(cfg) -> dict[str, int]:
-    """The targets an array built with ``cfg`` has."""
-    names = ["act", "weight"] + (["chan_index", "unit_index"] if cfg.has_index else []) + \
-        (["psum", "bias", "requant"] if cfg.epilogue else [])
-    return {name: LOAD_TARGETS[name] for name in names}
+from .words import chan_header, chan_word, requant_word, unit_word, weight_word
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ class EncodedLayer:
     def runtime_config(self) -> dict[str, int]:
         """Values of the array's configuration struct for this layer (names match the RTL fields).
 
-        Besides the dimensions it holds the products the control logic needs (``hdl.layouts.CONFIG_FIELDS``
+        Besides the dimensions it holds the products the control logic needs (``golden.words.CONFIG_FIELDS``
         says which): computed here once per layer, so no multiplier sits in the array's control logic.
         """
         ly, cfg = self.layer, self.cfg
@@ -122,7 +114,8 @@ class EncodedLayer:
             if out.bias is not None:
                 imgs["bias"] = [int(v) for v in out.bias]
             if out.requant:
-                imgs["requant"] = out.requant_words()
+                rq = requant_word()
+                imgs["requant"] = [rq.pack(mult=mu, shift=sh) for mu, sh in zip(out.mult, out.shift, strict=True)]
         return imgs
 
 
@@ -135,7 +128,7 @@ def stride_pattern(kernels: np.ndarray) -> tuple[int, int]:
     """
     rs = kernels.shape[1] * kernels.shape[2]
     used = np.flatnonzero(np.any(kernels.reshape(-1, rs) != 0, axis=0))
-    best = (1, 0)
+    best = NO_PATTERN
     best_count = rs
     for sigma in range(2, rs + 1):
         for phi in range(sigma):
@@ -201,18 +194,17 @@ def _issues(df: Dataflow, units: list[tuple[int, int, int, list]], s: int, lanes
 
 
 def _unit_fields(cfg: ArrayConfig, fields: dict[str, int]) -> dict[str, int]:
-    """The subset of ``fields`` the unit word of ``cfg`` has (``golden.dataflow.unit_word``)."""
-    names = {n for n, _ in unit_word(cfg).fields}
+    """The subset of ``fields`` the unit word of ``cfg`` has (``golden.words.unit_word``)."""
+    names = set(unit_word(cfg).names)
     return {n: v for n, v in fields.items() if n in names}
 
 
 def pack_weights(cfg: ArrayConfig, weights: list[int]) -> int:
-    """One weight-buffer word: ``weights`` on lanes ``0, 1, ...``, idle lanes 0. With one lane the signed
-    weight itself; with more, lane ``l`` in bits ``[l*wb, (l+1)*wb)`` as two's complement."""
-    if cfg.lanes == 1:
-        return int(weights[0])
-    mask = (1 << cfg.weight_bits) - 1
-    return sum((int(w) & mask) << (lane * cfg.weight_bits) for lane, w in enumerate(weights))
+    """One weight-buffer word (``golden.words.weight_word``): ``weights`` on lanes ``0, 1, ...``, idle
+    lanes 0. With one lane the word is the weight, so the image keeps it signed, as the weight itself."""
+    layout = weight_word(cfg)
+    word = layout.pack(**{f"lane{lane}": w for lane, w in enumerate(weights)})
+    return layout.unpack(word)["lane0"] if cfg.lanes == 1 else word
 
 
 def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
@@ -222,8 +214,8 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
     w = np.asarray(layer.weights, dtype=np.int64)
     a = [int(v) for v in np.asarray(layer.activations, dtype=np.int64).reshape(-1)]
     df = dataflow_of(cfg.dataflow)
-    cw, uw = chan_word(cfg), unit_word(cfg)
-    patterns = [stride_pattern(w[:, c]) if df.pattern else (1, 0) for c in range(layer.c)]
+    cw, uw, hw = chan_word(cfg), unit_word(cfg), chan_header(cfg)
+    patterns = [stride_pattern(w[:, c]) if df.pattern else NO_PATTERN for c in range(layer.c)]
     entries: list[list[tuple[int, int, int]]] = []
     mac_cycles: list[list[int]] = []
     weight: list[int] = []
@@ -253,7 +245,7 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
                 weight.extend(pack_weights(cfg, [wg[slot, c, i, j] for i, j in lanes]) for lanes in cycles)
         entries.append(ent)
         mac_cycles.append(cyc)
-        chan_index += [cw.pack(chan=int(not ent), count=len(ent))] + words
+        chan_index += [hw.pack(empty=int(not ent), count=len(ent))] + words
     if not df.indexed:
         chan_index, unit_index = [], []
     enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index, mac_cycles)
@@ -322,7 +314,7 @@ class ImageWords:
         groups = range(m0 // A, -(-m1 // A))
         weights = entries = units = 0
         for c in range(c0, c1):
-            pattern = stride_pattern(self.w[m0:m1, c]) if self.df.pattern else (1, 0)
+            pattern = stride_pattern(self.w[m0:m1, c]) if self.df.pattern else NO_PATTERN
             for g in groups:
                 part = self._cell(g, c, pattern)
                 weights, entries, units = weights + part[0], entries + part[1], units + part[2]

@@ -188,9 +188,3 @@ class OutputStage:
                 out.append(f"{name} range [{int(arr.min())}, {int(arr.max())}] does not fit the {acc_bits}-bit "
                            f"accumulators [{lo}, {hi}] (regenerate with a larger --acc-bits)")
         return out
-
-    def requant_words(self) -> list[int]:
-        """One word per output channel: ``mult`` in the low :data:`MULT_BITS` bits, ``shift`` above."""
-        if not self.requant:
-            return []
-        return [int(mu) | int(sh) << MULT_BITS for mu, sh in zip(self.mult, self.shift, strict=True)]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import feed_for
-from .dataflow import Unit, dataflow_of
+from .dataflow import NO_PATTERN, Unit, dataflow_of
 from .encode import EncodedLayer, _units, stride_pattern
 from .metrics import useful_macs
 from .timing import Counters, Loader, simulate
@@ -68,7 +68,7 @@ def mac_cycles(enc: EncodedLayer, lanes: int) -> list[list[int]]:
         wg = w[g * cfg.acc_depth:(g + 1) * cfg.acc_depth]
         row = []
         for c, _, _ in ents:
-            pattern = stride_pattern(w[:, c]) if df.pattern else (1, 0)
+            pattern = stride_pattern(w[:, c]) if df.pattern else NO_PATTERN
             by_slot: dict[int, list[int]] = {}
             for slot, _, _, positions in _units(df, wg[:, c], pattern):
                 by_slot.setdefault(slot, []).append(len(positions))
@@ -87,7 +87,7 @@ def lane_taps(dataflow: str, max_kernel: int, lanes: int) -> tuple[tuple[tuple[i
     ``divmod(l, S)`` for the three possible ``S``; ``vector``: column ``l % S``), an unstructured one
     almost any (``element``: lane ``l`` takes any position from the ``l``-th on). The tile gives each
     lane a read network over exactly these rows and columns (``hdl.tile``), so the structure of a
-    dataflow shows up in its area; ``tests/test_lanes.py`` checks the sets against the encoder's issues.
+    dataflow shows up in its area; ``tests/golden/test_lanes.py`` checks the sets against the encoder's issues.
     """
     df = dataflow_of(dataflow)
     K, V = max_kernel, lanes
@@ -95,7 +95,7 @@ def lane_taps(dataflow: str, max_kernel: int, lanes: int) -> tuple[tuple[tuple[i
     for s in range(1, K + 1):
         n = K * s  # the positions of a K x S kernel: any R < K gives a prefix of them
         if df.unit is Unit.KERNEL:  # the j-th scheduled position goes to lane j % V
-            walks = [(sigma, phi) for sigma in range(1, n + 1) for phi in range(sigma)] if df.pattern else [(1, 0)]
+            walks = [(sigma, phi) for sigma in range(1, n + 1) for phi in range(sigma)] if df.pattern else [NO_PATTERN]
             for sigma, phi in walks:
                 for j, p in enumerate(range(phi, n, sigma)):
                     taps[j % V].add(divmod(p, s))

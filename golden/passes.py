@@ -50,7 +50,7 @@ import numpy as np
 
 from .config import ArrayConfig
 from .conv import conv2d, wrap
-from .encode import ImageWords
+from .encode import ImageWords, encode
 from .epilogue import OutputStage
 from .layer import Layer
 
@@ -227,8 +227,6 @@ def _channel_chunk(layer: Layer, cfg: ArrayConfig, images: ImageWords) -> int:
 
 def fit_or_plan(layer: Layer, cfg: ArrayConfig) -> Plan | None:
     """``None`` if ``layer`` runs on ``cfg`` in one go, else its passes; ``ValueError`` (one line) if neither."""
-    from .encode import encode
-
     def whole_error() -> ValueError:  # encode's one line naming every limit the whole layer breaks
         try:
             encode(layer, cfg)

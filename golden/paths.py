@@ -23,6 +23,7 @@ checkout, never an absolute path of the machine that wrote them.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 CACHE_ENV = "SPARSE_PE_CACHE"
@@ -77,3 +78,20 @@ def unrooted(text: str) -> str:
     """``text`` (a tool's log line) with the directory that holds the packages cut from the paths in it:
     source locations such as ``/home/me/clone/hdl/loader.py:134`` become ``hdl/loader.py:134``."""
     return text.replace(f"{PACKAGES_ROOT}{os.sep}", "")
+
+
+def git(*args: str) -> str:
+    """Output of ``git ARGS`` run in the code's own tree ("" without git or outside a checkout): read-only
+    calls that let a record say which source it measured."""
+    try:
+        return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                              text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def git_commit() -> str:
+    """``HEAD``'s short hash, with ``+dirty`` when tracked files have changes ("" outside a checkout)."""
+    head = git("rev-parse", "--short", "HEAD").strip()
+    dirty = git("status", "--porcelain", "--untracked-files=no").strip()
+    return head + ("+dirty" if dirty and head else "")

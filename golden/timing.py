@@ -61,17 +61,37 @@ def adder_tree_latency(cfg) -> int:
     return -(-levels // ADDER_LEVELS_PER_STAGE)
 
 
+PE_OPERAND_LATENCY = 1
+"""``hdl.pe`` with ``acc_pipeline``: the operand registers in the fabric next to the PE, in front of the
+multiplier's own (the tile's column mux and the route to the DSP block get a cycle of their own)."""
+
+RUNNING_SUM_LATENCY = 1
+"""``hdl.pe`` with ``acc_pipeline``: the running sum's register; the accumulator is written from it."""
+
+ACC_READ_LATENCY = 1
+"""``hdl.pe``: an accumulator bank's read: the RAM's register, or with LUT RAM the registered read address."""
+
+PE_DRAIN_DATA_LATENCY = 1
+"""``hdl.pe`` with ``acc_pipeline``: the drain's read data registered next to the PE."""
+
+
+def pe_sum_stage(cfg) -> int:
+    """``hdl.pe``: the stage, counted after the adder tree's delay, in which the product is added to its
+    slot: with ``acc_pipeline`` the fabric operand registers, and the multiplier."""
+    return (PE_OPERAND_LATENCY if cfg.acc_pipeline else 0) + MULTIPLIER_LATENCY
+
+
 def pe_latency(cfg) -> int:
     """``hdl.pe``: cycles from operands at a PE's inputs to their accumulator write taking effect:
-    the multiplier, the lanes' adder tree, plus with ``acc_pipeline`` the fabric operand register and
-    the running sum's write-back."""
-    return MULTIPLIER_LATENCY + adder_tree_latency(cfg) + (2 if cfg.acc_pipeline else 0)
+    the lanes' adder tree and :func:`pe_sum_stage`, plus with ``acc_pipeline`` the running sum's
+    register (without it the sum is written in its own stage)."""
+    return adder_tree_latency(cfg) + pe_sum_stage(cfg) + (RUNNING_SUM_LATENCY if cfg.acc_pipeline else 0)
 
 
 def pe_drain_latency(cfg) -> int:
-    """``hdl.pe``: cycles from a drain read request to the accumulator's data (the RAM's register, or
-    with ``acc_pipeline`` the registered read address and a read-data register)."""
-    return 2 if cfg.acc_pipeline else 1
+    """``hdl.pe``: cycles from a drain read request to the accumulator's data: the bank's read, and
+    with ``acc_pipeline`` a read-data register."""
+    return ACC_READ_LATENCY + (PE_DRAIN_DATA_LATENCY if cfg.acc_pipeline else 0)
 
 
 def array_latency(cfg) -> int:
@@ -93,11 +113,20 @@ LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 DRAIN_SETUP = 4  # cycles the drain takes to set up a tile's output addresses after the hand-off
 
 
-EPILOGUE_LATENCY = 9
+PSUM_LATENCY = 2
+"""``hdl.buffers``: cycles from a partial-sum read of the output buffer to its words: the block RAMs'
+read, the landing register. ``hdl.epilogue`` reads its bias and requantization memories alike."""
+
+EPILOGUE_STAGES = {"base": PSUM_LATENCY, "sum": 1, "multiply": MULTIPLIER_LATENCY, "products": 1,
+                   "round": 1, "shift": 1, "saturate": 1}
+"""``hdl.epilogue``: the output stage's pipeline, in order, in cycles per stage: the read of an output's
+bias or partial sum (the sum waits for it), the add, the multiplier's operand and product registers (in
+the DSP blocks), the partial products' sum with the rounding term, the rounding add, the shift, the
+saturation."""
+
+EPILOGUE_LATENCY = sum(EPILOGUE_STAGES.values())
 """``hdl.epilogue``: cycles from an output leaving the drain to its write into the output buffer with
-``epilogue``: the read of its bias or partial sum and its landing register, the add, the multiplier's
-operand and product registers (in the DSP blocks), the partial products' sum, the rounding add, the
-shift, the saturation."""
+``epilogue`` (:data:`EPILOGUE_STAGES`)."""
 
 
 def drain_tail(cfg) -> int:

@@ -3,7 +3,7 @@
 Host protocol (one layer):
 
 1. while idle, push the encoded images through ``load`` (stream of ``{target, data}``, see
-   ``golden.encode.LOAD_TARGETS``); each target's buffer is written from address 0 upward;
+   ``golden.words.LOAD_TARGETS``); each target's buffer is written from address 0 upward;
 2. drive ``cfg`` (``golden.encode.EncodedLayer.runtime_config``) and pulse ``start``; ``cfg`` is
    latched, load pointers rewind for the next layer, counters clear;
 3. ``busy`` is high from the next cycle until the run ends; then ``done`` stays high, and from the
@@ -23,14 +23,14 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.encode import LOAD_TARGETS, load_targets
+from golden.words import LOAD_TARGETS, PERF_FIELDS, load_targets
 
 from .array import PEArray
 from .buffers import ActivationBuffer, OutputBuffer
 from .decoder import make_decoder
 from .drain import Drain
 from .epilogue import OutputStage
-from .layouts import PERF_FIELDS, config_layout, load_layout, perf_layout
+from .layouts import config_layout, load_layout, perf_layout
 from .loader import TileLoader
 from .prefetch import read_ahead
 from .replica import KEEP
@@ -65,7 +65,7 @@ class Accelerator(wiring.Component):
         self._latch_config(m, start, finishing, lcfg)
 
         m.submodules.act_mem = act_mem = ActivationBuffer(cfg)
-        # a weight word holds the weights of every lane (``golden.encode.pack_weights``)
+        # a weight word holds the weights of every lane (``golden.words.weight_word``)
         w_shape = signed(cfg.weight_bits) if cfg.lanes == 1 else cfg.weight_word_bits
         m.submodules.w_mem = w_mem = memory.Memory(shape=w_shape, depth=cfg.weight_depth, init=[])
         m.submodules.out_mem = out_mem = OutputBuffer(cfg)

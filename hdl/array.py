@@ -14,9 +14,10 @@ registers and the weight buffer's read data) and are fanned out in two registere
   registers its own copies (:mod:`hdl.pe`).
 
 The copies are deliberate (``hdl.replica``). The drain's read address and enable get one registered
-copy per PE row as well, so the drain sees a PE's accumulator :meth:`PEArray.drain_latency` cycles
-after it asks. Operands presented at the array's inputs reach the PEs' accumulators after
-:meth:`PEArray.latency` cycles.
+copy per PE row as well (``golden.timing.ROW_COPY_LATENCY``), so the drain sees a PE's accumulator
+``golden.timing.array_drain_latency`` cycles after it asks. Operands presented at the array's inputs
+reach the PEs' accumulators after ``golden.timing.array_latency`` cycles: the weight and control wait
+``TILE_LATENCY`` registers (stage B, then stage A and any more) for the tile's activation.
 """
 
 from __future__ import annotations
@@ -26,15 +27,39 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.timing import ROW_COPY_LATENCY, TILE_LATENCY, array_drain_latency, array_latency
+from golden.timing import ROW_COPY_LATENCY, TILE_LATENCY
+from golden.words import weight_word
 
-from .layouts import config_layout
+from .delay import delay
+from .layouts import config_layout, word_view
 from .pe import ProcessingElement
 from .replica import KEEP
 from .tile import ActivationTile
 
 
 class PEArray(wiring.Component):
+    """``rows x cols`` PEs in lockstep around the activation tile; operands broadcast, accumulators drained.
+
+    Members
+    -------
+    cfg : In(config_layout(cfg))
+        The latched layer configuration (the tile reads its stride).
+    tile_we, tile_data : In(1), In(signed(act_bits)), each ``.array(act_ports)``
+        The loader's tile write: per port, write enable and activation.
+    tile_buf, tile_row, tile_col : In(1), In(..).array(act_rows), In(..)
+        The buffer, the window rows and the first column of the write.
+    valid, fresh, slot, bank : In(1), In(1), In(slot_bits), In(1)
+        The sequencer's stage-1 op: an op to accumulate, its slot's first in the tile, and where.
+    row_sel, col_sel : In(2 * max_kernel), In(max_stride * max_kernel), each ``.array(lanes)``
+        Each lane's one-hot tile selects (``hdl.tile``).
+    weight : In(weight_word_bits)
+        The weight buffer's read data: one weight per lane (``golden.words.weight_word``).
+    drain_addr, drain_en : In(slot_bits + 1), In(1)
+        The drain's read request, to every PE.
+    drain_data : Out(signed(acc_bits)).array(rows * cols)
+        PE ``(i, j)``'s accumulator at ``i * cols + j``, ``golden.timing.array_drain_latency`` after the request.
+    """
+
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         super().__init__({
@@ -45,27 +70,17 @@ class PEArray(wiring.Component):
             "valid": In(1), "fresh": In(1), "slot": In(cfg.slot_bits), "bank": In(1),
             "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes),
             "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
-            "weight": In(cfg.weight_word_bits),  # lane l in bits [l*wb, (l+1)*wb) (``golden.encode.pack_weights``)
+            "weight": In(cfg.weight_word_bits),  # a ``golden.words.weight_word``: lane ``l`` in field ``lane<l>``
             "drain_addr": In(cfg.slot_bits + 1), "drain_en": In(1),
             "drain_data": Out(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
         })
 
-    @staticmethod
-    def latency(cfg: ArrayConfig) -> int:
-        """Cycles from operands at the array's inputs to the accumulator write taking effect."""
-        return array_latency(cfg)
-
-    @staticmethod
-    def drain_latency(cfg: ArrayConfig) -> int:
-        """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data``: row copy + the PE's read."""
-        return array_drain_latency(cfg)
-
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        # the weight and control operands are delayed by the tile's latency (stages B and A below), the
-        # drain's request by one per-row copy
-        assert TILE_LATENCY == 2 and ROW_COPY_LATENCY == 1
+        # the weight and control operands are delayed by the tile's latency (stage B, then stage A and any
+        # more registers: ``TILE_LATENCY`` in all), the drain's request by its per-row copies
+        # (``ROW_COPY_LATENCY``)
         m.submodules.tile = tile = ActivationTile(cfg)
         for p in range(cfg.act_ports):
             m.d.comb += [tile.we[p].eq(self.tile_we[p]), tile.wdata[p].eq(self.tile_data[p])]
@@ -75,13 +90,12 @@ class PEArray(wiring.Component):
         wb = cfg.weight_bits
         weight_b = [Signal(signed(wb), name="weight_b" if cfg.lanes == 1 else f"l{lane}_weight_b", reset_less=True)
                     for lane in range(cfg.lanes)]
-        m.d.sync += [w.eq(self.weight[lane * wb:(lane + 1) * wb]) for lane, w in enumerate(weight_b)]
+        word = word_view(weight_word(cfg), self.weight)
+        m.d.sync += [w.eq(word[f"lane{lane}"]) for lane, w in enumerate(weight_b)]
         addr_bits = cfg.slot_bits + 1
-        def copy(value, i: int, name: str) -> Signal:
-            """Row ``i``'s registered copy of ``value``."""
-            reg = Signal.like(value, name=f"row{i}_{name}", reset_less=True, attrs=KEEP)
-            m.d.sync += reg.eq(value)
-            return reg
+        def copy(value, i: int, name: str, n: int = 1) -> Signal:
+            """Row ``i``'s registered copy of ``value``, ``n`` cycles ago."""
+            return delay(m, value, n, name=f"row{i}_{name}", reset_less=True, attrs=KEEP)
 
         for lane in range(cfg.lanes):
             m.d.comb += [tile.row_sel[lane].eq(self.row_sel[lane]), tile.col_sel[lane].eq(self.col_sel[lane])]
@@ -95,10 +109,13 @@ class PEArray(wiring.Component):
             valid_b = copy(self.valid, i, "valid_b")
             addr_b = copy((self.slot | (self.bank << cfg.slot_bits))[:addr_bits], i, "addr_b")
             # stage A: aligned with the tile's row register
-            valid, fresh, addr = copy(valid_b, i, "valid"), copy(fresh_b, i, "fresh"), copy(addr_b, i, "addr")
-            weights = [copy(w, i, "weight" if cfg.lanes == 1 else f"l{lane}_weight") for lane, w in enumerate(weight_b)]
+            a = TILE_LATENCY - 1
+            valid, fresh, addr = copy(valid_b, i, "valid", a), copy(fresh_b, i, "fresh", a), copy(addr_b, i, "addr", a)
+            weights = [copy(w, i, "weight" if cfg.lanes == 1 else f"l{lane}_weight", a)
+                       for lane, w in enumerate(weight_b)]
             # the drain's read request, one copy per row
-            drain_addr, drain_en = copy(self.drain_addr, i, "drain_addr"), copy(self.drain_en, i, "drain_en")
+            drain_addr, drain_en = (copy(port, i, name, ROW_COPY_LATENCY)
+                                    for port, name in ((self.drain_addr, "drain_addr"), (self.drain_en, "drain_en")))
             for j in range(cfg.cols):
                 pe = ProcessingElement(cfg)
                 m.submodules[f"pe_{i}_{j}"] = pe

@@ -39,6 +39,9 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.timing import PSUM_LATENCY
+
+from .delay import delay
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,6 @@ class ActivationBuffer(wiring.Component):
             m.d.comb += [wp.addr.eq(wr.addr), wp.data.eq(wr.data), wp.en.eq(wr.en),
                          rp.addr.eq(self.rd_addr[p]), rp.en.eq(self.rd_en[p]), self.rd_data[p].eq(rp.data)]
         return m
-
-
-PSUM_LATENCY = 2
-"""Cycles from a partial-sum read (``psum_addr``/``psum_en``) to its words at ``psum_data``: the block
-RAMs' read, the landing register."""
 
 
 class OutputBuffer(wiring.Component):
@@ -145,14 +143,11 @@ class OutputBuffer(wiring.Component):
                          rp.en.eq(rd.en | self.psum_en)]
             reads.append(rp.data)
         # psum lane l is bank (base + l) mod W: every bank's word landed in a register first, then picked
-        # (``PSUM_LATENCY``: no logic between a block RAM's late read data and a register)
-        landed = Signal(lanes * cfg.acc_bits, name="psum_land", reset_less=True)
-        m.d.sync += landed.eq(Cat(*reads))
-        pbase_d = pbase
-        for d in range(PSUM_LATENCY):
-            nxt = Signal(max(k, 1), name=f"psum_base{d + 1}", reset_less=True)
-            m.d.sync += nxt.eq(pbase_d if lanes > 1 else 0)
-            pbase_d = nxt
+        # (``golden.timing.PSUM_LATENCY``: the read port's own register, then landing registers, so no
+        # logic sits between a block RAM's late read data and a register)
+        landed = delay(m, Cat(*reads), PSUM_LATENCY - 1, name="psum_land", reset_less=True)
+        pbase_d = delay(m, pbase if lanes > 1 else 0, PSUM_LATENCY, name="psum_base{k}", shape=max(k, 1),
+                        reset_less=True)
         for lane in range(lanes):
             word = landed if lanes == 1 else landed.word_select((pbase_d + lane)[:k], cfg.acc_bits)
             m.d.comb += self.psum_data[lane].eq(word.as_signed())

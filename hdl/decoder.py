@@ -4,7 +4,7 @@ The loader and the compute sequencer walk the same schedule: per filter group a 
 channel entries ``n``), then entries (channel, number of units); per unit a filter slot and a start
 position. Each walker reads the schedule as **streams** in walk order, through :func:`entry_stream`
 and :func:`unit_stream` ports: ``restart`` at a tile's start names the group's first index word, the
-head of the stream holds the group header :data:`STREAM_LATENCY` cycles later, and each ``next``
+head of the stream holds the group header ``golden.timing.STREAM_LATENCY`` cycles later, and each ``next``
 moves the head to the following item from the next cycle on, with no bubble, however often the
 walker pops (the element dataflow pops one unit per cycle). The walkers never wait for an index
 word in the middle of a tile, whatever the dataflow, so the walkers, their timing and the datapath
@@ -19,14 +19,15 @@ of registers and the walkers see registers only.
   = filter slots ``0 .. M_g-1`` per entry. No index memory, no index reads.
 * :class:`IndexedDecoder` reads the channel index (one read port and queue per walker) and the unit
   index (one, for the sequencer), loaded through ``wr``; the words are unpacked through the layouts
-  the encoder packs them with (``golden.dataflow.chan_word``, ``unit_word``).
+  the encoder packs them with (``golden.words.chan_header``, ``chan_word``, ``unit_word``).
 
 An entry names its channel by the channel's plane offset in the activation buffer (``c*H*W``, see
 ``golden/encode.py``), so the loader adds it to its window origin and never multiplies. Besides the
 channel, an entry carries its units' first position within the kernel (``phase_r, phase_s``) and the
-step between positions (``step_r, step_s``): ``(0, 0)`` and ``(0, 1)`` (next column) except for
-``strided``, whose phase and step are the channel's stride pattern ``phi`` and period ``sigma``, both
-as ``divmod(., S)``. A unit carries its slot and, for ``vector`` and ``element``, its row (and column).
+step between positions (``step_r, step_s``): ``(0, 0)`` and ``(0, 1)`` (next column:
+``golden.words.NO_PATTERN_FIELDS``) except for ``strided``, whose phase and step are the channel's
+stride pattern ``phi`` and period ``sigma``, both as ``divmod(., S)``. A unit carries its slot and,
+for ``vector`` and ``element``, its row (and column).
 
 ``index_reads`` counts the index words the walkers consume (pops); the queues read up to three words
 past a tile's last item, which no walker consumes and the counter does not count.
@@ -35,18 +36,17 @@ past a tile's last item, which no walker consumes and the counter does not count
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.dataflow import chan_word, dataflow_of, unit_groups, unit_word
+from golden.dataflow import dataflow_of, unit_groups
+from golden.timing import STREAM_LATENCY
+from golden.words import NO_PATTERN_FIELDS, PATTERN_FIELDS, chan_header, chan_word, unit_word
 
-from .layouts import index_addr_bits, word_struct
-from .prefetch import LATENCY as PREFETCH_LATENCY
+from .delay import require
+from .layouts import index_addr_bits, word_view
 from .prefetch import read_ahead
-
-STREAM_LATENCY = PREFETCH_LATENCY
-"""Cycles from ``restart`` to the group header (entry stream) or the first unit at the head."""
 
 
 def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
@@ -66,7 +66,7 @@ def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
         "plane": Out(bits_for(cfg.act_depth)), "next": Out(1),
         "valid": In(1), "count": In(cfg.count_bits), "chan": In(cfg.chan_bits),
         "hcount": In(cfg.count_bits), "hempty": In(1),
-        "phase_r": In(pb), "phase_s": In(pb), "step_r": In(pb), "step_s": In(pb),
+        **{name: In(pb) for name in PATTERN_FIELDS},  # the entry's stride pattern (``golden.words.chan_word``)
     })
 
 
@@ -95,6 +95,20 @@ def index_write(cfg: ArrayConfig) -> wiring.Signature:
 
 
 class _Decoder(wiring.Component):
+    """The schedule's streams for one dataflow: the loader's and the sequencer's entries, the sequencer's units.
+
+    Members
+    -------
+    channels : In(dim_bits)
+        The layer's input channels ``C`` (the dense decoder's entries per group).
+    loader, seq : In(entry_stream(cfg))
+        The loader's and the sequencer's channel-entry streams (:func:`entry_stream`).
+    unit : In(unit_stream(cfg))
+        The sequencer's unit stream (:func:`unit_stream`).
+    wr : In(index_write(cfg))
+        The load's writes into the index memories (:func:`index_write`; unused by the dense decoder).
+    """
+
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         super().__init__({
@@ -123,7 +137,7 @@ class DenseDecoder(_Decoder):
             offset = Signal(cfg.chan_bits, name=f"{name}_offset", reset_less=True)
             m.d.comb += [q.valid.eq(1), q.hempty.eq(0), q.hcount.eq(self.channels),  # C >= 1: no group is empty
                          q.count.eq(q.mg), q.chan.eq(offset),
-                         q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
+                         *(getattr(q, name).eq(value) for name, value in NO_PATTERN_FIELDS)]
             with m.If(q.restart):
                 m.d.sync += [at_header.eq(1), offset.eq(0)]
             with m.Elif(q.next):
@@ -136,7 +150,8 @@ class DenseDecoder(_Decoder):
         # ``mg`` is read the cycle after ``restart``, not in it: the first restart of a run comes in the
         # cycle the tile walker latches the configuration, so its ``mg`` is still the previous run's
         # (``acc_depth``, which made a one-filter first group cycle through every slot)
-        assert STREAM_LATENCY > 1, "the dense unit stream reads mg in the cycle after restart"
+        require("STREAM_LATENCY", STREAM_LATENCY, STREAM_LATENCY > 1,
+                "the dense unit stream reads mg in the cycle after restart, before its first unit is at the head")
         restarted = Signal()
         m.d.sync += restarted.eq(u.restart)
         m.d.comb += [u.valid.eq(1), u.slot.eq(slot), u.count.eq(1)]
@@ -168,27 +183,25 @@ class IndexedDecoder(_Decoder):
             uw.addr.eq(self.wr.addr), uw.data.eq(self.wr.data), uw.en.eq(self.wr.en & self.wr.unit),
         ]
         df = dataflow_of(cfg.dataflow)
-        chan_struct, unit_struct = word_struct(chan_word(cfg)), word_struct(unit_word(cfg))
         for name, q in (("loader", self.loader), ("seq", self.seq)):
             ahead = read_ahead(m, chan_mem, restart=q.restart, start=q.addr, pop=q.next, name=f"{name}_chan")
-            entry, header = data.View(chan_struct, ahead.head), data.View(chan_struct, ahead.first)
+            entry, header = word_view(chan_word(cfg), ahead.head), word_view(chan_header(cfg), ahead.first)
             m.d.comb += [q.valid.eq(ahead.valid), q.chan.eq(entry.chan), q.count.eq(entry.count),
-                         q.hcount.eq(header.count), q.hempty.eq(header.chan[0])]
+                         q.hcount.eq(header.count), q.hempty.eq(header.empty)]
             if df.pattern:
-                m.d.comb += [q.phase_r.eq(entry.phase_r), q.phase_s.eq(entry.phase_s),
-                             q.step_r.eq(entry.step_r), q.step_s.eq(entry.step_s)]
+                m.d.comb += [getattr(q, field).eq(entry[field]) for field in PATTERN_FIELDS]
             else:
-                m.d.comb += [q.phase_r.eq(0), q.phase_s.eq(0), q.step_r.eq(0), q.step_s.eq(1)]
+                m.d.comb += [getattr(q, field).eq(value) for field, value in NO_PATTERN_FIELDS]
         u = self.unit
         ahead = read_ahead(m, unit_mem, restart=u.restart, start=u.addr, pop=u.next, name="unit")
-        word = data.View(unit_struct, ahead.head)
+        word = word_view(unit_word(cfg), ahead.head)
         m.d.comb += [u.valid.eq(ahead.valid), u.slot.eq(word.slot)]
         groups = unit_groups(cfg)
         m.d.comb += u.count.eq(word.count if groups > 1 else 1)
         for g in range(groups):  # each group's row (rows and single weights) and column (single weights)
             for name in ("r", "s"):
                 field = f"{name}{g}"
-                value = getattr(word, field) if field in unit_struct.members else 0
+                value = word[field] if field in unit_word(cfg).names else 0
                 m.d.comb += getattr(u, name)[g].eq(value)
         return m
 

@@ -19,10 +19,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.timing import DRAIN_SETUP as SETUP_CYCLES
-from golden.timing import EPILOGUE_LATENCY, drain_flush, drain_tail
+from golden.timing import DRAIN_SETUP, array_drain_latency, drain_flush
 
-from .array import PEArray
+from .delay import delay_line, require
 from .layouts import config_layout
 from .replica import KEEP
 from .sequencer import drain_request
@@ -32,6 +31,29 @@ CHAIN_GROUP = 4
 
 
 class Drain(wiring.Component):
+    """Moves a finished tile's accumulators to the output buffer, ``drain_lanes`` outputs per cycle.
+
+    Members
+    -------
+    cfg : In(config_layout(cfg))
+        The latched layer configuration.
+    req : In(drain_request(cfg))
+        The sequencer's hand-off of a tile (its bank, whether it starts a row or group, ``mg``) and
+        ``idle``, this drain's answer.
+    touched : In(acc_depth).array(2)
+        Per bank, the slots a MAC wrote in the tile (the others drain as 0).
+    rd_addr, rd_en : Out(slot_bits + 1), Out(1)
+        The read request to every PE.
+    rd_data : In(signed(acc_bits)).array(rows * cols)
+        Every PE's accumulator, ``golden.timing.array_drain_latency`` after the request.
+    out_addr, out_data, out_en : Out(..), Out(signed(acc_bits)).array(W), Out(1).array(W)
+        The output write: lane ``l`` at ``out_addr + l``.
+    out_filt : Out(..)
+        The written outputs' filter (the output stage's parameter address).
+    active, quiet, empty : Out(1)
+        A cycle of the scan (``drain_cycles``); nothing in flight but the last write; nothing in flight.
+    """
+
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         super().__init__({
@@ -68,23 +90,21 @@ class Drain(wiring.Component):
         # its slot. So each output comes from a ``rows``:1 mux of flip-flops, every PE's read data goes
         # only to its own register, not to a central ``rows*cols``:1 mux (which on a large array gathers
         # wires from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
-        lat = PEArray.drain_latency(cfg)
-        assert lat == drain_tail(cfg) - (EPILOGUE_LATENCY if cfg.epilogue else 0) and lat >= 2
+        lat = array_drain_latency(cfg)
+        require("array_drain_latency(cfg)", lat, lat >= 2,
+                "hdl.drain loads its chains from a slot's first read while that read is in flight")
         W = cfg.drain_lanes  # outputs per cycle: W columns of a row, lane l valid while j + l < cv
-        valid = [Signal(W, name=f"valid{k}") for k in range(1, lat + 2)]
-        load = [Signal(name=f"load{k}") for k in range(1, lat)]  # a slot's first read is in flight
-        row = [Signal.like(i, name=f"i{k}", reset_less=True) for k in range(1, lat + 2)]
-        addr_d = [Signal.like(self.out_addr, name=f"addr{k}", reset_less=True) for k in range(1, lat + 2)]
-        touched = [Signal(name=f"touched{k}", reset_less=True) for k in range(1, lat + 2)]
-        filt = [Signal.like(self.out_filt, name=f"filt{k}", reset_less=True) for k in range(1, lat + 2)]
+        # per output, what travels with it from the scan (D1, registered by RUN) to its write, ``lat`` later
+        valid1 = Signal(W, name="valid1")
+        m.d.sync += valid1.eq(0)
+        load = delay_line(m, self.rd_en, lat - 1, name="load{k}", shape=1)[1:]  # a slot's first read is in flight
+        valid = delay_line(m, valid1, lat, name="valid{k}", first=2)
+        row = delay_line(m, Signal.like(i, name="i1", reset_less=True), lat, name="i{k}", first=2)
+        addr_d = delay_line(m, Signal.like(self.out_addr, name="addr1", reset_less=True), lat, name="addr{k}", first=2)
+        touched = delay_line(m, Signal(name="touched1", reset_less=True), lat, name="touched{k}", first=2)
+        filt = delay_line(m, Signal.like(self.out_filt, name="filt1", reset_less=True), lat, name="filt{k}", first=2)
         fbase = Signal.like(self.out_filt, reset_less=True)  # the tile's first filter
         slot1 = Signal.like(slot, reset_less=True)
-        later = range(1, lat + 1)
-        m.d.sync += [valid[0].eq(0), load[0].eq(self.rd_en)] + [load[k].eq(load[k - 1]) for k in range(1, lat - 1)]
-        m.d.sync += [valid[k].eq(valid[k - 1]) for k in later]
-        m.d.sync += [row[k].eq(row[k - 1]) for k in later] + [addr_d[k].eq(addr_d[k - 1]) for k in later]
-        m.d.sync += [touched[k].eq(touched[k - 1]) for k in later]
-        m.d.sync += [filt[k].eq(filt[k - 1]) for k in later]
         for b in range(2):  # the drain's bank may change from D2 on (the next tile's hand-off)
             with m.If(bank == b):
                 m.d.comb += touched[0].eq(self.touched[b].bit_select(slot1, 1))
@@ -140,7 +160,7 @@ class Drain(wiring.Component):
         # row's last (j == cv - 1), its slot's last row (i == rv - 1), the tile's last slot
         # (slot == mg - 1), a slot's first (i == j == 0: read every PE's accumulator)
         jlast, ilast, slast, at0 = (Signal(reset_less=True) for _ in range(4))
-        extra = drain_flush(cfg) - SETUP_CYCLES
+        extra = drain_flush(cfg) - DRAIN_SETUP
         settle = Signal(range(max(extra, 2)), reset_less=True)  # at least one bit (a 0-bit vector does not lint)
         # "in IDLE" as a flip-flop of its own, set on the way into IDLE: the sequencer's hand-off
         # decision (and the tile walker it advances) then starts at a register, not at the state decode

@@ -7,23 +7,20 @@ the bit offsets of every packed struct field.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 
-from golden.cli import OutputDir, Parser
-from golden.config import DATAFLOWS, FEED_RULE, ArrayConfig, feed_for
-from golden.encode import load_targets
+from golden.cli import OutputDir, Parser, add_array_arguments, array_config_from_args, describe
+from golden.config import ArrayConfig
+from golden.words import host_layouts, load_targets
 
 from .accelerator import Accelerator
-from .layouts import config_layout, load_layout, perf_layout
 
 TOP = "sparse_pe_array"
 MANIFEST_VERSION = 1
@@ -54,8 +51,10 @@ def compact_zero_inits(text: str) -> str:
     return _ZERO_INIT.sub(repl, text)
 
 
-def _fields(layout: data.StructLayout) -> dict[str, dict[str, int]]:
-    return {name: {"offset": f.offset, "width": f.width} for name, f in layout}
+def to_verilog(top: wiring.Component, name: str) -> str:
+    """The Verilog of ``top`` as every generated top is written (the array's here, the bridge's in
+    ``sim.verilator``): no source locations (the text depends on the design only), compact memory inits."""
+    return compact_zero_inits(verilog.convert(top, name=name, emit_src=False))
 
 
 def manifest(cfg: ArrayConfig) -> dict:
@@ -78,8 +77,7 @@ def manifest(cfg: ArrayConfig) -> dict:
         },
         "buffers": _buffers(cfg),
         "load_targets": load_targets(cfg),
-        "layouts": {"cfg": _fields(config_layout(cfg)), "load": _fields(load_layout(cfg)),
-                    "perf": _fields(perf_layout(cfg))},
+        "layouts": {name: layout.manifest() for name, layout in host_layouts(cfg).items()},
         "ports": ports,
     }
 
@@ -102,88 +100,12 @@ def _buffers(cfg: ArrayConfig) -> dict[str, dict[str, int]]:
 def generate(cfg: ArrayConfig, out_dir: Path) -> tuple[Path, Path]:
     """Write ``<top>.v`` and ``<top>.json`` for ``cfg`` into ``out_dir``; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = Accelerator(cfg)
-    text = compact_zero_inits(verilog.convert(top, name=TOP, emit_src=False))
+    text = to_verilog(Accelerator(cfg), TOP)
     v_path = out_dir / f"{TOP}.v"
     j_path = out_dir / f"{TOP}.json"
     v_path.write_text(text)
     j_path.write_text(json.dumps(manifest(cfg), indent=2) + "\n")
     return v_path, j_path
-
-
-_HELP = {
-    "rows": "PE rows (output pixel rows per tile)",
-    "cols": "PE columns (output pixel columns per tile)",
-    "acc_depth": "accumulators per PE = filters processed together",
-    "act_bits": "signed activation width",
-    "weight_bits": "signed weight width",
-    "acc_bits": "accumulator width (wraps, two's complement)",
-    "max_kernel": "largest kernel size R, S supported",
-    "max_stride": "largest stride supported",
-    "lanes": "multiply lanes per PE: kernel positions issued per cycle (1 .. max_kernel**2); the loader and "
-             "drain follow it unless --act-lanes, --act-rows or --drain-lanes are given",
-    "act_lanes": "activations of a window row the tile loader reads per cycle",
-    "act_rows": "window rows the tile loader reads at once (act_rows*act_lanes activation-buffer read ports)",
-    "drain_lanes": "outputs the drain writes per cycle (output-buffer banks; a power of two <= cols, capped there)",
-    "act_depth": "activation buffer depth in words (>= C*H*W)",
-    "weight_depth": "weight buffer depth in words (>= stored weights)",
-    "index_depth": "each index buffer's depth in words (sparse dataflows)",
-    "out_depth": "output buffer depth in words (>= M*E*F)",
-    "acc_pipeline": "1: registered accumulator read + forwarding (fast clocks); 0: one-cycle read-add-write (small)",
-    "epilogue": "1: an output stage in the drain: bias or partial sums added to the sums, ReLU, "
-                "requantization and saturation to act_bits (int8 layers in passes, channel chunks; "
-                "2*drain_lanes more multipliers); 0: raw sums, layers must fit the buffers channel-wise",
-    "param_depth": "output channels per pass the output stage holds a bias and requantization for (with --epilogue 1)",
-    "perf_bits": "performance-counter width (a run must take < 2**N cycles)",
-}
-
-
-def add_array_arguments(parser: argparse.ArgumentParser, dataflow: bool = True, lanes: bool = True) -> None:
-    """Add one ``--flag`` per :class:`ArrayConfig` field (shared by every command that builds an array);
-    ``dataflow=False`` leaves out ``--sparsity`` and ``lanes=False`` ``--lanes`` for a command that takes
-    several (it must then set ``args.dataflow`` or ``args.lanes`` itself before :func:`array_config_from_args`)."""
-    defaults = ArrayConfig()
-    if dataflow:
-        parser.add_argument("--sparsity", "--dataflow", dest="dataflow", choices=DATAFLOWS,
-                            default=defaults.dataflow, help="dataflow: which zeros the sequencer skips "
-                                                            "(default: %(default)s)")
-    feed_fields = set(feed_for(defaults.lanes, defaults.cols))
-    for f in fields(ArrayConfig):
-        if f.name == "dataflow" or (f.name == "lanes" and not lanes):
-            continue
-        if f.name in feed_fields:  # None: ArrayConfig resolves it from --lanes (golden.config.feed_for)
-            parser.add_argument("--" + f.name.replace("_", "-"), type=int, default=None, metavar="N",
-                                help=f"{_HELP[f.name]} (default: by --lanes: {_feed_rule(f.name)})")
-            continue
-        parser.add_argument("--" + f.name.replace("_", "-"), type=int, default=getattr(defaults, f.name),
-                            metavar="N", help=f"{_HELP[f.name]} (default: %(default)s)")
-
-
-def _feed_rule(name: str) -> str:
-    """``golden.config.FEED_RULE``'s values of one feed field, for its flag's help: ``V>=1: 2, V>=5: 3, ...``."""
-    return ", ".join(f"V>={v}: {feed[name]}" for v, feed in FEED_RULE)
-
-
-def describe(cfg: ArrayConfig) -> str:
-    """One line naming the array: dataflow, shape, lanes, filters per pass and every other parameter that
-    differs from the default array's (a feed that followed the lanes included)."""
-    rest = "".join(f", {k} {v}" for k, v in cfg.changed().items()
-                   if k not in ("dataflow", "rows", "cols", "lanes", "acc_depth"))
-    return (f"{cfg.dataflow} array {cfg.rows}x{cfg.cols}, {cfg.lanes} lane{'s' if cfg.lanes > 1 else ''} per PE, "
-            f"acc_depth {cfg.acc_depth}{rest}")
-
-
-def array_config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ArrayConfig:
-    """Build the :class:`ArrayConfig`, turning a bad parameter into a one-line error (exit 2)."""
-    try:
-        return ArrayConfig(**{f.name: getattr(args, f.name) for f in fields(ArrayConfig)})
-    except ValueError as e:
-        msg = str(e)
-        for f in fields(ArrayConfig):  # name the command-line flag, not the Python field
-            if msg.startswith(f.name + " "):
-                msg = "--" + f.name.replace("_", "-") + msg[len(f.name):]
-                break
-        parser.error(msg)
 
 
 def main(argv: list[str] | None = None) -> int:

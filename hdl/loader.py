@@ -13,7 +13,7 @@ cycles take fewer cycles than loading its window.
 
 No multiplier anywhere (on the iCE40 the DSPs belong to the PEs, on the ECP5 one sat in the in-bounds
 path): the window origin and its address are running sums over the tiles, stepped by the host-computed
-``ystep``/``xstep``/``ystep_addr`` (``hdl.layouts.CONFIG_FIELDS``); the decoder answers an entry's
+``ystep``/``xstep``/``ystep_addr`` (``golden.words.CONFIG_FIELDS``); the decoder answers an entry's
 channel as its plane offset ``c*H*W``; and the window's in-bounds rows and columns are fixed once per
 tile, so the per-cycle in-bounds test compares only the small window counters ``u``, ``v``.
 Timing contract: ``golden/timing.py``.
@@ -26,14 +26,37 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.timing import HEADER_CYCLES
 
 from .decoder import entry_stream
 from .layouts import config_layout
-from .walker import TileCounter
+from .walker import TileCounter, header_states
 
 
 class TileLoader(wiring.Component):
+    """Fills the two activation tile buffers, one channel window per schedule entry.
+
+    Members
+    -------
+    cfg : In(config_layout(cfg))
+        The latched layer configuration.
+    start : In(1)
+        Start a run (the first tile) from the next cycle.
+    ent : Out(entry_stream(cfg))
+        The loader's channel-entry stream from the decoder.
+    act_addr, act_en : Out(..), Out(1), each ``.array(act_ports)``
+        The activation buffer's reads, one per port (window row ``k`` x lane ``l``).
+    act_data : In(signed(act_bits)).array(act_ports)
+        Their data, a cycle later.
+    tile_we, tile_data, tile_buf, tile_row, tile_col : Out
+        The tile write (``hdl.array.PEArray``'s members of the same names).
+    full : In(2)
+        Per buffer: full, not yet consumed by the sequencer.
+    filled : Out(1)
+        The buffer ``tile_buf`` is full from the next cycle (``tile_loads``).
+    finished : Out(1)
+        Every tile's windows are loaded.
+    """
+
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         super().__init__({
@@ -228,8 +251,8 @@ class TileLoader(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.next = "TILE"
-            with m.State("TILE"):
-                m.d.comb += ent.restart.eq(1)
+
+            def restart() -> None:  # TILE: step the window origin to this tile's
                 with m.If(tiles.x0):
                     m.d.sync += x0.eq(-c.pad)
                     with m.If(tiles.y0):
@@ -239,24 +262,25 @@ class TileLoader(wiring.Component):
                                      tile_base.eq(row_base + c.ystep_addr)]
                 with m.Else():
                     m.d.sync += [x0.eq(x0 + c.xstep), tile_base.eq(tile_base + c.xstep)]
-                m.d.sync += in_hwait.eq(1)
-                m.next = "HWAIT"
-            assert HEADER_CYCLES == 3  # TILE (restart), HWAIT, HEADER
-            with m.State("HWAIT"):  # the stream's latency
-                # the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
+
+            def wait() -> None:  # HWAIT: the window's in-bounds part: 0 <= y0 + u < H, 0 <= x0 + v < W
                 m.d.sync += [edges[0].eq(-y0), edges[1].eq(c.h - y0), edges[2].eq(-x0), edges[3].eq(c.w - x0)]
                 m.d.sync += [base[p].eq(tile_base + port_off[p]) for p in range(len(ports))]
-                m.next = "HEADER"
-            with m.State("HEADER"):
+
+            def header() -> None:
                 m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
                              vlo.eq(clamp(edges[2], c.tw)), vhi.eq(clamp(edges[3], c.tw))]
-                m.d.comb += ent.next.eq(1)
                 m.d.sync += [n.eq(ent.hcount), k.eq(0), klast.eq(ent.hcount == 1)]
                 with m.If(ent.hempty):
                     next_tile()
                 with m.Else():
                     m.d.sync += in_entry.eq(1)
                     m.next = "ENTRY"
+
+            def before_wait() -> None:  # ``in_hwait`` is the HWAIT state as a flip-flop of its own
+                m.d.sync += in_hwait.eq(1)
+
+            header_states(m, ent, restart=restart, wait=wait, header=header, before_wait=before_wait)
             with m.State("ENTRY"):
                 with m.If(go):
                     m.d.sync += [in_entry.eq(0), in_load.eq(1)]

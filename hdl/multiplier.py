@@ -1,8 +1,9 @@
 """The PE's multiplier: ``p = a * b`` (signed), registered at its inputs and at its output.
 
-Latency :data:`LATENCY`: operands presented in cycle ``t`` are in the input registers from ``t+1``
-and their product in the output register from ``t+2``. The PE's pipeline is built around exactly
-these two registers, because both FPGA families keep them inside the DSP block:
+Latency ``golden.timing.MULTIPLIER_LATENCY``: operands presented in cycle ``t`` are in the input
+registers from ``t+1`` and their product in the output register from ``t+2`` (with a longer latency,
+the product passes more output registers). The PE's pipeline is built around exactly these two
+registers, because both FPGA families keep them inside the DSP block:
 
 * generic (Verilog export, simulation, iCE40): plain registers around ``*``; on the iCE40, Yosys'
   ``ice40_dsp`` folds them into the ``SB_MAC16``;
@@ -15,15 +16,13 @@ these two registers, because both FPGA families keep them inside the DSP block:
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal, signed
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.timing import MULTIPLIER_LATENCY
 
-LATENCY = MULTIPLIER_LATENCY
-"""Cycles from operands at ``a``/``b`` to their product at ``p`` (``golden.timing``): the two register stages
-built here."""
+from .delay import delay, require
 
 ECP5_WIDTH = 18
 """Operand width of the ECP5 ``MULT18X18D``."""
@@ -34,7 +33,18 @@ def _is_ecp5(platform) -> bool:
 
 
 class RegisteredMultiplier(wiring.Component):
-    """``p`` = ``a * b`` of two cycles ago; no reset (nothing reads ``p`` before valid operands reached it)."""
+    """``p`` = ``a * b`` of ``golden.timing.MULTIPLIER_LATENCY`` cycles ago; no reset (nothing reads ``p``
+    before valid operands reached it).
+
+    Members
+    -------
+    a : In(a_shape)
+        Operand, signed.
+    b : In(b_shape)
+        Operand, signed.
+    p : Out(signed(a_width + b_width))
+        The exact product of the operands ``MULTIPLIER_LATENCY`` cycles earlier.
+    """
 
     def __init__(self, a_shape: Shape, b_shape: Shape):
         a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
@@ -45,12 +55,17 @@ class RegisteredMultiplier(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        require("MULTIPLIER_LATENCY", MULTIPLIER_LATENCY, MULTIPLIER_LATENCY >= 1,
+                "hdl.multiplier registers its operands at least")
         if _is_ecp5(platform) and max(self._widths) <= ECP5_WIDTH:
+            require("MULTIPLIER_LATENCY", MULTIPLIER_LATENCY, MULTIPLIER_LATENCY == 2,
+                    "the ECP5 MULT18X18D is built with its input and output registers")
             m.submodules.dsp = self._ecp5_dsp()
             return m
-        a1, b1 = Signal.like(self.a, reset_less=True), Signal.like(self.b, reset_less=True)
-        p2 = Signal.like(self.p, reset_less=True)
-        m.d.sync += [a1.eq(self.a), b1.eq(self.b), p2.eq(a1 * b1)]
+        # the operand registers, then the product's (``$like``: the name ``a1`` had before it was named,
+        # kept so that the generated Verilog stays byte-identical)
+        a1, b1 = (delay(m, port, 1, name=name, reset_less=True) for port, name in ((self.a, "$like"), (self.b, "b1")))
+        p2 = delay(m, a1 * b1, MULTIPLIER_LATENCY - 1, name="p2", shape=self.p.shape(), reset_less=True)
         m.d.comb += self.p.eq(p2)
         return m
 

@@ -29,8 +29,11 @@ block). Everything else is the one generate-time choice ``ArrayConfig.acc_pipeli
   read asynchronously in stage 2; the iCE40 has no LUT RAM, so there the bank is a block RAM read
   through its own register (issued in stage 1), and one more write-back (``fwd3``) is forwarded.
 
-The drain's read takes :meth:`drain_latency` cycles: the RAM's register (``acc_pipeline`` 0) or the
-registered read address and a read-data register next to the PE (1).
+The drain's read takes ``golden.timing.pe_drain_latency`` cycles: the RAM's register (``acc_pipeline``
+0) or the registered read address and a read-data register next to the PE (1). Every register chain
+here is as long as ``golden.timing`` says (``pe_latency``, ``pe_sum_stage``...); the accumulate loop's
+read, forwarding and write-back are built for one read register and one running-sum register, and say
+so at elaboration if the table asks for others.
 """
 
 from __future__ import annotations
@@ -40,14 +43,45 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
-from golden.timing import ADDER_LEVELS_PER_STAGE, adder_tree_latency, pe_drain_latency, pe_latency
+from golden.timing import (
+    ACC_READ_LATENCY,
+    ADDER_LEVELS_PER_STAGE,
+    PE_DRAIN_DATA_LATENCY,
+    PE_OPERAND_LATENCY,
+    RUNNING_SUM_LATENCY,
+    adder_tree_latency,
+    pe_latency,
+    pe_sum_stage,
+)
 
-from .multiplier import LATENCY as MUL_LATENCY
+from .delay import delay, delay_line, require
 from .multiplier import RegisteredMultiplier
 from .replica import KEEP
 
 
 class ProcessingElement(wiring.Component):
+    """One PE: per cycle the sum of ``lanes`` products into one slot of a double-banked accumulator file.
+
+    Members
+    -------
+    valid : In(1)
+        The operands are an op to accumulate.
+    fresh : In(1)
+        The op is its slot's first in the tile: it replaces the slot instead of adding to it.
+    addr : In(slot_bits + 1)
+        The op's accumulator: the bank in the top bit, the slot below.
+    weight : In(signed(weight_bits)).array(lanes)
+        Each lane's weight.
+    act : In(signed(act_bits)).array(lanes)
+        Each lane's activation.
+    drain_addr : In(slot_bits + 1)
+        The drain's read: bank and slot (the bank the MACs do not use).
+    drain_en : In(1)
+        The drain reads ``drain_addr``.
+    drain_data : Out(signed(acc_bits))
+        The accumulator read ``golden.timing.pe_drain_latency`` cycles earlier.
+    """
+
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         addr_bits = cfg.slot_bits + 1
@@ -56,17 +90,6 @@ class ProcessingElement(wiring.Component):
             "weight": In(signed(cfg.weight_bits)).array(cfg.lanes), "act": In(signed(cfg.act_bits)).array(cfg.lanes),
             "drain_addr": In(addr_bits), "drain_en": In(1), "drain_data": Out(signed(cfg.acc_bits)),
         })
-
-    @staticmethod
-    def latency(cfg: ArrayConfig) -> int:
-        """Cycles from operands at the PE's inputs to their accumulator write taking effect
-        (``golden.timing.pe_latency``, which the stages below are built to)."""
-        return pe_latency(cfg)
-
-    @staticmethod
-    def drain_latency(cfg: ArrayConfig) -> int:
-        """Cycles from ``drain_addr``/``drain_en`` to the matching ``drain_data`` (``golden.timing``)."""
-        return pe_drain_latency(cfg)
 
     @staticmethod
     def _has_lutram(platform) -> bool:
@@ -86,31 +109,33 @@ class ProcessingElement(wiring.Component):
         # only completes an accumulation the next layer overwrites (its first MAC per slot is
         # ``fresh``), so a reset net need not reach every PE.
         fast = bool(cfg.acc_pipeline)
-        # with lanes, the control waits for the adder tree first: stage k below counts from there
+        require("ACC_READ_LATENCY", ACC_READ_LATENCY, ACC_READ_LATENCY == 1,
+                "hdl.pe reads a bank through its RAM's register or a registered read address")
+        require("RUNNING_SUM_LATENCY", RUNNING_SUM_LATENCY, RUNNING_SUM_LATENCY == 1 or not fast,
+                "hdl.pe forwards the write-backs of a running sum written a cycle after its register")
+        # with lanes, the control waits for the adder tree first: stage k below counts from there; the
+        # product is added in stage ``sum_stage``, and its slot read ``ACC_READ_LATENCY`` stages earlier,
+        # with ``acc_pipeline`` one more (the running sum's start register)
         tree = adder_tree_latency(cfg)
-        stages = self.latency(cfg) - tree
-        valid = [self._delayed(m, self.valid, tree, "valid_t")] + [
-            Signal(name=f"valid{k}", reset_less=True, attrs=KEEP) for k in range(1, stages + 1)]
-        fresh_stages = 3 if fast else 2  # the sum's stage
-        fresh = [self._delayed(m, self.fresh, tree, "fresh_t")] + [
-            Signal(name=f"fresh{k}", reset_less=True, attrs=KEEP) for k in range(1, fresh_stages + 1)]
-        addr = [self._delayed(m, self.addr, tree, "addr_t")] + [
-            Signal.like(self.addr, name=f"addr{k}", reset_less=True, attrs=KEEP) for k in range(1, stages + 1)]
-        m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages + 1)]
-        m.d.sync += [fresh[k].eq(fresh[k - 1]) for k in range(1, fresh_stages + 1)]
-        m.d.sync += [addr[k].eq(addr[k - 1]) for k in range(1, stages + 1)]
-        # per lane the operands (registered in the fabric first when fast), then the DSP block's two
-        # registers; the lanes' products summed by the adder tree
-        assert MUL_LATENCY == 2
+        stages, sum_stage = pe_latency(cfg) - tree, pe_sum_stage(cfg)
+        read_stage = sum_stage - ACC_READ_LATENCY - (1 if fast else 0)
+        require("pe_sum_stage(cfg)", sum_stage, read_stage >= 0, "hdl.pe reads the slot before the product arrives")
+        own = {"reset_less": True, "attrs": KEEP}
+        valid_t, fresh_t, addr_t = (delay(m, getattr(self, name), tree, name=f"{name}_t{{k}}", first=0, **own)
+                                    for name in ("valid", "fresh", "addr"))
+        valid = delay_line(m, valid_t, stages, name="valid{k}", **own)
+        fresh = delay_line(m, fresh_t, sum_stage, name="fresh{k}", **own)
+        addr = delay_line(m, addr_t, stages, name="addr{k}", **own)
+        # per lane the operands (registered in the fabric first when fast), then the multiplier's
+        # registers (in the DSP block); the lanes' products summed by the adder tree
         products = []
         for lane in range(cfg.lanes):
             pre = f"l{lane}_" if cfg.lanes > 1 else ""
             mul = RegisteredMultiplier(self.weight[lane].shape(), self.act[lane].shape())
             m.submodules[f"{pre}mul"] = mul
             if fast:
-                weight, act = (Signal.like(port[lane], name=f"{pre}{name}_op", reset_less=True, attrs=KEEP)
+                weight, act = (delay(m, port[lane], PE_OPERAND_LATENCY, name=f"{pre}{name}_op", **own)
                                for port, name in ((self.weight, "weight"), (self.act, "act")))
-                m.d.sync += [weight.eq(self.weight[lane]), act.eq(self.act[lane])]
             else:
                 weight, act = self.weight[lane], self.act[lane]
             m.d.comb += [mul.a.eq(weight), mul.b.eq(act)]
@@ -124,8 +149,9 @@ class ProcessingElement(wiring.Component):
             m.submodules[f"acc{b}"] = mem
         wps = [mem.write_port() for mem in mems]
         lutram = fast and self._has_lutram(platform)
-        # each bank is read at stage 1 for the MAC, or for the drain (never the same bank)
-        read_addr = [Mux(valid[1] & (addr[1][sb] == b), addr[1][:sb], self.drain_addr[:sb]) for b in range(2)]
+        # each bank is read at the read stage for the MAC, or for the drain (never the same bank)
+        rv, ra = valid[read_stage], addr[read_stage]
+        read_addr = [Mux(rv & (ra[sb] == b), ra[:sb], self.drain_addr[:sb]) for b in range(2)]
         if lutram:  # read address registered per bank, read asynchronously a cycle later
             rps = [mem.read_port(domain="comb") for mem in mems]
             for b, rp in enumerate(rps):
@@ -136,34 +162,25 @@ class ProcessingElement(wiring.Component):
             rps = [mem.read_port(transparent_for=() if fast else (wps[b],)) for b, mem in enumerate(mems)]
             for b, rp in enumerate(rps):
                 m.d.comb += [rp.addr.eq(read_addr[b]),
-                             rp.en.eq((valid[1] & (addr[1][sb] == b)) | (self.drain_en & (self.drain_addr[sb] == b)))]
-        # the drain's bank, a cycle later with the RAM's data
-        drain_bank = Signal(reset_less=True, attrs=KEEP)
-        m.d.sync += drain_bank.eq(self.drain_addr[sb])
+                             rp.en.eq((rv & (ra[sb] == b)) | (self.drain_en & (self.drain_addr[sb] == b)))]
+        # the drain's bank, with the RAM's data
+        drain_bank = delay(m, self.drain_addr[sb], ACC_READ_LATENCY, name="drain_bank", **own)
         drained = Mux(drain_bank, rps[1].data, rps[0].data)
-        if fast:  # registered next to the PE, which the drain's timing counts (drain_latency)
-            drain_data = Signal(signed(cfg.acc_bits), name="drain_data_r", reset_less=True)
-            m.d.sync += drain_data.eq(drained)
+        if fast:  # registered next to the PE, which the drain's timing counts (``pe_drain_latency``)
+            drain_data = delay(m, drained, PE_DRAIN_DATA_LATENCY, name="drain_data_r", shape=signed(cfg.acc_bits),
+                               reset_less=True)
             m.d.comb += self.drain_data.eq(drain_data)
-            write_stage, write_data = self._running_sum(m, valid, fresh, addr, rps, product, lutram)
-        else:  # sum and write in stage 2
+            write_stage, write_data = self._running_sum(m, valid, fresh, addr, rps, product, lutram, sum_stage)
+        else:  # sum and write in the sum's stage
             m.d.comb += self.drain_data.eq(drained)
             total = Signal(signed(cfg.acc_bits))
-            m.d.comb += total.eq(Mux(fresh[2], 0, Mux(addr[2][sb], rps[1].data, rps[0].data)) + product)
-            write_stage, write_data = 2, total
+            m.d.comb += total.eq(Mux(fresh[sum_stage], 0, Mux(addr[sum_stage][sb], rps[1].data, rps[0].data))
+                                 + product)
+            write_stage, write_data = sum_stage, total
         for b, wp in enumerate(wps):
             m.d.comb += [wp.addr.eq(addr[write_stage][:sb]), wp.data.eq(write_data),
                          wp.en.eq(valid[write_stage] & (addr[write_stage][sb] == b))]
         return m
-
-    @staticmethod
-    def _delayed(m: Module, value: Signal, cycles: int, name: str) -> Signal:
-        """``value`` ``cycles`` cycles ago (this PE's own registers, see ``hdl.replica``)."""
-        for k in range(cycles):
-            reg = Signal.like(value, name=f"{name}{k}", reset_less=True, attrs=KEEP)
-            m.d.sync += reg.eq(value)
-            value = reg
-        return value
 
     def _adder_tree(self, m: Module, products: list) -> Signal:
         """The sum of the lanes' ``products``, pairwise, registered after every
@@ -183,8 +200,9 @@ class ProcessingElement(wiring.Component):
         return level[0]
 
     def _running_sum(self, m: Module, valid: list, fresh: list, addr: list, rps: list, product,
-                     lutram: bool) -> tuple:
-        """``acc_pipeline`` 1: the running-sum accumulator; returns the write stage and data.
+                     lutram: bool, s: int) -> tuple:
+        """``acc_pipeline`` 1: the running-sum accumulator, adding in stage ``s``; returns the write stage
+        and data. Stage numbers below are for ``s = 3`` (``golden.timing.pe_sum_stage``), the others move with it.
 
         Stage 2 loads ``start``: the slot as read, unless a write-back the read missed was on the same
         slot: the op two ahead's (``fwd``: its sum is ``acc`` now) or, where the block RAM's read was
@@ -200,13 +218,13 @@ class ProcessingElement(wiring.Component):
         # stage 3); the op now at stage 1 meets the op at stage 3 (``fwd``) or 4 (``fwd3``), for stage 2
         cont = Signal(name="cont", reset_less=True, attrs=KEEP)
         fwd = Signal(name="fwd", reset_less=True, attrs=KEEP)
-        m.d.sync += [cont.eq(valid[3] & (addr[3] == addr[2])), fwd.eq(valid[3] & (addr[3] == addr[1]))]
-        read = Mux(addr[2][sb], rps[1].data, rps[0].data)
+        m.d.sync += [cont.eq(valid[s] & (addr[s] == addr[s - 1])), fwd.eq(valid[s] & (addr[s] == addr[s - 2]))]
+        read = Mux(addr[s - 1][sb], rps[1].data, rps[0].data)
         if not lutram:
             fwd3 = Signal(name="fwd3", reset_less=True, attrs=KEEP)
             acc_d = Signal.like(acc, name="acc_d", reset_less=True)
-            m.d.sync += [fwd3.eq(valid[4] & (addr[4] == addr[1])), acc_d.eq(acc)]
+            m.d.sync += [fwd3.eq(valid[s + 1] & (addr[s + 1] == addr[s - 2])), acc_d.eq(acc)]
             read = Mux(fwd3, acc_d, read)
         m.d.sync += start.eq(Mux(fwd, acc, read))
-        m.d.sync += acc.eq(Mux(fresh[3], 0, Mux(cont, acc, start)) + product)
-        return 4, acc
+        m.d.sync += acc.eq(Mux(fresh[s], 0, Mux(cont, acc, start)) + product)
+        return s + RUNNING_SUM_LATENCY, acc

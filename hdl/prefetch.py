@@ -20,14 +20,12 @@ from amaranth.lib import memory
 
 from golden.timing import STREAM_LATENCY
 
+from .delay import require
+
 QUEUE_DEPTH = 3
 """Words queued, landed or in flight at most: the fewest with which a consumer popping every cycle
 never finds the stream empty (a word is on the read port's data the cycle after its read and in the
 landing register the cycle after that, so in the steady state one word is landed and one in flight)."""
-
-LATENCY = STREAM_LATENCY
-"""Cycles from ``restart`` to the first word at the head (``golden.timing``): the read, the landing register."""
-
 
 @dataclass(frozen=True)
 class ReadAhead:
@@ -41,7 +39,8 @@ def read_ahead(m: Module, mem: memory.Memory, *, restart: Value, start: Value, p
                more: Callable[[Signal], Value] | None = None,
                pick: Callable[[Value, Value], Value] | None = None) -> ReadAhead:
     """Stream ``mem`` from word ``start`` on; ``restart`` drops what is queued or in flight and reads
-    ``start`` in the same cycle (its word is at the head :data:`LATENCY` cycles later).
+    ``start`` in the same cycle (its word is at the head ``golden.timing.STREAM_LATENCY`` cycles later: the
+    read, the landing register).
 
     ``more(ptr)``, if given, says whether word ``ptr`` is to be read at all (a stream with an end);
     reads otherwise run ahead freely, at most ``QUEUE_DEPTH`` words past the last pop. Popping an
@@ -51,6 +50,8 @@ def read_ahead(m: Module, mem: memory.Memory, *, restart: Value, start: Value, p
     *after* the landing register: for a memory of several banks read at once (``hdl.buffers``), whose
     bank select in front of the landing register would lengthen the block RAM's late data path.
     """
+    require("STREAM_LATENCY", STREAM_LATENCY, STREAM_LATENCY == 2,
+            "hdl.prefetch reads into one landing register, and its queue and flags are sized for that")
     rp = mem.read_port()
     land = Signal(len(rp.data), name=f"{name}_land", reset_less=True)  # the read port's data, a cycle later
     if pick is not None:  # the landed word's address: the read's, two registers on

@@ -35,11 +35,12 @@ from amaranth.lib.wiring import In, Out
 from golden.config import ArrayConfig, bits_for
 from golden.dataflow import Unit, dataflow_of
 from golden.lanes import lane_taps
-from golden.timing import HEADER_CYCLES
+from golden.words import NO_PATTERN_FIELDS
 
 from .decoder import entry_stream, unit_stream
 from .layouts import config_layout, index_addr_bits
-from .walker import TileCounter
+from .tile import col_select_bit, row_select_bit
+from .walker import TileCounter, header_states
 
 
 def drain_request(cfg: ArrayConfig) -> wiring.Signature:
@@ -51,6 +52,34 @@ def drain_request(cfg: ArrayConfig) -> wiring.Signature:
 
 
 class ComputeSequencer(wiring.Component):
+    """Issues one scheduled weight word per cycle to the whole PE array, tile after tile.
+
+    Members
+    -------
+    cfg : In(config_layout(cfg))
+        The latched layer configuration.
+    start : In(1)
+        Start a run from the next cycle.
+    ent, unit : Out(entry_stream(cfg)), Out(unit_stream(cfg))
+        The sequencer's entry and unit streams from the decoder.
+    w_addr, w_en : Out(..), Out(1)
+        The weight buffer's read (one word per MAC cycle, ``mac_cycles``).
+    full : In(2)
+        Per buffer: loaded. ``consumed``/``consume_buf``: Out(1), the entry's last MAC frees that buffer.
+    drain : Out(drain_request(cfg))
+        The hand-off of a finished tile's bank to the drain.
+    op_valid, op_fresh, op_bank, op_slot : Out
+        The stage-1 op (``hdl.array.PEArray``'s ``valid``, ``fresh``, ``bank``, ``slot``).
+    op_row_sel, op_col_sel : Out(..).array(lanes)
+        Each lane's one-hot tile selects.
+    lane_active : Out(lanes)
+        The lanes issuing a scheduled position (``weight_reads``).
+    touched : Out(acc_depth).array(2)
+        Per bank, the slots a MAC wrote in its tile.
+    finished, load_stall, drain_stall : Out(1)
+        The run's last tile is handed off; a cycle waiting for a buffer; a cycle waiting for the drain.
+    """
+
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         super().__init__({
@@ -92,7 +121,8 @@ class ComputeSequencer(wiring.Component):
         slot = Signal(cfg.slot_bits, reset_less=True)  # filter slot of the current unit
         first = Signal(reset_less=True)  # the current cycle issues a unit's first position
         buf, bank = Signal(), Signal()
-        wp, wbase = Signal.like(self.w_addr, reset_less=True), Signal.like(self.w_addr, reset_less=True)
+        # (``wbase`` named: the tracer cannot name a variable that the header's states capture)
+        wp, wbase = Signal.like(self.w_addr, reset_less=True), Signal.like(self.w_addr, name="wbase", reset_less=True)
         sp, sbase = (Signal(index_addr_bits(cfg), reset_less=True) for _ in range(2))  # units consumed, per group
         # the current entry's stride pattern (strided; constants otherwise), latched when it is popped
         phase_r, phase_s, step_r, step_s = (Signal(pb, name=nm, reset_less=True)
@@ -147,24 +177,23 @@ class ComputeSequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.next = "TILE"
-            with m.State("TILE"):
-                m.d.comb += [ent.restart.eq(1), unit.restart.eq(1)]
+
+            def restart() -> None:  # TILE: the unit stream too; the tile's weights and units, its bank
+                m.d.comb += unit.restart.eq(1)
                 m.d.sync += [wp.eq(wbase), sp.eq(sbase)]
                 for b in range(2):
                     with m.If(bank == b):
                         m.d.sync += self.touched[b].eq(0)
-                m.next = "HWAIT"
-            assert HEADER_CYCLES == 3  # TILE (restart), HWAIT, HEADER
-            with m.State("HWAIT"):  # the stream's latency
-                m.next = "HEADER"
-            with m.State("HEADER"):
-                m.d.comb += ent.next.eq(1)
+
+            def header() -> None:
                 m.d.sync += [n.eq(ent.hcount), k.eq(0), tlast.eq(ent.hcount == 1)]
                 with m.If(ent.hempty):
                     m.d.sync += in_tile_end.eq(1)
                     m.next = "TILE_END"
                 with m.Else():
                     m.next = "ENTRY"
+
+            header_states(m, ent, restart=restart, header=header)
             with m.State("ENTRY"):
                 m.d.comb += entering.eq(1)
                 m.d.sync += [nu.eq(ent.count), ku.eq(0), elast.eq(ent.count == 1), first.eq(1),
@@ -231,9 +260,10 @@ class ComputeSequencer(wiring.Component):
         stride_is = [Signal(name=f"stride_is{st}", reset_less=True) for st in range(1, cfg.max_stride + 1)]
         m.d.sync += [flag.eq(c.stride == st) for st, flag in enumerate(stride_is, start=1)]
         for lane, (taps_r, taps_s) in enumerate(lane_taps(cfg.dataflow, K, lanes)):  # the tile reads no other
-            m.d.sync += [self.op_row_sel[lane][b * K + r].eq(lane_on[lane] & (buf == b) & (lane_r[lane] == r))
+            row_sel, col_sel = self.op_row_sel[lane], self.op_col_sel[lane]
+            m.d.sync += [row_sel[row_select_bit(cfg, b, r)].eq(lane_on[lane] & (buf == b) & (lane_r[lane] == r))
                          for b in range(2) for r in taps_r]
-            m.d.sync += [self.op_col_sel[lane][(st - 1) * K + s].eq(stride_is[st - 1] & (lane_s[lane] == s))
+            m.d.sync += [col_sel[col_select_bit(cfg, st, s)].eq(stride_is[st - 1] & (lane_s[lane] == s))
                          for st in range(1, cfg.max_stride + 1) for s in taps_s]
             m.d.comb += self.lane_active[lane].eq(issue & lane_on[lane])
         # ``fresh``: the op's slot has not been touched in this tile (stage 1, from the touched bits;
@@ -286,7 +316,7 @@ class ComputeSequencer(wiring.Component):
             if pattern:
                 phase_r, phase_s, step_r, step_s = ent.phase_r, ent.phase_s, ent.step_r, ent.step_s
             else:  # every unit from (0, 0) (a row: its column 0), one position per step
-                phase_r, phase_s, step_r, step_s = Const(0, pb), Const(0, pb), Const(0, pb), Const(1, pb)
+                phase_r, phase_s, step_r, step_s = (Const(value, pb) for _, value in NO_PATTERN_FIELDS)
             rb = bits_for(cfg.max_kernel ** 2 * (lanes + 1))  # rows past the kernel, for the lanes it has left
             K = cfg.max_kernel
 

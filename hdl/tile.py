@@ -30,8 +30,8 @@ The selects come in once, already one-hot (:func:`row_select`: read buffer and k
 registers of their own per PE row and per group of :data:`SELECT_GROUP` row-register columns
 (``hdl.replica``), so no select net spans the array or a whole row register, no decoder sits
 between a register and a long route, and each mux is an AND-OR of flip-flops. The price is two
-cycles of latency on the activation path (:data:`LATENCY`; the array delays the weight and control
-by the same two registers).
+cycles of latency on the activation path (``golden.timing.TILE_LATENCY``: with more, the activations
+are registered again after the column mux; the array delays the weight and control by as many).
 
 The write is registered twice on the way in: as the loader drives it (the column already decoded into
 one-hot column enables with its lane's write enable folded in), then decoded into one enable per
@@ -54,11 +54,12 @@ from golden.config import ArrayConfig, bits_for
 from golden.lanes import lane_taps
 from golden.timing import TILE_LATENCY
 
+from .delay import delay, require
 from .replica import KEEP
 
-LATENCY = TILE_LATENCY
-"""Cycles from ``row_sel``/``col_sel`` to the matching ``act`` (``golden.timing``): the selects' copies,
-the row register."""
+READ_STAGES = 2
+"""The read network's own registers: the selects' copies (stage B), the row register (stage A). The
+rest of ``golden.timing.TILE_LATENCY`` follows the column mux."""
 
 SELECT_GROUP = 4
 """Row-register columns driven by one copy of the row select."""
@@ -72,16 +73,26 @@ def _any(values: list) -> Value:
     return out
 
 
+def row_select_bit(cfg: ArrayConfig, buf: int, r: int) -> int:
+    """The bit of the one-hot row select that reads kernel row ``r`` from buffer ``buf`` (the stride
+    needs no bit of its own: with shared rows ``max_stride`` is 1, with per-row storage the storage row
+    of a kernel row does not depend on it). The sequencer sets it, the tile reads it."""
+    return buf * cfg.max_kernel + r
+
+
+def col_select_bit(cfg: ArrayConfig, stride: int, s: int) -> int:
+    """The bit of the one-hot column select for kernel column ``s`` under ``stride``."""
+    return (stride - 1) * cfg.max_kernel + s
+
+
 def row_select(cfg: ArrayConfig, buf: int, r: int) -> int:
-    """The one-hot row select for reading kernel row ``r`` from buffer ``buf`` (the stride needs no
-    bit of its own: with shared rows ``max_stride`` is 1, with per-row storage the storage row of a
-    kernel row does not depend on it)."""
-    return 1 << (buf * cfg.max_kernel + r)
+    """The one-hot row select for kernel row ``r`` of buffer ``buf`` (:func:`row_select_bit`)."""
+    return 1 << row_select_bit(cfg, buf, r)
 
 
 def col_select(cfg: ArrayConfig, stride: int, s: int) -> int:
-    """The one-hot column select for kernel column ``s`` under ``stride``."""
-    return 1 << ((stride - 1) * cfg.max_kernel + s)
+    """The one-hot column select for kernel column ``s`` under ``stride`` (:func:`col_select_bit`)."""
+    return 1 << col_select_bit(cfg, stride, s)
 
 
 def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[int, int], int]]]:
@@ -102,6 +113,22 @@ def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[
 
 
 class ActivationTile(wiring.Component):
+    """The double-buffered activation window and its per-PE-row read network (see the module's text).
+
+    Members
+    -------
+    we, wdata : In(1), In(signed(act_bits)), each ``.array(act_ports)``
+        The write: port ``k * act_lanes + l`` writes row ``wrow[k]``, column ``wcol + l``.
+    wbuf, wrow, wcol : In(1), In(..).array(act_rows), In(..)
+        The written buffer, window rows and first column.
+    row_sel, col_sel : In(2 * max_kernel), In(max_stride * max_kernel), each ``.array(lanes)``
+        Each lane's one-hot selects (:func:`row_select`, :func:`col_select`).
+    stride : In(bits_for(max_stride))
+        The layer's stride (static during a run).
+    act : Out(signed(act_bits)).array(lanes, rows, cols)
+        Each lane's activation for PE ``(i, j)``, ``golden.timing.TILE_LATENCY`` after the selects.
+    """
+
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         sb = bits_for(cfg.max_stride)
@@ -119,6 +146,8 @@ class ActivationTile(wiring.Component):
         cfg = self._cfg
         m = Module()
         lanes, cols, nrows = cfg.act_lanes, cfg.tile_cols, cfg.act_rows
+        require("TILE_LATENCY", TILE_LATENCY, TILE_LATENCY >= READ_STAGES,
+                f"hdl.tile's read network has {READ_STAGES} register stages (the selects' copies, the row register)")
         holds, reads = row_layout(cfg)
         per_row = cfg.max_stride > 1
         # data registers have no reset: the loader writes every window position before a PE reads it
@@ -204,9 +233,10 @@ class ActivationTile(wiring.Component):
             return
         for i in range(cfg.rows):
             if per_row:  # the storage row does not depend on the stride
-                cands = [(b, reads[i][(1, r)], b * K + r) for b in range(2) for r in taps_r]
+                cands = [(b, reads[i][(1, r)], row_select_bit(cfg, b, r)) for b in range(2) for r in taps_r]
             else:  # shared rows: max_stride is 1
-                cands = [(b, q, b * K + r) for b in range(2) for (_, r), q in reads[i].items() if r in taps_r]
+                cands = [(b, q, row_select_bit(cfg, b, r))
+                         for b in range(2) for (_, r), q in reads[i].items() if r in taps_r]
             groups = range(-(-cols // SELECT_GROUP))
             hot = [[Signal(name=f"{pre}row{i}_g{g}_sel{k}", reset_less=True, attrs=KEEP)
                     for k in range(len(cands))] for g in groups]
@@ -215,7 +245,8 @@ class ActivationTile(wiring.Component):
             col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in taps_s]
             col_hot_b = [Signal(name=f"{pre}row{i}_colsel{k}_b", reset_less=True, attrs=KEEP)
                          for k in range(len(col_keys))]
-            m.d.sync += [col_hot_b[k].eq(self.col_sel[lane][(st - 1) * K + s]) for k, (st, s) in enumerate(col_keys)]
+            m.d.sync += [col_hot_b[k].eq(self.col_sel[lane][col_select_bit(cfg, st, s)])
+                         for k, (st, s) in enumerate(col_keys)]
             # stage A: this PE row's window row (AND-OR over the one-hot lines), and its column choice
             row = [Signal(signed(cfg.act_bits), name=f"{pre}row{i}_{v}", reset_less=True) for v in range(cols)]
             for v in range(cols):
@@ -225,5 +256,6 @@ class ActivationTile(wiring.Component):
                        for k in range(len(col_keys))]
             m.d.sync += [col_hot[k].eq(col_hot_b[k]) for k in range(len(col_keys))]
             for j in range(cfg.cols):
-                m.d.comb += self.act[lane][i][j].eq(_any([Mux(col_hot[k], row[j * st + s], 0)
-                                                          for k, (st, s) in enumerate(col_keys)]))
+                act = _any([Mux(col_hot[k], row[j * st + s], 0) for k, (st, s) in enumerate(col_keys)])
+                m.d.comb += self.act[lane][i][j].eq(delay(m, act, TILE_LATENCY - READ_STAGES, name=f"{pre}act{i}_{j}",
+                                                          shape=signed(cfg.act_bits), reset_less=True))

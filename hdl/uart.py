@@ -41,6 +41,9 @@ def baud_divisor(clk_freq: float, baud: int) -> int:
 
 
 class _UART(wiring.Component):
+    """A UART side clocked from the design clock (``baud_divisor`` cycles per bit); the subclasses give
+    its members."""
+
     def __init__(self, signature: dict, *, clk_freq: float, baud: int):
         self._divisor = baud_divisor(clk_freq, baud)
         self._clk_freq = clk_freq
@@ -64,6 +67,13 @@ class UARTReceiver(_UART):
     half a bit after the falling edge, then every bit is sampled in its middle. The receiver goes
     back to idle in the middle of the stop bit, so back-to-back bytes from a slightly faster
     sender are still caught.
+
+    Members
+    -------
+    rx : In(1, init=1)
+        The serial line (idle high).
+    o : Out(stream.Signature(8))
+        The received bytes.
     """
 
     def __init__(self, *, clk_freq: float, baud: int):
@@ -117,7 +127,15 @@ class UARTReceiver(_UART):
 
 
 class UARTTransmitter(_UART):
-    """8N1 transmitter: bytes from ``i`` go out on ``tx`` (idle high), LSB first."""
+    """8N1 transmitter: bytes from ``i`` go out on ``tx`` (idle high), LSB first.
+
+    Members
+    -------
+    i : In(stream.Signature(8))
+        The bytes to send.
+    tx : Out(1, init=1)
+        The serial line.
+    """
 
     def __init__(self, *, clk_freq: float, baud: int):
         super().__init__({

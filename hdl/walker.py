@@ -2,18 +2,56 @@
 
 Both walk tiles in the same order (filter group outermost, then tile row, then tile column) and
 both need the same bookkeeping: where the current group's index starts (``gbase``) and how many
-filters it has (``mg``). One implementation, instantiated twice, keeps them from drifting apart.
+filters it has (``mg``). One implementation, instantiated twice, keeps them from drifting apart; so
+does :func:`header_states`, the states in which both spend ``golden.timing.HEADER_CYCLES`` on a tile's
+group header.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
+from golden.timing import HEADER_CYCLES, STREAM_LATENCY
 
+from .delay import require
 from .layouts import config_layout, index_addr_bits
+
+
+def header_states(m: Module, ent, *, restart: Callable[[], None], header: Callable[[], None],
+                  wait: Callable[[], None] = lambda: None, before_wait: Callable[[], None] = lambda: None) -> None:
+    """A walker's FSM states for a tile's group header: ``golden.timing.HEADER_CYCLES`` cycles, one each.
+
+    ``TILE`` restarts the entry stream ``ent`` (and runs ``restart()``: the walker's other restarts and
+    per-tile steps), then ``STREAM_LATENCY - 1`` states wait for the stream, the last named ``HWAIT``
+    (``wait()`` runs there; ``before_wait()`` in the state before it), and in ``HEADER`` the header is at
+    the stream's head: it is popped, and ``header()`` runs (and chooses the next state). Call inside the
+    walker's ``m.FSM()``, after its ``IDLE``.
+    """
+    waits = STREAM_LATENCY - 1
+    require("STREAM_LATENCY", STREAM_LATENCY, waits >= 1,
+            "the walkers set up a tile (the loader its window's edges) while the stream's header is in flight")
+    names = [f"HWAIT{k}" for k in range(1, waits)] + ["HWAIT"]
+    states = ["TILE", *names, "HEADER"]
+    require("HEADER_CYCLES", HEADER_CYCLES, len(states) == HEADER_CYCLES,
+            "a walker spends a state on the restart, then the stream's latency, on a tile's header")
+    for k, state in enumerate(states[:-1]):
+        with m.State(state):
+            if state == "TILE":
+                m.d.comb += ent.restart.eq(1)
+                restart()
+            if state == "HWAIT":
+                wait()
+            if states[k + 1] == "HWAIT":
+                before_wait()
+            m.next = states[k + 1]
+    with m.State("HEADER"):
+        m.d.comb += ent.next.eq(1)
+        header()
 
 
 class TileCounter(wiring.Component):

@@ -6,7 +6,7 @@ A **target** says what runs the generated array:
 * ``cocotb``: the Verilated model driven by the cocotb testbench :mod:`sim.tb_accelerator`;
 * ``pysim``: the array in Amaranth's Python simulator (:mod:`sim.pysim`; no Verilator, slow);
 * ``board:PORT``: a board programmed with ``python -m hdl.synth``, over its USB-UART at ``PORT``
-  (:mod:`host.protocol`); ``board:sim`` sends the same byte stream to the UART bridge in Amaranth's
+  (:mod:`golden.protocol`); ``board:sim`` sends the same byte stream to the UART bridge in Amaranth's
   simulator instead (:func:`host.link.simulate_session`).
 
 Every target returns the same per-layer results (the outputs as an array, the cycles measured from
@@ -27,6 +27,13 @@ import numpy as np
 from golden.check import check_run
 from golden.config import ArrayConfig
 from golden.encode import encode
+from golden.protocol import Protocol, drive, layer_session
+from hdl.generate import manifest
+from sim.pysim import run_pysim
+from sim.run import verilator_runner
+from sim.verilator import DEFAULT_BUILD_ROOT
+
+from .link import serial_exchange, simulate_session
 
 TARGETS = ("native", "cocotb", "pysim", "board:PORT", "board:sim")
 TARGET_HELP = ("what runs the array: native (Verilator, C++ driver), cocotb (Verilator, cocotb testbench), pysim "
@@ -78,24 +85,17 @@ def run_layers(cfg: ArrayConfig, layers: list, target: Target | str = "native", 
     ``baud``, ``timeout`` (seconds per reply): a board's link. Never raises on a mismatch."""
     t = target if isinstance(target, Target) else Target.parse(target)
     if t.kind in ("native", "cocotb"):
-        from sim.run import verilator_runner
-        from sim.verilator import DEFAULT_BUILD_ROOT
-
         kw = dict(seed=seed, load_gap=load_gap, backpressure=backpressure, check=False,
                   root=build_root or DEFAULT_BUILD_ROOT, harness=t.kind)
         return verilator_runner(kw, name)(cfg, layers)
     encs = [encode(layer, cfg) for layer in layers]
     if t.kind == "pysim":
-        from sim.pysim import run_pysim
-
         runs = [run_pysim(enc) for enc in encs]
         return [result(enc, r.outputs, r.perf, r.cycles) for enc, r in zip(encs, runs, strict=True)]
-    from .link import serial_exchange, simulate_session
-    from .protocol import Protocol, drive, layer_session
-
+    proto = Protocol(manifest(cfg))
     out = []
     for enc in encs:
-        session = layer_session(Protocol(cfg), enc)
+        session = layer_session(proto, enc)
         run = (simulate_session(cfg, session, baud=baud) if t.port == "sim"
                else drive(session, serial_exchange(t.port, baud, timeout)))
         out.append(result(enc, run.outputs, run.perf, None))

@@ -1,7 +1,7 @@
 """``python -m host.board run``: run one layer on a board programmed with ``python -m hdl.synth``.
 
 ``python -m host.board run --port /dev/ttyUSB0 --layer LAYER.npz [--board B] [array flags] [--baud N]``
-sends the layer over the board's UART (:mod:`host.protocol`), runs it, and checks the outputs against
+sends the layer over the board's UART (:mod:`golden.protocol`), runs it, and checks the outputs against
 ``golden.conv.conv2d`` and the counters (cycles included) against ``golden.timing.simulate``. A layer
 larger than the board's buffers runs in passes (``golden.passes``), each checked, and assembled on the
 host: the board is one more target of :mod:`host.array`, and the passes go through the same code as
@@ -17,20 +17,18 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from golden.cli import OutputFile, Parser, add_array_arguments, array_config_from_args
 from golden.config import ArrayConfig
-from hdl.board import BoardSpec, board_names
+from golden.layerio import load_layer
+from golden.passes import fit_or_plan
+from golden.protocol import BridgeError
+from hdl.boards import BoardSpec, board_names
+from sim.run import passes_notice, run_layer
 
 from .array import Target, run_layers
-from .protocol import BridgeError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from golden.cli import OutputFile, Parser
-    from golden.layerio import load_layer
-    from golden.passes import fit_or_plan
-    from hdl.generate import add_array_arguments, array_config_from_args
-    from sim.run import passes_notice, run_layer
-
     argv = sys.argv[1:] if argv is None else argv
     pre = Parser(prog="python -m host.board", add_help=False)
     pre.add_argument("--board", default="icebreaker")

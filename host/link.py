@@ -1,16 +1,17 @@
-"""Links that carry a :data:`host.protocol.Session` to the bridge: a serial port to a programmed
-board, or the bridge (:class:`hdl.board.HostBridge`) in Amaranth's simulator behind a UART model."""
+"""Links that carry a :data:`golden.protocol.Session` to the bridge: a serial port to a programmed
+board, or the bridge (:class:`hdl.bridge.HostBridge`) in Amaranth's simulator behind a UART model."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from amaranth.hdl import Signal
+from amaranth.sim import Simulator
 
 from golden.config import ArrayConfig
-from hdl.board import HostBridge
-
-from .protocol import BridgeError, Session, Transaction
+from golden.protocol import BridgeError, Session, Transaction
+from hdl.bridge import HostBridge
 
 
 def simulate_session(cfg: ArrayConfig, session: Session, *, baud: int = 1_000_000, divisor: int = 4,
@@ -21,8 +22,6 @@ def simulate_session(cfg: ArrayConfig, session: Session, *, baud: int = 1_000_00
     the line then idles for that many cycles (tests use it to provoke the bridge's ``timeout``).
     Returns whatever the session returns.
     """
-    from amaranth.sim import Simulator
-
     dut = HostBridge(cfg, clk_freq=baud * divisor, baud=baud, timeout=timeout)
     received: list[int] = []
     result: dict = {}
@@ -79,11 +78,10 @@ def simulate_session(cfg: ArrayConfig, session: Session, *, baud: int = 1_000_00
 
 def serial_exchange(port: str, baud: int, timeout: float) -> Callable[[Transaction], bytes]:
     """A blocking exchange over a serial port (pyserial); the bridge gets 0.2 s to drop a stale command."""
-    try:
+    try:  # pyserial is optional (the ``board`` extra): only a real board needs it
         import serial
     except ImportError:
         raise BridgeError("talking to a board needs pyserial; install it with: pip install pyserial") from None
-    import time
 
     try:
         ser = serial.Serial(port, baud, timeout=timeout)

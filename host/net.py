@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from golden import metrics
-from golden.cli import OutputFile, Parser
+from golden.cli import OutputFile, Parser, add_array_arguments, array_config_from_args
 from golden.config import ArrayConfig
 from golden.encode import encode
 from golden.layer import Layer
 from golden.passes import Plan, fit_or_plan
 from golden.prune import GRANULARITIES
 from golden.timing import simulate
-from hdl.generate import add_array_arguments, array_config_from_args
+from sim.parallel import InlineExecutor, chunks, make_executor
 
 from .array import TARGET_HELP, Target, run_layers
 from .data import Dataset, load_dataset
@@ -144,8 +144,6 @@ def rtl_runner(kw: dict, executor=None, workers: int = 1):
         job = f"net-{name}-{uuid.uuid4().hex[:12]}"
         if executor is None or workers <= 1 or len(layers) == 1:
             return run_layers(cfg, layers, name=job, **kw)
-        from sim.parallel import InlineExecutor, chunks
-
         parts = chunks(layers, -(-len(layers) // workers))
         futures = [executor.submit(run_layers, cfg, part, name=f"{job}-{k}", **kw)
                    for k, part in enumerate(parts)]
@@ -369,7 +367,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--rtl-layer {unknown[0]} is not a conv or fully connected node of the model "
                      f"(they are: {', '.join(sorted(names))})")
-    from sim.parallel import make_executor
 
     kw = {"target": target, "seed": args.seed, "baud": args.baud}
     with make_executor(args.workers, args.dask_scheduler) as executor:

@@ -29,6 +29,7 @@ Deterministic: the same arguments give the same ONNX bytes (seeded initialisatio
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import tempfile
@@ -39,6 +40,8 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from golden.cli import OutputFile, Parser
 from golden.config import ArrayConfig
@@ -47,6 +50,7 @@ from golden.prune import GRANULARITIES, PruneResult, group_index, group_norms, p
 from .data import DataError, Dataset, load_dataset
 from .graph import Graph, GraphError, load_onnx
 from .models import TRAINABLE
+from .net import _prune_spec  # one parser for G:S, shared with host.net's --prune
 
 try:
     import jax
@@ -90,8 +94,6 @@ def _nodes_by_name(proto) -> dict[str, object]:
 
 def read_model(path: str | Path) -> Model:
     """The model at ``path`` with its trainable parameters (``GraphError`` for what cannot be trained)."""
-    import onnx
-
     graph = load_onnx(path)
     missing = jaxnet.supported(graph)
     if missing:
@@ -123,11 +125,6 @@ def write_model(model: Model, params: dict[str, np.ndarray], path: str | Path, m
     Weights go back in the layout of their node (Gemm ``transB``, MatMul ``(in, out)``). A
     BatchNormalization that ``host.graph`` folded into a layer is removed and the folded weights and
     bias written to the layer, so the written model computes what was trained."""
-    import copy
-
-    import onnx
-    from onnx import numpy_helper
-
     proto = copy.deepcopy(model.proto)
     g = proto.graph
     nodes = _nodes_by_name(proto)
@@ -440,12 +437,6 @@ def _ssl_zeroed(params, layers: dict[str, str], spec: PruneSpec, seed: int) -> f
 
 
 # --- command line ---
-
-def _prune_spec(text: str) -> tuple[str, float]:
-    from .net import _prune_spec as parse  # one parser for G:S, shared with host.net's --prune
-
-    return parse(text)
-
 
 def _progress(e: Epoch) -> None:
     sp = "" if e.sparsity is None else f"  sparsity {e.sparsity:.3f}"

@@ -1,1 +1,1 @@
-"""Verification and running: host-side packing, cocotb testbenches, Verilator runner, ``sim.run``."""
+"""Verification and running: cocotb testbenches, Verilator runner, ``sim.run``."""

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +46,8 @@ from golden.check import check_run
 from golden.config import ArrayConfig
 from golden.encode import encode
 from golden.timing import simulate
-from hdl.generate import TOP, generate
-from host.packing import Packing, to_signed
+from golden.words import Packing, to_signed
+from hdl.generate import TOP
 
 from .verilator import (
     DEFAULT_BUILD_ROOT,
@@ -58,6 +57,7 @@ from .verilator import (
     check_fits,
     compile_cached,
     ensure_verilator,
+    generated,
     make_flags,
     trace_format,
 )
@@ -127,10 +127,9 @@ def build_native(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: boo
         return known
     ensure_verilator()
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
-        v_path, j_path = generate(cfg, Path(staging))
-        directory = compile_cached(root, "native-" + build_label(cfg), v_path, j_path, TOP, verbose,
-                                    compile_fn=_compile_native, extra=DRIVER.read_bytes(), trace=trace)
+    v_path, j_path = generated(cfg, root)
+    directory = compile_cached(root, "native-" + build_label(cfg), v_path, j_path, TOP, verbose,
+                                compile_fn=_compile_native, extra=DRIVER.read_bytes(), trace=trace)
     manifest = json.loads((directory / f"{TOP}.json").read_text())
     nb = _BUILT[(cfg, Path(root), trace)] = NativeBuild(cfg, directory, directory / "obj" / f"V{TOP}", manifest)
     return nb

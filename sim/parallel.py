@@ -1,7 +1,8 @@
 """Running many simulation jobs: executors (inline, local processes, Dask) and a progress bar.
 
-Shared by ``bench.sweep`` and ``sim.regress``: both split their work into cocotb jobs of a few layers
-each (one process start-up per job, not per layer) and run them on whichever executor the user chose.
+Shared by ``bench.sweep``, ``bench.accuracy`` and ``sim.regress``: they split their work into simulation
+jobs of a few layers each (one process start-up per job, not per layer) and run them on whichever
+executor the user chose.
 """
 
 from __future__ import annotations
@@ -90,6 +91,20 @@ def make_executor(workers: int, dask_scheduler: str | None):
     # spawn: children start clean (no forked cocotb/threads state) and inherit sys.path, so bench imports
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         yield ex
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(pending: dict, what: str, log=None):
+    """Around a loop over :func:`completed`: on Ctrl-C, cancel the futures of ``pending`` that have not
+    started, say that the finished ``what`` are saved and how to resume, and re-raise. For the resumable
+    commands (``bench.sweep``, ``bench.accuracy``), which append each result as it finishes."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for fut in pending:
+            fut.cancel()
+        print(f"\ninterrupted: finished {what} are saved; rerun the same command to resume", file=log or sys.stderr)
+        raise
 
 
 def completed(ex: cf.Executor, pending: dict):

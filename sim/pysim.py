@@ -13,9 +13,9 @@ from amaranth.sim import Simulator
 
 from golden.encode import EncodedLayer
 from golden.timing import simulate
+from golden.words import Packing, to_signed
 from hdl.accelerator import Accelerator
 from hdl.generate import manifest
-from host.packing import Packing, to_signed
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``python -m sim.regress``: randomized regression over the whole legal layer space of one array.
 
-Draws ``--count`` cases (``golden.space``: random layers from 1x1 to the buffer limits, every dataflow,
-each boundary of :data:`golden.space.BOUNDARIES` forced at least once per dataflow in a run of
+Draws ``--count`` cases (``sim.space``: random layers from 1x1 to the buffer limits, every dataflow,
+each boundary of :data:`sim.space.BOUNDARIES` forced at least once per dataflow in a run of
 ``D * len(BOUNDARIES)`` cases or more), runs them on the Verilator RTL under each case's own load gaps
 and output backpressure, and checks outputs (bit-exact), cycles and every performance counter
 (exact) against the golden model (``golden.check``).
@@ -29,12 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.cli import OutputDir, OutputFile, Parser
+from golden.cli import OutputDir, OutputFile, Parser, add_array_arguments, array_config_from_args
 from golden.config import DATAFLOWS, ArrayConfig, feed_for
 from golden.layerio import save_layer
 from golden.passes import plan
 from golden.paths import cache_dir
-from golden.space import (
+
+from .native import build_native
+from .parallel import Progress, chunks, completed, hms, make_executor
+from .space import (
     BOUNDARIES,
     DEFAULT_MAX_CYCLES,
     Case,
@@ -45,10 +48,16 @@ from golden.space import (
     variant_label,
     variants,
 )
-from hdl.generate import add_array_arguments, array_config_from_args
-
-from .parallel import Progress, chunks, completed, hms, make_executor
-from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, WAVES_HELP, WavesFile, trace_format
+from .verilator import (
+    DEFAULT_BUILD_ROOT,
+    HARNESS_HELP,
+    HARNESSES,
+    WAVES_HELP,
+    WavesFile,
+    build,
+    run_layers,
+    trace_format,
+)
 
 DEFAULT_OUT = cache_dir("regress")
 
@@ -119,9 +128,7 @@ class Summary:
 def build_array(cfg_dict: dict, build_root: str, harness: str = "cocotb", trace: str | None = None) -> str:
     cfg = ArrayConfig.from_dict(cfg_dict)
     if harness == "native":
-        from .native import build_native
         return str(build_native(cfg, Path(build_root), trace=trace).directory)
-    from .verilator import build
     return str(build(cfg, Path(build_root), trace=trace).directory)
 
 
@@ -133,8 +140,6 @@ def run_chunk(cfg_dict: dict, cases: list[Case], build_root: str, harness: str =
     it passes when every pass is exact and the assembled outputs are the layer's. ``waves``: the job's
     waveform (all of a case's passes in order).
     """
-    from .verilator import run_layers
-
     cfg = ArrayConfig.from_dict(cfg_dict)
     runs = [plan(c.layer, cfg) if needs_passes(c.layer, cfg) else None for c in cases]
     layers, stalls = [], []

@@ -22,14 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from golden import metrics
-from golden.cli import OutputFile, Parser
+from golden.cli import OutputFile, Parser, add_array_arguments, array_config_from_args
 from golden.compact import compact, expand_outputs
 from golden.config import ArrayConfig
 from golden.encode import encode
 from golden.layer import Layer
 from golden.layerio import load_layer
 from golden.passes import Plan, fit_or_plan
-from hdl.generate import add_array_arguments, array_config_from_args
 
 from .verilator import DEFAULT_BUILD_ROOT, HARNESS_HELP, HARNESSES, WAVES_HELP, WavesFile, run_layers
 

@@ -31,7 +31,7 @@ from golden.config import ArrayConfig
 from golden.encode import encode
 from golden.layerio import load_layer
 from golden.timing import simulate
-from host.packing import Packing, to_signed
+from golden.words import Packing, to_signed
 
 PERIOD_NS = 10
 

@@ -1,7 +1,7 @@
-"""cocotb testbench: the UART host bridge and the array together (``hdl.board.HostBridge``'s Verilog).
+"""cocotb testbench: the UART host bridge and the array together (``hdl.bridge.HostBridge``'s Verilog).
 
-The host side is the one a board's driver runs: :func:`host.protocol.layer_session` yields each command as
-a :class:`~host.protocol.Transaction` and receives its reply. Here a bit-level UART model (start bit, 8 data
+The host side is the one a board's driver runs: :func:`golden.protocol.layer_session` yields each command as
+a :class:`~golden.protocol.Transaction` and receives its reply. Here a bit-level UART model (start bit, 8 data
 bits LSB first, stop bit, at the bridge's divisor) sends the request into ``rx`` and a concurrent
 receiver task collects the reply from ``tx``, so the Verilog sees exactly the byte stream a board sees,
 through the same receiver, transmitter and command decoder.
@@ -39,8 +39,9 @@ from golden.check import check_run
 from golden.config import ArrayConfig
 from golden.encode import encode
 from golden.layerio import load_layer
+from golden.protocol import BridgeError, Protocol, Transaction, layer_session
 from golden.timing import simulate
-from host.protocol import BridgeError, Protocol, Transaction, layer_session
+from hdl.generate import manifest
 
 from .verilator import BRIDGE_JOB_ENV
 
@@ -124,7 +125,7 @@ class BridgeTB:
             self.busy_pulses.append(round((get_sim_time("ns") - t0) / PERIOD_NS))
 
     async def drive(self, session: Generator[Transaction | int, bytes | None, T]) -> T:
-        """Run ``session`` as :func:`host.protocol.drive` does, over the UART model; return its result."""
+        """Run ``session`` as :func:`golden.protocol.drive` does, over the UART model; return its result."""
         try:
             step = next(session)
             while True:
@@ -165,7 +166,7 @@ class BridgeTB:
         # give up polling after 4x the predicted run (one STATUS poll is 2 bytes = 20 bit times)
         max_polls = 4 * predicted // (20 * self.divisor) + 10
         before = len(self.busy_pulses)
-        run = await self.drive(layer_session(Protocol(self.cfg), enc, max_polls=max_polls))
+        run = await self.drive(layer_session(Protocol(manifest(self.cfg)), enc, max_polls=max_polls))
         pulses = self.busy_pulses[before:]
         cycles = pulses[0] if len(pulses) == 1 else None
         verdict = check_run(enc, run.outputs, run.perf, cycles)

