@@ -8,7 +8,7 @@ parameter and the fix, because a wrong width found only in simulation costs a Ve
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from .dataflow import DATAFLOW_TABLE, bits_for, dataflow_of
 from .words import chan_word, unit_word, weight_word
@@ -179,6 +179,14 @@ class ArrayConfig:
         default = ArrayConfig()
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) != getattr(default, f.name)}
+
+    def with_lanes(self, lanes: int, **changes) -> ArrayConfig:
+        """This array with ``lanes``-wide PEs (and ``changes``): the feed fields that follow this array's
+        lanes (equal to :func:`feed_for` of them) follow the new lanes; a feed set apart from the rule stays.
+        ``dataclasses.replace`` would keep the old lanes' feed, starving a wide variant of a narrow run."""
+        follows = feed_for(self.lanes, self.cols)
+        kept = {k: getattr(self, k) for k, v in follows.items() if getattr(self, k) != v}
+        return replace(self, lanes=lanes, **{k: kept.get(k) for k in follows}, **changes)
 
     @property
     def shape(self) -> str:

@@ -202,9 +202,10 @@ def _unit_fields(cfg: ArrayConfig, fields: dict[str, int]) -> dict[str, int]:
 def pack_weights(cfg: ArrayConfig, weights: list[int]) -> int:
     """One weight-buffer word (``golden.words.weight_word``): ``weights`` on lanes ``0, 1, ...``, idle
     lanes 0. With one lane the word is the weight, so the image keeps it signed, as the weight itself."""
-    layout = weight_word(cfg)
-    word = layout.pack(**{f"lane{lane}": w for lane, w in enumerate(weights)})
-    return layout.unpack(word)["lane0"] if cfg.lanes == 1 else word
+    if cfg.lanes == 1:  # the weight itself (the layer's check bounded it to weight_bits): one per MAC cycle
+        (weight,) = weights
+        return int(weight)
+    return weight_word(cfg).pack(**{f"lane{lane}": w for lane, w in enumerate(weights)})
 
 
 def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:

@@ -129,6 +129,36 @@ EPILOGUE_LATENCY = sum(EPILOGUE_STAGES.values())
 ``epilogue`` (:data:`EPILOGUE_STAGES`)."""
 
 
+LATENCY_TABLE = (
+    ("STREAM_LATENCY", "`hdl.prefetch` (fixed)"),
+    ("HEADER_CYCLES", "`hdl.walker.header_states` (1 + `STREAM_LATENCY`)"),
+    ("TILE_LATENCY", "`hdl.tile` (at least 2), `hdl.array`"),
+    ("MULTIPLIER_LATENCY", "`hdl.multiplier` (2 on the ECP5 DSP block)"),
+    ("PE_OPERAND_LATENCY", "`hdl.pe`, with `acc_pipeline`"),
+    ("RUNNING_SUM_LATENCY", "`hdl.pe`, with `acc_pipeline` (fixed)"),
+    ("ACC_READ_LATENCY", "`hdl.pe` (fixed)"),
+    ("PE_DRAIN_DATA_LATENCY", "`hdl.pe`, with `acc_pipeline`"),
+    ("ROW_COPY_LATENCY", "`hdl.array`"),
+    ("ADDER_LEVELS_PER_STAGE", "`hdl.pe` adder tree (levels per register)"),
+    ("PSUM_LATENCY", "`hdl.buffers`, `hdl.epilogue`"),
+    ("EPILOGUE_STAGES", "`hdl.epilogue`, per stage"),
+    ("EPILOGUE_LATENCY", "`hdl.epilogue` (the stages' sum)"),
+)
+"""The table's entries and the blocks that build them ("fixed": the only value the block's structure
+takes; it refuses another at elaboration), for :func:`latencies_markdown`."""
+
+
+def latencies_markdown() -> str:
+    """:data:`LATENCY_TABLE` with each entry's value, as the markdown table of docs/architecture.md
+    (a test checks the document against it, so the doc cannot drift from the code)."""
+    lines = ["| entry | cycles | built by |", "|---|---|---|"]
+    for name, built_by in LATENCY_TABLE:
+        value = globals()[name]
+        cycles = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        lines.append(f"| `{name}` | {cycles} | {built_by} |")
+    return "\n".join(lines) + "\n"
+
+
 def drain_tail(cfg) -> int:
     """Cycles from the drain's idle to its last output write: its read (the array's per-row copy of
     the request and the PE's read), and its output stage, less the cycle in which the drain turns idle;

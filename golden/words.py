@@ -24,6 +24,7 @@ in ``hdl.layouts``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -72,10 +73,21 @@ class WordLayout:
     def width(self) -> int:
         return sum(w for _, w in self.fields)
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         """The fields a packer sets (reserved ones left out), least significant first."""
         return tuple(n for n, _ in self.fields if not n.startswith(RESERVED))
+
+    @functools.cached_property
+    def _spec(self) -> tuple[tuple[str, int, int, int, int], ...]:
+        """Per field: name, width, offset and the range ``lo <= v < hi`` it takes (computed once: the
+        encoder packs a word per weight)."""
+        out, off = [], 0
+        for n, w in self.fields:
+            lo, hi = (-(1 << (w - 1)), 1 << (w - 1)) if n in self.signed else (0, 1 << w)
+            out.append((n, w, off, lo, hi))
+            off += w
+        return tuple(out)
 
     def offset(self, name: str) -> int:
         off = 0
@@ -90,18 +102,16 @@ class WordLayout:
 
     def pack(self, **values: int) -> int:
         """The word holding ``values`` (missing fields are 0); ``ValueError`` if a value does not fit."""
-        unknown = set(values) - set(self.names)
+        unknown = set(values).difference(self.names)
         if unknown:
             raise ValueError(f"no field(s) {', '.join(sorted(unknown))} in the {self.name} word")
-        word, off = 0, 0
-        for n, w in self.fields:
+        word = 0
+        for n, w, off, lo, hi in self._spec:
             v = int(values.get(n, 0))
-            lo, hi = (-(1 << (w - 1)), 1 << (w - 1)) if n in self.signed else (0, 1 << w)
             if not lo <= v < hi:
                 kind = "signed " if n in self.signed else ""
                 raise ValueError(f"{self.name}.{n} = {v} does not fit {w} {kind}bits")
             word |= (v & ((1 << w) - 1)) << off
-            off += w
         return word
 
     def unpack(self, word: int) -> dict[str, int]:
@@ -138,10 +148,16 @@ def to_signed(value: int, bits: int) -> int:
 
 def weight_word(cfg: ArrayConfig) -> WordLayout:
     """A weight-buffer word: the ``lanes`` weights of one MAC cycle, lane ``l`` in ``lane<l>``, signed."""
-    names = [f"lane{lane}" for lane in range(cfg.lanes)]
-    return WordLayout.of("weight", [(n, cfg.weight_bits) for n in names], signed=tuple(names))
+    return _weight_word(cfg.lanes, cfg.weight_bits)
 
 
+@functools.cache
+def _weight_word(lanes: int, bits: int) -> WordLayout:  # one per array: the encoder asks once per weight word
+    names = [f"lane{lane}" for lane in range(lanes)]
+    return WordLayout.of("weight", [(n, bits) for n in names], signed=tuple(names))
+
+
+@functools.cache
 def requant_word() -> WordLayout:
     """An output channel's requantization word (``golden.epilogue``): ``y * mult`` rounded and shifted
     right by ``shift``."""
@@ -156,6 +172,7 @@ the next row). What the decoder answers for a dataflow whose entries carry none.
 PATTERN_FIELDS = tuple(n for n, _ in NO_PATTERN_FIELDS)
 
 
+@functools.lru_cache(maxsize=64)  # per array: the encoder asks per entry and unit
 def chan_word(cfg: ArrayConfig) -> WordLayout:
     """A channel-index entry: the channel by its plane offset (``chan = c*H*W``), its units (``count``),
     and for a ``pattern`` dataflow its stride pattern ``phase_r, phase_s, step_r, step_s``."""
@@ -165,6 +182,7 @@ def chan_word(cfg: ArrayConfig) -> WordLayout:
     return WordLayout.of("chan_entry", fields)
 
 
+@functools.lru_cache(maxsize=64)  # per array: the encoder asks per entry and unit
 def chan_header(cfg: ArrayConfig) -> WordLayout:
     """A filter group's header in the channel index: ``empty`` (the group has no entry) and ``count``
     (its entries). It sits in the same memory as the entries, so it has their width and its ``count``
@@ -176,6 +194,7 @@ def chan_header(cfg: ArrayConfig) -> WordLayout:
                                          (f"{RESERVED}pattern", entry.width - at - cfg.count_bits)])
 
 
+@functools.lru_cache(maxsize=64)  # per array: the encoder asks per entry and unit
 def unit_word(cfg: ArrayConfig) -> WordLayout:
     """A unit-index word: the filter slot; with several position groups (``golden.dataflow.unit_groups``)
     how many are used (``count``); then each group's position fields (``r0, s0, r1, s1, ...``) where the

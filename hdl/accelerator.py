@@ -38,7 +38,23 @@ from .sequencer import ComputeSequencer
 
 
 class Accelerator(wiring.Component):
-    """The generated top level (``sparse_pe_array`` in Verilog)."""
+    """The generated top level (``sparse_pe_array`` in Verilog).
+
+    Members
+    -------
+    load : In(stream.Signature(load_layout(cfg)))
+        The host's words into the buffers while idle: ``{target, data}`` (``golden.words.LOAD_TARGETS``).
+    o : Out(stream.Signature(signed(acc_bits)))
+        The outputs in ``(m, y, x)`` order after ``done``, with backpressure.
+    cfg : In(config_layout(cfg))
+        The layer's run-time configuration, latched at ``start``.
+    start : In(1)
+        Start a layer (ignored while busy).
+    busy, done : Out(1)
+        A run is under way; the last run has finished.
+    perf : Out(perf_layout(cfg))
+        The performance counters, final from the cycle after ``done`` rises.
+    """
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
@@ -88,53 +104,39 @@ class Accelerator(wiring.Component):
         wiring.connect(m, seq.drain, drain.req)
 
         # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer)
-        for p in range(cfg.act_ports):  # one read port per loader port (window row x lane)
-            m.d.comb += [act_mem.rd_addr[p].eq(loader.act_addr[p]), act_mem.rd_en[p].eq(loader.act_en[p]),
-                         loader.act_data[p].eq(act_mem.rd_data[p])]
+        wiring.connect(m, loader.act, act_mem.rd)  # one read port per loader port (window row x lane)
         full = Signal(2)
         m.d.comb += [loader.full.eq(full), seq.full.eq(full)]
         for b in range(2):
-            with m.If(loader.filled & (loader.tile_buf == b)):
+            with m.If(loader.filled & (loader.tile.buf == b)):
                 m.d.sync += full[b].eq(1)
             with m.If(seq.consumed & (seq.consume_buf == b)):
                 m.d.sync += full[b].eq(0)
         with m.If(start):
             m.d.sync += full.eq(0)
-        for p in range(cfg.act_ports):
-            m.d.comb += [array.tile_we[p].eq(loader.tile_we[p]), array.tile_data[p].eq(loader.tile_data[p])]
-        m.d.comb += [array.tile_buf.eq(loader.tile_buf), array.tile_col.eq(loader.tile_col),
-                     *(array.tile_row[k].eq(loader.tile_row[k]) for k in range(cfg.act_rows))]
+        wiring.connect(m, loader.tile, array.tile)
 
-        # weights + decoded slot -> PE array (stage 1)
+        # weights + operands -> PE array (stage 1). The weight buffer is a ``lib.memory`` port, whose
+        # ``en`` starts at 1: the sequencer's read enable (0 unless it issues) is assigned to it
         w_rd = w_mem.read_port()
-        m.d.comb += [w_rd.addr.eq(seq.w_addr), w_rd.en.eq(seq.w_en),
-                     array.weight.eq(w_rd.data), array.valid.eq(seq.op_valid), array.fresh.eq(seq.op_fresh),
-                     array.slot.eq(seq.op_slot), array.bank.eq(seq.op_bank),
-                     *(array.row_sel[lane].eq(seq.op_row_sel[lane]) for lane in range(cfg.lanes)),
-                     *(array.col_sel[lane].eq(seq.op_col_sel[lane]) for lane in range(cfg.lanes))]
+        m.d.comb += [w_rd.addr.eq(seq.w_addr), w_rd.en.eq(seq.w_en), array.weight.eq(w_rd.data)]
+        wiring.connect(m, seq.op, array.op)
 
         # accumulators -> drain [-> output stage] -> output buffer
         for b in range(2):
             m.d.comb += drain.touched[b].eq(seq.touched[b])
-        m.d.comb += [array.drain_addr.eq(drain.rd_addr), array.drain_en.eq(drain.rd_en)]
-        for p in range(cfg.rows * cfg.cols):
-            m.d.comb += drain.rd_data[p].eq(array.drain_data[p])
+        wiring.connect(m, drain.rd, array.drain)
         writer = drain
         if ostage is not None:
             m.d.comb += [ostage.init.eq(lcfg.init), ostage.requant.eq(lcfg.requant), ostage.relu.eq(lcfg.relu),
-                         ostage.addr.eq(drain.out_addr), ostage.filt.eq(drain.out_filt),
-                         ostage.valid.eq(Cat(*drain.out_en)),
-                         out_mem.psum_addr.eq(ostage.psum_addr), out_mem.psum_en.eq(ostage.psum_en)]
-            for lane in range(cfg.drain_lanes):
-                m.d.comb += [ostage.data[lane].eq(drain.out_data[lane]),
-                             ostage.psum_data[lane].eq(out_mem.psum_data[lane])]
+                         ostage.addr.eq(drain.out.addr), ostage.filt.eq(drain.out_filt),
+                         ostage.valid.eq(Cat(*drain.out.en)),
+                         *(ostage.data[lane].eq(drain.out.data[lane]) for lane in range(cfg.drain_lanes))]
+            wiring.connect(m, ostage.psum, out_mem.psum)
             writer = ostage
         with m.If(~loading_psum):  # else the load writes partial sums (only while idle)
-            m.d.comb += out_mem.wr_addr.eq(writer.out_addr)
-            for lane in range(cfg.drain_lanes):
-                m.d.comb += [out_mem.wr_data[lane].eq(writer.out_data[lane]),
-                             out_mem.wr_en[lane].eq(writer.out_en[lane])]
-        written = [writer.out_en[lane] for lane in range(cfg.drain_lanes)]
+            wiring.connect(m, writer.out, out_mem.wr)
+        written = list(writer.out.en)
 
         # run control: the last output written (with the output stage: it has left the drain, and the
         # stage holds nothing but the last write)
@@ -153,7 +155,7 @@ class Accelerator(wiring.Component):
             "drain_cycles": drain.active,
             "drain_stall_cycles": seq.drain_stall,
             "tile_loads": loader.filled,
-            "act_reads": list(loader.act_en),
+            "act_reads": list(loader.act.en),
             # weights read, not words: the lanes that carried a scheduled position
             "weight_reads": seq.w_en if cfg.lanes == 1 else [seq.lane_active[lane] for lane in range(cfg.lanes)],
             "output_writes": written,
@@ -203,19 +205,19 @@ class Accelerator(wiring.Component):
         m.d.sync += [hit[name].eq(accept & (ld.payload.target == LOAD_TARGETS[name])) for name in names]
         with m.If(accept):
             m.d.sync += word.eq(ld.payload.data)
-        targets = {"act": act_mem.write_port(), "weight": w_mem.write_port()}
+        targets = {"act": act_mem.wr, "weight": w_mem.write_port()}
         if ostage is not None:
-            targets.update(bias=ostage.bias_write_port(), requant=ostage.requant_write_port())
+            targets.update(bias=ostage.bias_wr, requant=ostage.requant_wr)
         ptrs = {}
         for name, port in targets.items():
             ptrs[name] = ptr = Signal.like(port.addr, name=f"{name}_ptr")
             m.d.comb += [port.addr.eq(ptr), port.data.eq(word), port.en.eq(hit[name])]
         loading_psum = Signal(name="loading_psum")  # the output buffer's write port takes a partial sum
         if ostage is not None:  # partial sums into the output buffer, one word per cycle (lane 0)
-            ptrs["psum"] = ptr = Signal.like(out_mem.wr_addr, name="psum_ptr")
+            ptrs["psum"] = ptr = Signal.like(out_mem.wr.addr, name="psum_ptr")
             m.d.comb += loading_psum.eq(hit["psum"])
             with m.If(loading_psum):
-                m.d.comb += [out_mem.wr_addr.eq(ptr), out_mem.wr_data[0].eq(word), out_mem.wr_en[0].eq(1)]
+                m.d.comb += [out_mem.wr.addr.eq(ptr), out_mem.wr.data[0].eq(word), out_mem.wr.en[0].eq(1)]
         if cfg.has_index:
             for name in ("chan_index", "unit_index"):
                 ptrs[name] = Signal.like(dec.wr.addr, name=f"{name}_ptr")

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
-from golden.config import ArrayConfig, bits_for
+from golden.config import ArrayConfig
 from golden.timing import ROW_COPY_LATENCY, TILE_LATENCY
 from golden.words import weight_word
 
@@ -34,6 +34,7 @@ from .delay import delay
 from .layouts import config_layout, word_view
 from .pe import ProcessingElement
 from .replica import KEEP
+from .signatures import drain_read, operands, tile_write
 from .tile import ActivationTile
 
 
@@ -44,35 +45,27 @@ class PEArray(wiring.Component):
     -------
     cfg : In(config_layout(cfg))
         The latched layer configuration (the tile reads its stride).
-    tile_we, tile_data : In(1), In(signed(act_bits)), each ``.array(act_ports)``
-        The loader's tile write: per port, write enable and activation.
-    tile_buf, tile_row, tile_col : In(1), In(..).array(act_rows), In(..)
-        The buffer, the window rows and the first column of the write.
-    valid, fresh, slot, bank : In(1), In(1), In(slot_bits), In(1)
-        The sequencer's stage-1 op: an op to accumulate, its slot's first in the tile, and where.
-    row_sel, col_sel : In(2 * max_kernel), In(max_stride * max_kernel), each ``.array(lanes)``
-        Each lane's one-hot tile selects (``hdl.tile``).
+    tile : In(tile_write(cfg))
+        The loader's tile write (signals ``tile_we__<p>`` ...), on to the tile's ``we``, ``wdata`` ...
+    op : In(operands(cfg, prefix=""))
+        The sequencer's stage-1 operands (signals ``valid``, ``fresh``, ``slot``, ``bank``,
+        ``row_sel__<l>``, ``col_sel__<l>``): an op to accumulate, its slot's first in the tile, where,
+        and each lane's one-hot tile selects (``hdl.tile``).
     weight : In(weight_word_bits)
         The weight buffer's read data: one weight per lane (``golden.words.weight_word``).
-    drain_addr, drain_en : In(slot_bits + 1), In(1)
-        The drain's read request, to every PE.
-    drain_data : Out(signed(acc_bits)).array(rows * cols)
-        PE ``(i, j)``'s accumulator at ``i * cols + j``, ``golden.timing.array_drain_latency`` after the request.
+    drain : In(drain_read(cfg))
+        The drain's read request, to every PE (``drain_addr``, ``drain_en``), and PE ``(i, j)``'s
+        accumulator ``drain_data__<i * cols + j>``, ``golden.timing.array_drain_latency`` after it.
     """
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         super().__init__({
             "cfg": In(config_layout(cfg)),
-            "tile_we": In(1).array(cfg.act_ports), "tile_buf": In(1),
-            "tile_row": In(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
-            "tile_col": In(bits_for(cfg.tile_cols - 1)), "tile_data": In(signed(cfg.act_bits)).array(cfg.act_ports),
-            "valid": In(1), "fresh": In(1), "slot": In(cfg.slot_bits), "bank": In(1),
-            "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes),
-            "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
+            "tile": In(tile_write(cfg)),
+            "op": In(operands(cfg, prefix="")),
             "weight": In(cfg.weight_word_bits),  # a ``golden.words.weight_word``: lane ``l`` in field ``lane<l>``
-            "drain_addr": In(cfg.slot_bits + 1), "drain_en": In(1),
-            "drain_data": Out(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
+            "drain": In(drain_read(cfg)),
         })
 
     def elaborate(self, platform) -> Module:
@@ -83,9 +76,9 @@ class PEArray(wiring.Component):
         # (``ROW_COPY_LATENCY``)
         m.submodules.tile = tile = ActivationTile(cfg)
         for p in range(cfg.act_ports):
-            m.d.comb += [tile.we[p].eq(self.tile_we[p]), tile.wdata[p].eq(self.tile_data[p])]
-        m.d.comb += [tile.wbuf.eq(self.tile_buf), tile.wcol.eq(self.tile_col),
-                     *(tile.wrow[k].eq(self.tile_row[k]) for k in range(cfg.act_rows))]
+            m.d.comb += [tile.we[p].eq(self.tile.we[p]), tile.wdata[p].eq(self.tile.data[p])]
+        m.d.comb += [tile.wbuf.eq(self.tile.buf), tile.wcol.eq(self.tile.col),
+                     *(tile.wrow[k].eq(self.tile.row[k]) for k in range(cfg.act_rows))]
         # stage B: the weights next to their buffer
         wb = cfg.weight_bits
         weight_b = [Signal(signed(wb), name="weight_b" if cfg.lanes == 1 else f"l{lane}_weight_b", reset_less=True)
@@ -98,16 +91,16 @@ class PEArray(wiring.Component):
             return delay(m, value, n, name=f"row{i}_{name}", reset_less=True, attrs=KEEP)
 
         for lane in range(cfg.lanes):
-            m.d.comb += [tile.row_sel[lane].eq(self.row_sel[lane]), tile.col_sel[lane].eq(self.col_sel[lane])]
+            m.d.comb += [tile.row_sel[lane].eq(self.op.row_sel[lane]), tile.col_sel[lane].eq(self.op.col_sel[lane])]
         m.d.comb += tile.stride.eq(self.cfg.stride[:len(tile.stride)])
         # ``fresh`` arrives from a ``acc_depth``:1 mux (the sequencer's touched bits): registered once,
         # here, at stage B, then copied per row at stage A
         fresh_b = Signal(name="fresh_b", reset_less=True)
-        m.d.sync += fresh_b.eq(self.fresh)
+        m.d.sync += fresh_b.eq(self.op.fresh)
         for i in range(cfg.rows):
             # stage B: this row's copies of the control operands (the tile makes its selects' own)
-            valid_b = copy(self.valid, i, "valid_b")
-            addr_b = copy((self.slot | (self.bank << cfg.slot_bits))[:addr_bits], i, "addr_b")
+            valid_b = copy(self.op.valid, i, "valid_b")
+            addr_b = copy((self.op.slot | (self.op.bank << cfg.slot_bits))[:addr_bits], i, "addr_b")
             # stage A: aligned with the tile's row register
             a = TILE_LATENCY - 1
             valid, fresh, addr = copy(valid_b, i, "valid", a), copy(fresh_b, i, "fresh", a), copy(addr_b, i, "addr", a)
@@ -115,7 +108,7 @@ class PEArray(wiring.Component):
                        for lane, w in enumerate(weight_b)]
             # the drain's read request, one copy per row
             drain_addr, drain_en = (copy(port, i, name, ROW_COPY_LATENCY)
-                                    for port, name in ((self.drain_addr, "drain_addr"), (self.drain_en, "drain_en")))
+                                    for port, name in ((self.drain.addr, "drain_addr"), (self.drain.en, "drain_en")))
             for j in range(cfg.cols):
                 pe = ProcessingElement(cfg)
                 m.submodules[f"pe_{i}_{j}"] = pe
@@ -124,6 +117,6 @@ class PEArray(wiring.Component):
                     *(pe.weight[lane].eq(w) for lane, w in enumerate(weights)),
                     *(pe.act[lane].eq(tile.act[lane][i][j]) for lane in range(cfg.lanes)),
                     pe.drain_addr.eq(drain_addr), pe.drain_en.eq(drain_en),
-                    self.drain_data[i * cfg.cols + j].eq(pe.drain_data),
+                    self.drain.data[i * cfg.cols + j].eq(pe.drain_data),
                 ]
         return m

@@ -31,6 +31,17 @@ class HostBridge(wiring.Component):
     ``cfg`` straight from there (the array latches ``cfg`` at ``start``); replies are picked a byte
     at a time from their source (``perf``, the output word). Nothing is copied, because on the
     iCE40 every flip-flop of the bridge is a logic cell the array cannot have.
+
+    Members
+    -------
+    rx : In(1, init=1)
+        The host's serial line (idle high).
+    tx : Out(1, init=1)
+        The serial line to the host.
+    busy, done : Out(1)
+        The array's ``busy`` and ``done`` (for LEDs).
+    error : Out(1)
+        One of the sticky error flags is set (``golden.protocol.ERROR_BITS``, reported in the status byte).
     """
 
     def __init__(self, cfg: ArrayConfig, *, clk_freq: float, baud: int, timeout: int | None = None):

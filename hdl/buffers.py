@@ -32,77 +32,77 @@ like the write; it reads during a run, the read-back after it, so the two share 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import memory, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from golden.config import ArrayConfig, bits_for
 from golden.timing import PSUM_LATENCY
 
 from .delay import delay
-
-
-@dataclass(frozen=True)
-class Port:
-    """A buffer's port as the logic around it sees it, like a ``lib.memory`` port: ``addr``, ``en`` and
-    ``data`` (read data a cycle after an enabled read, or write data)."""
-
-    addr: Signal
-    en: Signal
-    data: Signal
+from .signatures import act_read, mem_read, mem_write, output_write, psum_read
 
 
 class ActivationBuffer(wiring.Component):
-    """``act_ports`` copies of the activation buffer: one write port to all, one read port each."""
+    """``act_ports`` copies of the activation buffer: one write port to all, one read port each.
+
+    Members
+    -------
+    rd : In(act_read(cfg))
+        The tile loader's reads, one per copy (``rd_addr__<p>``, ``rd_en__<p>``, ``rd_data__<p>``).
+    wr : In(mem_write(.., signed(act_bits), prefix="act_wr_"))
+        The load's write port (``act_wr_addr``, ``act_wr_en``, ``act_wr_data``): every copy takes the word.
+    """
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
-        abits = bits_for(cfg.act_depth - 1)
         super().__init__({
-            "rd_addr": In(abits).array(cfg.act_ports), "rd_en": In(1).array(cfg.act_ports),
-            "rd_data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
+            "rd": In(act_read(cfg)),
+            "wr": In(mem_write(bits_for(cfg.act_depth - 1), signed(cfg.act_bits), prefix="act_wr_")),
         })
-        self._write = Port(Signal(abits, name="act_wr_addr"), Signal(name="act_wr_en"),
-                           Signal(signed(cfg.act_bits), name="act_wr_data"))
-
-    def write_port(self) -> Port:
-        """The load's write port (every copy takes the word)."""
-        return self._write
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        wr = self._write
+        wr = self.wr
         for p in range(cfg.act_ports):
             copy = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
             m.submodules["mem" if cfg.act_ports == 1 else f"copy{p}"] = copy
             wp, rp = copy.write_port(), copy.read_port()
             m.d.comb += [wp.addr.eq(wr.addr), wp.data.eq(wr.data), wp.en.eq(wr.en),
-                         rp.addr.eq(self.rd_addr[p]), rp.en.eq(self.rd_en[p]), self.rd_data[p].eq(rp.data)]
+                         rp.addr.eq(self.rd.addr[p]), rp.en.eq(self.rd.en[p]), self.rd.data[p].eq(rp.data)]
         return m
 
 
 class OutputBuffer(wiring.Component):
-    """``W`` banks of ``out_depth / W`` words; write ``W`` consecutive addresses from ``wr_addr`` per cycle."""
+    """``W`` banks of ``out_depth / W`` words; write ``W`` consecutive addresses from ``wr_addr`` per cycle.
+
+    Members
+    -------
+    wr : In(output_write(cfg))
+        The drain's or the output stage's write (``wr_addr``, ``wr_data__<l>``, ``wr_en__<l>``), or
+        the load's partial sums (lane 0) while idle.
+    psum : In(psum_read(cfg))
+        The output stage's read of the partial sums at the ``W`` addresses it is about to write
+        (``psum_addr``, ``psum_en``, ``psum_data__<l>``).
+    rd : In(mem_read(.., W * acc_bits, prefix="out_rd_"))
+        The read-back's port (:meth:`read_port`).
+    """
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         lanes = cfg.drain_lanes
         super().__init__({
-            "wr_addr": In(bits_for(cfg.out_depth - 1)),
-            "wr_data": In(signed(cfg.acc_bits)).array(lanes), "wr_en": In(1).array(lanes),
-            "psum_addr": In(bits_for(cfg.out_depth - 1)), "psum_en": In(1),
-            "psum_data": Out(signed(cfg.acc_bits)).array(lanes),
+            "wr": In(output_write(cfg)), "psum": In(psum_read(cfg)),
+            "rd": In(mem_read(bits_for(cfg.out_depth - 1), lanes * cfg.acc_bits, prefix="out_rd_")),
         })
-        self._read = Port(Signal(bits_for(cfg.out_depth - 1), name="out_rd_addr"), Signal(name="out_rd_en"),
-                          Signal(lanes * cfg.acc_bits, name="out_rd_data"))
 
-    def read_port(self) -> Port:
-        """The buffer's one read port (address in output order; the cycle after an enabled read, the
-        words of every bank at that row: :meth:`pick` takes the addressed one)."""
-        return self._read
+    def read_port(self) -> wiring.PureInterface:
+        """The buffer's one read port, as a ``lib.memory`` read port looks from outside (``addr``,
+        ``en``, ``data``: for ``hdl.prefetch.read_ahead``). The address is in output order; the cycle
+        after an enabled read, ``data`` holds the words of every bank at that row: :meth:`pick` takes
+        the addressed one."""
+        return wiring.flipped(self.rd)
 
     def pick(self, data: Value, addr: Value) -> Value:
         """The word at ``addr`` from the read port's ``data`` of a read at ``addr``."""
@@ -119,28 +119,28 @@ class OutputBuffer(wiring.Component):
                  for _ in range(lanes)]
         for b, bank in enumerate(banks):
             m.submodules[f"bank{b}" if lanes > 1 else "mem"] = bank
-        base = self.wr_addr[:k]
-        data, en = Array(self.wr_data), Array(self.wr_en)
-        pbase = self.psum_addr[:k]
+        base = self.wr.addr[:k]
+        data, en = Array(self.wr.data), Array(self.wr.en)
+        pbase = self.psum.addr[:k]
 
         def bank_word(addr: Value, b: int) -> Value:
             """Bank ``b``'s word of the ``W`` consecutive addresses from ``addr``: one more where they
             wrapped past it (``b < addr mod W``; the last bank never is)."""
             return addr[k:] + ((addr[:k] > b) if b < lanes - 1 else 0)
 
-        rd = self._read
+        rd = self.rd
         reads = []
         for b, bank in enumerate(banks):
             wp, rp = bank.write_port(), bank.read_port()
             if lanes == 1:
-                m.d.comb += [wp.addr.eq(self.wr_addr), wp.data.eq(self.wr_data[0]), wp.en.eq(self.wr_en[0])]
+                m.d.comb += [wp.addr.eq(self.wr.addr), wp.data.eq(self.wr.data[0]), wp.en.eq(self.wr.en[0])]
             else:
                 lane = Signal(k, name=f"bank{b}_lane")  # (b - base) mod W
-                m.d.comb += [lane.eq(b - base), wp.addr.eq(bank_word(self.wr_addr, b)),
+                m.d.comb += [lane.eq(b - base), wp.addr.eq(bank_word(self.wr.addr, b)),
                              wp.data.eq(data[lane]), wp.en.eq(en[lane])]
             # the psum read, mapped like the write; the read-back reads one row of every bank
-            m.d.comb += [rp.addr.eq(Mux(self.psum_en, bank_word(self.psum_addr, b), rd.addr[k:])),
-                         rp.en.eq(rd.en | self.psum_en)]
+            m.d.comb += [rp.addr.eq(Mux(self.psum.en, bank_word(self.psum.addr, b), rd.addr[k:])),
+                         rp.en.eq(rd.en | self.psum.en)]
             reads.append(rp.data)
         # psum lane l is bank (base + l) mod W: every bank's word landed in a register first, then picked
         # (``golden.timing.PSUM_LATENCY``: the read port's own register, then landing registers, so no
@@ -150,6 +150,6 @@ class OutputBuffer(wiring.Component):
                         reset_less=True)
         for lane in range(lanes):
             word = landed if lanes == 1 else landed.word_select((pbase_d + lane)[:k], cfg.acc_bits)
-            m.d.comb += self.psum_data[lane].eq(word.as_signed())
+            m.d.comb += self.psum.data[lane].eq(word.as_signed())
         m.d.comb += rd.data.eq(Cat(*reads))
         return m

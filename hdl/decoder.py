@@ -37,61 +37,17 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import memory, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
-from golden.config import ArrayConfig, bits_for
+from golden.config import ArrayConfig
 from golden.dataflow import dataflow_of, unit_groups
 from golden.timing import STREAM_LATENCY
 from golden.words import NO_PATTERN_FIELDS, PATTERN_FIELDS, chan_header, chan_word, unit_word
 
 from .delay import require
-from .layouts import index_addr_bits, word_view
+from .layouts import word_view
 from .prefetch import read_ahead
-
-
-def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
-    """A walker's view of its channel-entry stream: the group header, then the group's entries.
-
-    ``mg`` (filters in the group) and ``plane`` (``H*W``) are context the counter-based dense decoder
-    needs; a walker that does not use the ``chan`` answer may leave ``plane`` at 0. An entry's
-    ``count`` is its number of units. The group header is the first item after a restart, so its
-    fields come separately and from a register (``hcount`` entries, ``hempty``: ``hcount`` is 0),
-    valid while the header is at the head: a walker's per-tile decision then starts at a flip-flop,
-    not at the queue's output mux. ``valid`` (the head holds an item) is for checking the contract in
-    simulation.
-    """
-    pb = cfg.pos_bits
-    return wiring.Signature({
-        "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits),
-        "plane": Out(bits_for(cfg.act_depth)), "next": Out(1),
-        "valid": In(1), "count": In(cfg.count_bits), "chan": In(cfg.chan_bits),
-        "hcount": In(cfg.count_bits), "hempty": In(1),
-        **{name: In(pb) for name in PATTERN_FIELDS},  # the entry's stride pattern (``golden.words.chan_word``)
-    })
-
-
-def unit_stream(cfg: ArrayConfig) -> wiring.Signature:
-    """The sequencer's view of the unit stream: the group's units, entry after entry.
-
-    ``mg`` must be valid from the cycle after ``restart`` until the next restart (the dense decoder
-    counts slots up to it); ``addr`` in the cycle of ``restart``. A unit names its slot and, in
-    ``count`` position groups (``golden.dataflow.unit_groups``; 1 with one lane), rows ``r`` and
-    columns ``s`` (0 where the dataflow's word has none).
-    """
-    groups = unit_groups(cfg)
-    return wiring.Signature({
-        "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits), "next": Out(1),
-        "valid": In(1), "slot": In(cfg.slot_bits), "count": In(bits_for(groups)),
-        "r": In(cfg.pos_bits).array(groups), "s": In(cfg.pos_bits).array(groups),
-    })
-
-
-def index_write(cfg: ArrayConfig) -> wiring.Signature:
-    """Writer's view: one word into the channel index (``unit=0``) or the unit index (``unit=1``)."""
-    return wiring.Signature({
-        "en": Out(1), "unit": Out(1), "addr": Out(index_addr_bits(cfg)),
-        "data": Out(max(cfg.chan_index_bits, cfg.unit_index_bits)),
-    })
+from .signatures import entry_stream, index_write, unit_stream
 
 
 class _Decoder(wiring.Component):

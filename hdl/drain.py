@@ -24,7 +24,7 @@ from golden.timing import DRAIN_SETUP, array_drain_latency, drain_flush
 from .delay import delay_line, require
 from .layouts import config_layout
 from .replica import KEEP
-from .sequencer import drain_request
+from .signatures import drain_read, drain_request, output_write
 
 CHAIN_GROUP = 4
 """Chain registers (outputs of one PE row) driven by one copy of their load and shift enables."""
@@ -42,12 +42,11 @@ class Drain(wiring.Component):
         ``idle``, this drain's answer.
     touched : In(acc_depth).array(2)
         Per bank, the slots a MAC wrote in the tile (the others drain as 0).
-    rd_addr, rd_en : Out(slot_bits + 1), Out(1)
-        The read request to every PE.
-    rd_data : In(signed(acc_bits)).array(rows * cols)
-        Every PE's accumulator, ``golden.timing.array_drain_latency`` after the request.
-    out_addr, out_data, out_en : Out(..), Out(signed(acc_bits)).array(W), Out(1).array(W)
-        The output write: lane ``l`` at ``out_addr + l``.
+    rd : Out(drain_read(cfg))
+        The read request to every PE (``rd_addr``, ``rd_en``) and every PE's accumulator
+        (``rd_data__<p>``), ``golden.timing.array_drain_latency`` after the request.
+    out : Out(output_write(cfg))
+        The output write (``out_addr``, ``out_data__<l>``, ``out_en__<l>``): lane ``l`` at ``out_addr + l``.
     out_filt : Out(..)
         The written outputs' filter (the output stage's parameter address).
     active, quiet, empty : Out(1)
@@ -59,11 +58,9 @@ class Drain(wiring.Component):
         super().__init__({
             "cfg": In(config_layout(cfg)), "req": In(drain_request(cfg)),
             "touched": In(cfg.acc_depth).array(2),
-            "rd_addr": Out(cfg.slot_bits + 1), "rd_en": Out(1),
-            "rd_data": In(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
+            "rd": Out(drain_read(cfg)),
             # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.buffers``)
-            "out_addr": Out(bits_for(cfg.out_depth - 1)),
-            "out_data": Out(signed(cfg.acc_bits)).array(cfg.drain_lanes), "out_en": Out(1).array(cfg.drain_lanes),
+            "out": Out(output_write(cfg)),
             # the output's filter (output channel) within the run, for the output stage's parameters
             "out_filt": Out(bits_for(cfg.param_depth - 1)),
             "active": Out(1), "quiet": Out(1), "empty": Out(1),
@@ -80,7 +77,7 @@ class Drain(wiring.Component):
         mg, rv, cv = Signal(cfg.count_bits, reset_less=True), Signal(db, reset_less=True), Signal(db, reset_less=True)
         slot = Signal(cfg.slot_bits, reset_less=True)
         i, j = Signal(bits_for(cfg.rows - 1), reset_less=True), Signal(bits_for(cfg.cols - 1), reset_less=True)
-        m.d.comb += self.rd_addr.eq(slot | (bank << cfg.slot_bits))
+        m.d.comb += self.rd.addr.eq(slot | (bank << cfg.slot_bits))
         # The scan (state RUN) names one output per cycle; it is written ``lat + 1`` cycles later, where
         # ``lat`` is the array's drain latency: D1: the read request of a slot's first output
         # (``rd_en``) is in the array's per-row copy registers; D2 .. D(lat): the PEs read (and with
@@ -97,10 +94,10 @@ class Drain(wiring.Component):
         # per output, what travels with it from the scan (D1, registered by RUN) to its write, ``lat`` later
         valid1 = Signal(W, name="valid1")
         m.d.sync += valid1.eq(0)
-        load = delay_line(m, self.rd_en, lat - 1, name="load{k}", shape=1)[1:]  # a slot's first read is in flight
+        load = delay_line(m, self.rd.en, lat - 1, name="load{k}", shape=1)[1:]  # a slot's first read is in flight
         valid = delay_line(m, valid1, lat, name="valid{k}", first=2)
         row = delay_line(m, Signal.like(i, name="i1", reset_less=True), lat, name="i{k}", first=2)
-        addr_d = delay_line(m, Signal.like(self.out_addr, name="addr1", reset_less=True), lat, name="addr{k}", first=2)
+        addr_d = delay_line(m, Signal.like(self.out.addr, name="addr1", reset_less=True), lat, name="addr{k}", first=2)
         touched = delay_line(m, Signal(name="touched1", reset_less=True), lat, name="touched{k}", first=2)
         filt = delay_line(m, Signal.like(self.out_filt, name="filt1", reset_less=True), lat, name="filt{k}", first=2)
         fbase = Signal.like(self.out_filt, reset_less=True)  # the tile's first filter
@@ -129,14 +126,14 @@ class Drain(wiring.Component):
         for r in range(cfg.rows):
             for k in range(cfg.cols):
                 with m.If(load_row[r][k // CHAIN_GROUP]):  # a slot's values, as its previous slot's last output leaves
-                    m.d.sync += chain[r][k].eq(self.rd_data[r * cfg.cols + k])
+                    m.d.sync += chain[r][k].eq(self.rd.data[r * cfg.cols + k])
                 if k + W < cfg.cols:  # the row moves W columns towards column 0 per output cycle
                     with m.Elif(shift_row[r][k // CHAIN_GROUP]):
                         m.d.sync += chain[r][k].eq(chain[r][k + W])
-        m.d.comb += [self.out_addr.eq(addr_d[lat]), self.out_filt.eq(filt[lat])]
+        m.d.comb += [self.out.addr.eq(addr_d[lat]), self.out_filt.eq(filt[lat])]
         for lane in range(W):
-            m.d.comb += [self.out_en[lane].eq(valid[lat][lane]),
-                         self.out_data[lane].eq(Mux(touched[lat], pick[lane], 0))]
+            m.d.comb += [self.out.en[lane].eq(valid[lat][lane]),
+                         self.out.data[lane].eq(Mux(touched[lat], pick[lane], 0))]
         # nothing in flight but the last write: the layer's last output is written in this cycle
         quiet = self.req.idle
         for v in valid[:lat]:
@@ -150,7 +147,7 @@ class Drain(wiring.Component):
         # previous tile: after slot 0 of any tile of a tile row that is not the last one, y_next =
         # y_base + rows*F (rv = rows there), and after any tile of a group that is not the last one,
         # m_next = m_base + acc_depth*E*F (mg = acc_depth there).
-        ab = len(self.out_addr)
+        ab = len(self.out.addr)
         m_base, y_base, x_base = (Signal(w, reset_less=True) for w in (ab, ab, db))
         m_next, y_next = Signal(ab, reset_less=True), Signal(ab, reset_less=True)
         rows_left, cols_left = Signal(db, reset_less=True), Signal(db, reset_less=True)  # E - ty*rows, F - tx*cols: > 0
@@ -210,7 +207,7 @@ class Drain(wiring.Component):
                     with m.If(settle == extra - 1):
                         m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.active.eq(1), self.rd_en.eq(at0)]
+                m.d.comb += [self.active.eq(1), self.rd.en.eq(at0)]
                 m.d.sync += [valid[0].eq(Cat(1, *(j + lane < cv for lane in range(1, W)))), row[0].eq(i),
                              slot1.eq(slot), addr_d[0].eq(addr), filt[0].eq(fbase + slot), at0.eq(0)]
                 with m.If(jlast):

@@ -37,10 +37,10 @@ from golden.epilogue import INIT_CODES, MULT_BITS, SHIFT_BITS
 from golden.timing import EPILOGUE_LATENCY, EPILOGUE_STAGES
 from golden.words import requant_word
 
-from .buffers import Port
 from .delay import delay, delay_line
 from .layouts import word_view
 from .multiplier import RegisteredMultiplier
+from .signatures import mem_write, output_write, psum_read
 
 PIECE_BITS = 16
 """Bits of ``y`` per partial product: with the multiplier's sign bit a piece and ``mult`` are 17-bit
@@ -60,34 +60,40 @@ def pieces(acc_bits: int) -> list[tuple[int, int, bool]]:
 
 class OutputStage(wiring.Component):
     """``drain_lanes`` outputs per cycle in (``valid``/``addr``/``filt``/``data``), written to the output
-    buffer ``golden.timing.EPILOGUE_LATENCY`` cycles later (``out_*``); ``psum_*`` reads the buffer's old words."""
+    buffer ``golden.timing.EPILOGUE_LATENCY`` cycles later (``out_*``); ``psum_*`` reads the buffer's old words.
+
+    Members
+    -------
+    init, requant, relu : In(..), In(1), In(1)
+        The layer's output mode (``golden.words.INIT_CODES``: what the accumulator starts from),
+        whether to requantize, and ReLU.
+    valid, addr, filt, data : In(W), In(..), In(..), In(signed(acc_bits)).array(W)
+        The drain's outputs: per lane a valid bit and the word, at ``addr + lane``, of output channel
+        ``filt`` (the parameters' address).
+    psum : Out(psum_read(cfg))
+        The read of the partial sums already in the output buffer at those addresses (``psum_*``).
+    out : Out(output_write(cfg))
+        The write of the finished outputs into the output buffer (``out_*``).
+    quiet : Out(1)
+        Nothing in flight but the last write.
+    bias_wr, requant_wr : In(mem_write(..))
+        The load's ports into the bias memory (word ``m``: output channel ``m``'s bias) and the
+        requantization memory (word ``m``: output channel ``m``'s ``golden.words.requant_word``).
+    """
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         W = cfg.drain_lanes
         abits = bits_for(cfg.out_depth - 1)
+        pbits = bits_for(cfg.param_depth - 1)
         super().__init__({
             "init": In(bits_for(max(INIT_CODES.values()))), "requant": In(1), "relu": In(1),
-            "valid": In(W), "addr": In(abits), "filt": In(bits_for(cfg.param_depth - 1)),
+            "valid": In(W), "addr": In(abits), "filt": In(pbits),
             "data": In(signed(cfg.acc_bits)).array(W),
-            "psum_addr": Out(abits), "psum_en": Out(1), "psum_data": In(signed(cfg.acc_bits)).array(W),
-            "out_addr": Out(abits), "out_data": Out(signed(cfg.acc_bits)).array(W), "out_en": Out(1).array(W),
-            "quiet": Out(1),
+            "psum": Out(psum_read(cfg)), "out": Out(output_write(cfg)), "quiet": Out(1),
+            "bias_wr": In(mem_write(pbits, signed(cfg.acc_bits))),
+            "requant_wr": In(mem_write(pbits, requant_word().width)),
         })
-        pbits = bits_for(cfg.param_depth - 1)
-        self._bias_write = Port(Signal(pbits, name="bias_wr_addr"), Signal(name="bias_wr_en"),
-                                Signal(signed(cfg.acc_bits), name="bias_wr_data"))
-        self._requant_write = Port(Signal(pbits, name="requant_wr_addr"), Signal(name="requant_wr_en"),
-                                   Signal(requant_word().width, name="requant_wr_data"))
-
-    def bias_write_port(self) -> Port:
-        """The load's port into the bias memory (word ``m``: output channel ``m``'s bias)."""
-        return self._bias_write
-
-    def requant_write_port(self) -> Port:
-        """The load's port into the requantization memory (word ``m``: output channel ``m``'s
-        ``golden.words.requant_word``)."""
-        return self._requant_write
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
@@ -99,8 +105,8 @@ class OutputStage(wiring.Component):
         # the ``base`` stage (like the output buffer's partial sums, ``golden.timing.PSUM_LATENCY``): the
         # read port's register, then landing registers
         params = {}
-        for name, port, shape in (("bias", self._bias_write, signed(ab)),
-                                  ("requant", self._requant_write, unsigned(requant_word().width))):
+        for name, port, shape in (("bias", self.bias_wr, signed(ab)),
+                                  ("requant", self.requant_wr, unsigned(requant_word().width))):
             mem = memory.Memory(shape=shape, depth=cfg.param_depth, init=[])
             m.submodules[f"{name}_mem"] = mem
             wp, rp = mem.write_port(), mem.read_port()
@@ -108,8 +114,8 @@ class OutputStage(wiring.Component):
                          rp.addr.eq(self.filt), rp.en.eq(1)]
             params[name] = delay(m, rp.data, EPILOGUE_STAGES["base"] - 1, name=f"{name}_land", shape=shape,
                                  reset_less=True)
-        m.d.comb += [self.psum_addr.eq(self.addr),
-                     self.psum_en.eq(self.valid.any() & (self.init == INIT_CODES["psum"]))]
+        m.d.comb += [self.psum.addr.eq(self.addr),
+                     self.psum.en.eq(self.valid.any() & (self.init == INIT_CODES["psum"]))]
 
         # the valid bits and the address travel with the data, stage by stage
         valid = delay_line(m, self.valid, EPILOGUE_LATENCY, name="valid{k}")
@@ -121,9 +127,9 @@ class OutputStage(wiring.Component):
 
         for lane in range(W):
             self._lane(m, lane, params, requant, relu, init, prod_bits)
-        m.d.comb += self.out_addr.eq(addr[EPILOGUE_LATENCY])
+        m.d.comb += self.out.addr.eq(addr[EPILOGUE_LATENCY])
         for lane in range(W):
-            m.d.comb += self.out_en[lane].eq(valid[EPILOGUE_LATENCY][lane])
+            m.d.comb += self.out.en[lane].eq(valid[EPILOGUE_LATENCY][lane])
         quiet = Const(1)
         for v in valid[1:EPILOGUE_LATENCY]:
             quiet = quiet & ~v.any()
@@ -144,7 +150,7 @@ class OutputStage(wiring.Component):
         # stages 1, 2: the drain's sum waits for its base's read and landing register
         data = stage(self.data[lane], "base", "data{k}", signed(ab))
         base = Mux(init == INIT_CODES["bias"], params["bias"],
-                   Mux(init == INIT_CODES["psum"], self.psum_data[lane], 0))
+                   Mux(init == INIT_CODES["psum"], self.psum.data[lane], 0))
         # stage 3: the sum wrapped to acc_bits; the multiplier and the shift (1 and 0 without requant)
         y = stage(data + base, "sum", "sum", signed(ab))
         word = word_view(requant_word(), params["requant"])
@@ -188,5 +194,5 @@ class OutputStage(wiring.Component):
             m.d.sync += out.eq(lo)
         with m.Else():
             m.d.sync += out.eq(shifted)
-        m.d.comb += self.out_data[lane].eq(delay(m, out, EPILOGUE_STAGES["saturate"] - 1, name=pre + "out",
+        m.d.comb += self.out.data[lane].eq(delay(m, out, EPILOGUE_STAGES["saturate"] - 1, name=pre + "out",
                                                  reset_less=True))

@@ -27,8 +27,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
 
-from .decoder import entry_stream
 from .layouts import config_layout
+from .signatures import act_read, entry_stream, tile_write
 from .walker import TileCounter, header_states
 
 
@@ -43,12 +43,11 @@ class TileLoader(wiring.Component):
         Start a run (the first tile) from the next cycle.
     ent : Out(entry_stream(cfg))
         The loader's channel-entry stream from the decoder.
-    act_addr, act_en : Out(..), Out(1), each ``.array(act_ports)``
-        The activation buffer's reads, one per port (window row ``k`` x lane ``l``).
-    act_data : In(signed(act_bits)).array(act_ports)
-        Their data, a cycle later.
-    tile_we, tile_data, tile_buf, tile_row, tile_col : Out
-        The tile write (``hdl.array.PEArray``'s members of the same names).
+    act : Out(act_read(cfg))
+        The activation buffer's reads, one per port (window row ``k`` x lane ``l``), and their data a
+        cycle later (signals ``act_addr__<p>``, ``act_en__<p>``, ``act_data__<p>``).
+    tile : Out(tile_write(cfg))
+        The tile write, to ``hdl.array.PEArray``'s ``tile`` (signals ``tile_we__<p>`` ...).
     full : In(2)
         Per buffer: full, not yet consumed by the sequencer.
     filled : Out(1)
@@ -63,11 +62,7 @@ class TileLoader(wiring.Component):
             "cfg": In(config_layout(cfg)), "start": In(1),
             "ent": Out(entry_stream(cfg)),
             # per port ``k*act_lanes + l`` (window row ``k`` of the cycle's rows, lane ``l``)
-            "act_addr": Out(bits_for(cfg.act_depth - 1)).array(cfg.act_ports), "act_en": Out(1).array(cfg.act_ports),
-            "act_data": In(signed(cfg.act_bits)).array(cfg.act_ports),
-            "tile_we": Out(1).array(cfg.act_ports), "tile_buf": Out(1),
-            "tile_row": Out(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
-            "tile_col": Out(bits_for(cfg.tile_cols - 1)), "tile_data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
+            "act": Out(act_read(cfg)), "tile": Out(tile_write(cfg)),
             "full": In(2), "filled": Out(1), "finished": Out(1),
         })
 
@@ -91,13 +86,13 @@ class TileLoader(wiring.Component):
         ports = [(rk, lane) for rk in range(nrows) for lane in range(lanes)]  # port p = rk*lanes + lane
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start),
-            ent.mg.eq(tiles.mg), ent.plane.eq(c.hw), ent.addr.eq(tiles.gbase), self.tile_buf.eq(buf),
+            ent.mg.eq(tiles.mg), ent.plane.eq(c.hw), ent.addr.eq(tiles.gbase), self.tile.buf.eq(buf),
         ]
         # Window origin (y0, x0) in input pixels and its activation address relative to the channel's
         # plane, as running sums over the tiles (g outer, ty, tx inner): each TILE state steps them from
         # the previous tile's values, or restarts them at a row's / a group's first tile.
         y0, x0 = Signal(signed(db + 2), name="y0", reset_less=True), Signal(signed(db + 2), name="x0", reset_less=True)
-        abits = len(self.act_addr[0])
+        abits = len(self.act.addr[0])
         # addresses wrap modulo 2**abits: a window origin may lie before its plane (padding), but every
         # address actually read is in [0, act_depth), where the wrapped value is the true one
         tile_base = Signal(abits, reset_less=True)  # address of (y0, x0)
@@ -157,7 +152,7 @@ class TileLoader(wiring.Component):
         v_s = Signal(signed(sb_), name="v_s")  # v, signed, for the compares with the shifted bounds
         m.d.comb += v_s.eq(v)
         for p in range(len(ports)):
-            m.d.comb += self.act_addr[p].eq(lane_addr[p])
+            m.d.comb += self.act.addr[p].eq(lane_addr[p])
 
         def row_start(first_row, addrs, col0) -> None:
             """Move to column 0 of the window rows after ``u`` (``first_row``: rows from 0) at the ports'
@@ -188,13 +183,13 @@ class TileLoader(wiring.Component):
         # write stage: one cycle behind the read
         wlive = [Signal(name=f"wlive{p}") for p in range(len(ports))]
         winb = [Signal(name=f"winb{p}", reset_less=True) for p in range(len(ports))]
-        wrow = [Signal.like(self.tile_row[rk], name=f"wrow{rk}") for rk in range(nrows)]
-        wcol = Signal.like(self.tile_col)
-        m.d.comb += [self.tile_row[rk].eq(wrow[rk]) for rk in range(nrows)]
-        m.d.comb += self.tile_col.eq(wcol)
+        wrow = [Signal.like(self.tile.row[rk], name=f"wrow{rk}") for rk in range(nrows)]
+        wcol = Signal.like(self.tile.col)
+        m.d.comb += [self.tile.row[rk].eq(wrow[rk]) for rk in range(nrows)]
+        m.d.comb += self.tile.col.eq(wcol)
         for p in range(len(ports)):
-            m.d.comb += [self.tile_we[p].eq(wlive[p]),
-                         self.tile_data[p].eq(self.act_data[p] & winb[p].replicate(cfg.act_bits))]
+            m.d.comb += [self.tile.we[p].eq(wlive[p]),
+                         self.tile.data[p].eq(self.act.data[p] & winb[p].replicate(cfg.act_bits))]
             m.d.sync += wlive[p].eq(0)
 
         def clamp(value, hi):
@@ -226,7 +221,7 @@ class TileLoader(wiring.Component):
             m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
         with m.If(in_load):
             for p, (rk, lane) in enumerate(ports):
-                m.d.comb += self.act_en[p].eq(inb[p])
+                m.d.comb += self.act.en[p].eq(inb[p])
                 m.d.sync += [wlive[p].eq(live[lane] & row_live[rk]), winb[p].eq(inb[p])]
             m.d.sync += [wrow[rk].eq(u[rk]) for rk in range(nrows)]
             m.d.sync += wcol.eq(v)

@@ -37,18 +37,10 @@ from golden.dataflow import Unit, dataflow_of
 from golden.lanes import lane_taps
 from golden.words import NO_PATTERN_FIELDS
 
-from .decoder import entry_stream, unit_stream
 from .layouts import config_layout, index_addr_bits
+from .signatures import drain_request, entry_stream, operands, unit_stream
 from .tile import col_select_bit, row_select_bit
 from .walker import TileCounter, header_states
-
-
-def drain_request(cfg: ArrayConfig) -> wiring.Signature:
-    """Sequencer's view of the hand-off of one finished tile to the drain."""
-    return wiring.Signature({
-        "start": Out(1), "bank": Out(1), "x0": Out(1), "y0": Out(1), "g0": Out(1), "mg": Out(cfg.count_bits),
-        "idle": In(1),
-    })
 
 
 class ComputeSequencer(wiring.Component):
@@ -68,10 +60,10 @@ class ComputeSequencer(wiring.Component):
         Per buffer: loaded. ``consumed``/``consume_buf``: Out(1), the entry's last MAC frees that buffer.
     drain : Out(drain_request(cfg))
         The hand-off of a finished tile's bank to the drain.
-    op_valid, op_fresh, op_bank, op_slot : Out
-        The stage-1 op (``hdl.array.PEArray``'s ``valid``, ``fresh``, ``bank``, ``slot``).
-    op_row_sel, op_col_sel : Out(..).array(lanes)
-        Each lane's one-hot tile selects.
+    op : Out(operands(cfg))
+        The stage-1 operands, to ``hdl.array.PEArray``'s ``op`` (signals ``op_valid``, ``op_fresh``,
+        ``op_slot``, ``op_bank``, and each lane's one-hot tile selects ``op_row_sel__<l>``,
+        ``op_col_sel__<l>``).
     lane_active : Out(lanes)
         The lanes issuing a scheduled position (``weight_reads``).
     touched : Out(acc_depth).array(2)
@@ -88,11 +80,9 @@ class ComputeSequencer(wiring.Component):
             "w_addr": Out(bits_for(cfg.weight_depth - 1)), "w_en": Out(1),
             "full": In(2), "consumed": Out(1), "consume_buf": Out(1),
             "drain": Out(drain_request(cfg)),
-            # stage-1 operands (the weight itself is the weight buffer's read data)
-            "op_valid": Out(1), "op_fresh": Out(1), "op_bank": Out(1), "op_slot": Out(cfg.slot_bits),
-            # each lane's tile selects, one-hot (``hdl.tile.row_select``, ``col_select``; none: idle lane)
-            "op_row_sel": Out(2 * cfg.max_kernel).array(cfg.lanes),
-            "op_col_sel": Out(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
+            # stage-1 operands (the weight itself is the weight buffer's read data); each lane's tile
+            # selects one-hot (``hdl.tile.row_select``, ``col_select``; none: idle lane)
+            "op": Out(operands(cfg)),
             "lane_active": Out(cfg.lanes),  # stage 0: the lanes issuing a scheduled position (weights read)
             "touched": Out(cfg.acc_depth).array(2),
             "finished": Out(1), "load_stall": Out(1), "drain_stall": Out(1),
@@ -253,14 +243,14 @@ class ComputeSequencer(wiring.Component):
             m.d.sync += [buf.eq(0), bank.eq(0), wbase.eq(0), sbase.eq(0)]
 
         # stage 1: operands registered, aligned with the weight buffer's read data
-        m.d.sync += [self.op_valid.eq(issue), self.op_slot.eq(cur_slot), self.op_bank.eq(bank)]
+        m.d.sync += [self.op.valid.eq(issue), self.op.slot.eq(cur_slot), self.op.bank.eq(bank)]
         # the tile's selects decoded here, in stage 0, so the array only copies flip-flops: kernel row and
         # read buffer, kernel column and stride (static during a run: its compares are registered)
         K = cfg.max_kernel
         stride_is = [Signal(name=f"stride_is{st}", reset_less=True) for st in range(1, cfg.max_stride + 1)]
         m.d.sync += [flag.eq(c.stride == st) for st, flag in enumerate(stride_is, start=1)]
         for lane, (taps_r, taps_s) in enumerate(lane_taps(cfg.dataflow, K, lanes)):  # the tile reads no other
-            row_sel, col_sel = self.op_row_sel[lane], self.op_col_sel[lane]
+            row_sel, col_sel = self.op.row_sel[lane], self.op.col_sel[lane]
             m.d.sync += [row_sel[row_select_bit(cfg, b, r)].eq(lane_on[lane] & (buf == b) & (lane_r[lane] == r))
                          for b in range(2) for r in taps_r]
             m.d.sync += [col_sel[col_select_bit(cfg, st, s)].eq(stride_is[st - 1] & (lane_s[lane] == s))
@@ -268,11 +258,11 @@ class ComputeSequencer(wiring.Component):
             m.d.comb += self.lane_active[lane].eq(issue & lane_on[lane])
         # ``fresh``: the op's slot has not been touched in this tile (stage 1, from the touched bits;
         # the array registers it once, next to here, before it fans out)
-        slot1 = self.op_slot
+        slot1 = self.op.slot
         for b in range(2):
-            with m.If(self.op_bank == b):
-                m.d.comb += self.op_fresh.eq(~self.touched[b].bit_select(slot1, 1))
-                with m.If(self.op_valid):
+            with m.If(self.op.bank == b):
+                m.d.comb += self.op.fresh.eq(~self.touched[b].bit_select(slot1, 1))
+                with m.If(self.op.valid):
                     m.d.sync += self.touched[b].bit_select(slot1, 1).eq(1)
         return m
 

@@ -41,8 +41,14 @@ def baud_divisor(clk_freq: float, baud: int) -> int:
 
 
 class _UART(wiring.Component):
-    """A UART side clocked from the design clock (``baud_divisor`` cycles per bit); the subclasses give
-    its members."""
+    """A UART side clocked from the design clock (``baud_divisor`` cycles per bit).
+
+    Members
+    -------
+    (none of its own)
+        The subclasses give the members (:class:`UARTReceiver`, :class:`UARTTransmitter`); this base
+        holds the bit timing they share.
+    """
 
     def __init__(self, signature: dict, *, clk_freq: float, baud: int):
         self._divisor = baud_divisor(clk_freq, baud)

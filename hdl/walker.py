@@ -61,6 +61,23 @@ class TileCounter(wiring.Component):
     next group's index then starts ``1 + n`` words later (header + entries). The walkers only ever ask
     whether a coordinate is 0 (to restart a running sum) or the last one, so those are the outputs,
     as flip-flops: ``x0, y0, g0`` (``tx``, ``ty``, ``g`` is 0) and ``last_in_group``, ``last``.
+
+    Members
+    -------
+    cfg : In(config_layout(cfg))
+        The latched layer configuration (tile and group counts).
+    reset, advance : In(1)
+        Back to the first tile; on to the next tile.
+    n : In(count_bits)
+        The current group's entry count (read when ``advance`` leaves the group's last tile).
+    x0, y0, g0 : Out(1)
+        The tile's column, row, group is the first.
+    gbase : Out(index_addr_bits(cfg))
+        The current group's first index word.
+    mg : Out(count_bits)
+        The current group's filter count.
+    last_in_group, last : Out(1)
+        The tile is its group's last; the run's last.
     """
 
     def __init__(self, cfg: ArrayConfig):

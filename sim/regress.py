@@ -24,7 +24,7 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +97,7 @@ class Summary:
         """Cases on each boundary, per variant (measured on the drawn layers); -1 = unreachable."""
         table: dict[str, dict[str, int]] = {}
         for df, v in variants(self.dataflows, self.lanes):
-            reach = reachable_boundaries(replace(self.cfg, dataflow=df, lanes=v))
+            reach = reachable_boundaries(self.cfg.with_lanes(v, dataflow=df))
             table[variant_label(df, v)] = {b: (0 if b in reach else -1) for b in list(BOUNDARIES)}
         for case in self.cases:
             for b in covered(case, self.cfg):

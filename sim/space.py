@@ -259,7 +259,7 @@ class Case:
 
     def config(self, cfg: ArrayConfig) -> ArrayConfig:
         """``cfg`` built for this case's dataflow and lanes."""
-        return replace(cfg, dataflow=self.dataflow, lanes=self.lanes)
+        return cfg.with_lanes(self.lanes, dataflow=self.dataflow)
 
     def describe(self) -> str:
         ly = self.layer
@@ -447,7 +447,7 @@ def draw_case(cfg: ArrayConfig, seed: int, index: int, dataflows: Sequence[str],
     defaults to ``cfg.lanes``): it runs on the ``i mod n``-th of the run's :func:`variants`."""
     arrays = variants(dataflows, lanes or [cfg.lanes])
     df, v = arrays[index % len(arrays)]
-    c = replace(cfg, dataflow=df, lanes=v)
+    c = cfg.with_lanes(v, dataflow=df)
     goals = reachable_boundaries(c)
     j = index // len(arrays)
     goal = goals[j] if j < len(goals) else None

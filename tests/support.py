@@ -155,6 +155,16 @@ def output_stage_layers(rng: np.random.Generator) -> list[Layer]:
     return layers
 
 
+def assert_exact(results: list[dict], n: int) -> None:
+    """``n`` RTL results (any harness), each with no problem and outputs, cycles and every counter equal to
+    the golden model's."""
+    assert len(results) == n
+    for res in results:
+        assert not res["problems"], res["problems"]
+        assert res["outputs_match"] and res["cycles"] == res["predicted_cycles"]
+        assert res["perf"] == res["predicted_perf"]
+
+
 def run_main(main, argv, capsys) -> tuple[int, str, str]:
     """Run a CLI's ``main(argv)`` in-process; its exit status (returned or raised), stdout, stderr."""
     try:

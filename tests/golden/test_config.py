@@ -123,3 +123,18 @@ def test_reproduce_flags_name_a_feed_only_where_it_differs_from_the_lanes_rule()
     assert array_flags(ArrayConfig(lanes=9, act_lanes=2, act_rows=1, drain_lanes=1)) == \
         "--lanes 9 --act-lanes 2 --act-rows 1 --drain-lanes 1"
     assert array_flags(ArrayConfig(epilogue=0)) == "--epilogue 0"
+
+
+def test_with_lanes_re_derives_the_feed_that_followed_the_lanes():
+    """``sim.regress --lanes 1,3,9`` builds each variant with ``with_lanes``: a feed that followed V = 1
+    follows V = 9 (``dataclasses.replace`` kept V = 1's, starving the wide variant); a feed set apart from
+    the rule stays."""
+    from golden.config import feed_for
+    from golden.lanes import WIDE_FEED
+
+    wide = ArrayConfig().with_lanes(9, dataflow="element")
+    assert wide == ArrayConfig(lanes=9, dataflow="element")
+    assert {k: getattr(wide, k) for k in WIDE_FEED} == feed_for(9, 4)
+    own = ArrayConfig(drain_lanes=2).with_lanes(9)
+    assert own.drain_lanes == 2 and (own.act_lanes, own.act_rows) == (6, 2)
+    assert ArrayConfig(lanes=9).with_lanes(1) == ArrayConfig()

@@ -15,15 +15,7 @@ from golden.encode import encode
 from golden.layerio import save_layer
 from golden.words import Packing
 from sim.native import build_native, read_results, run_layers_native, run_native, write_job
-from tests.support import EPILOGUE_ARRAY, edge_layers, output_stage_layers
-
-
-def _assert_exact(results: list[dict], n: int) -> None:
-    assert len(results) == n
-    for res in results:
-        assert not res["problems"], res["problems"]
-        assert res["outputs_match"] and res["cycles"] == res["predicted_cycles"]
-        assert res["perf"] == res["predicted_perf"]
+from tests.support import EPILOGUE_ARRAY, assert_exact, edge_layers, output_stage_layers
 
 
 def test_output_stage_exact_on_the_native_driver():
@@ -31,7 +23,7 @@ def test_output_stage_exact_on_the_native_driver():
     cfg = ArrayConfig(dataflow="kernel", **EPILOGUE_ARRAY)
     layers = output_stage_layers(np.random.default_rng(8))
     stalls = [{"seed": k, "load_gap": 0.2 * (k % 3), "backpressure": 0.25 * (k % 4)} for k in range(len(layers))]
-    _assert_exact(run_layers_native(cfg, layers, "epilogue", stalls=stalls), len(layers))
+    assert_exact(run_layers_native(cfg, layers, "epilogue", stalls=stalls), len(layers))
 
 
 def test_a_hang_is_reported_and_the_next_layer_still_runs(tmp_path):

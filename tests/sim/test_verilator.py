@@ -18,17 +18,9 @@ from golden.encode import encode
 from golden.lanes import WIDE_FEED
 from golden.timing import simulate
 from sim.verilator import generated, lint, run_layers
-from tests.support import DEFAULT, ODD_WIDE, WIDE_V9
+from tests.support import DEFAULT, ODD_WIDE, WIDE_V9, assert_exact
 
 SHAPES = {"default": DEFAULT, "odd-v3": ODD_WIDE}
-
-
-def _assert_exact(results: list[dict], n: int) -> None:
-    assert len(results) == n
-    for res in results:
-        assert not res["problems"], res["problems"]
-        assert res["outputs_match"] and res["cycles"] == res["predicted_cycles"]
-        assert res["perf"] == res["predicted_perf"]
 
 
 def _slow_unless(keep: str, values) -> list:
@@ -44,7 +36,7 @@ def test_random_and_edge_layers_bit_and_cycle_exact(shape, dataflow, edge_layer_
     others with ``-m slow`` (and all of them in ``sim.regress``'s long runs)."""
     cfg = ArrayConfig(dataflow=dataflow, **SHAPES[shape])
     layers = edge_layer_set(cfg.to_dict(), 7 if shape != "default" else 3)
-    _assert_exact(run_layers(cfg, layers, name=f"regress-{shape}", seed=11, load_gap=0.3, backpressure=0.4,
+    assert_exact(run_layers(cfg, layers, name=f"regress-{shape}", seed=11, load_gap=0.3, backpressure=0.4,
                              harness="native"), len(layers))
 
 
@@ -59,7 +51,7 @@ def test_nine_lanes_bit_and_cycle_exact(dataflow, edge_layer_set):
     # stride 1 pad 0, stride 2 pad 1, zero filters and channels, 100 % dense, all zero, 1x1, 2x2 stride 2,
     # both accumulator extremes, a random layer, strided (sigma 4) and element pruning
     layers = [edges[k] for k in (0, 3, 4, 5, 6, 7, 8, 10, 11, 12, 16, 19)]
-    _assert_exact(run_layers(cfg, layers, name="wide", seed=9, load_gap=0.3, backpressure=0.4, harness="native"),
+    assert_exact(run_layers(cfg, layers, name="wide", seed=9, load_gap=0.3, backpressure=0.4, harness="native"),
                   len(layers))
 
 
@@ -69,7 +61,7 @@ def test_the_cocotb_testbench_runs_the_edge_layers(epilogue_array, edge_layer_se
     cfg = ArrayConfig(dataflow="kernel", **epilogue_array)
     layers = [ly for ly in edge_layer_set(cfg.to_dict(), 5) if ly.c * ly.h * ly.w <= cfg.act_depth][:8]
     assert len(layers) >= 6
-    _assert_exact(run_layers(cfg, layers, name="cocotb-edge", seed=2, load_gap=0.3, backpressure=0.4), len(layers))
+    assert_exact(run_layers(cfg, layers, name="cocotb-edge", seed=2, load_gap=0.3, backpressure=0.4), len(layers))
 
 
 LINTED = {"default-kernel": dict(DEFAULT, dataflow="kernel"), "v9-strided": dict(WIDE_V9, dataflow="strided"),

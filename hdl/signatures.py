@@ -1,0 +1,224 @@
+"""The signatures of the array's internal buses: every block boundary is declared here, once.
+
+Each function returns a bus as its *producer* sees it (``Out`` members are driven by the block that
+owns the bus, ``In`` members answer it); the consumer declares the same bus ``In(...)``, which flips
+it, and ``hdl.accelerator`` joins the two with ``wiring.connect``, which checks that every member is
+there with the same shape. A bus that changes shape therefore changes in one place.
+
+=================  ===========================  ==============================================
+bus                producer (``Out``)           consumer (``In``)
+=================  ===========================  ==============================================
+``entry_stream``   loader ``ent``, seq ``ent``  decoder ``loader``, ``seq``
+``unit_stream``    sequencer ``unit``           decoder ``unit``
+``index_write``    load (accelerator)           decoder ``wr``
+``drain_request``  sequencer ``drain``          drain ``req``
+``operands``       sequencer ``op``             array ``op``
+``tile_write``     loader ``tile``              array ``tile`` (and on to its tile's ``w``)
+``act_read``       loader ``act``               activation buffer ``rd``
+``drain_read``     drain ``rd``                 array ``drain``
+``output_write``   drain or output stage        output buffer ``wr`` (the output stage's ``in``
+                   ``out``                      takes the drain's)
+``psum_read``      output stage ``psum``        output buffer ``psum``
+``mem_write``      load (accelerator)           activation buffer ``wr``, output stage ``bias``
+                                                and ``requant``
+``mem_read``       read-back (``hdl.prefetch``) output buffer ``rd``
+=================  ===========================  ==============================================
+
+**Names.** A bus's signals keep the names they had as loose ports: ``tile_we__0`` rather than
+Amaranth's default ``tile__we__0`` (a :class:`Bus` names a member ``<prefix><member>``, the prefix
+being the bus's own name and ``_`` unless the declaration gives another). The Verilog, the names in
+waveforms and the synthesis reports therefore did not change when the buses got signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from amaranth.hdl import ShapeLike, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig, bits_for
+from golden.dataflow import unit_groups
+from golden.words import PATTERN_FIELDS
+
+from .layouts import index_addr_bits
+
+
+class Bus(wiring.Signature):
+    """A signature whose signals are named ``<prefix><member>`` (indices appended as ``__<i>``).
+
+    ``prefix`` defaults to the name of the member that holds the bus plus ``_`` (a bus ``tile`` with
+    a member ``we`` makes ``tile_we``); a declaration passes its own to keep a port's older name
+    (``""``: the members' bare names). Only the names differ from a plain :class:`wiring.Signature`:
+    ``wiring.connect`` compares members, not prefixes, so a bus connects across declarations with
+    different prefixes.
+    """
+
+    def __init__(self, members: Mapping[str, wiring.Member], *, prefix: str | None = None):
+        self._prefix = prefix
+        super().__init__(members)
+
+    def with_prefix(self, prefix: str) -> Bus:
+        """The same members, named ``<prefix><member>``."""
+        return Bus(dict(self.members.items()), prefix=prefix)
+
+    def create(self, *, path: tuple | None = None, src_loc_at: int = 0) -> wiring.PureInterface:
+        *outer, name = path if path else ("bus",)
+        prefix = f"{name}_" if self._prefix is None else self._prefix
+        # Amaranth names a signal by its path joined with ``__``: the bus's members are created as
+        # members ``<prefix><member>`` of the bus's parent, then filed under their own names
+        named = wiring.Signature({prefix + key: member for key, member in self.members.items()})
+        signals = named.members.create(path=tuple(outer), src_loc_at=1 + src_loc_at)
+        return BusInterface(self, {key: signals[prefix + key] for key in self.members})
+
+    def __repr__(self) -> str:
+        return f"Bus({dict(self.members.items())!r}, prefix={self._prefix!r})"
+
+
+class BusInterface:
+    """The interface object a :class:`Bus` creates: its ``signature`` and one attribute per member (all
+    that ``amaranth.lib.wiring`` asks of an interface), holding the signals under their bus names."""
+
+    def __init__(self, signature: Bus, members: Mapping[str, object]):
+        self.signature = signature
+        self.__dict__.update(members)
+
+    def __repr__(self) -> str:
+        return f"<BusInterface {self.signature!r}>"
+
+
+# -- streams from the decoder (``hdl.decoder``) ---------------------------------------------------
+
+def entry_stream(cfg: ArrayConfig) -> wiring.Signature:
+    """A walker's view of its channel-entry stream: the group header, then the group's entries.
+
+    ``mg`` (filters in the group) and ``plane`` (``H*W``) are context the counter-based dense decoder
+    needs; a walker that does not use the ``chan`` answer may leave ``plane`` at 0. An entry's
+    ``count`` is its number of units. The group header is the first item after a restart, so its
+    fields come separately and from a register (``hcount`` entries, ``hempty``: ``hcount`` is 0),
+    valid while the header is at the head: a walker's per-tile decision then starts at a flip-flop,
+    not at the queue's output mux. ``valid`` (the head holds an item) is for checking the contract in
+    simulation.
+    """
+    pb = cfg.pos_bits
+    return wiring.Signature({
+        "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits),
+        "plane": Out(bits_for(cfg.act_depth)), "next": Out(1),
+        "valid": In(1), "count": In(cfg.count_bits), "chan": In(cfg.chan_bits),
+        "hcount": In(cfg.count_bits), "hempty": In(1),
+        **{name: In(pb) for name in PATTERN_FIELDS},  # the entry's stride pattern (``golden.words.chan_word``)
+    })
+
+
+def unit_stream(cfg: ArrayConfig) -> wiring.Signature:
+    """The sequencer's view of the unit stream: the group's units, entry after entry.
+
+    ``mg`` must be valid from the cycle after ``restart`` until the next restart (the dense decoder
+    counts slots up to it); ``addr`` in the cycle of ``restart``. A unit names its slot and, in
+    ``count`` position groups (``golden.dataflow.unit_groups``; 1 with one lane), rows ``r`` and
+    columns ``s`` (0 where the dataflow's word has none).
+    """
+    groups = unit_groups(cfg)
+    return wiring.Signature({
+        "restart": Out(1), "addr": Out(index_addr_bits(cfg)), "mg": Out(cfg.count_bits), "next": Out(1),
+        "valid": In(1), "slot": In(cfg.slot_bits), "count": In(bits_for(groups)),
+        "r": In(cfg.pos_bits).array(groups), "s": In(cfg.pos_bits).array(groups),
+    })
+
+
+def index_write(cfg: ArrayConfig) -> wiring.Signature:
+    """Writer's view: one word into the channel index (``unit=0``) or the unit index (``unit=1``)."""
+    return wiring.Signature({
+        "en": Out(1), "unit": Out(1), "addr": Out(index_addr_bits(cfg)),
+        "data": Out(max(cfg.chan_index_bits, cfg.unit_index_bits)),
+    })
+
+
+# -- the sequencer's outputs ------------------------------------------------------------------------
+
+def drain_request(cfg: ArrayConfig) -> wiring.Signature:
+    """Sequencer's view of the hand-off of one finished tile to the drain: ``start`` with the tile's
+    accumulator ``bank``, its first-row/column/group flags and its group's filter count; ``idle``
+    answers whether the drain can take one."""
+    return wiring.Signature({
+        "start": Out(1), "bank": Out(1), "x0": Out(1), "y0": Out(1), "g0": Out(1), "mg": Out(cfg.count_bits),
+        "idle": In(1),
+    })
+
+
+def operands(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
+    """The operands of one MAC cycle, registered in the sequencer (stage 1), broadcast to every PE:
+    ``valid`` (an op to accumulate), ``fresh`` (its slot's first in the tile), the accumulator
+    ``slot`` and ``bank``, and each lane's one-hot tile selects ``row_sel``/``col_sel``
+    (``hdl.tile``). The weights come beside them from the weight buffer's read port."""
+    return Bus({
+        "valid": Out(1), "fresh": Out(1), "slot": Out(cfg.slot_bits), "bank": Out(1),
+        "row_sel": Out(2 * cfg.max_kernel).array(cfg.lanes),
+        "col_sel": Out(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
+    }, prefix=prefix)
+
+
+# -- the tile loader's buses ----------------------------------------------------------------------
+
+def tile_write(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
+    """The loader's write into a tile buffer: per port (window row ``k`` x lane ``l``) an enable
+    ``we`` and an activation ``data``; the buffer ``buf``, the window rows ``row`` of the cycle and
+    the first column ``col``."""
+    return Bus({
+        "we": Out(1).array(cfg.act_ports), "buf": Out(1),
+        "row": Out(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
+        "col": Out(bits_for(cfg.tile_cols - 1)), "data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
+    }, prefix=prefix)
+
+
+def act_read(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
+    """The loader's reads of the activation buffer, one per port: ``addr``, ``en``, and ``data`` a
+    cycle after an enabled read."""
+    return Bus({
+        "addr": Out(bits_for(cfg.act_depth - 1)).array(cfg.act_ports), "en": Out(1).array(cfg.act_ports),
+        "data": In(signed(cfg.act_bits)).array(cfg.act_ports),
+    }, prefix=prefix)
+
+
+# -- the drain's and the output stage's buses ----------------------------------------------------
+
+def drain_read(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
+    """The drain's read of every PE's accumulator at one address (``addr``: slot and bank) with
+    ``en``; PE ``(i, j)``'s ``data[i * cols + j]`` follows ``golden.timing.array_drain_latency``
+    cycles later."""
+    return Bus({
+        "addr": Out(cfg.slot_bits + 1), "en": Out(1),
+        "data": In(signed(cfg.acc_bits)).array(cfg.rows * cfg.cols),
+    }, prefix=prefix)
+
+
+def output_write(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
+    """A write of ``drain_lanes`` consecutive outputs from ``addr`` (``hdl.buffers.OutputBuffer``):
+    per lane the word ``data`` and its enable ``en``."""
+    lanes = cfg.drain_lanes
+    return Bus({
+        "addr": Out(bits_for(cfg.out_depth - 1)),
+        "data": Out(signed(cfg.acc_bits)).array(lanes), "en": Out(1).array(lanes),
+    }, prefix=prefix)
+
+
+def psum_read(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
+    """The output stage's read of the partial sums at the ``drain_lanes`` addresses from ``addr``
+    (``golden.timing.PSUM_LATENCY`` cycles to ``data``)."""
+    return Bus({
+        "addr": Out(bits_for(cfg.out_depth - 1)), "en": Out(1),
+        "data": In(signed(cfg.acc_bits)).array(cfg.drain_lanes),
+    }, prefix=prefix)
+
+
+# -- memory ports ------------------------------------------------------------------------------------
+
+def mem_write(addr_bits: int, shape: ShapeLike, prefix: str | None = None) -> Bus:
+    """A memory's write port as its writer sees it, like a ``lib.memory`` write port (one enable bit)."""
+    return Bus({"addr": Out(addr_bits), "en": Out(1), "data": Out(shape)}, prefix=prefix)
+
+
+def mem_read(addr_bits: int, shape: ShapeLike, prefix: str | None = None) -> Bus:
+    """A memory's read port as its reader sees it: ``data`` the cycle after an enabled read."""
+    return Bus({"addr": Out(addr_bits), "en": Out(1), "data": In(shape)}, prefix=prefix)
