@@ -57,7 +57,7 @@ import onnx
 
 from golden.cli import Parser
 from golden.dataflow import EXPLOITED_BY
-from golden.jsonl import append_jsonl, read_jsonl
+from golden.jsonl import append_jsonl, read_jsonl, record_key
 from golden.paths import display_path, records_root
 from golden.prune import GRANULARITIES, prune
 from host import net
@@ -93,7 +93,7 @@ def point_key(ctx: dict, granularity: str, sparsity: float, lanes: int) -> str:
     """The record key: a hash of everything a record depends on (data, training, array, RTL sample)."""
     ident = {k: ctx[k] for k in ("data_id", "seed", "epochs", "base_epochs", "rtl_sample", "target", "rows", "cols")}
     ident.update(granularity=granularity, sparsity=round(sparsity, 6), lanes=lanes)
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return record_key(ident)
 
 
 def data_id(spec: str) -> str:

@@ -7,14 +7,13 @@ exactly those choices, so the results store (:mod:`bench.store`) can tell a run 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from golden.config import ArrayConfig
 from golden.dataflow import DATAFLOW_TABLE
+from golden.jsonl import record_key
 from golden.prune import GRANULARITIES
 
 from .layers import layer_specs
@@ -67,7 +66,7 @@ class RunSpec:
         ident = {"dataflow": self.dataflow, "array": self.array_dict, "layer": self.layer,
                  "layer_shape": layer_specs([self.layer])[0].shape(), "granularity": self.granularity,
                  "sparsity": round(self.target_sparsity, 6), "seed": self.seed}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+        return record_key(ident)
 
     def to_dict(self) -> dict:
         return {"key": self.key, "dataflow": self.dataflow, "array": self.array_dict, "layer": self.layer,

@@ -7,12 +7,11 @@ record in the sweep's results (:mod:`bench.store`), keyed by :func:`synth_key`.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import time
 
 from golden.config import ArrayConfig
+from golden.jsonl import record_key
 from golden.paths import cache_dir, display_path
 
 
@@ -43,7 +42,7 @@ def synth_config(dataflow: str, array: dict[str, int], board: str) -> dict:
 
 def synth_key(cfg_dict: dict, board: str) -> str:
     ident = {"kind": "synth", "array_config": cfg_dict, "board": board}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return record_key(ident)
 
 
 def synth_array(cfg_dict: dict, board: str, key: str, git_commit: str = "") -> dict:

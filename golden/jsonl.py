@@ -16,6 +16,7 @@ The module lives in ``golden`` because every layer above may write such a file a
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sys
@@ -25,6 +26,13 @@ from typing import BinaryIO
 
 _TAIL_CHUNK = 1 << 16
 """Bytes read per step while looking back for the start of a partial last line."""
+
+
+def record_key(ident: dict) -> str:
+    """A record's key in a resumable results file: 16 hex digits of the SHA-256 of ``ident`` (everything
+    the record depends on) as sorted JSON, so a rerun finds what is done whatever the order it was
+    described in. Keys are stored in the files: the formula must not change."""
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -39,3 +39,10 @@ def test_read_skips_a_torn_line_with_a_warning(tmp_path, capsys):
     path.write_text('{"n": 0}\n{"n": 1\n')
     assert read_jsonl(path) == [{"n": 0}]
     assert f"{path}:2 is not valid JSON" in capsys.readouterr().err
+
+
+def test_record_keys_ignore_the_order_of_the_description_and_never_change():
+    """Keys are stored in results files (bench.sweep, bench.accuracy): the formula is pinned."""
+    from golden.jsonl import record_key
+
+    assert record_key({"a": 1, "b": [2, 3]}) == record_key({"b": [2, 3], "a": 1}) == "fd28b17488e0d3ec"
