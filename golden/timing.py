@@ -9,7 +9,8 @@ The array runs three processes that hand buffers to each other (see docs/archite
   of ``K = act_rows`` rows per cycle, last write);
   the buffer is *full* from the cycle after that;
 * the **compute sequencer** per tile spends 3 cycles on the header, then per entry waits in one
-  cycle for its buffer to be full and issues its scheduled weights back to back, one MAC cycle each
+  cycle (two for strided with ``lanes`` > 1: :func:`entry_cycles`) for its buffer to be full and
+  issues its scheduled weights back to back, one MAC cycle each
   (with ``lanes`` > 1, up to ``lanes`` positions of one kernel per cycle: ``golden.lanes``, counted in
   ``EncodedLayer.mac_cycles``); the buffer is free from
   the cycle after the last MAC. At the end of a tile it hands the accumulator bank to the drain as
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .dataflow import dataflow_of
 from .encode import EncodedLayer
 
 # --- stage latencies: the one table of the pipeline depths; hdl/ builds its registers from it ---
@@ -110,6 +112,18 @@ stream, the stream's latency less one (waiting), the cycle the header is at the 
 
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 
+PATTERN_LATENCY = 1
+"""``hdl.sequencer`` with ``lanes`` > 1 and a stride pattern (strided): cycles an entry's pattern spends in
+registers before the lanes' start positions (``phi + l*sigma``, a divmod by ``S`` per lane) are computed
+from it. From the index stream's head in the entry's one cycle, that was the wide strided array's
+critical path on the ECP5 (85.5 MHz, ``docs/fpga.md``)."""
+
+
+def entry_cycles(cfg) -> int:
+    """``hdl.sequencer``: cycles an entry takes besides its MAC cycles and its wait for a full buffer:
+    the pop, and with ``lanes`` > 1 and a stride pattern :data:`PATTERN_LATENCY` before it."""
+    return 1 + (PATTERN_LATENCY if dataflow_of(cfg.dataflow).pattern and cfg.lanes > 1 else 0)
+
 DRAIN_SETUP = 4  # cycles the drain takes to set up a tile's output addresses after the hand-off
 
 
@@ -140,6 +154,7 @@ LATENCY_TABLE = (
     ("PE_DRAIN_DATA_LATENCY", "`hdl.pe`, with `acc_pipeline`"),
     ("ROW_COPY_LATENCY", "`hdl.array`"),
     ("ADDER_LEVELS_PER_STAGE", "`hdl.pe` adder tree (levels per register)"),
+    ("PATTERN_LATENCY", "`hdl.sequencer`, strided with `lanes` > 1 (fixed)"),
     ("PSUM_LATENCY", "`hdl.buffers`, `hdl.epilogue`"),
     ("EPILOGUE_STAGES", "`hdl.epilogue`, per stage"),
     ("EPILOGUE_LATENCY", "`hdl.epilogue` (the stages' sum)"),
@@ -250,6 +265,7 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
     th, tw = (cfg.rows - 1) * ly.stride + ly.r, (cfg.cols - 1) * ly.stride + ly.s
     load_cycles = loader.window_cycles(th, tw)
     nbuf = loader.buffers
+    extra = entry_cycles(cfg) - 1  # cycles before an entry can pop, besides its wait for the window
     full_vis: list[int] = []  # per global entry: first cycle the sequencer sees its buffer full
     free_vis: list[int] = []  # per global entry: first cycle its buffer is free for entry + nbuf
     loading = 1  # cycle the loader starts its next tile
@@ -272,8 +288,8 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
             full_vis.append(tl)
             c["loads"] += 1
             c["act"] += reads
-            leave = max(ts, full_vis[e])
-            c["stall"] += leave - ts
+            leave = max(ts + extra, full_vis[e])
+            c["stall"] += leave - ts - extra
             last = leave + macs
             c["mac"] += macs
             c["weights"] += weights

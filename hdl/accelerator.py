@@ -18,7 +18,7 @@ cycle count: the timed run works only from on-chip buffers, and ``golden.timing`
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,6 +34,7 @@ from .layouts import config_layout, load_layout, perf_layout
 from .loader import TileLoader
 from .prefetch import read_ahead
 from .replica import KEEP
+from .reset import ResetCopies
 from .sequencer import ComputeSequencer
 
 
@@ -84,15 +85,17 @@ class Accelerator(wiring.Component):
         # a weight word holds the weights of every lane (``golden.words.weight_word``)
         w_shape = signed(cfg.weight_bits) if cfg.lanes == 1 else cfg.weight_word_bits
         m.submodules.w_mem = w_mem = memory.Memory(shape=w_shape, depth=cfg.weight_depth, init=[])
-        m.submodules.out_mem = out_mem = OutputBuffer(cfg)
-        m.submodules.decoder = dec = make_decoder(cfg)
-        m.submodules.loader = loader = TileLoader(cfg)
-        m.submodules.sequencer = seq = ComputeSequencer(cfg)
-        m.submodules.drain = drain = Drain(cfg)
-        m.submodules.array = array = PEArray(cfg)
+        # each subsystem with resettable registers is reset by a copy of the reset of its own (``hdl.reset``)
+        copies = ResetCopies(m)
+        m.submodules.out_mem = copies("out_mem", out_mem := OutputBuffer(cfg))
+        m.submodules.decoder = copies("decoder", dec := make_decoder(cfg))
+        m.submodules.loader = copies("loader", loader := TileLoader(cfg))
+        m.submodules.sequencer = copies("sequencer", seq := ComputeSequencer(cfg))
+        m.submodules.drain = copies("drain", drain := Drain(cfg))
+        m.submodules.array = copies("array", array := PEArray(cfg))
         ostage = None
         if cfg.epilogue:
-            m.submodules.epilogue = ostage = OutputStage(cfg)
+            m.submodules.epilogue = copies("epilogue", ostage := OutputStage(cfg))
 
         loading_psum = self._elaborate_load(m, start, act_mem, w_mem, dec, out_mem, ostage)
         for unit in (loader, seq, drain, array):
@@ -128,10 +131,8 @@ class Accelerator(wiring.Component):
         wiring.connect(m, drain.rd, array.drain)
         writer = drain
         if ostage is not None:
-            m.d.comb += [ostage.init.eq(lcfg.init), ostage.requant.eq(lcfg.requant), ostage.relu.eq(lcfg.relu),
-                         ostage.addr.eq(drain.out.addr), ostage.filt.eq(drain.out_filt),
-                         ostage.valid.eq(Cat(*drain.out.en)),
-                         *(ostage.data[lane].eq(drain.out.data[lane]) for lane in range(cfg.drain_lanes))]
+            m.d.comb += [ostage.init.eq(lcfg.init), ostage.requant.eq(lcfg.requant), ostage.relu.eq(lcfg.relu)]
+            wiring.connect(m, drain.out, ostage.inp)
             wiring.connect(m, ostage.psum, out_mem.psum)
             writer = ostage
         with m.If(~loading_psum):  # else the load writes partial sums (only while idle)

@@ -34,6 +34,7 @@ from .delay import delay
 from .layouts import config_layout, word_view
 from .pe import ProcessingElement
 from .replica import KEEP
+from .reset import ResetCopies
 from .signatures import drain_read, operands, tile_write
 from .tile import ActivationTile
 
@@ -97,6 +98,7 @@ class PEArray(wiring.Component):
         # here, at stage B, then copied per row at stage A
         fresh_b = Signal(name="fresh_b", reset_less=True)
         m.d.sync += fresh_b.eq(self.op.fresh)
+        row_reset = ResetCopies(m)
         for i in range(cfg.rows):
             # stage B: this row's copies of the control operands (the tile makes its selects' own)
             valid_b = copy(self.op.valid, i, "valid_b")
@@ -111,7 +113,7 @@ class PEArray(wiring.Component):
                                     for port, name in ((self.drain.addr, "drain_addr"), (self.drain.en, "drain_en")))
             for j in range(cfg.cols):
                 pe = ProcessingElement(cfg)
-                m.submodules[f"pe_{i}_{j}"] = pe
+                m.submodules[f"pe_{i}_{j}"] = row_reset(f"row{i}", pe)  # a reset copy per row (``hdl.reset``)
                 m.d.comb += [
                     pe.valid.eq(valid), pe.fresh.eq(fresh), pe.addr.eq(addr),
                     *(pe.weight[lane].eq(w) for lane, w in enumerate(weights)),

@@ -24,7 +24,7 @@ from golden.timing import DRAIN_SETUP, array_drain_latency, drain_flush
 from .delay import delay_line, require
 from .layouts import config_layout
 from .replica import KEEP
-from .signatures import drain_read, drain_request, output_write
+from .signatures import drain_read, drain_request, drained, output_write
 
 CHAIN_GROUP = 4
 """Chain registers (outputs of one PE row) driven by one copy of their load and shift enables."""
@@ -45,10 +45,9 @@ class Drain(wiring.Component):
     rd : Out(drain_read(cfg))
         The read request to every PE (``rd_addr``, ``rd_en``) and every PE's accumulator
         (``rd_data__<p>``), ``golden.timing.array_drain_latency`` after the request.
-    out : Out(output_write(cfg))
-        The output write (``out_addr``, ``out_data__<l>``, ``out_en__<l>``): lane ``l`` at ``out_addr + l``.
-    out_filt : Out(..)
-        The written outputs' filter (the output stage's parameter address).
+    out : Out(output_write(cfg)), or with the output stage Out(drained(cfg))
+        The output write (``out_addr``, ``out_data__<l>``, ``out_en__<l>``): lane ``l`` at ``out_addr + l``;
+        for the output stage also the outputs' filter ``out_filt`` (its parameters' address).
     active, quiet, empty : Out(1)
         A cycle of the scan (``drain_cycles``); nothing in flight but the last write; nothing in flight.
     """
@@ -59,10 +58,9 @@ class Drain(wiring.Component):
             "cfg": In(config_layout(cfg)), "req": In(drain_request(cfg)),
             "touched": In(cfg.acc_depth).array(2),
             "rd": Out(drain_read(cfg)),
-            # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.buffers``)
-            "out": Out(output_write(cfg)),
-            # the output's filter (output channel) within the run, for the output stage's parameters
-            "out_filt": Out(bits_for(cfg.param_depth - 1)),
+            # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.buffers``), and for the
+            # output stage the outputs' filter (output channel) within the run, its parameters' address
+            "out": Out(drained(cfg) if cfg.epilogue else output_write(cfg)),
             "active": Out(1), "quiet": Out(1), "empty": Out(1),
         })
 
@@ -99,8 +97,9 @@ class Drain(wiring.Component):
         row = delay_line(m, Signal.like(i, name="i1", reset_less=True), lat, name="i{k}", first=2)
         addr_d = delay_line(m, Signal.like(self.out.addr, name="addr1", reset_less=True), lat, name="addr{k}", first=2)
         touched = delay_line(m, Signal(name="touched1", reset_less=True), lat, name="touched{k}", first=2)
-        filt = delay_line(m, Signal.like(self.out_filt, name="filt1", reset_less=True), lat, name="filt{k}", first=2)
-        fbase = Signal.like(self.out_filt, reset_less=True)  # the tile's first filter
+        fbits = bits_for(cfg.param_depth - 1)
+        filt = delay_line(m, Signal(fbits, name="filt1", reset_less=True), lat, name="filt{k}", first=2)
+        fbase = Signal(fbits, reset_less=True)  # the tile's first filter
         slot1 = Signal.like(slot, reset_less=True)
         for b in range(2):  # the drain's bank may change from D2 on (the next tile's hand-off)
             with m.If(bank == b):
@@ -130,7 +129,9 @@ class Drain(wiring.Component):
                 if k + W < cfg.cols:  # the row moves W columns towards column 0 per output cycle
                     with m.Elif(shift_row[r][k // CHAIN_GROUP]):
                         m.d.sync += chain[r][k].eq(chain[r][k + W])
-        m.d.comb += [self.out.addr.eq(addr_d[lat]), self.out_filt.eq(filt[lat])]
+        m.d.comb += self.out.addr.eq(addr_d[lat])
+        if cfg.epilogue:
+            m.d.comb += self.out.filt.eq(filt[lat])
         for lane in range(W):
             m.d.comb += [self.out.en[lane].eq(valid[lat][lane]),
                          self.out.data[lane].eq(Mux(touched[lat], pick[lane], 0))]

@@ -28,7 +28,7 @@ sums itself either way; here it costs ``EPILOGUE_LATENCY`` cycles per run, not p
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,7 +40,7 @@ from golden.words import requant_word
 from .delay import delay, delay_line
 from .layouts import word_view
 from .multiplier import RegisteredMultiplier
-from .signatures import mem_write, output_write, psum_read
+from .signatures import drained, mem_write, output_write, psum_read
 
 PIECE_BITS = 16
 """Bits of ``y`` per partial product: with the multiplier's sign bit a piece and ``mult`` are 17-bit
@@ -59,7 +59,7 @@ def pieces(acc_bits: int) -> list[tuple[int, int, bool]]:
 
 
 class OutputStage(wiring.Component):
-    """``drain_lanes`` outputs per cycle in (``valid``/``addr``/``filt``/``data``), written to the output
+    """``drain_lanes`` outputs per cycle in (``inp``: ``en``/``addr``/``filt``/``data``), written to the output
     buffer ``golden.timing.EPILOGUE_LATENCY`` cycles later (``out_*``); ``psum_*`` reads the buffer's old words.
 
     Members
@@ -67,9 +67,9 @@ class OutputStage(wiring.Component):
     init, requant, relu : In(..), In(1), In(1)
         The layer's output mode (``golden.words.INIT_CODES``: what the accumulator starts from),
         whether to requantize, and ReLU.
-    valid, addr, filt, data : In(W), In(..), In(..), In(signed(acc_bits)).array(W)
-        The drain's outputs: per lane a valid bit and the word, at ``addr + lane``, of output channel
-        ``filt`` (the parameters' address).
+    inp : In(drained(cfg))
+        The drain's outputs (``en__<l>``, ``addr``, ``data__<l>``, ``filt``): per lane an enable and the
+        word, at ``addr + lane``, of output channel ``filt`` (the parameters' address).
     psum : Out(psum_read(cfg))
         The read of the partial sums already in the output buffer at those addresses (``psum_*``).
     out : Out(output_write(cfg))
@@ -83,13 +83,10 @@ class OutputStage(wiring.Component):
 
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
-        W = cfg.drain_lanes
-        abits = bits_for(cfg.out_depth - 1)
         pbits = bits_for(cfg.param_depth - 1)
         super().__init__({
             "init": In(bits_for(max(INIT_CODES.values()))), "requant": In(1), "relu": In(1),
-            "valid": In(W), "addr": In(abits), "filt": In(pbits),
-            "data": In(signed(cfg.acc_bits)).array(W),
+            "inp": In(drained(cfg, prefix="")),
             "psum": Out(psum_read(cfg)), "out": Out(output_write(cfg)), "quiet": Out(1),
             "bias_wr": In(mem_write(pbits, signed(cfg.acc_bits))),
             "requant_wr": In(mem_write(pbits, requant_word().width)),
@@ -111,15 +108,16 @@ class OutputStage(wiring.Component):
             m.submodules[f"{name}_mem"] = mem
             wp, rp = mem.write_port(), mem.read_port()
             m.d.comb += [wp.addr.eq(port.addr), wp.data.eq(port.data), wp.en.eq(port.en),
-                         rp.addr.eq(self.filt), rp.en.eq(1)]
+                         rp.addr.eq(self.inp.filt), rp.en.eq(1)]
             params[name] = delay(m, rp.data, EPILOGUE_STAGES["base"] - 1, name=f"{name}_land", shape=shape,
                                  reset_less=True)
-        m.d.comb += [self.psum.addr.eq(self.addr),
-                     self.psum.en.eq(self.valid.any() & (self.init == INIT_CODES["psum"]))]
+        valid_in = Cat(*self.inp.en)
+        m.d.comb += [self.psum.addr.eq(self.inp.addr),
+                     self.psum.en.eq(valid_in.any() & (self.init == INIT_CODES["psum"]))]
 
         # the valid bits and the address travel with the data, stage by stage
-        valid = delay_line(m, self.valid, EPILOGUE_LATENCY, name="valid{k}")
-        addr = delay_line(m, self.addr, EPILOGUE_LATENCY, name="addr{k}", reset_less=True)
+        valid = delay_line(m, valid_in, EPILOGUE_LATENCY, name="valid{k}")
+        addr = delay_line(m, self.inp.addr, EPILOGUE_LATENCY, name="addr{k}", reset_less=True)
         requant = Signal(name="requant_r", reset_less=True)  # static during a run
         relu = Signal(name="relu_r", reset_less=True)
         init = Signal.like(self.init, name="init_r", reset_less=True)
@@ -148,7 +146,7 @@ class OutputStage(wiring.Component):
             return delay(m, value, EPILOGUE_STAGES[key], name=pre + name, shape=shape, reset_less=True)
 
         # stages 1, 2: the drain's sum waits for its base's read and landing register
-        data = stage(self.data[lane], "base", "data{k}", signed(ab))
+        data = stage(self.inp.data[lane], "base", "data{k}", signed(ab))
         base = Mux(init == INIT_CODES["bias"], params["bias"],
                    Mux(init == INIT_CODES["psum"], self.psum.data[lane], 0))
         # stage 3: the sum wrapped to acc_bits; the multiplier and the shift (1 and 0 without requant)

@@ -35,8 +35,10 @@ from amaranth.lib.wiring import In, Out
 from golden.config import ArrayConfig, bits_for
 from golden.dataflow import Unit, dataflow_of
 from golden.lanes import lane_taps
+from golden.timing import PATTERN_LATENCY, entry_cycles
 from golden.words import NO_PATTERN_FIELDS
 
+from .delay import require
 from .layouts import config_layout, index_addr_bits
 from .signatures import drain_request, entry_stream, operands, unit_stream
 from .tile import col_select_bit, row_select_bit
@@ -153,8 +155,16 @@ class ComputeSequencer(wiring.Component):
             head_r1, head_s1, head_ulast1 = step(ent.phase_r, ent.phase_s, ent.step_r, ent.step_s, "entry")
             r1, s1, ulast1 = step(phase_r, phase_s, step_r, step_s, "start")
 
-        entering = Signal()  # ENTRY: the stream's head is the entry about to run
-        lane_r, lane_s, lane_on, unit_end = self._lanes(m, cur_r, cur_s, ulast, entering, issue)
+        entering = Signal()  # ENTRY: the entry about to run is at the stream's head (and its pattern latched)
+        lane_r, lane_s, lane_on, unit_end = self._lanes(m, cur_r, cur_s, ulast, entering, issue,
+                                                        (phase_r, phase_s, step_r, step_s))
+        # strided with lanes: the lanes' starts are computed from the latched pattern, so an entry spends
+        # ``PATTERN_LATENCY`` cycles in ENTRY before it can pop (``golden.timing.entry_cycles``)
+        wait = entry_cycles(cfg) - 1
+        if wait:
+            require("PATTERN_LATENCY", PATTERN_LATENCY, PATTERN_LATENCY == 1,
+                    "hdl.sequencer latches an entry's pattern in one register")
+        primed = Signal(name="pattern_primed", reset_less=True)  # the pattern has been latched for a cycle
 
         # TILE_END as a flip-flop of its own (set on the transitions into it, cleared when it hands the
         # tile over), so the drain start and the tile walker's advance are a gate of two flip-flops, not
@@ -191,11 +201,16 @@ class ComputeSequencer(wiring.Component):
                              step_r.eq(ent.step_r), step_s.eq(ent.step_s)]
                 if kind is not Unit.SINGLE and lanes == 1:
                     m.d.sync += [xr.eq(head_r1), xs.eq(head_s1), ulast.eq(head_ulast1)]
-                with m.If(self.full.bit_select(buf, 1)):
+                full_b = self.full.bit_select(buf, 1)
+                if wait:
+                    m.d.sync += primed.eq(1)
+                with m.If(full_b & primed if wait else full_b):
                     m.d.comb += ent.next.eq(1)
+                    if wait:
+                        m.d.sync += primed.eq(0)
                     m.next = "RUN"
-                with m.Else():
-                    m.d.comb += self.load_stall.eq(1)
+                with m.Else():  # waiting for the window (not the pattern's cycle)
+                    m.d.comb += self.load_stall.eq(~full_b & primed if wait else 1)
             with m.State("RUN"):
                 m.d.comb += [issue.eq(1), self.w_en.eq(1), unit.next.eq(first)]
                 m.d.sync += [wp.eq(wp + 1), first.eq(0), slot.eq(cur_slot)]
@@ -240,7 +255,7 @@ class ComputeSequencer(wiring.Component):
                 with m.If(self.start):
                     m.next = "TILE"
         with m.If(self.start):
-            m.d.sync += [buf.eq(0), bank.eq(0), wbase.eq(0), sbase.eq(0)]
+            m.d.sync += [buf.eq(0), bank.eq(0), wbase.eq(0), sbase.eq(0), primed.eq(0)]
 
         # stage 1: operands registered, aligned with the weight buffer's read data
         m.d.sync += [self.op.valid.eq(issue), self.op.slot.eq(cur_slot), self.op.bank.eq(bank)]
@@ -267,7 +282,7 @@ class ComputeSequencer(wiring.Component):
         return m
 
     def _lanes(self, m: Module, cur_r: Signal, cur_s: Signal, ulast: Signal, entering: Signal,
-               issue: Signal) -> tuple:
+               issue: Signal, pattern: tuple[Signal, Signal, Signal, Signal]) -> tuple:
         """The positions of a cycle's lanes (``golden.lanes``): ``(lane_r, lane_s, lane_on, unit_end)``.
 
         With one lane that is the current position ``(cur_r, cur_s)``, and ``ulast`` (registered a cycle
@@ -279,7 +294,8 @@ class ComputeSequencer(wiring.Component):
           with carry (``V*sigma`` as a row and column offset), so no lane's position waits for another's
           (a chain of ``V`` steps per cycle was the wide array's critical path, 27 LUT levels at
           ``V = 9``). Every unit of an entry starts at the same positions (the entry's phase; a row's
-          column 0), computed once per entry in ``ENTRY`` from its pattern, and the lanes return to them
+          column 0), computed once per entry in ``ENTRY`` from its ``pattern`` as latched there (the
+          registers ``phase_r``, ``phase_s``, ``step_r``, ``step_s``), and the lanes return to them
           when a unit ends: when lane 0's next position leaves the kernel (the row);
         * row units with ``S <= V`` name up to ``floor(V/S)`` rows: lane ``l`` takes column ``l % S``
           of the word's row ``l // S`` (registered per lane from ``S``, static during a run);
@@ -301,10 +317,8 @@ class ComputeSequencer(wiring.Component):
         def walk() -> tuple[list, Value]:
             """Lanes on their own position registers (see above), and whether the unit goes on."""
             big_r, big_s = self.cfg.r[:pb], self.cfg.s[:pb]
-            ent = self.ent
-            pattern = dataflow_of(cfg.dataflow).pattern
-            if pattern:
-                phase_r, phase_s, step_r, step_s = ent.phase_r, ent.phase_s, ent.step_r, ent.step_s
+            if dataflow_of(cfg.dataflow).pattern:
+                phase_r, phase_s, step_r, step_s = pattern
             else:  # every unit from (0, 0) (a row: its column 0), one position per step
                 phase_r, phase_s, step_r, step_s = (Const(value, pb) for _, value in NO_PATTERN_FIELDS)
             rb = bits_for(cfg.max_kernel ** 2 * (lanes + 1))  # rows past the kernel, for the lanes it has left

@@ -16,8 +16,10 @@ bus                producer (``Out``)           consumer (``In``)
 ``tile_write``     loader ``tile``              array ``tile`` (and on to its tile's ``w``)
 ``act_read``       loader ``act``               activation buffer ``rd``
 ``drain_read``     drain ``rd``                 array ``drain``
-``output_write``   drain or output stage        output buffer ``wr`` (the output stage's ``in``
-                   ``out``                      takes the drain's)
+``output_write``   drain or output stage        output buffer ``wr``
+                   ``out``
+``drained``        drain ``out`` (with the      output stage ``inp``
+                   output stage)
 ``psum_read``      output stage ``psum``        output buffer ``psum``
 ``mem_write``      load (accelerator)           activation buffer ``wr``, output stage ``bias``
                                                 and ``requant``
@@ -201,6 +203,13 @@ def output_write(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
         "addr": Out(bits_for(cfg.out_depth - 1)),
         "data": Out(signed(cfg.acc_bits)).array(lanes), "en": Out(1).array(lanes),
     }, prefix=prefix)
+
+
+def drained(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
+    """The drain's outputs on their way to the output stage: an :func:`output_write` and ``filt``, the
+    outputs' filter within the run (the address of the stage's bias and requantization words)."""
+    return Bus({**dict(output_write(cfg).members.items()), "filt": Out(bits_for(cfg.param_depth - 1))},
+               prefix=prefix)
 
 
 def psum_read(cfg: ArrayConfig, prefix: str | None = None) -> Bus:

@@ -122,7 +122,8 @@ def run_passes(layer: Layer, pl: Plan, run: Runner) -> tuple[dict, np.ndarray | 
         **_run_fields(layer, cfg, bool(np.array_equal(outputs, golden)) and all(r["outputs_match"] for r in results),
                       cycles, predicted, all(r["perf"] == r["predicted_perf"] for r in results), traffic),
         "plan": {"passes": len(pl.passes), "filters_per_pass": pl.chunk, "rows_per_pass": pl.band,
-                 "channels_per_pass": pl.channel_chunk, "transfer_words": pl.transfer_words},
+                 "channels_per_pass": pl.channel_chunk, "transfer_words": pl.transfer_words,
+                 "subsample": pl.subsample},
         "traffic": traffic,
         "passes": passes,
     }
@@ -142,9 +143,16 @@ def run_layer(layer: Layer, cfg: ArrayConfig, pl: Plan | None, run: Runner) -> t
 
 
 def passes_notice(pl: Plan) -> str:
-    """The line that says a layer runs in passes, and how it is split."""
-    return (f"the layer does not fit the buffers in one run: {len(pl.passes)} passes of {pl.chunk} filters x "
-            f"{pl.band} output rows x {pl.channel_chunk} input channels")
+    """The line that says how a layer runs: in passes (how it is split), and or at stride 1 on the pixels
+    a strided 1x1 layer reads (``golden.passes.subsampled``)."""
+    notes = []
+    if pl.subsample > 1:
+        notes.append(f"a 1x1 layer of stride {pl.subsample} runs at stride 1 on the pixels it reads "
+                     f"(one in {pl.subsample ** 2})")
+    if len(pl.passes) > 1:
+        notes.append(f"the layer does not fit the buffers in one run: {len(pl.passes)} passes of {pl.chunk} "
+                     f"filters x {pl.band} output rows x {pl.channel_chunk} input channels")
+    return "; ".join(notes)
 
 
 def main(argv: list[str] | None = None) -> int:

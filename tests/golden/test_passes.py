@@ -12,7 +12,8 @@ from golden.conv import conv2d
 from golden.encode import encode, image_words
 from golden.epilogue import OutputStage
 from golden.layer import Layer
-from golden.passes import _act_transfer, band_layer, plan, tile_rows
+from golden.passes import _act_transfer, band_layer, fit_or_plan, plan, subsampled, tile_rows
+from golden.timing import simulate
 from tests.support import EPILOGUE_ARRAY, random_layer
 
 SMALL = dict(rows=2, cols=3, acc_depth=4, act_depth=300, weight_depth=256, index_depth=128, out_depth=120,
@@ -143,6 +144,30 @@ def test_channel_chunks_run_exactly_on_the_rtl(requant):
     assert rep["outputs_match"] and rep["cycles_match"] and rep["counters_match"], rep.get("problems")
     assert np.array_equal(outputs, ly.expected(cfg))
     assert rep["plan"]["channels_per_pass"] == pl.channel_chunk < ly.c
+
+
+@pytest.mark.parametrize("stride,h,w", [(2, 9, 8), (2, 8, 8), (3, 10, 7), (4, 9, 13)])
+def test_a_strided_1x1_layer_runs_at_stride_1_on_the_pixels_it_reads(stride, h, w):
+    """A 1x1 layer with stride s reads every s-th row and column: it runs as the same layer at stride 1 on
+    those pixels, with the layer's outputs exactly, from a smaller window (on an array whose max_stride is
+    below s too); other layers are left as they are."""
+    cfg = ArrayConfig(dataflow="kernel", **dict(EPI_SMALL, max_stride=2))
+    rng = np.random.default_rng(stride * 100 + h)
+    ly = random_layer(rng, 6, 3, h, w, r=1, s=1, stride=stride, kernel_density=0.5)
+    ly = Layer(ly.weights, ly.activations, stride, 0, out=OutputStage(bias=rng.integers(-500, 500, ly.m)))
+    run = subsampled(ly)
+    assert run.stride == 1 and (run.e, run.f) == (ly.e, ly.f) and run.activations.shape == (3, ly.e, ly.f)
+    assert np.array_equal(run.expected(cfg), ly.expected(cfg))
+    pl = fit_or_plan(ly, cfg)
+    assert pl is not None and pl.layer.stride == 1 and pl.subsample == stride
+    assert np.array_equal(pl.assemble([p.layer.expected(cfg) for p in pl.passes]), ly.expected(cfg))
+    if stride <= cfg.max_stride:  # the window shrinks from ((rows-1)*s + 1) x ((cols-1)*s + 1) to rows x cols
+        roomy = ArrayConfig(dataflow="kernel", **dict(EPI_SMALL, act_depth=4096))  # the whole input fits too
+        assert simulate(encode(run, roomy)).busy_cycles < simulate(encode(ly, roomy)).busy_cycles
+    for other in (random_layer(rng, 4, 2, 9, 9, r=3, s=3, stride=2, padding=1),
+                  random_layer(rng, 4, 2, 9, 9, r=1, s=1)):
+        assert subsampled(other) is other
+    assert fit_or_plan(random_layer(rng, 4, 2, 9, 9, r=3, s=3, stride=2, padding=1), cfg) is None
 
 
 def test_assembly_checks_the_pass_outputs():

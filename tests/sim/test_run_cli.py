@@ -155,6 +155,19 @@ def test_wide_report_divides_by_every_multiplier(tmp_path, golden_array, capsys)
                           f"{starved['traffic']['load_stall_cycles']} of its {starved['cycles']} cycles")
 
 
+def test_a_strided_1x1_layer_runs_on_the_pixels_it_reads_and_says_so(tmp_path, golden_array, capsys):
+    """A 1x1 stride-2 layer that fits runs as one pass at stride 1 on a quarter of its input
+    (``golden.passes.subsampled``), with the layer's outputs; the command says so on stderr."""
+    rng = np.random.default_rng(12)
+    layer = tmp_path / "pw.npz"
+    save_layer(layer, random_layer(rng, 8, 4, 11, 11, r=1, s=1, stride=2))
+    assert main(["--layer", str(layer), "--json", str(tmp_path / "r.json")]) == 0
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["outputs_match"] and rep["plan"]["passes"] == 1 and rep["plan"]["subsample"] == 2
+    assert rep["traffic"]["act_reads"] == 4 * 6 * 6  # each of the 6x6 pixels of each channel read once
+    assert "a 1x1 layer of stride 2 runs at stride 1 on the pixels it reads (one in 4)" in capsys.readouterr().err
+
+
 def _channels96(path):
     rng = np.random.default_rng(96)
     save_layer(path, random_layer(rng, 8, 96, 30, 30, padding=1, kernel_density=0.5))
