@@ -1,9 +1,10 @@
 """CNNs as ONNX graphs at their published shapes, with random weights (``onnx.helper``).
 
-``python -m bench.models --model resnet18 -o resnet18.onnx`` writes one (``resnet18``, ``resnet50``, ``vgg16``, ``small``); ``host.net`` runs it. The
-weights are random (He-scaled normal, biases small), so outputs mean nothing, but every shape, stride,
-padding and residual connection is the published network's (batch 1, 224x224 RGB input): what the
-array's cycles, passes and traffic depend on. A trained model in ONNX runs the same way.
+``python -m bench.models --model resnet18 -o resnet18.onnx`` writes one (``resnet18``, ``resnet50``,
+``vgg16``, ``small``); ``host.net`` runs it. The weights are random (He-scaled normal, biases small), so
+outputs mean nothing, but every shape, stride, padding and residual connection is the published
+network's (batch 1, 224x224 RGB input): what the array's cycles, passes and traffic depend on. A trained
+model in ONNX runs the same way.
 """
 
 from __future__ import annotations

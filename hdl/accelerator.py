@@ -36,6 +36,7 @@ from .prefetch import read_ahead
 from .replica import KEEP
 from .reset import ResetCopies
 from .sequencer import ComputeSequencer
+from .signatures import weight_shape
 
 
 class Accelerator(wiring.Component):
@@ -83,8 +84,7 @@ class Accelerator(wiring.Component):
 
         m.submodules.act_mem = act_mem = ActivationBuffer(cfg)
         # a weight word holds the weights of every lane (``golden.words.weight_word``)
-        w_shape = signed(cfg.weight_bits) if cfg.lanes == 1 else cfg.weight_word_bits
-        m.submodules.w_mem = w_mem = memory.Memory(shape=w_shape, depth=cfg.weight_depth, init=[])
+        m.submodules.w_mem = w_mem = memory.Memory(shape=weight_shape(cfg), depth=cfg.weight_depth, init=[])
         # each subsystem with resettable registers is reset by a copy of the reset of its own (``hdl.reset``)
         copies = ResetCopies(m)
         m.submodules.out_mem = copies("out_mem", out_mem := OutputBuffer(cfg))
@@ -119,15 +119,11 @@ class Accelerator(wiring.Component):
             m.d.sync += full.eq(0)
         wiring.connect(m, loader.tile, array.tile)
 
-        # weights + operands -> PE array (stage 1). The weight buffer is a ``lib.memory`` port, whose
-        # ``en`` starts at 1: the sequencer's read enable (0 unless it issues) is assigned to it
-        w_rd = w_mem.read_port()
-        m.d.comb += [w_rd.addr.eq(seq.w_addr), w_rd.en.eq(seq.w_en), array.weight.eq(w_rd.data)]
+        # weights -> sequencer -> operands -> PE array (stage 1)
+        wiring.connect(m, seq.w, w_mem.read_port())
         wiring.connect(m, seq.op, array.op)
 
         # accumulators -> drain [-> output stage] -> output buffer
-        for b in range(2):
-            m.d.comb += drain.touched[b].eq(seq.touched[b])
         wiring.connect(m, drain.rd, array.drain)
         writer = drain
         if ostage is not None:
@@ -151,14 +147,14 @@ class Accelerator(wiring.Component):
         self._elaborate_readback(m, start, out_mem, written)
         self._elaborate_counters(m, start, {
             "busy_cycles": self.busy,
-            "mac_cycles": seq.w_en,
+            "mac_cycles": seq.w.en,
             "load_stall_cycles": seq.load_stall,
             "drain_cycles": drain.active,
             "drain_stall_cycles": seq.drain_stall,
             "tile_loads": loader.filled,
             "act_reads": list(loader.act.en),
             # weights read, not words: the lanes that carried a scheduled position
-            "weight_reads": seq.w_en if cfg.lanes == 1 else [seq.lane_active[lane] for lane in range(cfg.lanes)],
+            "weight_reads": seq.w.en if cfg.lanes == 1 else [seq.lane_active[lane] for lane in range(cfg.lanes)],
             "output_writes": written,
             "index_reads": [dec.loader.next, dec.seq.next, dec.unit.next] if cfg.has_index else [],
         })

@@ -50,10 +50,9 @@ class PEArray(wiring.Component):
         The loader's tile write (signals ``tile_we__<p>`` ...), on to the tile's ``we``, ``wdata`` ...
     op : In(operands(cfg, prefix=""))
         The sequencer's stage-1 operands (signals ``valid``, ``fresh``, ``slot``, ``bank``,
-        ``row_sel__<l>``, ``col_sel__<l>``): an op to accumulate, its slot's first in the tile, where,
-        and each lane's one-hot tile selects (``hdl.tile``).
-    weight : In(weight_word_bits)
-        The weight buffer's read data: one weight per lane (``golden.words.weight_word``).
+        ``row_sel__<l>``, ``col_sel__<l>``, ``weight``): an op to accumulate, its slot's first in the
+        tile, where, each lane's one-hot tile selects (``hdl.tile``), and the weight buffer's read data,
+        one weight per lane (``golden.words.weight_word``).
     drain : In(drain_read(cfg))
         The drain's read request, to every PE (``drain_addr``, ``drain_en``), and PE ``(i, j)``'s
         accumulator ``drain_data__<i * cols + j>``, ``golden.timing.array_drain_latency`` after it.
@@ -65,7 +64,6 @@ class PEArray(wiring.Component):
             "cfg": In(config_layout(cfg)),
             "tile": In(tile_write(cfg)),
             "op": In(operands(cfg, prefix="")),
-            "weight": In(cfg.weight_word_bits),  # a ``golden.words.weight_word``: lane ``l`` in field ``lane<l>``
             "drain": In(drain_read(cfg)),
         })
 
@@ -84,7 +82,7 @@ class PEArray(wiring.Component):
         wb = cfg.weight_bits
         weight_b = [Signal(signed(wb), name="weight_b" if cfg.lanes == 1 else f"l{lane}_weight_b", reset_less=True)
                     for lane in range(cfg.lanes)]
-        word = word_view(weight_word(cfg), self.weight)
+        word = word_view(weight_word(cfg), self.op.weight)
         m.d.sync += [w.eq(word[f"lane{lane}"]) for lane, w in enumerate(weight_b)]
         addr_bits = cfg.slot_bits + 1
         def copy(value, i: int, name: str, n: int = 1) -> Signal:

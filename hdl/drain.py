@@ -38,10 +38,9 @@ class Drain(wiring.Component):
     cfg : In(config_layout(cfg))
         The latched layer configuration.
     req : In(drain_request(cfg))
-        The sequencer's hand-off of a tile (its bank, whether it starts a row or group, ``mg``) and
-        ``idle``, this drain's answer.
-    touched : In(acc_depth).array(2)
-        Per bank, the slots a MAC wrote in the tile (the others drain as 0).
+        The sequencer's hand-off of a tile (its bank, whether it starts a row or group, ``mg``, and per
+        bank the slots a MAC wrote in the tile: ``touched``, the others drain as 0) and ``idle``, this
+        drain's answer.
     rd : Out(drain_read(cfg))
         The read request to every PE (``rd_addr``, ``rd_en``) and every PE's accumulator
         (``rd_data__<p>``), ``golden.timing.array_drain_latency`` after the request.
@@ -56,7 +55,6 @@ class Drain(wiring.Component):
         self._cfg = cfg
         super().__init__({
             "cfg": In(config_layout(cfg)), "req": In(drain_request(cfg)),
-            "touched": In(cfg.acc_depth).array(2),
             "rd": Out(drain_read(cfg)),
             # ``drain_lanes`` outputs per cycle: lane l at out_addr + l (``hdl.buffers``), and for the
             # output stage the outputs' filter (output channel) within the run, its parameters' address
@@ -103,7 +101,7 @@ class Drain(wiring.Component):
         slot1 = Signal.like(slot, reset_less=True)
         for b in range(2):  # the drain's bank may change from D2 on (the next tile's hand-off)
             with m.If(bank == b):
-                m.d.comb += touched[0].eq(self.touched[b].bit_select(slot1, 1))
+                m.d.comb += touched[0].eq(self.req.touched[b].bit_select(slot1, 1))
         chain = [[Signal(signed(cfg.acc_bits), name=f"chain{r}_{k}", reset_less=True) for k in range(cfg.cols)]
                  for r in range(cfg.rows)]
         # each row's load and shift enables are its own flip-flops (``hdl.replica``), decoded a cycle

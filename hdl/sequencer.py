@@ -40,7 +40,7 @@ from golden.words import NO_PATTERN_FIELDS
 
 from .delay import require
 from .layouts import config_layout, index_addr_bits
-from .signatures import drain_request, entry_stream, operands, unit_stream
+from .signatures import drain_request, entry_stream, operands, unit_stream, weight_read
 from .tile import col_select_bit, row_select_bit
 from .walker import TileCounter, header_states
 
@@ -56,20 +56,20 @@ class ComputeSequencer(wiring.Component):
         Start a run from the next cycle.
     ent, unit : Out(entry_stream(cfg)), Out(unit_stream(cfg))
         The sequencer's entry and unit streams from the decoder.
-    w_addr, w_en : Out(..), Out(1)
-        The weight buffer's read (one word per MAC cycle, ``mac_cycles``).
+    w : In(weight_read(cfg))
+        The weight buffer's read port (``w__addr``, ``w__en``: one word per MAC cycle, ``mac_cycles``; its
+        ``w__data`` goes on as the operands' ``weight``).
     full : In(2)
         Per buffer: loaded. ``consumed``/``consume_buf``: Out(1), the entry's last MAC frees that buffer.
     drain : Out(drain_request(cfg))
-        The hand-off of a finished tile's bank to the drain.
+        The hand-off of a finished tile's bank to the drain, with each bank's ``touched`` slots (the
+        slots a MAC wrote in its tile; ``fresh`` reads them too).
     op : Out(operands(cfg))
         The stage-1 operands, to ``hdl.array.PEArray``'s ``op`` (signals ``op_valid``, ``op_fresh``,
-        ``op_slot``, ``op_bank``, and each lane's one-hot tile selects ``op_row_sel__<l>``,
-        ``op_col_sel__<l>``).
+        ``op_slot``, ``op_bank``, each lane's one-hot tile selects ``op_row_sel__<l>``,
+        ``op_col_sel__<l>``, and the weight word ``op_weight``).
     lane_active : Out(lanes)
         The lanes issuing a scheduled position (``weight_reads``).
-    touched : Out(acc_depth).array(2)
-        Per bank, the slots a MAC wrote in its tile.
     finished, load_stall, drain_stall : Out(1)
         The run's last tile is handed off; a cycle waiting for a buffer; a cycle waiting for the drain.
     """
@@ -79,14 +79,13 @@ class ComputeSequencer(wiring.Component):
         super().__init__({
             "cfg": In(config_layout(cfg)), "start": In(1),
             "ent": Out(entry_stream(cfg)), "unit": Out(unit_stream(cfg)),
-            "w_addr": Out(bits_for(cfg.weight_depth - 1)), "w_en": Out(1),
+            "w": In(weight_read(cfg)),
             "full": In(2), "consumed": Out(1), "consume_buf": Out(1),
             "drain": Out(drain_request(cfg)),
-            # stage-1 operands (the weight itself is the weight buffer's read data); each lane's tile
-            # selects one-hot (``hdl.tile.row_select``, ``col_select``; none: idle lane)
+            # stage-1 operands (the weight word is the weight buffer's read data, passed on); each lane's
+            # tile selects one-hot (``hdl.tile.row_select``, ``col_select``; none: idle lane)
             "op": Out(operands(cfg)),
             "lane_active": Out(cfg.lanes),  # stage 0: the lanes issuing a scheduled position (weights read)
-            "touched": Out(cfg.acc_depth).array(2),
             "finished": Out(1), "load_stall": Out(1), "drain_stall": Out(1),
         })
 
@@ -114,7 +113,7 @@ class ComputeSequencer(wiring.Component):
         first = Signal(reset_less=True)  # the current cycle issues a unit's first position
         buf, bank = Signal(), Signal()
         # (``wbase`` named: the tracer cannot name a variable that the header's states capture)
-        wp, wbase = Signal.like(self.w_addr, reset_less=True), Signal.like(self.w_addr, name="wbase", reset_less=True)
+        wp, wbase = Signal.like(self.w.addr, reset_less=True), Signal.like(self.w.addr, name="wbase", reset_less=True)
         sp, sbase = (Signal(index_addr_bits(cfg), reset_less=True) for _ in range(2))  # units consumed, per group
         # the current entry's stride pattern (strided; constants otherwise), latched when it is popped
         phase_r, phase_s, step_r, step_s = (Signal(pb, name=nm, reset_less=True)
@@ -122,11 +121,13 @@ class ComputeSequencer(wiring.Component):
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start), tiles.n.eq(n),
             ent.mg.eq(tiles.mg), ent.addr.eq(tiles.gbase), unit.mg.eq(tiles.mg), unit.addr.eq(sbase),
-            self.consume_buf.eq(buf), self.w_addr.eq(wp),
+            self.consume_buf.eq(buf), self.w.addr.eq(wp),
+            self.op.weight.eq(self.w.data),
             self.drain.bank.eq(bank), self.drain.x0.eq(tiles.x0), self.drain.y0.eq(tiles.y0),
             self.drain.g0.eq(tiles.g0), self.drain.mg.eq(tiles.mg),
         ]
         issue = Signal()  # stage 0: an op is issued this cycle
+        m.d.comb += self.w.en.eq(issue)  # every cycle: the port's ``en`` starts at 1 (``weight_read``)
         cur_r, cur_s, cur_slot = Signal.like(r), Signal.like(s), Signal.like(slot)  # its position and slot
 
         # R - 1 and S - 1, registered (the configuration is static during a run): with the unit step
@@ -155,7 +156,10 @@ class ComputeSequencer(wiring.Component):
             head_r1, head_s1, head_ulast1 = step(ent.phase_r, ent.phase_s, ent.step_r, ent.step_s, "entry")
             r1, s1, ulast1 = step(phase_r, phase_s, step_r, step_s, "start")
 
-        entering = Signal()  # ENTRY: the entry about to run is at the stream's head (and its pattern latched)
+        # ENTRY as a flip-flop of its own (set on the transitions into it, cleared when the entry pops): the
+        # lanes' start registers are enabled by it, not by a decode of the FSM state (that decode, fanned
+        # out to every lane's registers, led the wide strided array's worst path on the ECP5)
+        entering = Signal(name="in_entry")
         lane_r, lane_s, lane_on, unit_end = self._lanes(m, cur_r, cur_s, ulast, entering, issue,
                                                         (phase_r, phase_s, step_r, step_s))
         # strided with lanes: the lanes' starts are computed from the latched pattern, so an entry spends
@@ -183,7 +187,7 @@ class ComputeSequencer(wiring.Component):
                 m.d.sync += [wp.eq(wbase), sp.eq(sbase)]
                 for b in range(2):
                     with m.If(bank == b):
-                        m.d.sync += self.touched[b].eq(0)
+                        m.d.sync += self.drain.touched[b].eq(0)
 
             def header() -> None:
                 m.d.sync += [n.eq(ent.hcount), k.eq(0), tlast.eq(ent.hcount == 1)]
@@ -191,11 +195,11 @@ class ComputeSequencer(wiring.Component):
                     m.d.sync += in_tile_end.eq(1)
                     m.next = "TILE_END"
                 with m.Else():
+                    m.d.sync += entering.eq(1)
                     m.next = "ENTRY"
 
             header_states(m, ent, restart=restart, header=header)
             with m.State("ENTRY"):
-                m.d.comb += entering.eq(1)
                 m.d.sync += [nu.eq(ent.count), ku.eq(0), elast.eq(ent.count == 1), first.eq(1),
                              phase_r.eq(ent.phase_r), phase_s.eq(ent.phase_s),
                              step_r.eq(ent.step_r), step_s.eq(ent.step_s)]
@@ -206,13 +210,14 @@ class ComputeSequencer(wiring.Component):
                     m.d.sync += primed.eq(1)
                 with m.If(full_b & primed if wait else full_b):
                     m.d.comb += ent.next.eq(1)
+                    m.d.sync += entering.eq(0)
                     if wait:
                         m.d.sync += primed.eq(0)
                     m.next = "RUN"
                 with m.Else():  # waiting for the window (not the pattern's cycle)
                     m.d.comb += self.load_stall.eq(~full_b & primed if wait else 1)
             with m.State("RUN"):
-                m.d.comb += [issue.eq(1), self.w_en.eq(1), unit.next.eq(first)]
+                m.d.comb += [issue.eq(1), unit.next.eq(first)]
                 m.d.sync += [wp.eq(wp + 1), first.eq(0), slot.eq(cur_slot)]
                 # current position and slot: the unit's start on its first cycle, the counters after
                 start_r, start_s = {Unit.KERNEL: (phase_r, phase_s), Unit.ROW: (unit.r[0], 0),
@@ -235,6 +240,7 @@ class ComputeSequencer(wiring.Component):
                         m.d.comb += self.consumed.eq(1)
                         m.d.sync += [buf.eq(~buf), k.eq(k + 1), tlast.eq(k + 2 == n)]
                         with m.If(~tlast):
+                            m.d.sync += entering.eq(1)
                             m.next = "ENTRY"
                         with m.Else():
                             m.d.sync += in_tile_end.eq(1)
@@ -276,9 +282,9 @@ class ComputeSequencer(wiring.Component):
         slot1 = self.op.slot
         for b in range(2):
             with m.If(self.op.bank == b):
-                m.d.comb += self.op.fresh.eq(~self.touched[b].bit_select(slot1, 1))
+                m.d.comb += self.op.fresh.eq(~self.drain.touched[b].bit_select(slot1, 1))
                 with m.If(self.op.valid):
-                    m.d.sync += self.touched[b].bit_select(slot1, 1).eq(1)
+                    m.d.sync += self.drain.touched[b].bit_select(slot1, 1).eq(1)
         return m
 
     def _lanes(self, m: Module, cur_r: Signal, cur_s: Signal, ulast: Signal, entering: Signal,

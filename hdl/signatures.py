@@ -12,6 +12,7 @@ bus                producer (``Out``)           consumer (``In``)
 ``unit_stream``    sequencer ``unit``           decoder ``unit``
 ``index_write``    load (accelerator)           decoder ``wr``
 ``drain_request``  sequencer ``drain``          drain ``req``
+``weight_read``    weight buffer's read port    sequencer ``w``
 ``operands``       sequencer ``op``             array ``op``
 ``tile_write``     loader ``tile``              array ``tile`` (and on to its tile's ``w``)
 ``act_read``       loader ``act``               activation buffer ``rd``
@@ -37,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from amaranth.hdl import ShapeLike, signed
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
@@ -141,23 +142,40 @@ def index_write(cfg: ArrayConfig) -> wiring.Signature:
 
 def drain_request(cfg: ArrayConfig) -> wiring.Signature:
     """Sequencer's view of the hand-off of one finished tile to the drain: ``start`` with the tile's
-    accumulator ``bank``, its first-row/column/group flags and its group's filter count; ``idle``
-    answers whether the drain can take one."""
+    accumulator ``bank``, its first-row/column/group flags and its group's filter count; per bank the
+    slots a MAC wrote in its tile (``touched``: the others drain as 0); ``idle`` answers whether the
+    drain can take one."""
     return wiring.Signature({
         "start": Out(1), "bank": Out(1), "x0": Out(1), "y0": Out(1), "g0": Out(1), "mg": Out(cfg.count_bits),
+        "touched": Out(cfg.acc_depth).array(2),
         "idle": In(1),
     })
+
+
+def weight_shape(cfg: ArrayConfig) -> ShapeLike:
+    """A weight-buffer word: one signed weight, or with lanes a ``golden.words.weight_word`` of one per lane."""
+    return signed(cfg.weight_bits) if cfg.lanes == 1 else cfg.weight_word_bits
+
+
+def weight_read(cfg: ArrayConfig) -> wiring.Signature:
+    """The weight buffer's read port (``lib.memory``), as the buffer sees it: ``addr`` and ``en`` in, and
+    ``data`` out a cycle after an enabled read. The sequencer takes it ``In``; its ``en`` starts at 1
+    like the port's (``connect`` compares initial values), and the sequencer drives it every cycle."""
+    # the memory's own address width (0 bits for a one-word buffer, where ``bits_for`` gives 1)
+    return memory.ReadPort.Signature(addr_width=(cfg.weight_depth - 1).bit_length(), shape=weight_shape(cfg))
 
 
 def operands(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
     """The operands of one MAC cycle, registered in the sequencer (stage 1), broadcast to every PE:
     ``valid`` (an op to accumulate), ``fresh`` (its slot's first in the tile), the accumulator
-    ``slot`` and ``bank``, and each lane's one-hot tile selects ``row_sel``/``col_sel``
-    (``hdl.tile``). The weights come beside them from the weight buffer's read port."""
+    ``slot`` and ``bank``, each lane's one-hot tile selects ``row_sel``/``col_sel`` (``hdl.tile``), and
+    the ``weight`` word (``golden.words.weight_word``: the weight buffer's read data, which the sequencer
+    passes on; stage 1 too, aligned with the rest)."""
     return Bus({
         "valid": Out(1), "fresh": Out(1), "slot": Out(cfg.slot_bits), "bank": Out(1),
         "row_sel": Out(2 * cfg.max_kernel).array(cfg.lanes),
         "col_sel": Out(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
+        "weight": Out(cfg.weight_word_bits),
     }, prefix=prefix)
 
 
