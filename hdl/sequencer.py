@@ -359,15 +359,22 @@ class ComputeSequencer(wiring.Component):
             adv_r, adv_s = Signal(rb, name="advance_r", reset_less=True), Signal(pb, name="advance_s", reset_less=True)
             more, start_more = Signal(name="walk_more", reset_less=True), Signal(name="start_more", reset_less=True)
             limit = big_r if kind is Unit.KERNEL else 1  # a row unit never leaves its row
-            with m.If(entering):  # (computed only here: outside, the tables' outputs hold their reset value)
-                for lane in range(lanes + 1):
-                    q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
-                    r0 = Signal(rb, name=f"lane{lane}_start_r0")
-                    m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
+            # The starts are computed every cycle from the pattern (latched in ENTRY) and taken by their
+            # registers in ENTRY only: ``entering`` is the registers' enable, not a term of the sums (gating
+            # the tables' outputs with it put its fan-out at the head of the wide strided array's worst path)
+            starts = []
+            for lane in range(lanes + 1):
+                q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
+                r0 = Signal(rb, name=f"lane{lane}_start_r0")
+                m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
+                starts.append((r0, rem))
+            adv_q, adv_rem = divmod_s(times(step_s, lanes), sw, "advance")
+            with m.If(entering):
+                for lane, (r0, rem) in enumerate(starts):
                     m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
-                m.d.sync += [more.eq(r0 < limit), start_more.eq(r0 < limit)]  # lane V's
-                q, rem = divmod_s(times(step_s, lanes), sw, "advance")
-                m.d.sync += [adv_r.eq(times(step_r, lanes) + q), adv_s.eq(rem)]
+                lookahead = starts[lanes][0]  # lane V's
+                m.d.sync += [more.eq(lookahead < limit), start_more.eq(lookahead < limit)]
+                m.d.sync += [adv_r.eq(times(step_r, lanes) + adv_q), adv_s.eq(adv_rem)]
 
             def advanced(pr: Value, ps: Value, name: str) -> tuple[Signal, Value]:
                 """``(pr, ps)`` advanced by ``V * sigma`` positions (the row may leave the kernel)."""
