@@ -339,11 +339,12 @@ class ComputeSequencer(wiring.Component):
                 xs = Signal(width, name=f"{name}_x")
                 m.d.comb += xs.eq(x)
                 q, rem = Signal(rb, name=f"{name}_q"), Signal(pb, name=f"{name}_rem")
-                with m.Switch(big_s):
+                with m.Switch(big_s):  # a case per S and x (the outputs are 0 elsewhere: no latch)
                     for sv in range(1, K + 1):
-                        with m.Case(sv):
-                            m.d.comb += [q.eq(Array(Const(v // sv, rb) for v in range(1 << width))[xs]),
-                                         rem.eq(Array(Const(v % sv, pb) for v in range(1 << width))[xs])]
+                        with m.Case(sv), m.Switch(xs):
+                            for v in range(1 << width):
+                                with m.Case(v):
+                                    m.d.comb += [q.eq(v // sv), rem.eq(v % sv)]
                 return q, rem
 
             sw = bits_for((K - 1) * lanes + K)  # phase_s + l * step_s, step_s < S <= K
