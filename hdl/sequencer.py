@@ -327,7 +327,7 @@ class ComputeSequencer(wiring.Component):
                 phase_r, phase_s, step_r, step_s = pattern
             else:  # every unit from (0, 0) (a row: its column 0), one position per step
                 phase_r, phase_s, step_r, step_s = (Const(value, pb) for _, value in NO_PATTERN_FIELDS)
-            rb = bits_for(cfg.max_kernel ** 2 * (lanes + 1))  # rows past the kernel, for the lanes it has left
+            rb = bits_for(cfg.max_kernel ** 2 * (2 * lanes + 1))  # rows past the kernel, up to the far lookahead
             K = cfg.max_kernel
 
             def times(x: Value, k: int) -> Value:
@@ -347,16 +347,19 @@ class ComputeSequencer(wiring.Component):
                                     m.d.comb += [q.eq(v // sv), rem.eq(v % sv)]
                 return q, rem
 
-            sw = bits_for((K - 1) * lanes + K)  # phase_s + l * step_s, step_s < S <= K
-            # Registers of lanes 0 .. V: lane l's start phi + l*sigma (set per entry) and its position.
-            # Lane V is not issued: it is lane 0 one advance on (the lookahead), and whether it is still
-            # in the unit (``more``) is a flip-flop, so the unit's end, which the FSM acts on, is a
-            # register, not this cycle's adds and compares (those were the wide array's critical path on
-            # the ECP5, through the FSM into the unit counter).
-            start_r = [Signal(rb, name=f"lane{lane}_start_r", reset_less=True) for lane in range(lanes + 1)]
-            start_s = [Signal(pb, name=f"lane{lane}_start_s", reset_less=True) for lane in range(lanes + 1)]
-            pos_r = [Signal(rb, name=f"lane{lane}_pos_r", reset_less=True) for lane in range(lanes + 1)]
-            pos_s = [Signal(pb, name=f"lane{lane}_pos_s", reset_less=True) for lane in range(lanes + 1)]
+            # Registers of lanes 0 .. V and 2V: lane l's start phi + l*sigma (set per entry) and its
+            # position. Lanes V and 2V are not issued: lane V is lane 0 one advance on (the lookahead),
+            # lane 2V two (the far lookahead). Whether the lookahead is still in the unit (``more``) is a
+            # flip-flop, so the unit's end, which the FSM acts on, is a register, not this cycle's adds and
+            # compares (those were the wide array's critical path on the ECP5, through the FSM into the
+            # unit counter). Its next value is a compare of the far lookahead's row, a register, so no
+            # advance's add sits before that compare either (S into the advance's carry, the row's add, the
+            # compare against R was the wide strided array's worst path: 95.78 MHz).
+            regs = [*range(lanes + 1), 2 * lanes]
+            start_r = [Signal(rb, name=f"lane{lane}_start_r", reset_less=True) for lane in regs]
+            start_s = [Signal(pb, name=f"lane{lane}_start_s", reset_less=True) for lane in regs]
+            pos_r = [Signal(rb, name=f"lane{lane}_pos_r", reset_less=True) for lane in regs]
+            pos_s = [Signal(pb, name=f"lane{lane}_pos_s", reset_less=True) for lane in regs]
             adv_r, adv_s = Signal(rb, name="advance_r", reset_less=True), Signal(pb, name="advance_s", reset_less=True)
             more, start_more = Signal(name="walk_more", reset_less=True), Signal(name="start_more", reset_less=True)
             limit = big_r if kind is Unit.KERNEL else 1  # a row unit never leaves its row
@@ -364,12 +367,15 @@ class ComputeSequencer(wiring.Component):
             # registers in ENTRY only: ``entering`` is the registers' enable, not a term of the sums (gating
             # the tables' outputs with it put its fan-out at the head of the wide strided array's worst path)
             starts = []
-            for lane in range(lanes + 1):
-                q, rem = divmod_s(phase_s + times(step_s, lane), sw, f"lane{lane}_start")
+            def sw(lane: int) -> int:  # phase_s + l * step_s, step_s < S <= K
+                return bits_for((K - 1) * lane + K)
+
+            for lane in regs:
+                q, rem = divmod_s(phase_s + times(step_s, lane), sw(max(lane, lanes)), f"lane{lane}_start")
                 r0 = Signal(rb, name=f"lane{lane}_start_r0")
                 m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
                 starts.append((r0, rem))
-            adv_q, adv_rem = divmod_s(times(step_s, lanes), sw, "advance")
+            adv_q, adv_rem = divmod_s(times(step_s, lanes), sw(lanes), "advance")
             with m.If(entering):
                 for lane, (r0, rem) in enumerate(starts):
                     m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
@@ -384,17 +390,20 @@ class ComputeSequencer(wiring.Component):
                 m.d.comb += [ns.eq(ps + adv_s), carry.eq(ns >= big_s), nr.eq(pr + adv_r + carry)]
                 return nr, Mux(carry, ns - big_s, ns)
 
-            # every register V steps on (lane 0's: the lookahead's position), or back to its start
-            nxt = [(pos_r[lanes], pos_s[lanes])] + [advanced(pos_r[lane], pos_s[lane], f"lane{lane}")
-                                                   for lane in range(1, lanes + 1)]
+            # every register V steps on (lane 0's: the lookahead's position; the lookahead's: the far
+            # lookahead's), or back to its start
+            far = lanes + 1  # the far lookahead's registers
+            nxt = [(pos_r[lanes], pos_s[lanes]),
+                   *(advanced(pos_r[lane], pos_s[lane], f"lane{lane}") for lane in range(1, lanes)),
+                   (pos_r[far], pos_s[far]), advanced(pos_r[far], pos_s[far], f"lane{2 * lanes}")]
             with m.If(issue & ~entering):
                 with m.If(more):
-                    m.d.sync += more.eq(nxt[lanes][0] < limit)
-                    for lane in range(lanes + 1):
+                    m.d.sync += more.eq(pos_r[far] < limit)  # the lookahead's next row: the far one's
+                    for lane in range(lanes + 2):
                         m.d.sync += [pos_r[lane].eq(nxt[lane][0]), pos_s[lane].eq(nxt[lane][1])]
                 with m.Else():
                     m.d.sync += more.eq(start_more)
-                    for lane in range(lanes + 1):
+                    for lane in range(lanes + 2):
                         m.d.sync += [pos_r[lane].eq(start_r[lane]), pos_s[lane].eq(start_s[lane])]
             if kind is Unit.KERNEL:
                 pos = [(pos_r[lane], pos_s[lane], pos_r[lane] < big_r) for lane in range(lanes)]
