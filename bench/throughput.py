@@ -133,29 +133,29 @@ def measure(paths: list[Path], sparsity: float = 0.75, sigma: int = 4, seed: int
 
 
 def tables(rows: list[dict]) -> str:
-    """One Markdown table per (board, array), each with its sources and tool versions under it."""
-    out = []
-    groups = list(dict.fromkeys((r["board"], r["array"], r["lanes"]) for r in rows))
+    """One Markdown table, a row per build, grouped by board and array; under it, per group, the report
+    each row came from and the tool versions its builds record."""
     sp = f"{rows[0]['sparsity']:.0%}" if rows else ""
+    out = [f"| board, array | MACs (DSPs) | dataflow | Fmax (MHz) | timing | peak GMAC/s | cycles, {sp} | "
+           "dense-equiv. GMAC/s | speedup (time) | logic per MAC | GMAC/s per DSP: peak | dense-equiv. |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    groups = list(dict.fromkeys((r["board"], r["array"], r["lanes"]) for r in rows))
     for board, array, lanes in groups:
         g = [r for r in rows if (r["board"], r["array"], r["lanes"]) == (board, array, lanes)]
-        bel = g[0]["logic_bel"]
-        out += [f"**{board}** ({g[0]['device']}), {array} PEs x {lanes} lane{'s' if lanes > 1 else ''}: "
-                f"{g[0]['macs']} MACs on {g[0]['dsps']} DSPs", "",
-                f"| dataflow | Fmax (MHz) | timing at {g[0]['clock_mhz']:g} MHz | peak GMAC/s | cycles, {sp} | "
-                f"dense-equiv. GMAC/s | speedup (time) | {bel} per MAC | peak GMAC/s per DSP | "
-                "dense-equiv. GMAC/s per DSP |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in g:
+        where = f"{board} {array}" + (f" x {lanes} lanes" if lanes > 1 else "")
+        for k, r in enumerate(g):
             speed = f"{r['speedup']:.2f}x" if r["speedup"] is not None else "–"
-            out.append(f"| {r['dataflow']} | {r['fmax_mhz']:.2f} | {'met' if r['timing_passed'] else 'failed'} | "
-                       f"{r['peak_gmacs']:.2f} | {r['cycles']} | {r['dense_equivalent_gmacs']:.2f} | {speed} | "
-                       f"{r['logic_per_mac']:.0f} | {r['peak_gmacs'] / r['dsps']:.3f} | "
-                       f"{r['dense_equivalent_gmacs'] / r['dsps']:.3f} |")
-        out += ["", "Reports: " + "; ".join(f"{r['dataflow']} `{Path(r['source']).name}`"
-                                           + (f" (RTL {r['rtl']})" if r["rtl"] else "") for r in g) + ".",
-                versions_note([{"tools": r["tools"]} for r in g]), ""]
-    return "\n".join(out).rstrip() + "\n"
+            timing = f"{'met' if r['timing_passed'] else 'failed'} at {r['clock_mhz']:g}"
+            head = (where, f"{r['macs']} ({r['dsps']})") if k == 0 else ("", "")
+            out.append(f"| {head[0]} | {head[1]} | "
+                       f"{r['dataflow']} | {r['fmax_mhz']:.2f} | {timing} | {r['peak_gmacs']:.2f} | {r['cycles']} | "
+                       f"{r['dense_equivalent_gmacs']:.2f} | {speed} | {r['logic_per_mac']:.0f} {r['logic_bel']} | "
+                       f"{r['peak_gmacs'] / r['dsps']:.3f} | {r['dense_equivalent_gmacs'] / r['dsps']:.3f} |")
+        notes.append(f"* {where}: " + "; ".join(f"{r['dataflow']} `{Path(r['source']).name}`"
+                                               + (f" (RTL {r['rtl']})" if r["rtl"] else "") for r in g)
+                     + ". " + versions_note([{"tools": r["tools"]} for r in g]))
+    return "\n".join([*out, "", "Reports:", "", *notes]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

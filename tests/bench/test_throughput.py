@@ -49,7 +49,7 @@ def test_cli_prints_a_table_and_names_bad_input(tmp_path, capsys):
     good.write_text(json.dumps(_report("dense", 105.0, 1600, lanes=9)))
     assert main([str(good), "--json", str(tmp_path / "rows.json")]) == 0
     out = capsys.readouterr().out
-    assert "4x4 PEs x 9 lanes: 144 MACs on 144 DSPs" in out and "| dense | 105.00 | met |" in out
+    assert "| ulx3s-85f 4x4 x 9 lanes | 144 (144) | dense | 105.00 | met at 100 |" in out
     assert json.loads((tmp_path / "rows.json").read_text())[0]["macs"] == 144
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
