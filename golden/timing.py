@@ -113,10 +113,13 @@ stream, the stream's latency less one (waiting), the cycle the header is at the 
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 
 PATTERN_LATENCY = 1
-"""``hdl.sequencer`` with ``lanes`` > 1 and a stride pattern (strided): cycles an entry's pattern spends in
-registers before the lanes' start positions (``phi + l*sigma``, a divmod by ``S`` per lane) are computed
-from it. From the index stream's head in the entry's one cycle, that was the wide strided array's
-critical path on the ECP5 (85.5 MHz, ``docs/fpga.md``)."""
+"""``hdl.sequencer`` with ``lanes`` > 1 and a stride pattern (strided): cycles from an entry's pattern at the
+index stream's head to the registers that hold its lanes' start positions (``phi + l*sigma``, a divmod by
+``S`` per lane) and whether its units go on past one cycle: the pattern's own register, then
+``PATTERN_LATENCY - 1`` registers after the starts' tables and adds. From the stream's head in the entry's
+one cycle that was the wide strided array's critical path on the ECP5 (85.5 MHz); with the pattern's
+register it reaches 89-98 MHz, and a second register (2) did not help: the tables and adds of ten lanes,
+spread over the die, are a long path even between registers (84.63 MHz, ``docs/fpga.md``)."""
 
 
 def entry_cycles(cfg) -> int:
@@ -154,7 +157,7 @@ LATENCY_TABLE = (
     ("PE_DRAIN_DATA_LATENCY", "`hdl.pe`, with `acc_pipeline`"),
     ("ROW_COPY_LATENCY", "`hdl.array`"),
     ("ADDER_LEVELS_PER_STAGE", "`hdl.pe` adder tree (levels per register)"),
-    ("PATTERN_LATENCY", "`hdl.sequencer`, strided with `lanes` > 1 (fixed)"),
+    ("PATTERN_LATENCY", "`hdl.sequencer`, strided with `lanes` > 1 (at least 1)"),
     ("PSUM_LATENCY", "`hdl.buffers`, `hdl.epilogue`"),
     ("EPILOGUE_STAGES", "`hdl.epilogue`, per stage"),
     ("EPILOGUE_LATENCY", "`hdl.epilogue` (the stages' sum)"),

@@ -38,7 +38,7 @@ from golden.lanes import lane_taps
 from golden.timing import PATTERN_LATENCY, entry_cycles
 from golden.words import NO_PATTERN_FIELDS
 
-from .delay import require
+from .delay import delay, require
 from .layouts import config_layout, index_addr_bits
 from .signatures import drain_request, entry_stream, operands, unit_stream, weight_read
 from .tile import col_select_bit, row_select_bit
@@ -166,9 +166,12 @@ class ComputeSequencer(wiring.Component):
         # ``PATTERN_LATENCY`` cycles in ENTRY before it can pop (``golden.timing.entry_cycles``)
         wait = entry_cycles(cfg) - 1
         if wait:
-            require("PATTERN_LATENCY", PATTERN_LATENCY, PATTERN_LATENCY == 1,
-                    "hdl.sequencer latches an entry's pattern in one register")
-        primed = Signal(name="pattern_primed", reset_less=True)  # the pattern has been latched for a cycle
+            require("PATTERN_LATENCY", PATTERN_LATENCY, PATTERN_LATENCY >= 1,
+                    "hdl.sequencer latches an entry's pattern in a register before computing the lanes' starts")
+        # cycles the entry has been in ENTRY, up to ``wait``: its pattern and the starts computed from it have
+        # passed their registers once it reaches ``wait``
+        primed = Signal(range(max(wait, 1) + 1), name="pattern_primed", reset_less=True)
+        ready = primed == wait
 
         # TILE_END as a flip-flop of its own (set on the transitions into it, cleared when it hands the
         # tile over), so the drain start and the tile walker's advance are a gate of two flip-flops, not
@@ -207,15 +210,16 @@ class ComputeSequencer(wiring.Component):
                     m.d.sync += [xr.eq(head_r1), xs.eq(head_s1), ulast.eq(head_ulast1)]
                 full_b = self.full.bit_select(buf, 1)
                 if wait:
-                    m.d.sync += primed.eq(1)
-                with m.If(full_b & primed if wait else full_b):
+                    with m.If(~ready):
+                        m.d.sync += primed.eq(primed + 1)
+                with m.If(full_b & ready if wait else full_b):
                     m.d.comb += ent.next.eq(1)
                     m.d.sync += entering.eq(0)
                     if wait:
                         m.d.sync += primed.eq(0)
                     m.next = "RUN"
-                with m.Else():  # waiting for the window (not the pattern's cycle)
-                    m.d.comb += self.load_stall.eq(~full_b & primed if wait else 1)
+                with m.Else():  # waiting for the window (not the pattern's cycles)
+                    m.d.comb += self.load_stall.eq(~full_b & ready if wait else 1)
             with m.State("RUN"):
                 m.d.comb += [issue.eq(1), unit.next.eq(first)]
                 m.d.sync += [wp.eq(wp + 1), first.eq(0), slot.eq(cur_slot)]
@@ -366,22 +370,30 @@ class ComputeSequencer(wiring.Component):
             # The starts are computed every cycle from the pattern (latched in ENTRY) and taken by their
             # registers in ENTRY only: ``entering`` is the registers' enable, not a term of the sums (gating
             # the tables' outputs with it put its fan-out at the head of the wide strided array's worst path)
-            starts = []
             def sw(lane: int) -> int:  # phase_s + l * step_s, step_s < S <= K
                 return bits_for((K - 1) * lane + K)
 
+            # With a stride pattern, the starts and the advance pass ``PATTERN_LATENCY - 1`` registers of their
+            # own after the pattern's (``golden.timing.PATTERN_LATENCY``), so that the registers ENTRY loads
+            # take them, and the lookahead's compare against R, from flip-flops: the table, the add and the
+            # compare in one cycle after the pattern's register were the wide strided array's worst path.
+            stages = PATTERN_LATENCY - 1 if dataflow_of(cfg.dataflow).pattern else 0
+            starts = []
             for lane in regs:
                 q, rem = divmod_s(phase_s + times(step_s, lane), sw(max(lane, lanes)), f"lane{lane}_start")
                 r0 = Signal(rb, name=f"lane{lane}_start_r0")
                 m.d.comb += r0.eq(phase_r + times(step_r, lane) + q)
-                starts.append((r0, rem))
+                starts.append((delay(m, r0, stages, name=f"lane{lane}_start_r{{k}}", reset_less=True),
+                               delay(m, rem, stages, name=f"lane{lane}_start_s{{k}}", reset_less=True)))
             adv_q, adv_rem = divmod_s(times(step_s, lanes), sw(lanes), "advance")
+            adv_r0 = delay(m, times(step_r, lanes) + adv_q, stages, name="advance_r{k}", reset_less=True)
+            adv_rem = delay(m, adv_rem, stages, name="advance_s{k}", reset_less=True)
             with m.If(entering):
                 for lane, (r0, rem) in enumerate(starts):
                     m.d.sync += [start_r[lane].eq(r0), start_s[lane].eq(rem), pos_r[lane].eq(r0), pos_s[lane].eq(rem)]
                 lookahead = starts[lanes][0]  # lane V's
                 m.d.sync += [more.eq(lookahead < limit), start_more.eq(lookahead < limit)]
-                m.d.sync += [adv_r.eq(times(step_r, lanes) + adv_q), adv_s.eq(adv_rem)]
+                m.d.sync += [adv_r.eq(adv_r0), adv_s.eq(adv_rem)]
 
             def advanced(pr: Value, ps: Value, name: str) -> tuple[Signal, Value]:
                 """``(pr, ps)`` advanced by ``V * sigma`` positions (the row may leave the kernel)."""

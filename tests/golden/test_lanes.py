@@ -217,10 +217,10 @@ def test_issue_13_targets_on_the_headline_layer(headline_cycles):
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-def test_a_strided_wide_entry_waits_one_cycle_for_its_pattern(dataflow, monkeypatch):
+def test_a_strided_wide_entry_waits_for_its_pattern(dataflow, monkeypatch):
     """Strided with lanes computes its lanes' starts from the entry's latched pattern (``PATTERN_LATENCY``):
-    on a layer bound by the sequencer, every entry costs one cycle more than the one pop cycle of the
-    other dataflows, and nothing else changes; no other dataflow or lane count pays it."""
+    on a layer bound by the sequencer, every entry costs ``PATTERN_LATENCY`` cycles more than the one pop
+    cycle of the other dataflows, and nothing else changes; no other dataflow or lane count pays it."""
     import golden.timing
 
     wide = ArrayConfig(dataflow=dataflow, lanes=3, acc_depth=8)
@@ -230,11 +230,12 @@ def test_a_strided_wide_entry_waits_one_cycle_for_its_pattern(dataflow, monkeypa
     ly = random_layer(np.random.default_rng(7), 8, 12, 6, 6, padding=1, kernel_density=0.9)
     enc = encode(ly, wide)
     now = simulate(enc)
+    latency = golden.timing.PATTERN_LATENCY
     monkeypatch.setattr(golden.timing, "PATTERN_LATENCY", 0)
     without = simulate(enc)
     assert now.drain_stall_cycles == without.drain_stall_cycles == 0  # the sequencer bounds the run
-    # the pattern's cycle overlaps a wait for the window (the run's first entry waits for its load)
+    # the pattern's cycles overlap a wait for the window (the run's first entry waits for its load)
     hidden = without.load_stall_cycles - now.load_stall_cycles
     entries = sum(len(e) for e in enc.entries) * enc.tiles_y * enc.tiles_x
-    assert now.busy_cycles - without.busy_cycles == (entries - hidden if pays else 0)
-    assert hidden == (1 if pays else 0)
+    assert now.busy_cycles - without.busy_cycles == (latency * entries - hidden if pays else 0)
+    assert hidden == (latency if pays else 0)

@@ -77,6 +77,18 @@ def test_a_changed_latency_changes_the_hardware_and_the_model_alike(monkeypatch,
     assert res.perf == simulate(enc).to_dict()
 
 
+@pytest.mark.parametrize("pattern_latency", [1, 3])
+def test_strided_lanes_follow_the_pattern_latency(monkeypatch, pattern_latency):
+    """The lanes' starts pass ``PATTERN_LATENCY - 1`` registers after the pattern's, whatever the number."""
+    set_latency(monkeypatch, PATTERN_LATENCY=pattern_latency)
+    cfg = ArrayConfig(dataflow="strided", lanes=3, **SMALL)
+    ly = random_layer(np.random.default_rng(5), m=3, c=3, h=5, w=5, kernel_density=0.7, padding=1)
+    enc = encode(ly, cfg)
+    res = run_pysim(enc)
+    assert np.array_equal(res.outputs, conv2d(ly.weights, ly.activations, ly.stride, ly.padding, 32))
+    assert res.perf == simulate(enc).to_dict()
+
+
 def test_the_output_stages_follow_their_table(monkeypatch):
     stages = dict(golden.timing.EPILOGUE_STAGES, round=2, saturate=3)
     set_latency(monkeypatch, EPILOGUE_STAGES=stages, EPILOGUE_LATENCY=sum(stages.values()))
