@@ -28,6 +28,7 @@ from golden.words import LOAD_TARGETS, PERF_FIELDS, load_targets
 from .array import PEArray
 from .buffers import ActivationBuffer, OutputBuffer
 from .decoder import make_decoder
+from .delay import delay
 from .drain import Drain
 from .epilogue import OutputStage
 from .layouts import config_layout, load_layout, perf_layout
@@ -37,6 +38,12 @@ from .replica import KEEP
 from .reset import ResetCopies
 from .sequencer import ComputeSequencer
 from .signatures import weight_shape
+
+PIPELINED_STROBES = ("weight_reads",)
+"""Performance counters whose several strobes per cycle are each registered before they are summed: the
+lanes' issue bits into the weight-read count's adder were the wide array's worst path at a 150 MHz
+constraint on the ECP5 (``docs/fpga.md``). Only counters whose strobes all end before the last tile's
+drain may take the extra cycle (the output writes go on until ``done``)."""
 
 
 class Accelerator(wiring.Component):
@@ -263,7 +270,9 @@ class Accelerator(wiring.Component):
 
         Each increment is registered before it is added (with a registered ``busy``), so the strobes,
         which are the ends of the control paths, drive a flip-flop rather than a ``perf_bits`` carry
-        chain. The counters therefore settle one cycle after ``done`` rises; the host reads them later.
+        chain; the strobes of :data:`PIPELINED_STROBES` are each registered before they are summed too.
+        The counters therefore settle one cycle after ``done`` rises (those two cycles after their last
+        strobe, which comes before the last tile's drain); the host reads them later.
         """
         for name in PERF_FIELDS:
             # the counters are cleared a cycle after ``start``, not by the domain's reset (which would
@@ -276,6 +285,8 @@ class Accelerator(wiring.Component):
             m.d.comb += getattr(self.perf, name).eq(ctr)
             inc = strobes[name]
             if isinstance(inc, list):
+                if name in PIPELINED_STROBES and len(inc) > 1:
+                    inc = [delay(m, s, 1, name=f"{name}_strobe{k}", reset_less=True) for k, s in enumerate(inc)]
                 inc = sum(s.as_unsigned() for s in inc) if inc else 0
             inc_r = Signal(range(max(2, self._max_increment(strobes[name]) + 1)), name=f"{name}_inc",
                            reset_less=True)  # >= 1 bit
