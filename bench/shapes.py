@@ -38,7 +38,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from unittest import mock
 
 import numpy as np
 
@@ -282,11 +281,8 @@ def trial_encode(layer: Layer, cfg: ArrayConfig) -> None:
 def plan_of(layer: Layer, cfg: ArrayConfig) -> Plan | None:
     """``golden.passes.fit_or_plan(layer, cfg)`` (``None``: the layer runs whole), its rule unchanged, with
     its trial encode (which packs every weight word to see whether the images fit) and the planner's
-    ``ImageWords`` swapped for their counted equivalents (:func:`trial_encode`, :class:`CountedImageWords`)
-    while it runs: ``golden.passes`` looks both up in its module when called."""
-    with mock.patch.object(golden_passes, "encode", trial_encode), \
-            mock.patch.object(golden_passes, "ImageWords", CountedImageWords):
-        return golden_passes.fit_or_plan(layer, cfg)
+    ``ImageWords`` replaced by their counted equivalents (:func:`trial_encode`, :class:`CountedImageWords`)."""
+    return golden_passes.fit_or_plan(layer, cfg, fits=trial_encode, images=CountedImageWords)
 
 
 def same_plan(a: Plan | None, b: Plan | None) -> bool:

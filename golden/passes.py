@@ -50,6 +50,7 @@ same activation buffer, at the price of partial sums (counted in the transfer).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -243,14 +244,19 @@ def subsampled(layer: Layer) -> Layer:
     return replace(layer, activations=np.ascontiguousarray(layer.activations[:, ::s, ::s]), stride=1)
 
 
-def fit_or_plan(layer: Layer, cfg: ArrayConfig) -> Plan | None:
+def fit_or_plan(layer: Layer, cfg: ArrayConfig, *, fits: Callable[[Layer, ArrayConfig], object] = encode,
+                images: type[ImageWords] = ImageWords) -> Plan | None:
     """``None`` if ``layer`` runs on ``cfg`` in one go as it is, else its passes (a 1x1 strided layer runs
-    :func:`subsampled`, as a plan of one pass if it fits); ``ValueError`` (one line) if neither."""
+    :func:`subsampled`, as a plan of one pass if it fits); ``ValueError`` (one line) if neither.
+
+    ``fits`` is the whole layer's test (raises ``ValueError`` naming what does not fit) and ``images``
+    counts a chunk's image words (:func:`plan`): ``golden.encode``'s by default; a study that only needs
+    the verdicts passes cheaper equivalents (``bench.shapes`` counts the words without packing them)."""
     if subsampled(layer) is not layer:
-        return plan(layer, cfg)
+        return plan(layer, cfg, images=images)
     def whole_error() -> ValueError:  # encode's one line naming every limit the whole layer breaks
         try:
-            encode(layer, cfg)
+            fits(layer, cfg)
         except ValueError as e:
             return e
         raise AssertionError("the layer fits after all")  # pragma: no cover - fit_problems said it does not
@@ -260,17 +266,17 @@ def fit_or_plan(layer: Layer, cfg: ArrayConfig) -> Plan | None:
         raise whole_error()  # a kernel, stride or value the array cannot run at all: passes do not help
     if not problems:  # the activations and outputs fit: the images decide (counted by encode)
         try:
-            encode(layer, cfg)
+            fits(layer, cfg)
             return None
         except ValueError:
             pass
     try:
-        return plan(layer, cfg)
+        return plan(layer, cfg, images=images)
     except ValueError as split:
         raise ValueError(f"{whole_error()}; it does not run in passes either: {split}") from None
 
 
-def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
+def plan(layer: Layer, cfg: ArrayConfig, *, images: type[ImageWords] = ImageWords) -> Plan:
     """The passes that run ``layer`` on ``cfg``: fewest tile rows, then fewest transferred words (module
     docstring).
 
@@ -285,7 +291,7 @@ def plan(layer: Layer, cfg: ArrayConfig) -> Plan:
     if problems:
         raise ValueError("; ".join(text for _, text in problems))
     ly = layer
-    counter = ImageWords(ly.weights, ly.s, cfg)
+    counter = images(ly.weights, ly.s, cfg)
     fewest = _channel_chunk(ly, cfg, counter)
     # more (smaller) channel chunks than the fewest that fit: each may allow taller bands (fewer tile
     # rows) at the price of partial sums; tried, on arrays that add partial sums, while they can help
