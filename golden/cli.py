@@ -106,6 +106,9 @@ _ARRAY_HELP = {
                 "2*drain_lanes more multipliers); 0: raw sums, layers must fit the buffers channel-wise",
     "param_depth": "output channels per pass the output stage holds a bias and requantization for (with --epilogue 1)",
     "perf_bits": "performance-counter width (a run must take < 2**N cycles)",
+    "dsp_packing": "products per multiplier: 2 shares one 18x18 multiplier (per lane) between neighbouring PE "
+                   "columns, half the DSP blocks for a small correction, same cycles and results (8-bit "
+                   "operands at most; ECP5)",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .dataflow import DATAFLOW_TABLE, bits_for, dataflow_of
+from .dsp_packing import fits as packing_fits
 from .words import chan_word, unit_word, weight_word
 
 DATAFLOWS = tuple(DATAFLOW_TABLE)
@@ -103,6 +104,11 @@ class ArrayConfig:
         (with ``epilogue``; a layer with more runs in filter passes).
     perf_bits : width of each performance counter; 48 never wraps in practice, a small FPGA can save
         area with fewer (a run whose counts do not fit is reported by ``golden.check``, not wrapped silently).
+    dsp_packing : products per multiplier: 1, or 2 for two neighbouring PE columns sharing one 18x18
+        multiplier per lane (the weight is broadcast, so both multiply it: ``golden.dsp_packing``, built by
+        ``hdl.shared_multipliers``); half the DSP blocks for a small soft correction, same latency and
+        results, so cycles and outputs do not change. 8-bit operands at most (``golden.dsp_packing.fits``);
+        with an odd ``cols`` the last column keeps its own multipliers.
     """
 
     dataflow: str = "kernel"
@@ -126,6 +132,7 @@ class ArrayConfig:
     epilogue: int = 1
     param_depth: int = 256
     perf_bits: int = 48
+    dsp_packing: int = 1
 
     def __post_init__(self) -> None:
         dataflow_of(self.dataflow)  # raises for an unknown name
@@ -162,11 +169,26 @@ class ArrayConfig:
         _check_int("acc_bits", self.acc_bits, need, 64,
                    hint=f"a product of {self.weight_bits}-bit weights and {self.act_bits}-bit activations "
                         f"needs at least {need} bits")
+        _check_int("dsp_packing", self.dsp_packing, 1, 2, hint="products per multiplier (2: PE column pairs share one)")
+        if self.dsp_packing == 2:
+            if self.cols < 2:
+                raise ValueError("dsp_packing 2 shares a multiplier between neighbouring PE columns; it needs "
+                                 f"cols >= 2, not {self.cols}")
+            try:
+                packing_fits(self.act_bits, self.weight_bits)
+            except ValueError as e:
+                why = str(e).removeprefix("dsp packing: ")
+                raise ValueError(f"dsp_packing 2 cannot pack {why}; or dsp_packing 1") from None
 
     # --- derived sizes (used by hdl, golden and the manifest alike) ---
     @property
     def pes(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def packed_pairs(self) -> int:
+        """PE column pairs per PE row that share their multipliers (``dsp_packing`` 2), 0 otherwise."""
+        return self.cols // 2 if self.dsp_packing == 2 else 0
 
     @property
     def multipliers(self) -> int:

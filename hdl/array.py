@@ -15,7 +15,9 @@ registers and the weight buffer's read data) and are fanned out in two registere
 
 The copies are deliberate (``hdl.replica``). The drain's read address and enable get one registered
 copy per PE row as well (``golden.timing.ROW_COPY_LATENCY``), so the drain sees a PE's accumulator
-``golden.timing.array_drain_latency`` cycles after it asks. Operands presented at the array's inputs
+``golden.timing.array_drain_latency`` cycles after it asks. With ``dsp_packing`` 2 the PEs of each
+column pair take their products from one :class:`~hdl.shared_multipliers.SharedMultipliers` (one DSP block
+per lane for both). Operands presented at the array's inputs
 reach the PEs' accumulators after ``golden.timing.array_latency`` cycles: the weight and control wait
 ``TILE_LATENCY`` registers (stage B, then stage A and any more) for the tile's activation.
 """
@@ -35,6 +37,7 @@ from .layouts import config_layout, word_view
 from .pe import ProcessingElement
 from .replica import KEEP
 from .reset import ResetCopies
+from .shared_multipliers import SharedMultipliers
 from .signatures import drain_read, operands, tile_write
 from .tile import ActivationTile
 
@@ -110,13 +113,25 @@ class PEArray(wiring.Component):
             drain_addr, drain_en = (copy(port, i, name, ROW_COPY_LATENCY)
                                     for port, name in ((self.drain.addr, "drain_addr"), (self.drain.en, "drain_en")))
             for j in range(cfg.cols):
-                pe = ProcessingElement(cfg)
+                shared = j < 2 * cfg.packed_pairs  # its multipliers are its column pair's (``dsp_packing``)
+                pe = ProcessingElement(cfg, multipliers=not shared)
                 m.submodules[f"pe_{i}_{j}"] = row_reset(f"row{i}", pe)  # a reset copy per row (``hdl.reset``)
                 m.d.comb += [
                     pe.valid.eq(valid), pe.fresh.eq(fresh), pe.addr.eq(addr),
-                    *(pe.weight[lane].eq(w) for lane, w in enumerate(weights)),
-                    *(pe.act[lane].eq(tile.act[lane][i][j]) for lane in range(cfg.lanes)),
                     pe.drain_addr.eq(drain_addr), pe.drain_en.eq(drain_en),
                     self.drain.data[i * cfg.cols + j].eq(pe.drain_data),
                 ]
+                acts = [tile.act[lane][i][j] for lane in range(cfg.lanes)]
+                if not shared:
+                    m.d.comb += [*(pe.weight[lane].eq(w) for lane, w in enumerate(weights)),
+                                 *(pe.act[lane].eq(a) for lane, a in enumerate(acts))]
+                    continue
+                # one DSP per lane for PEs (i, 2k) and (i, 2k + 1): the weight once, both activations
+                k, second = divmod(j, 2)
+                if not second:
+                    pair = m.submodules[f"pair_{i}_{k}"] = SharedMultipliers(cfg)
+                    m.d.comb += [pair.weight[lane].eq(w) for lane, w in enumerate(weights)]
+                act_in, product = (pair.act2, pair.product2) if second else (pair.act1, pair.product1)
+                m.d.comb += [*(act_in[lane].eq(a) for lane, a in enumerate(acts)),
+                             *(pe.product[lane].eq(product[lane]) for lane in range(cfg.lanes))]
         return m

@@ -29,6 +29,11 @@ block). Everything else is the one generate-time choice ``ArrayConfig.acc_pipeli
   read asynchronously in stage 2; the iCE40 has no LUT RAM, so there the bank is a block RAM read
   through its own register (issued in stage 1), and one more write-back (``fwd3``) is forwarded.
 
+With ``dsp_packing`` 2 a PE may leave its multiplies to :mod:`hdl.shared_multipliers`, which serves two
+neighbouring PEs from one DSP block per lane: it then takes the products instead of the operands, in the
+stage its own multipliers would have delivered them (``golden.timing.pe_sum_stage`` after the op), so
+everything from the adder tree on is the same PE.
+
 The drain's read takes ``golden.timing.pe_drain_latency`` cycles: the RAM's register (``acc_pipeline``
 0) or the registered read address and a read-data register next to the PE (1). Every register chain
 here is as long as ``golden.timing`` says (``pe_latency``, ``pe_sum_stage``...); the accumulate loop's
@@ -59,6 +64,15 @@ from .multiplier import RegisteredMultiplier
 from .replica import KEEP
 
 
+def lane_operand(m: Module, cfg: ArrayConfig, value, name: str):
+    """A lane's operand as its multiplier takes it: with ``acc_pipeline`` registered in the fabric first
+    (``golden.timing.PE_OPERAND_LATENCY``: the tile's column mux and the route to the DSP block get a cycle of
+    their own), else ``value`` itself. Shared by the PE's own multipliers and :mod:`hdl.shared_multipliers`."""
+    if not cfg.acc_pipeline:
+        return value
+    return delay(m, value, PE_OPERAND_LATENCY, name=name, reset_less=True, attrs=KEEP)
+
+
 class ProcessingElement(wiring.Component):
     """One PE: per cycle the sum of ``lanes`` products into one slot of a double-banked accumulator file.
 
@@ -80,14 +94,22 @@ class ProcessingElement(wiring.Component):
         The drain reads ``drain_addr``.
     drain_data : Out(signed(acc_bits))
         The accumulator read ``golden.timing.pe_drain_latency`` cycles earlier.
+    product : In(signed(act_bits + weight_bits)).array(lanes)
+        Only with ``multipliers=False``, in place of ``weight`` and ``act``: each lane's product of the op
+        ``golden.timing.pe_sum_stage`` cycles earlier (from :mod:`hdl.shared_multipliers`).
     """
 
-    def __init__(self, cfg: ArrayConfig):
+    def __init__(self, cfg: ArrayConfig, *, multipliers: bool = True):
         self._cfg = cfg
+        self._multipliers = multipliers
         addr_bits = cfg.slot_bits + 1
+        if multipliers:
+            operands = {"weight": In(signed(cfg.weight_bits)).array(cfg.lanes),
+                        "act": In(signed(cfg.act_bits)).array(cfg.lanes)}
+        else:
+            operands = {"product": In(signed(cfg.act_bits + cfg.weight_bits)).array(cfg.lanes)}
         super().__init__({
-            "valid": In(1), "fresh": In(1), "addr": In(addr_bits),
-            "weight": In(signed(cfg.weight_bits)).array(cfg.lanes), "act": In(signed(cfg.act_bits)).array(cfg.lanes),
+            "valid": In(1), "fresh": In(1), "addr": In(addr_bits), **operands,
             "drain_addr": In(addr_bits), "drain_en": In(1), "drain_data": Out(signed(cfg.acc_bits)),
         })
 
@@ -127,17 +149,15 @@ class ProcessingElement(wiring.Component):
         fresh = delay_line(m, fresh_t, sum_stage, name="fresh{k}", **own)
         addr = delay_line(m, addr_t, stages, name="addr{k}", **own)
         # per lane the operands (registered in the fabric first when fast), then the multiplier's
-        # registers (in the DSP block); the lanes' products summed by the adder tree
-        products = []
-        for lane in range(cfg.lanes):
+        # registers (in the DSP block), or the products of shared multipliers; the lanes' products summed
+        # by the adder tree
+        products = list(self.product) if not self._multipliers else []
+        for lane in range(cfg.lanes if self._multipliers else 0):
             pre = f"l{lane}_" if cfg.lanes > 1 else ""
             mul = RegisteredMultiplier(self.weight[lane].shape(), self.act[lane].shape())
             m.submodules[f"{pre}mul"] = mul
-            if fast:
-                weight, act = (delay(m, port[lane], PE_OPERAND_LATENCY, name=f"{pre}{name}_op", **own)
-                               for port, name in ((self.weight, "weight"), (self.act, "act")))
-            else:
-                weight, act = self.weight[lane], self.act[lane]
+            weight, act = (lane_operand(m, cfg, port[lane], f"{pre}{name}_op")
+                           for port, name in ((self.weight, "weight"), (self.act, "act")))
             m.d.comb += [mul.a.eq(weight), mul.b.eq(act)]
             products.append(mul.p)
         product = self._adder_tree(m, products)  # at stage 3 when fast, else 2 (after the tree's delay)

@@ -140,11 +140,31 @@ def dsp_overrides(spec: BoardSpec, cfg: ArrayConfig) -> dict:
     return {"synth_opts": [*opts, "-run", "coarse:"], "script_after_read": script}
 
 
+def packing_problem(family: str, cfg: ArrayConfig) -> str | None:
+    """Why ``cfg``'s ``dsp_packing`` cannot be built for an FPGA ``family``, or ``None``: the packing is
+    laid out for the ECP5's 18x18 ``MULT18X18D`` (``golden.dsp_packing.PORT``); the iCE40's ``SB_MAC16``
+    multiplies 16x16, where the packed 18-bit operand would take two blocks and save nothing."""
+    if cfg.dsp_packing > 1 and family != "ecp5":
+        return (f"--dsp-packing {cfg.dsp_packing} packs two products into the ECP5's 18x18 multipliers; "
+                f"this board's {family} multipliers cannot take it: use --dsp-packing 1")
+    return None
+
+
+def multiplier_units(cfg: ArrayConfig) -> list[str]:
+    """What owns multipliers in one PE row, in column order: ``pe_{j}`` for a PE with its own
+    (``hdl.pe``), ``pair_{k}`` for columns ``2k, 2k + 1`` sharing theirs (``dsp_packing`` 2,
+    ``hdl.shared_multipliers``)."""
+    return [f"pair_{k}" for k in range(cfg.packed_pairs)] + [f"pe_{j}" for j in range(2 * cfg.packed_pairs, cfg.cols)]
+
+
 def pe_multipliers(cfg: ArrayConfig) -> list[str]:
-    """The PEs' multiplier instances (``hdl.pe``) under the array, PE by PE in row-major order, lane by
-    lane within a PE."""
+    """The PEs' multiplier instances under the array (the module holding each DSP block), unit by unit
+    (:func:`multiplier_units`) in row-major order, lane by lane within a unit: ``pe_{i}_{j}.{lane}mul``, or
+    with ``dsp_packing`` 2 ``pair_{i}_{k}.{lane}mul.dsp`` (the packed multiplier's DSP)."""
     lanes = [""] if cfg.lanes == 1 else [f"l{lane}_" for lane in range(cfg.lanes)]
-    return [f"pe_{i}_{j}.{pre}mul" for i in range(cfg.rows) for j in range(cfg.cols) for pre in lanes]
+    units = multiplier_units(cfg)
+    return [f"{kind}_{i}_{n}.{pre}mul" + (".dsp" if kind == "pair" else "")
+            for i in range(cfg.rows) for kind, n in (u.split("_") for u in units) for pre in lanes]
 
 
 def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[str, str]:
@@ -158,7 +178,7 @@ def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[str, str]:
     anchor and the array a shape:
 
     * one lane: ``pe_rows_per_dsp_row`` PE rows side by side along one DSP row, PE rows in order, a PE
-      row's PEs on consecutive sites;
+      row's PEs (or column pairs, with ``dsp_packing`` 2) on consecutive sites;
     * ``V`` lanes: a PE's ``V`` multipliers on consecutive sites (its adder tree sums them), PEs in
       row-major order along a path through the DSP rows that turns at each row's end (left to right,
       then right to left, ...), so a PE that does not fit the rest of a row continues straight below.
@@ -171,11 +191,11 @@ def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[str, str]:
     rows, columns = fp["dsp_rows"], fp["dsp_columns"]
     names = pe_multipliers(cfg)
     if cfg.lanes == 1:
-        per_row = fp["pe_rows_per_dsp_row"]
-        if cfg.cols * per_row > len(columns) or -(-cfg.rows // per_row) > len(rows):
+        per_row, units = fp["pe_rows_per_dsp_row"], len(multiplier_units(cfg))
+        if units * per_row > len(columns) or -(-cfg.rows // per_row) > len(rows):
             return {}
-        sites = [(columns[(i % per_row) * cfg.cols + j], rows[i // per_row])
-                 for i in range(cfg.rows) for j in range(cfg.cols)]
+        sites = [(columns[(i % per_row) * units + j], rows[i // per_row])
+                 for i in range(cfg.rows) for j in range(units)]
     else:
         path = [(col, y) for k, y in enumerate(rows) for col in (columns if k % 2 == 0 else columns[::-1])]
         if len(names) > len(path):
@@ -483,6 +503,9 @@ def synthesize(spec: BoardSpec, cfg: ArrayConfig, out_dir: Path, *, clock_mhz: f
     if place_only:
         opts.append("--no-route")
     platform = spec.platform_class()()
+    problem = packing_problem(platform.family, cfg)
+    if problem:
+        raise SynthError(problem)
     env = tool_environment()
     check_tools(env, platform.family)
     if place_only:  # the build script's packing step has nothing routed to pack
@@ -603,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--clock must be in [1, 500] MHz, not {clock_mhz:g}")
         clock = plan_clock(platform.family, platform.default_clk_frequency, clock_mhz * 1e6)
         baud_divisor(clock.freq_hz, baud)
+        problem = packing_problem(platform.family, cfg)
+        if problem:
+            raise ValueError(problem)
     except ValueError as e:
         parser.error(str(e))
     for flag, why in board.reasons.items():  # a board default that turns off part of the default array

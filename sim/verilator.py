@@ -141,7 +141,8 @@ def build(cfg: ArrayConfig, root: Path = DEFAULT_BUILD_ROOT, verbose: bool = Fal
 
 def build_label(cfg: ArrayConfig) -> str:
     """The readable part of a build directory's name (the content hash makes it unique)."""
-    return f"{cfg.dataflow}-{cfg.shape}" + (f"-d{cfg.drain_lanes}" if cfg.drain_lanes > 1 else "")
+    return (f"{cfg.dataflow}-{cfg.shape}" + (f"-d{cfg.drain_lanes}" if cfg.drain_lanes > 1 else "")
+            + (f"-p{cfg.dsp_packing}" if cfg.dsp_packing > 1 else ""))
 
 
 QUICK_BUILD_ENV = "SPARSE_PE_QUICK_BUILD"
