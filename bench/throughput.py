@@ -54,7 +54,8 @@ class Build:
     @property
     def key(self) -> tuple:
         a = self.report["array"]
-        return (self.report.get("board"), a["rows"], a["cols"], a.get("lanes", 1), a["dataflow"])
+        return (self.report.get("board"), a["rows"], a["cols"], a.get("lanes", 1), a.get("dsp_packing", 1),
+                a["dataflow"])
 
 
 def load_builds(paths: list[Path]) -> list[Build]:
@@ -106,6 +107,7 @@ def row(build: Build, layers: dict[str, Layer]) -> dict:
     seconds = cyc / (fmax * 1e6)
     return {
         "board": r["board"], "device": r.get("device"), "array": f"{cfg.rows}x{cfg.cols}", "lanes": cfg.lanes,
+        "dsp_packing": cfg.dsp_packing,
         "dataflow": cfg.dataflow, "macs": macs, "dsps": dsps, "fmax_mhz": fmax,
         "clock_mhz": r["clock"]["generated_mhz"], "timing_passed": r["timing_passed"], "seed": r.get("seed"),
         "peak_gmacs": macs * fmax / 1e3, "cycles": cyc, "seconds": seconds,
@@ -116,17 +118,22 @@ def row(build: Build, layers: dict[str, Layer]) -> dict:
     }
 
 
+def _group(r: dict) -> tuple:
+    """The rows one array's builds share: board, shape, lanes and products per DSP."""
+    return r["board"], r["array"], r["lanes"], r.get("dsp_packing", 1)
+
+
 def measure(paths: list[Path], sparsity: float = 0.75, sigma: int = 4, seed: int = 0) -> list[dict]:
     """One row per build in ``paths`` (``load_builds``), with the speedup over the same array's dense build
     when one is given (time at each build's own Fmax)."""
     layers = pruned_layers(headline_layer(seed), sparsity, sigma)
     builds = load_builds(paths)
     order = {df: i for i, df in enumerate(DATAFLOWS)}
-    builds.sort(key=lambda b: (b.key[:4], order[b.key[4]]))
+    builds.sort(key=lambda b: (b.key[:-1], order[b.key[-1]]))
     rows = [row(b, layers) for b in builds]
     for x in rows:
         dense = next((d for d in rows if d["dataflow"] == "dense" and
-                      (d["board"], d["array"], d["lanes"]) == (x["board"], x["array"], x["lanes"])), None)
+                      _group(d) == _group(x)), None)
         x["speedup"] = dense["seconds"] / x["seconds"] if dense else None
         x["sparsity"] = sparsity
     return rows
@@ -140,10 +147,11 @@ def tables(rows: list[dict]) -> str:
            "dense-equiv. GMAC/s | speedup (time) | logic per MAC | GMAC/s per DSP: peak | dense-equiv. |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
-    groups = list(dict.fromkeys((r["board"], r["array"], r["lanes"]) for r in rows))
-    for board, array, lanes in groups:
-        g = [r for r in rows if (r["board"], r["array"], r["lanes"]) == (board, array, lanes)]
-        where = f"{board} {array}" + (f" x {lanes} lanes" if lanes > 1 else "")
+    groups = list(dict.fromkeys(_group(r) for r in rows))
+    for board, array, lanes, packing in groups:
+        g = [r for r in rows if _group(r) == (board, array, lanes, packing)]
+        where = (f"{board} {array}" + (f" x {lanes} lanes" if lanes > 1 else "")
+                 + (f", {packing} per DSP" if packing > 1 else ""))
         for k, r in enumerate(g):
             speed = f"{r['speedup']:.2f}x" if r["speedup"] is not None else "–"
             timing = f"{'met' if r['timing_passed'] else 'failed'} at {r['clock_mhz']:g}"

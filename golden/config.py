@@ -177,8 +177,8 @@ class ArrayConfig:
             try:
                 packing_fits(self.act_bits, self.weight_bits)
             except ValueError as e:
-                why = str(e).removeprefix("dsp packing: ")
-                raise ValueError(f"dsp_packing 2 cannot pack {why}; or dsp_packing 1") from None
+                why = str(e).removeprefix("dsp packing: ").replace("; use two multipliers (", " (")
+                raise ValueError(f"dsp_packing 2 cannot pack {why}; use dsp_packing 1") from None
 
     # --- derived sizes (used by hdl, golden and the manifest alike) ---
     @property

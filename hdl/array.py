@@ -116,22 +116,21 @@ class PEArray(wiring.Component):
                 shared = j < 2 * cfg.packed_pairs  # its multipliers are its column pair's (``dsp_packing``)
                 pe = ProcessingElement(cfg, multipliers=not shared)
                 m.submodules[f"pe_{i}_{j}"] = row_reset(f"row{i}", pe)  # a reset copy per row (``hdl.reset``)
+                acts = [tile.act[lane][i][j] for lane in range(cfg.lanes)]
+                if shared:  # one DSP per lane for PEs (i, 2k) and (i, 2k + 1): the weight once, both activations
+                    k, second = divmod(j, 2)
+                    if not second:
+                        pair = m.submodules[f"pair_{i}_{k}"] = SharedMultipliers(cfg)
+                        m.d.comb += [pair.weight[lane].eq(w) for lane, w in enumerate(weights)]
+                    act_in, product = (pair.act2, pair.product2) if second else (pair.act1, pair.product1)
+                    operands = [*(act_in[lane].eq(a) for lane, a in enumerate(acts)),
+                                *(pe.product[lane].eq(product[lane]) for lane in range(cfg.lanes))]
+                else:
+                    operands = [*(pe.weight[lane].eq(w) for lane, w in enumerate(weights)),
+                                *(pe.act[lane].eq(a) for lane, a in enumerate(acts))]
                 m.d.comb += [
-                    pe.valid.eq(valid), pe.fresh.eq(fresh), pe.addr.eq(addr),
+                    pe.valid.eq(valid), pe.fresh.eq(fresh), pe.addr.eq(addr), *operands,
                     pe.drain_addr.eq(drain_addr), pe.drain_en.eq(drain_en),
                     self.drain.data[i * cfg.cols + j].eq(pe.drain_data),
                 ]
-                acts = [tile.act[lane][i][j] for lane in range(cfg.lanes)]
-                if not shared:
-                    m.d.comb += [*(pe.weight[lane].eq(w) for lane, w in enumerate(weights)),
-                                 *(pe.act[lane].eq(a) for lane, a in enumerate(acts))]
-                    continue
-                # one DSP per lane for PEs (i, 2k) and (i, 2k + 1): the weight once, both activations
-                k, second = divmod(j, 2)
-                if not second:
-                    pair = m.submodules[f"pair_{i}_{k}"] = SharedMultipliers(cfg)
-                    m.d.comb += [pair.weight[lane].eq(w) for lane, w in enumerate(weights)]
-                act_in, product = (pair.act2, pair.product2) if second else (pair.act1, pair.product1)
-                m.d.comb += [*(act_in[lane].eq(a) for lane, a in enumerate(acts)),
-                             *(pe.product[lane].eq(product[lane]) for lane in range(cfg.lanes))]
         return m

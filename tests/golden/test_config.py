@@ -20,6 +20,10 @@ from hdl.generate import main
     (dict(drain_lanes=8), r"drain_lanes must be in \[1, 4\], not 8; the drain writes columns of one PE row"),
     (dict(drain_lanes=3), r"drain_lanes must be a power of two \(output-buffer banks\), not 3"),
     (dict(drain_lanes=4, out_depth=4098), r"out_depth must be a multiple of drain_lanes=4 \(one bank per lane\)"),
+    (dict(dsp_packing=3), r"dsp_packing must be in \[1, 2\], not 3"),
+    (dict(dsp_packing=2, cols=1, drain_lanes=1), r"dsp_packing 2 shares a multiplier between neighbouring PE "
+                                                 r"columns; it needs cols >= 2"),
+    (dict(dsp_packing=2, act_bits=9), r"dsp_packing 2 cannot pack 9-bit activations x 8-bit weights .*\(at most 8-bit.*; use dsp_packing 1"),
 ])
 def test_array_config_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):

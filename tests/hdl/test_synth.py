@@ -130,6 +130,35 @@ def test_wide_pes_have_a_multiplier_per_lane():
     assert synth.pe_multipliers(ArrayConfig(rows=1, cols=2)) == ["pe_0_0.mul", "pe_0_1.mul"]
 
 
+def test_packed_pairs_own_one_multiplier_per_lane_and_take_consecutive_sites():
+    """``dsp_packing`` 2: columns 2k, 2k + 1 of a row share ``pair_{i}_{k}``'s DSPs (the packed multiplier's
+    ``dsp``); an odd last column keeps its own; the 288-MAC preset's 144 DSPs follow the V-lane path."""
+    assert synth.pe_multipliers(ArrayConfig(rows=2, cols=3, dsp_packing=2)) == [
+        "pair_0_0.mul.dsp", "pe_0_2.mul", "pair_1_0.mul.dsp", "pe_1_2.mul"]
+    spec = BoardSpec.load("ulx3s-85f")
+    defaults = spec.build_defaults("wide-packed")
+    cfg = ArrayConfig(**{k: v for k, v in defaults.items() if k != "router"})
+    assert (cfg.rows, cfg.cols, cfg.lanes, cfg.dsp_packing) == (8, 4, 9, 2) and cfg.multipliers == 288
+    sites = synth.dsp_placement(spec, cfg)
+    assert len(sites) == 144 and len(set(sites.values())) == 144
+    assert [sites[f"pair_0_0.l{lane}_mul.dsp"] for lane in (0, 1)] == ["X4/Y10/MULT18_0", "X5/Y10/MULT18_1"]
+    script = synth.synth_overrides(spec, cfg)["script_after_read"]
+    assert 'setattr -set BEL "X4/Y10/MULT18_0" top.bridge.accel.array.pair_0_0.l0_mul.dsp/t:MULT18X18D' in script
+    # one lane: the column pairs of a row on consecutive sites
+    assert len(synth.dsp_placement(spec, ArrayConfig(rows=8, cols=8, dsp_packing=2))) == 32
+
+
+def test_packing_is_refused_where_the_multipliers_cannot_take_it(capsys):
+    assert synth.packing_problem("ecp5", ArrayConfig(dsp_packing=2)) is None
+    assert synth.packing_problem("iCE40", ArrayConfig()) is None
+    assert "ECP5's 18x18" in synth.packing_problem("iCE40", ArrayConfig(dsp_packing=2))
+    with pytest.raises(SystemExit) as e:
+        synth.main(["--board", "icebreaker", "--dsp-packing", "2"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--dsp-packing 2 packs two products into the ECP5's" in err
+
+
 def test_tool_environment_points_at_yowasp():
     env = synth.tool_environment()
     assert env["OPENFPGALOADER"] == "openFPGALoader"

@@ -18,7 +18,7 @@ from golden.encode import encode
 from golden.lanes import WIDE_FEED
 from golden.timing import simulate
 from sim.verilator import generated, lint, run_layers
-from tests.support import DEFAULT, ODD_WIDE, WIDE_V9, assert_exact
+from tests.support import DEFAULT, ODD, ODD_WIDE, WIDE_V9, assert_exact
 
 SHAPES = {"default": DEFAULT, "odd-v3": ODD_WIDE}
 
@@ -55,6 +55,23 @@ def test_nine_lanes_bit_and_cycle_exact(dataflow, edge_layer_set):
                   len(layers))
 
 
+PACKED = dict(ODD, lanes=3, drain_lanes=2, act_rows=2, weight_bits=8, act_bits=8, acc_bits=20, acc_pipeline=1,
+              dsp_packing=2)
+"""``dsp_packing`` 2 on the odd array: int8 operands (the packing's soft correction), operands registered in
+the fabric first (``acc_pipeline``), two columns sharing multipliers and the third with its own."""
+
+
+@pytest.mark.parametrize("dataflow", _slow_unless("kernel", DATAFLOWS))
+def test_packed_multipliers_bit_and_cycle_exact(dataflow, edge_layer_set):
+    """Column pairs sharing one multiplier per lane (``hdl.shared_multipliers``) give the same outputs and
+    cycles as the golden model: the edge layers (accumulator extremes: every product -128 x -128, and
+    -128 x 127) and random ones under stalls."""
+    cfg = ArrayConfig(dataflow=dataflow, **PACKED)
+    layers = edge_layer_set(cfg.to_dict(), 7)
+    assert_exact(run_layers(cfg, layers, name="packed", seed=5, load_gap=0.3, backpressure=0.4, harness="native"),
+                 len(layers))
+
+
 def test_the_cocotb_testbench_runs_the_edge_layers(epilogue_array, edge_layer_set):
     """The cocotb testbench (the harness ``sim.run`` uses by default) on the output-stage array, whose
     model the output-stage tests share: the edge layers that fit its small buffers."""
@@ -66,9 +83,11 @@ def test_the_cocotb_testbench_runs_the_edge_layers(epilogue_array, edge_layer_se
 
 LINTED = {"default-kernel": dict(DEFAULT, dataflow="kernel"), "v9-strided": dict(WIDE_V9, dataflow="strided"),
           **{f"odd-v3-{df}": dict(ODD_WIDE, dataflow=df) for df in DATAFLOWS},
+          "packed-kernel": dict(PACKED, dataflow="kernel"),
           **{f"wide-{df}": dict(WIDE_FEED, lanes=9, dataflow=df) for df in DATAFLOWS}}
-"""Every dataflow at V = 3 with odd widths, the default array, and V = 9; the full-size wide array of the
-benchmarks and the ECP5 build (4x4, V = 9, two window rows, four outputs per cycle) with ``-m slow``."""
+"""Every dataflow at V = 3 with odd widths, the default array, V = 9 and the packed multipliers; the
+full-size wide array of the benchmarks and the ECP5 build (4x4, V = 9, two window rows, four outputs per
+cycle) with ``-m slow``."""
 
 
 @pytest.mark.parametrize("name", [n if not n.startswith("wide-") else pytest.param(n, marks=pytest.mark.slow)
