@@ -77,10 +77,24 @@ PE_DRAIN_DATA_LATENCY = 1
 """``hdl.pe`` with ``acc_pipeline``: the drain's read data registered next to the PE."""
 
 
+PACKED_PRODUCT_LATENCY = 1
+"""``hdl.shared_multipliers`` with ``dsp_packing`` 2: the corrected products registered after the one adder
+that follows the DSP block (``hdl.packed_multiplier``), before the PEs' adder trees; a column with its own
+multipliers in such an array delays its products alike, so the PEs stay in lockstep. Without it the wide
+preset's worst path ran from the DSP through the correction's adder and two adder-tree levels (107.11 MHz,
+``docs/fpga.md``)."""
+
+
+def product_latency(cfg) -> int:
+    """``hdl.pe``: cycles from a lane's operands at the multiplier to its product at the adder tree: the
+    multiplier's, and with ``dsp_packing`` 2 :data:`PACKED_PRODUCT_LATENCY`."""
+    return MULTIPLIER_LATENCY + (PACKED_PRODUCT_LATENCY if cfg.dsp_packing > 1 else 0)
+
+
 def pe_sum_stage(cfg) -> int:
     """``hdl.pe``: the stage, counted after the adder tree's delay, in which the product is added to its
-    slot: with ``acc_pipeline`` the fabric operand registers, and the multiplier."""
-    return (PE_OPERAND_LATENCY if cfg.acc_pipeline else 0) + MULTIPLIER_LATENCY
+    slot: with ``acc_pipeline`` the fabric operand registers, and the product (:func:`product_latency`)."""
+    return (PE_OPERAND_LATENCY if cfg.acc_pipeline else 0) + product_latency(cfg)
 
 
 def pe_latency(cfg) -> int:
@@ -152,6 +166,7 @@ LATENCY_TABLE = (
     ("TILE_LATENCY", "`hdl.tile` (at least 2), `hdl.array`"),
     ("MULTIPLIER_LATENCY", "`hdl.multiplier` (2 on the ECP5 DSP block)"),
     ("PE_OPERAND_LATENCY", "`hdl.pe`, with `acc_pipeline`"),
+    ("PACKED_PRODUCT_LATENCY", "`hdl.shared_multipliers`, `hdl.pe`, with `dsp_packing` 2"),
     ("RUNNING_SUM_LATENCY", "`hdl.pe`, with `acc_pipeline` (fixed)"),
     ("ACC_READ_LATENCY", "`hdl.pe` (fixed)"),
     ("PE_DRAIN_DATA_LATENCY", "`hdl.pe`, with `acc_pipeline`"),

@@ -51,12 +51,14 @@ from golden.config import ArrayConfig
 from golden.timing import (
     ACC_READ_LATENCY,
     ADDER_LEVELS_PER_STAGE,
+    MULTIPLIER_LATENCY,
     PE_DRAIN_DATA_LATENCY,
     PE_OPERAND_LATENCY,
     RUNNING_SUM_LATENCY,
     adder_tree_latency,
     pe_latency,
     pe_sum_stage,
+    product_latency,
 )
 
 from .delay import delay, delay_line, require
@@ -159,7 +161,9 @@ class ProcessingElement(wiring.Component):
             weight, act = (lane_operand(m, cfg, port[lane], f"{pre}{name}_op")
                            for port, name in ((self.weight, "weight"), (self.act, "act")))
             m.d.comb += [mul.a.eq(weight), mul.b.eq(act)]
-            products.append(mul.p)
+            # in lockstep with the columns whose products come from shared multipliers (``dsp_packing``)
+            products.append(delay(m, mul.p, product_latency(cfg) - MULTIPLIER_LATENCY, name=f"{pre}product",
+                                  reset_less=True))
         product = self._adder_tree(m, products)  # at stage 3 when fast, else 2 (after the tree's delay)
 
         sb = cfg.slot_bits

@@ -5,9 +5,12 @@ activations, so one 18x18 multiply of the weight by both activations packed side
 (:class:`hdl.packed_multiplier.PackedMultiplier`, the arithmetic in ``golden.dsp_packing``). This block is
 what the two PEs' own multipliers would have been (``hdl.pe``, ``multipliers=False``): per lane the
 operands, registered in the fabric first with ``acc_pipeline`` (:func:`hdl.pe.lane_operand`), then the
-packed multiply with the multiplier's latency, so each PE gets its products in the stage it would have
-formed them (``golden.timing.pe_sum_stage``) and cycles and results do not change. What changes is area: half
-the DSP blocks, for the correction's soft logic (measured in docs/fpga.md, "More MACs per DSP").
+packed multiply with the multiplier's latency, then the corrected products' own registers
+(``golden.timing.PACKED_PRODUCT_LATENCY``: the adder after the DSP block gets a cycle of its own instead of
+sharing one with the PE's adder tree). Each PE gets its products in the stage ``golden.timing.pe_sum_stage``
+says, and results do not change; the pipeline is one cycle deeper, which the timing model counts. What
+changes is area: half the DSP blocks, for the correction's soft logic (docs/fpga.md, "Two int8 products
+per DSP").
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
+from golden.timing import PACKED_PRODUCT_LATENCY
 
+from .delay import delay
 from .packed_multiplier import PackedMultiplier
 from .pe import lane_operand
 
@@ -54,6 +59,8 @@ class SharedMultipliers(wiring.Component):
             m.submodules[f"{pre}mul"] = mul
             m.d.comb += [mul.w.eq(lane_operand(m, cfg, self.weight[lane], f"{pre}weight_op")),
                          mul.a1.eq(lane_operand(m, cfg, self.act1[lane], f"{pre}act1_op")),
-                         mul.a2.eq(lane_operand(m, cfg, self.act2[lane], f"{pre}act2_op")),
-                         self.product1[lane].eq(mul.p1), self.product2[lane].eq(mul.p2)]
+                         mul.a2.eq(lane_operand(m, cfg, self.act2[lane], f"{pre}act2_op"))]
+            for k, (product, port) in enumerate(((mul.p1, self.product1), (mul.p2, self.product2)), 1):
+                m.d.comb += port[lane].eq(delay(m, product, PACKED_PRODUCT_LATENCY, name=f"{pre}p{k}",
+                                                reset_less=True))
         return m
