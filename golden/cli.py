@@ -107,7 +107,7 @@ _ARRAY_HELP = {
     "param_depth": "output channels per pass the output stage holds a bias and requantization for (with --epilogue 1)",
     "perf_bits": "performance-counter width (a run must take < 2**N cycles)",
     "dsp_packing": "products per multiplier: 2 shares one 18x18 multiplier (per lane) between neighbouring PE "
-                   "columns, half the DSP blocks for a small correction, same cycles and results (8-bit "
+                   "columns, half the DSP blocks for a small correction, same results (one pipeline cycle more; 8-bit "
                    "operands at most; ECP5)",
 }
 

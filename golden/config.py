@@ -106,8 +106,9 @@ class ArrayConfig:
         area with fewer (a run whose counts do not fit is reported by ``golden.check``, not wrapped silently).
     dsp_packing : products per multiplier: 1, or 2 for two neighbouring PE columns sharing one 18x18
         multiplier per lane (the weight is broadcast, so both multiply it: ``golden.dsp_packing``, built by
-        ``hdl.shared_multipliers``); half the DSP blocks for a small soft correction, same latency and
-        results, so cycles and outputs do not change. 8-bit operands at most (``golden.dsp_packing.fits``);
+        ``hdl.shared_multipliers``); half the DSP blocks for a small soft correction, the same outputs, and
+        one pipeline register more (``golden.timing.PACKED_PRODUCT_LATENCY``, which the timing model counts:
+        a cycle per layer). 8-bit operands at most (``golden.dsp_packing.fits``);
         with an odd ``cols`` the last column keeps its own multipliers.
     """
 
