@@ -78,11 +78,14 @@ class Drain(wiring.Component):
         # ``lat`` is the array's drain latency: D1: the read request of a slot's first output
         # (``rd_en``) is in the array's per-row copy registers; D2 .. D(lat): the PEs read (and with
         # ``acc_pipeline`` register) the slot; at the end of D(lat) every PE's accumulator of the slot is
-        # loaded into one shift register per PE row; D(lat + 1): the output leaves the head of its row's
-        # register, which moves towards column 0 while its row drains, and is masked if no MAC touched
-        # its slot. So each output comes from a ``rows``:1 mux of flip-flops, every PE's read data goes
-        # only to its own register, not to a central ``rows*cols``:1 mux (which on a large array gathers
-        # wires from the whole die), and no block RAM's read data reaches the output buffer in one cycle.
+        # loaded into one shift register per PE row; D(lat + 1): the output leaves the head of row 0's
+        # register, and is masked if no MAC touched its slot. Row 0's register moves towards column 0
+        # while its row drains; when a row's last output leaves, every row's register moves up a row (row r
+        # takes row r + 1's), so the next PE row's outputs are at row 0's head. So each output comes from
+        # one flip-flop, every PE's read data goes only to its own register, each register only to its
+        # neighbours: no central ``rows*cols``:1 mux, nor a ``rows``:1 one (on the 8x4 wide array that mux
+        # gathered the rows' heads from across the die and was its worst path, 68.54 MHz), and no block
+        # RAM's read data reaches the output buffer in one cycle.
         lat = array_drain_latency(cfg)
         require("array_drain_latency(cfg)", lat, lat >= 2,
                 "hdl.drain loads its chains from a slot's first read while that read is in flight")
@@ -92,7 +95,8 @@ class Drain(wiring.Component):
         m.d.sync += valid1.eq(0)
         load = delay_line(m, self.rd.en, lat - 1, name="load{k}", shape=1)[1:]  # a slot's first read is in flight
         valid = delay_line(m, valid1, lat, name="valid{k}", first=2)
-        row = delay_line(m, Signal.like(i, name="i1", reset_less=True), lat, name="i{k}", first=2)
+        # whether the output is its row's last
+        rowend = delay_line(m, Signal(name="rowend1", reset_less=True), lat, name="rowend{k}", first=2)
         addr_d = delay_line(m, Signal.like(self.out.addr, name="addr1", reset_less=True), lat, name="addr{k}", first=2)
         touched = delay_line(m, Signal(name="touched1", reset_less=True), lat, name="touched{k}", first=2)
         fbits = bits_for(cfg.param_depth - 1)
@@ -110,29 +114,30 @@ class Drain(wiring.Component):
         groups = range(-(-cfg.cols // CHAIN_GROUP))
         load_row = [[Signal(name=f"row{r}_g{g}_load", reset_less=True, attrs=KEEP) for g in groups]
                     for r in range(cfg.rows)]
-        shift_row = [[Signal(name=f"row{r}_g{g}_shift", reset_less=True, attrs=KEEP) for g in groups]
-                     for r in range(cfg.rows)]
+        up_row = [[Signal(name=f"row{r}_g{g}_up", reset_less=True, attrs=KEEP) for g in groups]
+                  for r in range(cfg.rows - 1)]
+        shift0 = [Signal(name=f"row0_g{g}_shift", reset_less=True, attrs=KEEP) for g in groups]
+        leaving = valid[lat - 1].any()  # an output leaves in the next cycle
         m.d.sync += [load_row[r][g].eq(load[-1]) for r in range(cfg.rows) for g in groups]
-        m.d.sync += [shift_row[r][g].eq(valid[lat - 1].any() & (row[lat - 1] == r))
-                     for r in range(cfg.rows) for g in groups]
-        pick = [Signal(signed(cfg.acc_bits), name=f"pick{lane}") for lane in range(W)]
-        with m.Switch(row[lat]):
-            for r in range(cfg.rows):
-                with m.Case(r):
-                    m.d.comb += [p.eq(chain[r][lane]) for lane, p in enumerate(pick)]
+        m.d.sync += [up.eq(leaving & rowend[lat - 1]) for ups in up_row for up in ups]
+        m.d.sync += [sh.eq(leaving & ~rowend[lat - 1]) for sh in shift0]
         for r in range(cfg.rows):
             for k in range(cfg.cols):
-                with m.If(load_row[r][k // CHAIN_GROUP]):  # a slot's values, as its previous slot's last output leaves
+                g = k // CHAIN_GROUP
+                with m.If(load_row[r][g]):  # a slot's values, as its previous slot's last output leaves
                     m.d.sync += chain[r][k].eq(self.rd.data[r * cfg.cols + k])
-                if k + W < cfg.cols:  # the row moves W columns towards column 0 per output cycle
-                    with m.Elif(shift_row[r][k // CHAIN_GROUP]):
+                if r + 1 < cfg.rows:  # a row's last output left: every row moves up one
+                    with m.Elif(up_row[r][g]):
+                        m.d.sync += chain[r][k].eq(chain[r + 1][k])
+                if r == 0 and k + W < cfg.cols:  # row 0 moves W columns towards column 0 per output cycle
+                    with m.Elif(shift0[g]):
                         m.d.sync += chain[r][k].eq(chain[r][k + W])
         m.d.comb += self.out.addr.eq(addr_d[lat])
         if cfg.epilogue:
             m.d.comb += self.out.filt.eq(filt[lat])
         for lane in range(W):
             m.d.comb += [self.out.en[lane].eq(valid[lat][lane]),
-                         self.out.data[lane].eq(Mux(touched[lat], pick[lane], 0))]
+                         self.out.data[lane].eq(Mux(touched[lat], chain[0][lane], 0))]
         # nothing in flight but the last write: the layer's last output is written in this cycle
         quiet = self.req.idle
         for v in valid[:lat]:
@@ -207,7 +212,7 @@ class Drain(wiring.Component):
                         m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.active.eq(1), self.rd.en.eq(at0)]
-                m.d.sync += [valid[0].eq(Cat(1, *(j + lane < cv for lane in range(1, W)))), row[0].eq(i),
+                m.d.sync += [valid[0].eq(Cat(1, *(j + lane < cv for lane in range(1, W)))), rowend[0].eq(jlast),
                              slot1.eq(slot), addr_d[0].eq(addr), filt[0].eq(fbase + slot), at0.eq(0)]
                 with m.If(jlast):
                     m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f),
