@@ -175,11 +175,7 @@ class ArrayConfig:
             if self.cols < 2:
                 raise ValueError("dsp_packing 2 shares a multiplier between neighbouring PE columns; it needs "
                                  f"cols >= 2, not {self.cols}")
-            try:
-                packing_fits(self.act_bits, self.weight_bits)
-            except ValueError as e:
-                why = str(e).removeprefix("dsp packing: ").replace("; use two multipliers (", " (")
-                raise ValueError(f"dsp_packing 2 cannot pack {why}; use dsp_packing 1") from None
+            packing_fits(self.act_bits, self.weight_bits, what="dsp_packing 2", fix="use dsp_packing 1")
 
     # --- derived sizes (used by hdl, golden and the manifest alike) ---
     @property

@@ -79,9 +79,11 @@ class Plan:
         return "soft" if self.soft else "sign"
 
 
-def fits(act_bits: int, weight_bits: int, port: int = PORT) -> Plan:
+def fits(act_bits: int, weight_bits: int, port: int = PORT, *, what: str = "dsp packing",
+         fix: str = "use two multipliers") -> Plan:
     """How two products ``w*a1``, ``w*a2`` (``weight_bits``-bit ``w``, ``act_bits``-bit activations) pack into
-    one ``port x port`` signed multiply, or ``ValueError`` (one line) when this scheme cannot do it.
+    one ``port x port`` signed multiply, or ``ValueError`` (one line, starting ``what:``, advising ``fix``
+    where the widths are the problem: a caller names its own option) when this scheme cannot do it.
 
     * ``2*act_bits + weight_bits <= port``: the products do not overlap, **sign correction only**;
     * otherwise they overlap by ``m = 2*act_bits + weight_bits - port`` bits, removed by a **soft
@@ -92,10 +94,10 @@ def fits(act_bits: int, weight_bits: int, port: int = PORT) -> Plan:
     """
     for name, value in (("act_bits", act_bits), ("weight_bits", weight_bits), ("port", port)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
-            raise ValueError(f"dsp packing: {name} must be an integer >= 2, not {value!r}")
+            raise ValueError(f"{what}: {name} must be an integer >= 2, not {value!r}")
     act_bits, weight_bits, port = int(act_bits), int(weight_bits), int(port)
     if weight_bits > port:
-        raise ValueError(f"dsp packing: a {weight_bits}-bit weight does not fit the {port}-bit multiplier port")
+        raise ValueError(f"{what}: a {weight_bits}-bit weight does not fit the {port}-bit multiplier port")
     k = port - act_bits
     overlap = 2 * act_bits + weight_bits - port
     if k < act_bits or overlap >= min(act_bits, weight_bits):
@@ -105,8 +107,8 @@ def fits(act_bits: int, weight_bits: int, port: int = PORT) -> Plan:
                 else f"no activation width packs with {weight_bits}-bit weights")
         why = (f"two {act_bits}-bit activations do not fit one {port}-bit port" if k < act_bits else
                f"the products overlap by {overlap} bits, as wide as an operand")
-        raise ValueError(f"dsp packing: {act_bits}-bit activations x {weight_bits}-bit weights on a {port}-bit "
-                         f"multiplier: {why}; use two multipliers ({hint})")
+        raise ValueError(f"{what}: {act_bits}-bit activations x {weight_bits}-bit weights on a {port}-bit "
+                         f"multiplier: {why}; {fix} ({hint})")
     return Plan(act_bits, weight_bits, port, k, overlap)
 
 

@@ -42,6 +42,20 @@ from .signatures import drain_read, operands, tile_write
 from .tile import ActivationTile
 
 
+def pair_name(cfg: ArrayConfig, i: int, j: int) -> str | None:
+    """The :class:`~hdl.shared_multipliers.SharedMultipliers` instance that multiplies for PE ``(i, j)``
+    (``dsp_packing`` 2: columns ``2k`` and ``2k + 1`` share ``pair_{i}_{k}``), or ``None`` for a PE with its own."""
+    return f"pair_{i}_{j // 2}" if j < 2 * cfg.packed_pairs else None
+
+
+def multiplier_path(cfg: ArrayConfig, i: int, j: int, lane: int) -> str:
+    """The module under the array that holds PE ``(i, j)``'s DSP block of ``lane``: ``pe_{i}_{j}.{lane}mul``
+    (``hdl.multiplier``), or its column pair's packed multiplier's ``pair_{i}_{k}.{lane}mul.dsp``."""
+    pre = f"l{lane}_" if cfg.lanes > 1 else ""
+    pair = pair_name(cfg, i, j)
+    return f"{pair}.{pre}mul.dsp" if pair else f"pe_{i}_{j}.{pre}mul"
+
+
 class PEArray(wiring.Component):
     """``rows x cols`` PEs in lockstep around the activation tile; operands broadcast, accumulators drained.
 
@@ -113,14 +127,14 @@ class PEArray(wiring.Component):
             drain_addr, drain_en = (copy(port, i, name, ROW_COPY_LATENCY)
                                     for port, name in ((self.drain.addr, "drain_addr"), (self.drain.en, "drain_en")))
             for j in range(cfg.cols):
-                shared = j < 2 * cfg.packed_pairs  # its multipliers are its column pair's (``dsp_packing``)
+                shared = pair_name(cfg, i, j)  # its multipliers are its column pair's (``dsp_packing``)
                 pe = ProcessingElement(cfg, multipliers=not shared)
                 m.submodules[f"pe_{i}_{j}"] = row_reset(f"row{i}", pe)  # a reset copy per row (``hdl.reset``)
                 acts = [tile.act[lane][i][j] for lane in range(cfg.lanes)]
                 if shared:  # one DSP per lane for PEs (i, 2k) and (i, 2k + 1): the weight once, both activations
-                    k, second = divmod(j, 2)
+                    second = j % 2
                     if not second:
-                        pair = m.submodules[f"pair_{i}_{k}"] = SharedMultipliers(cfg)
+                        pair = m.submodules[shared] = SharedMultipliers(cfg)
                         m.d.comb += [pair.weight[lane].eq(w) for lane, w in enumerate(weights)]
                     act_in, product = (pair.act2, pair.product2) if second else (pair.act1, pair.product1)
                     operands = [*(act_in[lane].eq(a) for lane, a in enumerate(acts)),

@@ -150,20 +150,8 @@ class ProcessingElement(wiring.Component):
         valid = delay_line(m, valid_t, stages, name="valid{k}", **own)
         fresh = delay_line(m, fresh_t, sum_stage, name="fresh{k}", **own)
         addr = delay_line(m, addr_t, stages, name="addr{k}", **own)
-        # per lane the operands (registered in the fabric first when fast), then the multiplier's
-        # registers (in the DSP block), or the products of shared multipliers; the lanes' products summed
-        # by the adder tree
-        products = list(self.product) if not self._multipliers else []
-        for lane in range(cfg.lanes if self._multipliers else 0):
-            pre = f"l{lane}_" if cfg.lanes > 1 else ""
-            mul = RegisteredMultiplier(self.weight[lane].shape(), self.act[lane].shape())
-            m.submodules[f"{pre}mul"] = mul
-            weight, act = (lane_operand(m, cfg, port[lane], f"{pre}{name}_op")
-                           for port, name in ((self.weight, "weight"), (self.act, "act")))
-            m.d.comb += [mul.a.eq(weight), mul.b.eq(act)]
-            # in lockstep with the columns whose products come from shared multipliers (``dsp_packing``)
-            products.append(delay(m, mul.p, product_latency(cfg) - MULTIPLIER_LATENCY, name=f"{pre}product",
-                                  reset_less=True))
+        # each lane's product (its own multipliers', or shared ones'), summed by the adder tree
+        products = self._own_products(m) if self._multipliers else list(self.product)
         product = self._adder_tree(m, products)  # at stage 3 when fast, else 2 (after the tree's delay)
 
         sb = cfg.slot_bits
@@ -205,6 +193,23 @@ class ProcessingElement(wiring.Component):
             m.d.comb += [wp.addr.eq(addr[write_stage][:sb]), wp.data.eq(write_data),
                          wp.en.eq(valid[write_stage] & (addr[write_stage][sb] == b))]
         return m
+
+    def _own_products(self, m: Module) -> list:
+        """Per lane the operands (registered in the fabric first when fast, :func:`lane_operand`), the
+        multiplier's registers (in the DSP block), and in an array with shared multipliers their products'
+        register too (``golden.timing.product_latency``), so that this PE stays in lockstep with theirs."""
+        cfg = self._cfg
+        products = []
+        for lane in range(cfg.lanes):
+            pre = f"l{lane}_" if cfg.lanes > 1 else ""
+            mul = RegisteredMultiplier(self.weight[lane].shape(), self.act[lane].shape())
+            m.submodules[f"{pre}mul"] = mul
+            weight, act = (lane_operand(m, cfg, port[lane], f"{pre}{name}_op")
+                           for port, name in ((self.weight, "weight"), (self.act, "act")))
+            m.d.comb += [mul.a.eq(weight), mul.b.eq(act)]
+            products.append(delay(m, mul.p, product_latency(cfg) - MULTIPLIER_LATENCY, name=f"{pre}product",
+                                  reset_less=True))
+        return products
 
     def _adder_tree(self, m: Module, products: list) -> Signal:
         """The sum of the lanes' ``products``, pairwise, registered after every

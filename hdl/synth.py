@@ -41,6 +41,7 @@ from golden.config import ArrayConfig
 from golden.paths import cache_dir, display_path, git, unrooted
 from golden.progress import StageLog
 
+from .array import multiplier_path
 from .board_top import BoardTop
 from .boards import BoardSpec, board_names
 from .clocking import plan_clock
@@ -150,21 +151,12 @@ def packing_problem(family: str, cfg: ArrayConfig) -> str | None:
     return None
 
 
-def multiplier_units(cfg: ArrayConfig) -> list[str]:
-    """What owns multipliers in one PE row, in column order: ``pe_{j}`` for a PE with its own
-    (``hdl.pe``), ``pair_{k}`` for columns ``2k, 2k + 1`` sharing theirs (``dsp_packing`` 2,
-    ``hdl.shared_multipliers``)."""
-    return [f"pair_{k}" for k in range(cfg.packed_pairs)] + [f"pe_{j}" for j in range(2 * cfg.packed_pairs, cfg.cols)]
-
-
 def pe_multipliers(cfg: ArrayConfig) -> list[str]:
-    """The PEs' multiplier instances under the array (the module holding each DSP block), unit by unit
-    (:func:`multiplier_units`) in row-major order, lane by lane within a unit: ``pe_{i}_{j}.{lane}mul``, or
-    with ``dsp_packing`` 2 ``pair_{i}_{k}.{lane}mul.dsp`` (the packed multiplier's DSP)."""
-    lanes = [""] if cfg.lanes == 1 else [f"l{lane}_" for lane in range(cfg.lanes)]
-    units = multiplier_units(cfg)
-    return [f"{kind}_{i}_{n}.{pre}mul" + (".dsp" if kind == "pair" else "")
-            for i in range(cfg.rows) for kind, n in (u.split("_") for u in units) for pre in lanes]
+    """The PEs' multiplier instances under the array (the module holding each DSP block,
+    ``hdl.array.multiplier_path``), PE by PE in row-major order, lane by lane within a PE; a column pair
+    sharing its multipliers (``dsp_packing`` 2) is listed once, as one PE."""
+    return list(dict.fromkeys(multiplier_path(cfg, i, j, lane)
+                              for i in range(cfg.rows) for j in range(cfg.cols) for lane in range(cfg.lanes)))
 
 
 def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[str, str]:
@@ -191,7 +183,7 @@ def dsp_placement(spec: BoardSpec, cfg: ArrayConfig) -> dict[str, str]:
     rows, columns = fp["dsp_rows"], fp["dsp_columns"]
     names = pe_multipliers(cfg)
     if cfg.lanes == 1:
-        per_row, units = fp["pe_rows_per_dsp_row"], len(multiplier_units(cfg))
+        per_row, units = fp["pe_rows_per_dsp_row"], len(names) // cfg.rows  # multipliers per PE row
         if units * per_row > len(columns) or -(-cfg.rows // per_row) > len(rows):
             return {}
         sites = [(columns[(i % per_row) * units + j], rows[i // per_row])

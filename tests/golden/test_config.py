@@ -23,8 +23,8 @@ from hdl.generate import main
     (dict(dsp_packing=3), r"dsp_packing must be in \[1, 2\], not 3"),
     (dict(dsp_packing=2, cols=1, drain_lanes=1), r"dsp_packing 2 shares a multiplier between neighbouring PE "
                                                  r"columns; it needs cols >= 2"),
-    (dict(dsp_packing=2, act_bits=9), r"dsp_packing 2 cannot pack 9-bit activations x 8-bit weights "
-                                      r".*\(at most 8-bit.*; use dsp_packing 1"),
+    (dict(dsp_packing=2, act_bits=9), r"dsp_packing 2: 9-bit activations x 8-bit weights .*; use dsp_packing 1 "
+                                      r"\(at most 8-bit activations pack with 8-bit weights\)"),
 ])
 def test_array_config_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
