@@ -18,8 +18,7 @@ DATAFLOWS = tuple(DATAFLOW_TABLE)
 """Dataflows the generator can build (one index decoder + encoder each): see ``golden.dataflow``."""
 
 
-FEED_RULE = ((1, {"act_lanes": 2, "act_rows": 1, "drain_lanes": 1}),
-             (3, {"act_lanes": 2, "act_rows": 1, "drain_lanes": 2}),
+FEED_RULE = ((1, {"act_lanes": 2, "act_rows": 1, "drain_lanes": 2}),
              (5, {"act_lanes": 3, "act_rows": 1, "drain_lanes": 4}),
              (9, {"act_lanes": 6, "act_rows": 2, "drain_lanes": 4}))
 """``(from V, feed)``: the loader and drain an array of ``V``-lane PEs gets unless told otherwise
@@ -35,13 +34,16 @@ def feed_for(lanes: int, cols: int) -> dict[str, int]:
     headline layer of ``bench.granularity`` on a 4x4 array): at each ``V`` the cheapest feed (fewest
     activation read ports, then drain lanes) whose cycles are within 5 % of the widest feed's on the
     dense and on the 75 % kernel-pruned layer. A 3x3 kernel takes ``ceil(9 / V)`` MAC cycles, so the
-    feed can only need to change where that count does (9, 5, 3, 3, 2, 2, 2, 2, 1):
+    feed can only need to change where that count does (9, 5, 3, 3, 2, 2, 2, 2, 1). One layer kind the
+    headline layer cannot show sets the drain at ``V = 1``: a first layer with few input channels
+    computes a tile in fewer cycles than one output per cycle takes to drain it (VGG-16's conv1, C = 3,
+    kernel-pruned to 75 %: 1.69x over dense with 1 drain lane, 3.32x with 2, 3.89x with 4, by
+    ``bench.shapes``), so ``V = 1`` drains 2 outputs per cycle, the fewest that clear issue 24's 3x:
 
     ======  =====================  ===================================================
     ``V``   act_lanes x act_rows   drain_lanes
     ======  =====================  ===================================================
-    1-2     2 x 1                  1 (the ``V = 1`` array's feed)
-    3-4     2 x 1                  2
+    1-4     2 x 1                  2 (the ``V = 1`` array's feed; 1 drain lane up to issue 24)
     5-8     3 x 1                  4
     >= 9    6 x 2                  4 (``golden.lanes.WIDE_FEED``, chosen by ``bench.lanes``
                                    against issue 13's targets at 75 and 90 %)

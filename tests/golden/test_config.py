@@ -68,7 +68,7 @@ def test_the_feed_follows_the_lanes_and_explicit_values_override():
     from golden.lanes import WIDE_FEED
 
     assert {k: getattr(ArrayConfig(lanes=9), k) for k in WIDE_FEED} == WIDE_FEED
-    assert (ArrayConfig().act_lanes, ArrayConfig().act_rows, ArrayConfig().drain_lanes) == (2, 1, 1)
+    assert (ArrayConfig().act_lanes, ArrayConfig().act_rows, ArrayConfig().drain_lanes) == (2, 1, 2)
     wide = ArrayConfig(lanes=9, drain_lanes=2)
     assert (wide.act_lanes, wide.act_rows, wide.drain_lanes) == (6, 2, 2)
     assert ArrayConfig(lanes=9, cols=2).drain_lanes == 2  # capped at the largest power of two <= cols
@@ -116,7 +116,7 @@ def test_generate_help_states_the_feed_rule(capsys):
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--act-lanes N activations of a window row the tile loader reads per cycle (default: by --lanes: " \
-           "V>=1: 2, V>=3: 2, V>=5: 3, V>=9: 6)" in out
+           "V>=1: 2, V>=5: 3, V>=9: 6)" in out
 
 
 def test_reproduce_flags_name_a_feed_only_where_it_differs_from_the_lanes_rule():
@@ -140,6 +140,6 @@ def test_with_lanes_re_derives_the_feed_that_followed_the_lanes():
     wide = ArrayConfig().with_lanes(9, dataflow="element")
     assert wide == ArrayConfig(lanes=9, dataflow="element")
     assert {k: getattr(wide, k) for k in WIDE_FEED} == feed_for(9, 4)
-    own = ArrayConfig(drain_lanes=2).with_lanes(9)
-    assert own.drain_lanes == 2 and (own.act_lanes, own.act_rows) == (6, 2)
+    own = ArrayConfig(drain_lanes=1).with_lanes(9)
+    assert own.drain_lanes == 1 and (own.act_lanes, own.act_rows) == (6, 2)
     assert ArrayConfig(lanes=9).with_lanes(1) == ArrayConfig()
