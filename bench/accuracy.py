@@ -56,6 +56,7 @@ import numpy as np
 import onnx
 
 from golden.cli import Parser
+from golden.config import feed_for
 from golden.dataflow import EXPLOITED_BY
 from golden.jsonl import append_jsonl, read_jsonl, record_key
 from golden.paths import display_path, records_root
@@ -373,15 +374,25 @@ def study(ctx: dict, points: list[tuple[str, float]], lanes: Sequence[int], *, w
     return summary
 
 
+def current(r: dict) -> bool:
+    """An ``ok`` record of the array the generator builds today for its ``V``: the key names the point,
+    not the feed, so a record made before the default feed changed (``golden.config.feed_for``; issue 24
+    gave ``V = 1`` a second drain lane) is run again rather than reported with another array's cycles."""
+    if r.get("status") != "ok":
+        return False
+    array = r.get("array", {})
+    return all(array.get(k) == v for k, v in feed_for(r["lanes"], array.get("cols", 1)).items())
+
+
 def verified(r: dict) -> bool:
-    """A record a rerun keeps: run, and nothing disagreed (an RTL or golden mismatch is run again, as
-    ``bench.sweep`` retries errors: it is a failure to look at, not a result)."""
-    return r.get("status") == "ok" and r.get("rtl_exact") is not False and bool(r.get("golden_matches_reference"))
+    """A record a rerun keeps: run on today's feed, and nothing disagreed (an RTL or golden mismatch is
+    run again, as ``bench.sweep`` retries errors: it is a failure to look at, not a result)."""
+    return current(r) and r.get("rtl_exact") is not False and bool(r.get("golden_matches_reference"))
 
 
 def latest(records: list[dict], keys: set[str]) -> list[dict]:
-    """The last ``ok`` record of each key in ``keys`` (a rerun after an error appends a newer one)."""
-    by_key = {r["key"]: r for r in records if r.get("status") == "ok" and r["key"] in keys}
+    """The last current record of each key in ``keys`` (a rerun after an error appends a newer one)."""
+    by_key = {r["key"]: r for r in records if current(r) and r["key"] in keys}
     return list(by_key.values())
 
 

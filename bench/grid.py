@@ -63,7 +63,10 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        ident = {"dataflow": self.dataflow, "array": self.array_dict, "layer": self.layer,
+        """The record key: the array it *builds* (every ``ArrayConfig`` field, defaults resolved), so a
+        record made before a default changed (issue 24 gave ``V = 1`` a second drain lane) is run again,
+        not resumed with another array's cycles; and the layer, pruning and seed."""
+        ident = {"dataflow": self.dataflow, "array": self.config().to_dict(), "layer": self.layer,
                  "layer_shape": layer_specs([self.layer])[0].shape(), "granularity": self.granularity,
                  "sparsity": round(self.target_sparsity, 6), "seed": self.seed}
         return record_key(ident)

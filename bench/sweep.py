@@ -20,9 +20,10 @@ the passes.
 * **Parallelism.** ``--workers`` local processes (default 2), or ``--dask-scheduler ADDRESS`` to send
   the same tasks to a running Dask distributed cluster (its workers must be able to import this
   repository, e.g. started from a checkout: ``cd REPO && dask worker ADDRESS``).
-* **Resumability.** Results go to a JSONL file, one record per run, keyed by a hash of (dataflow, array
-  parameters, layer name and shape, granularity, target sparsity, seed). A rerun skips keys already
-  stored as ``ok`` or ``skipped`` (a layer that does not fit the buffers) and retries ``error`` ones.
+* **Resumability.** Results go to a JSONL file, one record per run, keyed by a hash of (dataflow, the
+  array it builds with every default resolved, layer name and shape, granularity, target sparsity, seed).
+  A rerun skips keys already stored as ``ok`` or ``skipped`` (a layer that does not fit the buffers)
+  and retries ``error`` ones.
 * **Export.** After the sweep every record of the JSONL file is flattened, joined with its dense
   baseline (``speedup``) and written to ``.csv`` and ``.json`` next to it (:data:`bench.store.EXPORT_COLUMNS`).
 

@@ -37,6 +37,18 @@ def test_fpga_logic_reads_the_committed_area_reports():
     assert accuracy.fpga_logic("element", 7, 4, 4, root) is None
 
 
+def test_a_record_of_another_feed_is_run_again():
+    """The key names the point, not the array: a record made on an older default feed (``V = 1`` drained
+    one output per cycle before issue 24) is neither resumed nor reported."""
+    from golden.config import ArrayConfig
+
+    rec = {"key": "k", "status": "ok", "lanes": 1, "rtl_exact": True, "golden_matches_reference": True,
+           "array": ArrayConfig().to_dict()}
+    assert accuracy.verified(rec) and accuracy.latest([rec], {"k"}) == [rec]
+    old = {**rec, "array": {**rec["array"], "drain_lanes": 1}}
+    assert not accuracy.verified(old) and accuracy.latest([old], {"k"}) == []
+
+
 @pytest.mark.parametrize("flag, value, words", [
     ("--granularities", "kernel,diagonal", "granularity 'diagonal' is not one of"),
     ("--sparsities", "0.5,1.5", "sparsity 1.5 must be in (0, 1)"),
@@ -129,7 +141,10 @@ def test_network_rtl_jobs_have_unique_names(monkeypatch):
 
 
 def test_mismatches_are_run_again():
-    ok = {"status": "ok", "rtl_exact": True, "golden_matches_reference": True}
+    from golden.config import ArrayConfig
+
+    ok = {"status": "ok", "lanes": 1, "array": ArrayConfig().to_dict(), "rtl_exact": True,
+          "golden_matches_reference": True}
     assert accuracy.verified(ok) and accuracy.verified({**ok, "rtl_exact": None})
     assert not accuracy.verified({**ok, "rtl_exact": False}) and not accuracy.verified({"status": "error"})
 
