@@ -49,7 +49,7 @@ class Feed:
 
 
 FEEDS = (
-    Feed("today: 2 words/cycle, drain 1", Loader(words=2), 1),
+    Feed("2 words/cycle, drain 1 (the V = 1 feed up to issue 24)", Loader(words=2), 1),
     Feed("a window row/cycle, drain 1", Loader(words=6), 1),
     Feed("a window row/cycle, drain 4", Loader(words=6), 4),
     Feed("2 window rows/cycle, drain 2", Loader(words=6, rows=2), 2),
