@@ -67,7 +67,7 @@ class PEArray(wiring.Component):
         The loader's tile write (signals ``tile_we__<p>`` ...), on to the tile's ``we``, ``wdata`` ...
     op : In(operands(cfg, prefix=""))
         The sequencer's stage-1 operands (signals ``valid``, ``fresh``, ``slot``, ``bank``,
-        ``row_sel__<l>``, ``col_sel__<l>``, ``weight``): an op to accumulate, its slot's first in the
+        ``row_sel__<l>__<i>``, ``col_sel__<l>``, ``weight``): an op to accumulate, its slot's first in the
         tile, where, each lane's one-hot tile selects (``hdl.tile``), and the weight buffer's read data,
         one weight per lane (``golden.words.weight_word``).
     drain : In(drain_read(cfg))
@@ -107,7 +107,8 @@ class PEArray(wiring.Component):
             return delay(m, value, n, name=f"row{i}_{name}", reset_less=True, attrs=KEEP)
 
         for lane in range(cfg.lanes):
-            m.d.comb += [tile.row_sel[lane].eq(self.op.row_sel[lane]), tile.col_sel[lane].eq(self.op.col_sel[lane])]
+            m.d.comb += [tile.row_sel[lane][i].eq(self.op.row_sel[lane][i]) for i in range(cfg.rows)]
+            m.d.comb += tile.col_sel[lane].eq(self.op.col_sel[lane])
         m.d.comb += tile.stride.eq(self.cfg.stride[:len(tile.stride)])
         # ``fresh`` arrives from a ``acc_depth``:1 mux (the sequencer's touched bits): registered once,
         # here, at stage B, then copied per row at stage A

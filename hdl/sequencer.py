@@ -40,6 +40,7 @@ from golden.words import NO_PATTERN_FIELDS
 
 from .delay import delay, require
 from .layouts import config_layout, index_addr_bits
+from .replica import KEEP
 from .signatures import drain_request, entry_stream, operands, unit_stream, weight_read
 from .tile import col_select_bit, row_select_bit
 from .walker import TileCounter, header_states
@@ -66,8 +67,14 @@ class ComputeSequencer(wiring.Component):
         slots a MAC wrote in its tile; ``fresh`` reads them too).
     op : Out(operands(cfg))
         The stage-1 operands, to ``hdl.array.PEArray``'s ``op`` (signals ``op_valid``, ``op_fresh``,
-        ``op_slot``, ``op_bank``, each lane's one-hot tile selects ``op_row_sel__<l>``,
-        ``op_col_sel__<l>``, and the weight word ``op_weight``).
+        ``op_slot``, ``op_bank``, each lane's one-hot tile selects ``op_row_sel__<l>__<i>`` (one
+        register per PE row ``i``, see below) and ``op_col_sel__<l>``, and the weight word ``op_weight``).
+
+    The row selects exist once per PE row, computed side by side from the same registers (``hdl.replica``
+    keeps the copies): the tile copies each into a register per group of row-register columns of every
+    PE row, and with one source those were ``rows * groups`` loads spread over the die, the worst path of
+    the 8x8 ECP5 array (11-12 ns of routing on one net). A copy per row splits that net where it is
+    computed, and costs no cycle.
     lane_active : Out(lanes)
         The lanes issuing a scheduled position (``weight_reads``).
     finished, load_stall, drain_stall : Out(1)
@@ -275,9 +282,12 @@ class ComputeSequencer(wiring.Component):
         stride_is = [Signal(name=f"stride_is{st}", reset_less=True) for st in range(1, cfg.max_stride + 1)]
         m.d.sync += [flag.eq(c.stride == st) for st, flag in enumerate(stride_is, start=1)]
         for lane, (taps_r, taps_s) in enumerate(lane_taps(cfg.dataflow, K, lanes)):  # the tile reads no other
-            row_sel, col_sel = self.op.row_sel[lane], self.op.col_sel[lane]
-            m.d.sync += [row_sel[row_select_bit(cfg, b, r)].eq(lane_on[lane] & (buf == b) & (lane_r[lane] == r))
-                         for b in range(2) for r in taps_r]
+            col_sel = self.op.col_sel[lane]
+            for i in range(cfg.rows):  # PE row i's own copy: the port is the register, so the port keeps it
+                row_sel = self.op.row_sel[lane][i]
+                row_sel.attrs.update(KEEP)
+                m.d.sync += [row_sel[row_select_bit(cfg, b, r)].eq(lane_on[lane] & (buf == b) & (lane_r[lane] == r))
+                             for b in range(2) for r in taps_r]
             m.d.sync += [col_sel[col_select_bit(cfg, st, s)].eq(stride_is[st - 1] & (lane_s[lane] == s))
                          for st in range(1, cfg.max_stride + 1) for s in taps_s]
             m.d.comb += self.lane_active[lane].eq(issue & lane_on[lane])

@@ -168,12 +168,13 @@ def weight_read(cfg: ArrayConfig) -> wiring.Signature:
 def operands(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
     """The operands of one MAC cycle, registered in the sequencer (stage 1), broadcast to every PE:
     ``valid`` (an op to accumulate), ``fresh`` (its slot's first in the tile), the accumulator
-    ``slot`` and ``bank``, each lane's one-hot tile selects ``row_sel``/``col_sel`` (``hdl.tile``), and
-    the ``weight`` word (``golden.words.weight_word``: the weight buffer's read data, which the sequencer
-    passes on; stage 1 too, aligned with the rest)."""
+    ``slot`` and ``bank``, each lane's one-hot tile selects ``row_sel``/``col_sel`` (``hdl.tile``; the
+    row selects once per PE row, see :class:`hdl.sequencer.Sequencer`), and the ``weight`` word
+    (``golden.words.weight_word``: the weight buffer's read data, which the sequencer passes on; stage 1
+    too, aligned with the rest)."""
     return Bus({
         "valid": Out(1), "fresh": Out(1), "slot": Out(cfg.slot_bits), "bank": Out(1),
-        "row_sel": Out(2 * cfg.max_kernel).array(cfg.lanes),
+        "row_sel": Out(2 * cfg.max_kernel).array(cfg.lanes, cfg.rows),
         "col_sel": Out(cfg.max_stride * cfg.max_kernel).array(cfg.lanes),
         "weight": Out(cfg.weight_word_bits),
     }, prefix=prefix)

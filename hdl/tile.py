@@ -121,8 +121,9 @@ class ActivationTile(wiring.Component):
         The write: port ``k * act_lanes + l`` writes row ``wrow[k]``, column ``wcol + l``.
     wbuf, wrow, wcol : In(1), In(..).array(act_rows), In(..)
         The written buffer, window rows and first column.
-    row_sel, col_sel : In(2 * max_kernel), In(max_stride * max_kernel), each ``.array(lanes)``
-        Each lane's one-hot selects (:func:`row_select`, :func:`col_select`).
+    row_sel, col_sel : In(2 * max_kernel).array(lanes, rows), In(max_stride * max_kernel).array(lanes)
+        Each lane's one-hot selects (:func:`row_select`, :func:`col_select`); the row selects once per PE
+        row (equal copies, from registers of their own: ``hdl.sequencer``).
     stride : In(bits_for(max_stride))
         The layer's stride (static during a run).
     act : Out(signed(act_bits)).array(lanes, rows, cols)
@@ -137,7 +138,7 @@ class ActivationTile(wiring.Component):
             "we": In(1).array(cfg.act_ports), "wbuf": In(1),
             "wrow": In(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
             "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_ports),
-            "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes),
+            "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes, cfg.rows),
             "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes), "stride": In(sb),
             "act": Out(signed(cfg.act_bits)).array(cfg.lanes, cfg.rows, cfg.cols),
         })
@@ -241,7 +242,7 @@ class ActivationTile(wiring.Component):
             hot = [[Signal(name=f"{pre}row{i}_g{g}_sel{k}", reset_less=True, attrs=KEEP)
                     for k in range(len(cands))] for g in groups]
             for g in groups:
-                m.d.sync += [hot[g][k].eq(self.row_sel[lane][bit]) for k, (_, _, bit) in enumerate(cands)]
+                m.d.sync += [hot[g][k].eq(self.row_sel[lane][i][bit]) for k, (_, _, bit) in enumerate(cands)]
             col_keys = [(st, s) for st in range(1, cfg.max_stride + 1) for s in taps_s]
             col_hot_b = [Signal(name=f"{pre}row{i}_colsel{k}_b", reset_less=True, attrs=KEEP)
                          for k in range(len(col_keys))]

@@ -139,7 +139,8 @@ def test_tile_mux_picks_strided_window(max_stride, rows, lanes):
                 for s in range(3):
                     at = [(r, s), (2 - r, 2 - s)][:lanes]
                     for lane, (lr, ls) in enumerate(at):
-                        ctx.set(tile.row_sel[lane], row_select(cfg, 1, lr))
+                        for i in range(cfg.rows):  # every PE row's copy
+                            ctx.set(tile.row_sel[lane][i], row_select(cfg, 1, lr))
                         ctx.set(tile.col_sel[lane], col_select(cfg, stride, ls))
                     await ctx.tick().repeat(TILE_LATENCY)  # the selects' copies, the per-row register
                     for lane, (lr, ls) in enumerate(at):
