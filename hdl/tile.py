@@ -36,9 +36,10 @@ are registered again after the column mux; the array delays the weight and contr
 The write is registered twice on the way in: as the loader drives it (the column already decoded into
 one-hot column enables with its lane's write enable folded in), then decoded into one enable per
 storage row and buffer and copied per column, so each tile register's enable is one AND of two
-flip-flops. With per-row storage the decoded stage has one copy
-per PE row (``hdl.replica``), so the write data and column enables reach each PE row's registers from
-registers of their own. A window is written at least two cycles before the PEs' row registers first
+flip-flops. With per-row storage both stages have one copy
+per PE row (``hdl.replica``), so the write data and enables reach each PE row's registers from
+registers of their own, and the only net that spans the PE rows is the loader's into the first stage.
+A window is written at least two cycles before the PEs' row registers first
 read it, and a buffer is rewritten at the earliest two cycles after their last read
 (``golden/timing.py``: the loader's setup cycle, the activation buffer's read, the fan-out stage),
 so the write's delay is invisible.
@@ -155,22 +156,32 @@ class ActivationTile(wiring.Component):
         regs = [[[Signal(signed(cfg.act_bits), name=f"t{b}_{q}_{v}", reset_less=True) for v in range(cols)]
                  for q in range(len(holds))] for b in range(2)]
 
-        # write stage 1: the loader's write, registered once
-        wbuf = Signal.like(self.wbuf, name="wbuf1")
-        wrow = [Signal.like(self.wrow[k], name=f"wrow1_{k}") for k in range(nrows)]
-        # column v of row k is written: its port writes, at the lane group that holds it (one-hot,
-        # decoded here)
-        wcol_hot = [[Signal(name=f"wcol1_{k}_{v}") for v in range(cols)] for k in range(nrows)]
-        m.d.sync += [wcol_hot[k][v].eq(self.we[k * lanes + v % lanes] & (self.wcol == v - v % lanes))
-                     for k in range(nrows) for v in range(cols)]
-        wdata = [Signal.like(self.wdata[p], name=f"wdata1_{p}", reset_less=True) for p in range(cfg.act_ports)]
-        m.d.sync += [wbuf.eq(self.wbuf), *(wrow[k].eq(self.wrow[k]) for k in range(nrows))]
-        m.d.sync += [wdata[p].eq(self.wdata[p]) for p in range(cfg.act_ports)]
-
-        # write stage 2: decoded enables (per storage row and buffer, per column) and the data, one copy
-        # per PE row with per-row storage (each storage row belongs to one PE row), one copy otherwise
+        # write stages 1 and 2 exist once per PE row with per-row storage (each storage row belongs to
+        # one PE row), once otherwise: a single stage-1 register driving every PE row's stage 2 was a net
+        # across the die (the 8x8 ECP5 array's worst path after the selects: the buffer bit into every
+        # row's enables, 9.7 ns of routing; on the 288-MAC array the write data, 13.4 ns)
         owners = [q // cfg.max_kernel for q in range(len(holds))] if per_row else [0] * len(holds)
         copies = cfg.rows if per_row else 1
+        attrs = KEEP if per_row else {}
+
+        # write stage 1: the loader's write, registered once per copy
+        def stage1(c: int) -> tuple:
+            sfx = f"_c{c}" if per_row else ""
+            wbuf = Signal.like(self.wbuf, name=f"wbuf1{sfx}", attrs=attrs)
+            wrow = [Signal.like(self.wrow[k], name=f"wrow1_{k}{sfx}", attrs=attrs) for k in range(nrows)]
+            # column v of row k is written: its port writes, at the lane group that holds it (one-hot,
+            # decoded here)
+            wcol_hot = [[Signal(name=f"wcol1_{k}_{v}{sfx}", attrs=attrs) for v in range(cols)] for k in range(nrows)]
+            m.d.sync += [wcol_hot[k][v].eq(self.we[k * lanes + v % lanes] & (self.wcol == v - v % lanes))
+                         for k in range(nrows) for v in range(cols)]
+            wdata = [Signal.like(self.wdata[p], name=f"wdata1_{p}{sfx}", reset_less=True, attrs=attrs)
+                     for p in range(cfg.act_ports)]
+            m.d.sync += [wbuf.eq(self.wbuf), *(wrow[k].eq(self.wrow[k]) for k in range(nrows))]
+            m.d.sync += [wdata[p].eq(self.wdata[p]) for p in range(cfg.act_ports)]
+            return wbuf, wrow, wcol_hot, wdata
+        first = [stage1(c) for c in range(copies)]
+
+        # write stage 2: decoded enables (per storage row and buffer, per column) and the data
         # the stride (static during a run) per PE row, for the row decode of the write
         stride_w = [Signal.like(self.stride, name=f"row{i}_stride_w", reset_less=True, attrs=KEEP)
                     for i in range(cfg.rows if per_row else 0)]
@@ -186,7 +197,6 @@ class ActivationTile(wiring.Component):
                 hit = hit | ((stride_w[i] == st) & (row == u))
             return hit
 
-        attrs = KEEP if per_row else {}
         # per written row k of the cycle (a storage row holds one window row, so at most one k hits it)
         row_en = [[[Signal(name=f"row_en{k}_{b}_{q}" if nrows > 1 else f"row_en{b}_{q}") for q in range(len(holds))]
                    for b in range(2)] for k in range(nrows)]
@@ -195,11 +205,13 @@ class ActivationTile(wiring.Component):
         data2 = [[Signal.like(self.wdata[p], name=f"wdata{c}_{p}", reset_less=True, attrs=attrs)
                   for p in range(cfg.act_ports)] for c in range(copies)]
         for q, i in enumerate(owners):
+            wbuf, wrow, _, _ = first[i if per_row else 0]
             for k in range(nrows):
                 hit = Signal(name=f"row_hit{k}_{q}" if nrows > 1 else f"row_hit{q}")
                 m.d.comb += hit.eq(row_hit(q, i, wrow[k]))
                 m.d.sync += [row_en[k][b][q].eq(hit & (wbuf == b)) for b in range(2)]
         for c in range(copies):
+            _, _, wcol_hot, wdata = first[c]
             m.d.sync += [col_en[c][k][v].eq(wcol_hot[k][v]) for k in range(nrows) for v in range(cols)]
             m.d.sync += [data2[c][p].eq(wdata[p]) for p in range(cfg.act_ports)]
         for b in range(2):
