@@ -92,7 +92,8 @@ class PEArray(wiring.Component):
         # (``ROW_COPY_LATENCY``)
         m.submodules.tile = tile = ActivationTile(cfg)
         for p in range(cfg.act_ports):
-            m.d.comb += [tile.we[p].eq(self.tile.we[p]), tile.wdata[p].eq(self.tile.data[p])]
+            m.d.comb += [tile.we[p].eq(self.tile.we[p]), tile.wpad[p].eq(self.tile.pad[p]),
+                         tile.wdata[p].eq(self.tile.data[p])]
         m.d.comb += [tile.wbuf.eq(self.tile.buf), tile.wcol.eq(self.tile.col),
                      *(tile.wrow[k].eq(self.tile.row[k]) for k in range(cfg.act_rows))]
         # stage B: the weights next to their buffer

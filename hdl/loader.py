@@ -188,8 +188,8 @@ class TileLoader(wiring.Component):
         m.d.comb += [self.tile.row[rk].eq(wrow[rk]) for rk in range(nrows)]
         m.d.comb += self.tile.col.eq(wcol)
         for p in range(len(ports)):
-            m.d.comb += [self.tile.we[p].eq(wlive[p]),
-                         self.tile.data[p].eq(self.act.data[p] & winb[p].replicate(cfg.act_bits))]
+            m.d.comb += [self.tile.we[p].eq(wlive[p]), self.tile.pad[p].eq(~winb[p]),
+                         self.tile.data[p].eq(self.act.data[p])]
             m.d.sync += wlive[p].eq(0)
 
         def clamp(value, hi):

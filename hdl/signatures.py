@@ -184,10 +184,12 @@ def operands(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
 
 def tile_write(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
     """The loader's write into a tile buffer: per port (window row ``k`` x lane ``l``) an enable
-    ``we`` and an activation ``data``; the buffer ``buf``, the window rows ``row`` of the cycle and
-    the first column ``col``."""
+    ``we``, an activation ``data`` and ``pad``, the position is padding (the tile stores 0: ``data`` is
+    then the activation buffer's stale output, zeroed a register stage after the fan-out to the PE
+    rows, not before it, so the block RAM's output drives the tile's first registers through no LUT);
+    the buffer ``buf``, the window rows ``row`` of the cycle and the first column ``col``."""
     return Bus({
-        "we": Out(1).array(cfg.act_ports), "buf": Out(1),
+        "we": Out(1).array(cfg.act_ports), "pad": Out(1).array(cfg.act_ports), "buf": Out(1),
         "row": Out(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
         "col": Out(bits_for(cfg.tile_cols - 1)), "data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
     }, prefix=prefix)

@@ -39,6 +39,8 @@ storage row and buffer and copied per column, so each tile register's enable is 
 flip-flops. With per-row storage both stages have one copy
 per PE row (``hdl.replica``), so the write data and enables reach each PE row's registers from
 registers of their own, and the only net that spans the PE rows is the loader's into the first stage.
+Padding positions come as the activation buffer's output with a flag (``wpad``) and are zeroed in the
+second stage, so that net starts at the block RAM's output pin and ends at flip-flops.
 A window is written at least two cycles before the PEs' row registers first
 read it, and a buffer is rewritten at the earliest two cycles after their last read
 (``golden/timing.py``: the loader's setup cycle, the activation buffer's read, the fan-out stage),
@@ -118,8 +120,9 @@ class ActivationTile(wiring.Component):
 
     Members
     -------
-    we, wdata : In(1), In(signed(act_bits)), each ``.array(act_ports)``
-        The write: port ``k * act_lanes + l`` writes row ``wrow[k]``, column ``wcol + l``.
+    we, wpad, wdata : In(1), In(1), In(signed(act_bits)), each ``.array(act_ports)``
+        The write: port ``k * act_lanes + l`` writes row ``wrow[k]``, column ``wcol + l``; ``wdata``, or 0
+        where ``wpad`` (a padding position: ``wdata`` is the activation buffer's stale output).
     wbuf, wrow, wcol : In(1), In(..).array(act_rows), In(..)
         The written buffer, window rows and first column.
     row_sel, col_sel : In(2 * max_kernel).array(lanes, rows), In(max_stride * max_kernel).array(lanes)
@@ -136,7 +139,7 @@ class ActivationTile(wiring.Component):
         sb = bits_for(cfg.max_stride)
         super().__init__({
             # write port ``k*act_lanes + l``: row ``wrow[k]``, column ``wcol + l`` (``ArrayConfig.act_ports``)
-            "we": In(1).array(cfg.act_ports), "wbuf": In(1),
+            "we": In(1).array(cfg.act_ports), "wpad": In(1).array(cfg.act_ports), "wbuf": In(1),
             "wrow": In(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
             "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_ports),
             "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes, cfg.rows),
@@ -174,11 +177,16 @@ class ActivationTile(wiring.Component):
             wcol_hot = [[Signal(name=f"wcol1_{k}_{v}{sfx}", attrs=attrs) for v in range(cols)] for k in range(nrows)]
             m.d.sync += [wcol_hot[k][v].eq(self.we[k * lanes + v % lanes] & (self.wcol == v - v % lanes))
                          for k in range(nrows) for v in range(cols)]
+            # the data as it leaves the activation buffer's block RAM and its padding flag: the zeroing is
+            # stage 2's, so the RAM's output (its slowest pin, no output register) reaches every copy
+            # through routing only (the 8x8 ECP5 array's worst path had the AND's LUT on it)
             wdata = [Signal.like(self.wdata[p], name=f"wdata1_{p}{sfx}", reset_less=True, attrs=attrs)
                      for p in range(cfg.act_ports)]
+            wpad = [Signal(name=f"wpad1_{p}{sfx}", reset_less=True, attrs=attrs) for p in range(cfg.act_ports)]
             m.d.sync += [wbuf.eq(self.wbuf), *(wrow[k].eq(self.wrow[k]) for k in range(nrows))]
             m.d.sync += [wdata[p].eq(self.wdata[p]) for p in range(cfg.act_ports)]
-            return wbuf, wrow, wcol_hot, wdata
+            m.d.sync += [wpad[p].eq(self.wpad[p]) for p in range(cfg.act_ports)]
+            return wbuf, wrow, wcol_hot, (wdata, wpad)
         first = [stage1(c) for c in range(copies)]
 
         # write stage 2: decoded enables (per storage row and buffer, per column) and the data
@@ -211,9 +219,9 @@ class ActivationTile(wiring.Component):
                 m.d.comb += hit.eq(row_hit(q, i, wrow[k]))
                 m.d.sync += [row_en[k][b][q].eq(hit & (wbuf == b)) for b in range(2)]
         for c in range(copies):
-            _, _, wcol_hot, wdata = first[c]
+            _, _, wcol_hot, (wdata, wpad) = first[c]
             m.d.sync += [col_en[c][k][v].eq(wcol_hot[k][v]) for k in range(nrows) for v in range(cols)]
-            m.d.sync += [data2[c][p].eq(wdata[p]) for p in range(cfg.act_ports)]
+            m.d.sync += [data2[c][p].eq(Mux(wpad[p], 0, wdata[p])) for p in range(cfg.act_ports)]
         for b in range(2):
             for q, c in enumerate(owners):
                 for v in range(cols):
