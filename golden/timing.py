@@ -45,6 +45,19 @@ TILE_LATENCY = 2
 """``hdl.tile``: cycles from the one-hot selects to the activation at the PE (the selects' copies,
 the per-row register)."""
 
+ACT_DATA_LATENCY = 1
+"""``hdl.loader``: registers of the activation buffer's read data (and of the write's enables, row and
+column with it) between the block RAM and the tile's write, so the RAM's late output (5.8 ns into a 10 ns
+cycle on an ECP5, after the mux of a deep buffer's blocks) ends at flip-flops beside it, and the next
+cycle carries the write to every PE row (on the 8x8 ECP5 array that route from the RAM was the worst path,
+10.28 ns). Not in the cycle count: the window reaches the tile's storage that much later, but the
+buffer's ``full`` flag does not wait for it; the PEs' row registers first read a window at least
+:data:`WINDOW_READ_SLACK` cycles after its last write would have reached the storage without these
+registers (``tests/hdl/test_latency_table.py`` checks the RTL at 0 and 1)."""
+
+WINDOW_READ_SLACK = 1
+"""``hdl.tile``, ``hdl.sequencer``: the most :data:`ACT_DATA_LATENCY` can be without a cycle in the count."""
+
 MULTIPLIER_LATENCY = 2
 """``hdl.multiplier``: the operand registers and the product register (inside the DSP block)."""
 
@@ -162,6 +175,7 @@ EPILOGUE_LATENCY = sum(EPILOGUE_STAGES.values())
 
 LATENCY_TABLE = (
     ("STREAM_LATENCY", "`hdl.prefetch` (fixed)"),
+    ("ACT_DATA_LATENCY", "`hdl.loader` (at most `WINDOW_READ_SLACK`)"),
     ("HEADER_CYCLES", "`hdl.walker.header_states` (1 + `STREAM_LATENCY`)"),
     ("TILE_LATENCY", "`hdl.tile` (at least 2), `hdl.array`"),
     ("MULTIPLIER_LATENCY", "`hdl.multiplier` (2 on the ECP5 DSP block)"),

@@ -118,7 +118,7 @@ class Accelerator(wiring.Component):
         full = Signal(2)
         m.d.comb += [loader.full.eq(full), seq.full.eq(full)]
         for b in range(2):
-            with m.If(loader.filled & (loader.tile.buf == b)):
+            with m.If(loader.filled & (loader.filled_buf == b)):
                 m.d.sync += full[b].eq(1)
             with m.If(seq.consumed & (seq.consume_buf == b)):
                 m.d.sync += full[b].eq(0)

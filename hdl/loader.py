@@ -8,8 +8,10 @@ entry and spends that cycle computing the window's start address, then one cycle
 activation-buffer read port per (row, lane) pair (``ArrayConfig.act_ports``): in-bounds positions are
 read, padding positions write 0 without a read. The write lags the read by one cycle, so a window
 takes ``1 + ceil(TH/K)*ceil(TW/L) + 1`` cycles and the buffer is reported full in its last cycle
-(``filled``). Several ports matter at high sparsity and with wide PEs, when a channel's few MAC
-cycles take fewer cycles than loading its window.
+(``filled``); the write itself leaves the loader ``golden.timing.ACT_DATA_LATENCY`` cycles later still,
+from registers beside the activation buffer, which the PEs' first read of the window does not wait for.
+Several ports matter at high sparsity and with wide PEs, when a channel's few MAC cycles take fewer
+cycles than loading its window.
 
 No multiplier anywhere (on the iCE40 the DSPs belong to the PEs, on the ECP5 one sat in the in-bounds
 path): the window origin and its address are running sums over the tiles, stepped by the host-computed
@@ -26,7 +28,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
+from golden.timing import ACT_DATA_LATENCY, WINDOW_READ_SLACK
 
+from .delay import delay, require
 from .layouts import config_layout
 from .signatures import act_read, entry_stream, tile_write
 from .walker import TileCounter, header_states
@@ -50,8 +54,9 @@ class TileLoader(wiring.Component):
         The tile write, to ``hdl.array.PEArray``'s ``tile`` (signals ``tile_we__<p>`` ...).
     full : In(2)
         Per buffer: full, not yet consumed by the sequencer.
-    filled : Out(1)
-        The buffer ``tile_buf`` is full from the next cycle (``tile_loads``).
+    filled, filled_buf : Out(1), Out(1)
+        The buffer ``filled_buf`` is full from the next cycle (``tile_loads``); its last write may still be
+        on the way to the tile (``golden.timing.ACT_DATA_LATENCY``).
     finished : Out(1)
         Every tile's windows are loaded.
     """
@@ -63,7 +68,7 @@ class TileLoader(wiring.Component):
             "ent": Out(entry_stream(cfg)),
             # per port ``k*act_lanes + l`` (window row ``k`` of the cycle's rows, lane ``l``)
             "act": Out(act_read(cfg)), "tile": Out(tile_write(cfg)),
-            "full": In(2), "filled": Out(1), "finished": Out(1),
+            "full": In(2), "filled": Out(1), "filled_buf": Out(1), "finished": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -86,7 +91,7 @@ class TileLoader(wiring.Component):
         ports = [(rk, lane) for rk in range(nrows) for lane in range(lanes)]  # port p = rk*lanes + lane
         m.d.comb += [
             tiles.cfg.eq(self.cfg), tiles.reset.eq(self.start),
-            ent.mg.eq(tiles.mg), ent.plane.eq(c.hw), ent.addr.eq(tiles.gbase), self.tile.buf.eq(buf),
+            ent.mg.eq(tiles.mg), ent.plane.eq(c.hw), ent.addr.eq(tiles.gbase),
         ]
         # Window origin (y0, x0) in input pixels and its activation address relative to the channel's
         # plane, as running sums over the tiles (g outer, ty, tx inner): each TILE state steps them from
@@ -180,16 +185,24 @@ class TileLoader(wiring.Component):
             m.d.sync += [inb[p].eq(row_in[rk] & (v_s >= vlo_next[lane]) & (v_s < vhi_next[lane]))
                          for p, (rk, lane) in enumerate(ports)]
 
-        # write stage: one cycle behind the read
+        # write stage: one cycle behind the read (the position's enables, row and column, registered with
+        # the read), then ``ACT_DATA_LATENCY`` registers of the read data and of those, so the write leaves
+        # the loader from flip-flops next to the activation buffer's block RAMs
         wlive = [Signal(name=f"wlive{p}") for p in range(len(ports))]
         winb = [Signal(name=f"winb{p}", reset_less=True) for p in range(len(ports))]
         wrow = [Signal.like(self.tile.row[rk], name=f"wrow{rk}") for rk in range(nrows)]
         wcol = Signal.like(self.tile.col)
-        m.d.comb += [self.tile.row[rk].eq(wrow[rk]) for rk in range(nrows)]
-        m.d.comb += self.tile.col.eq(wcol)
+        lag = ACT_DATA_LATENCY
+        require("ACT_DATA_LATENCY", lag, 0 <= lag <= WINDOW_READ_SLACK,
+                f"the PEs read a window {WINDOW_READ_SLACK} cycle(s) after its last write would reach the tile "
+                "without these registers, and its full flag does not wait for them")
+        m.d.comb += [self.tile.row[rk].eq(delay(m, wrow[rk], lag, name=f"wrow{rk}_d")) for rk in range(nrows)]
+        m.d.comb += [self.tile.col.eq(delay(m, wcol, lag, name="wcol_d")),
+                     self.tile.buf.eq(delay(m, buf, lag, name="wbuf_d"))]
         for p in range(len(ports)):
-            m.d.comb += [self.tile.we[p].eq(wlive[p]), self.tile.pad[p].eq(~winb[p]),
-                         self.tile.data[p].eq(self.act.data[p])]
+            m.d.comb += [self.tile.we[p].eq(delay(m, wlive[p], lag, name=f"wlive{p}_d")),
+                         self.tile.pad[p].eq(delay(m, ~winb[p], lag, name=f"wpad{p}_d", reset_less=True)),
+                         self.tile.data[p].eq(delay(m, self.act.data[p], lag, name=f"act_data{p}_d", reset_less=True))]
             m.d.sync += wlive[p].eq(0)
 
         def clamp(value, hi):
@@ -238,7 +251,7 @@ class TileLoader(wiring.Component):
         # advance and the buffer's full flag are decided from flip-flops
         in_hwait, in_header, in_filled = Signal(name="in_hwait"), Signal(name="in_header"), Signal(name="in_filled")
         m.d.sync += [in_header.eq(in_hwait), in_filled.eq(in_load & vlast & ulast)]
-        m.d.comb += [self.filled.eq(in_filled), tiles.n.eq(Mux(in_header, ent.hcount, n)),
+        m.d.comb += [self.filled.eq(in_filled), self.filled_buf.eq(buf), tiles.n.eq(Mux(in_header, ent.hcount, n)),
                      tiles.advance.eq((in_header & ent.hempty) | (in_filled & klast))]
         m.d.sync += in_hwait.eq(0)
 

@@ -41,10 +41,11 @@ per PE row (``hdl.replica``), so the write data and enables reach each PE row's 
 registers of their own, and the only net that spans the PE rows is the loader's into the first stage.
 Padding positions come as the activation buffer's output with a flag (``wpad``) and are zeroed in the
 second stage, so that net starts at the block RAM's output pin and ends at flip-flops.
-A window is written at least two cycles before the PEs' row registers first
-read it, and a buffer is rewritten at the earliest two cycles after their last read
-(``golden/timing.py``: the loader's setup cycle, the activation buffer's read, the fan-out stage),
-so the write's delay is invisible.
+The PEs' row registers first read a window ``golden.timing.WINDOW_READ_SLACK`` cycles after its last
+write would reach the storage straight from the activation buffer's read (with ``V = 9``, which issues
+soonest; more with one lane), and a buffer is rewritten at the earliest two cycles after their last read
+(the loader's setup cycle, the activation buffer's read), so the write's delay, and the loader's
+``ACT_DATA_LATENCY`` registers in front of it, are invisible in the cycle count.
 """
 
 from __future__ import annotations

@@ -77,6 +77,27 @@ def test_a_changed_latency_changes_the_hardware_and_the_model_alike(monkeypatch,
     assert res.perf == simulate(enc).to_dict()
 
 
+@pytest.mark.parametrize("lanes", [1, 9])
+def test_the_activation_data_registers_cost_no_cycle(monkeypatch, lanes):
+    """``ACT_DATA_LATENCY`` delays the tile's write, not the count: without the registers the RTL is
+    exact on the same model, and at ``V = 9`` (where the PEs read a window soonest) the most the
+    structure takes is ``WINDOW_READ_SLACK``."""
+    set_latency(monkeypatch, ACT_DATA_LATENCY=0)
+    cfg = ArrayConfig(dataflow="kernel", **SMALL)
+    cfg = cfg.with_lanes(lanes) if lanes > 1 else cfg
+    ly = random_layer(np.random.default_rng(5), m=3, c=4, h=5, w=5, kernel_density=0.3, padding=1)
+    enc = encode(ly, cfg)
+    res = run_pysim(enc)
+    assert np.array_equal(res.outputs, conv2d(ly.weights, ly.activations, ly.stride, ly.padding, 32))
+    assert res.perf == simulate(enc).to_dict()
+    set_latency(monkeypatch, ACT_DATA_LATENCY=golden.timing.WINDOW_READ_SLACK + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)  # the blocks built before the refusal
+        with pytest.raises(LatencyError, match="golden.timing.ACT_DATA_LATENCY"):
+            Fragment.get(Accelerator(cfg), None)
+        gc.collect()
+
+
 @pytest.mark.parametrize("pattern_latency", [1, 3])
 def test_strided_lanes_follow_the_pattern_latency(monkeypatch, pattern_latency):
     """The lanes' starts pass ``PATTERN_LATENCY - 1`` registers after the pattern's, whatever the number."""
