@@ -49,11 +49,13 @@ ACT_DATA_LATENCY = 1
 """``hdl.loader``: registers of the activation buffer's read data (and of the write's enables, row and
 column with it) between the block RAM and the tile's write, so the RAM's late output (5.8 ns into a 10 ns
 cycle on an ECP5, after the mux of a deep buffer's blocks) ends at flip-flops beside it, and the next
-cycle carries the write to every PE row (on the 8x8 ECP5 array that route from the RAM was the worst path,
-10.28 ns). Not in the cycle count: the window reaches the tile's storage that much later, but the
-buffer's ``full`` flag does not wait for it; the PEs' row registers first read a window at least
-:data:`WINDOW_READ_SLACK` cycles after its last write would have reached the storage without these
-registers (``tests/hdl/test_latency_table.py`` checks the RTL at 0 and 1)."""
+cycle carries the write towards the PE rows (on the 8x8 ECP5 array that route from the RAM was the worst
+path, 10.28 ns). Built where the tile's write fans out to per-row copies (``hdl.tile.per_row_storage``);
+with shared rows the tile's single first stage is that register already. Not in the cycle count: the
+window reaches the tile's storage that much later, but the buffer's ``full`` flag does not wait for it;
+the PEs' row registers first read a window at least :data:`WINDOW_READ_SLACK` cycles after its last write
+would have reached the storage without these registers (``tests/hdl/test_latency_table.py`` checks the
+RTL at 0 and 1)."""
 
 WINDOW_READ_SLACK = 1
 """``hdl.tile``, ``hdl.sequencer``: the most :data:`ACT_DATA_LATENCY` can be without a cycle in the count."""

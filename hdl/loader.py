@@ -33,6 +33,7 @@ from golden.timing import ACT_DATA_LATENCY, WINDOW_READ_SLACK
 from .delay import delay, require
 from .layouts import config_layout
 from .signatures import act_read, entry_stream, tile_write
+from .tile import per_row_storage
 from .walker import TileCounter, header_states
 
 
@@ -192,7 +193,8 @@ class TileLoader(wiring.Component):
         winb = [Signal(name=f"winb{p}", reset_less=True) for p in range(len(ports))]
         wrow = [Signal.like(self.tile.row[rk], name=f"wrow{rk}") for rk in range(nrows)]
         wcol = Signal.like(self.tile.col)
-        lag = ACT_DATA_LATENCY
+        # (with shared window rows the tile's write has one copy, beside the buffer: no registers needed)
+        lag = ACT_DATA_LATENCY if per_row_storage(cfg) else 0
         require("ACT_DATA_LATENCY", lag, 0 <= lag <= WINDOW_READ_SLACK,
                 f"the PEs read a window {WINDOW_READ_SLACK} cycle(s) after its last write would reach the tile "
                 "without these registers, and its full flag does not wait for them")

@@ -36,11 +36,12 @@ are registered again after the column mux; the array delays the weight and contr
 The write is registered twice on the way in: as the loader drives it (the column already decoded into
 one-hot column enables with its lane's write enable folded in), then decoded into one enable per
 storage row and buffer and copied per column, so each tile register's enable is one AND of two
-flip-flops. With per-row storage both stages have one copy
-per PE row (``hdl.replica``), so the write data and enables reach each PE row's registers from
-registers of their own, and the only net that spans the PE rows is the loader's into the first stage.
-Padding positions come as the activation buffer's output with a flag (``wpad``) and are zeroed in the
-second stage, so that net starts at the block RAM's output pin and ends at flip-flops.
+flip-flops. With per-row storage the stages have copies (``hdl.replica``): stage 2 one per PE row,
+stage 1 one per group of :data:`WRITE_GROUP` PE rows, a tree, so the write data and enables reach each PE
+row's registers from registers of their own and no net fans out from one register to every PE row; the
+loader's registers beside the activation buffer (``golden.timing.ACT_DATA_LATENCY``) are its root.
+Padding positions come as the activation buffer's stale output with a flag (``wpad``) and are zeroed
+in stage 2, so no LUT sits on the way from the buffer to the copies.
 The PEs' row registers first read a window ``golden.timing.WINDOW_READ_SLACK`` cycles after its last
 write would reach the storage straight from the activation buffer's read (with ``V = 9``, which issues
 soonest; more with one lane), and a buffer is rewritten at the earliest two cycles after their last read
@@ -67,6 +68,11 @@ rest of ``golden.timing.TILE_LATENCY`` follows the column mux."""
 
 SELECT_GROUP = 4
 """Row-register columns driven by one copy of the row select."""
+
+WRITE_GROUP = 3
+"""PE rows whose copies of the write's second stage one copy of its first stage drives (per-row storage):
+about the square root of the 8 rows of the largest arrays built, so neither level of the tree fans out
+far (on the 8x8 ECP5 array one register into 8 rows' copies took 10.1 ns of routing)."""
 
 
 def _any(values: list) -> Value:
@@ -99,6 +105,13 @@ def col_select(cfg: ArrayConfig, stride: int, s: int) -> int:
     return 1 << col_select_bit(cfg, stride, s)
 
 
+def per_row_storage(cfg: ArrayConfig) -> bool:
+    """Whether each PE row stores its own window rows (``max_stride > 1``; shared rows otherwise): then the
+    write fans out to every PE row's copies, and the loader registers it beside the activation buffer
+    first (``hdl.loader``)."""
+    return cfg.max_stride > 1
+
+
 def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[int, int], int]]]:
     """How window rows are stored: ``(holds, reads)``.
 
@@ -106,7 +119,7 @@ def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[
     maps ``(stride, r)`` to the storage row PE row ``i`` reads for kernel row ``r``.
     """
     strides = range(1, cfg.max_stride + 1)
-    if cfg.max_stride == 1:  # shared rows
+    if not per_row_storage(cfg):  # shared rows: max_stride is 1
         holds = [{st: u for st in strides} for u in range(cfg.tile_rows)]
         reads = [{(st, r): i * st + r for st in strides for r in range(cfg.max_kernel)} for i in range(cfg.rows)]
     else:  # per-row storage: row (i, r) is storage row i*max_kernel + r
@@ -155,17 +168,19 @@ class ActivationTile(wiring.Component):
         require("TILE_LATENCY", TILE_LATENCY, TILE_LATENCY >= READ_STAGES,
                 f"hdl.tile's read network has {READ_STAGES} register stages (the selects' copies, the row register)")
         holds, reads = row_layout(cfg)
-        per_row = cfg.max_stride > 1
+        per_row = per_row_storage(cfg)
         # data registers have no reset: the loader writes every window position before a PE reads it
         regs = [[[Signal(signed(cfg.act_bits), name=f"t{b}_{q}_{v}", reset_less=True) for v in range(cols)]
                  for q in range(len(holds))] for b in range(2)]
 
-        # write stages 1 and 2 exist once per PE row with per-row storage (each storage row belongs to
-        # one PE row), once otherwise: a single stage-1 register driving every PE row's stage 2 was a net
-        # across the die (the 8x8 ECP5 array's worst path after the selects: the buffer bit into every
-        # row's enables, 9.7 ns of routing; on the 288-MAC array the write data, 13.4 ns)
+        # with per-row storage (each storage row belongs to one PE row) the write fans out as a tree: stage 1
+        # once per group of WRITE_GROUP PE rows, stage 2 once per PE row; once each otherwise. One register
+        # driving every PE row's copy was a net across the die at each level it was tried (the 8x8 ECP5
+        # array: the buffer bit into every row's stage 2, 9.7 ns of routing; the activation register into
+        # every row's stage 1, 10.1 ns; on the 288-MAC array the write data, 13.4 ns)
         owners = [q // cfg.max_kernel for q in range(len(holds))] if per_row else [0] * len(holds)
-        copies = cfg.rows if per_row else 1
+        copies = cfg.rows if per_row else 1  # stage 2
+        group = [i // WRITE_GROUP for i in range(copies)] if per_row else [0]  # stage 1's copy of each
         attrs = KEEP if per_row else {}
 
         # write stage 1: the loader's write, registered once per copy
@@ -188,7 +203,7 @@ class ActivationTile(wiring.Component):
             m.d.sync += [wdata[p].eq(self.wdata[p]) for p in range(cfg.act_ports)]
             m.d.sync += [wpad[p].eq(self.wpad[p]) for p in range(cfg.act_ports)]
             return wbuf, wrow, wcol_hot, (wdata, wpad)
-        first = [stage1(c) for c in range(copies)]
+        first = [stage1(c) for c in range(group[-1] + 1)]
 
         # write stage 2: decoded enables (per storage row and buffer, per column) and the data
         # the stride (static during a run) per PE row, for the row decode of the write
@@ -214,13 +229,13 @@ class ActivationTile(wiring.Component):
         data2 = [[Signal.like(self.wdata[p], name=f"wdata{c}_{p}", reset_less=True, attrs=attrs)
                   for p in range(cfg.act_ports)] for c in range(copies)]
         for q, i in enumerate(owners):
-            wbuf, wrow, _, _ = first[i if per_row else 0]
+            wbuf, wrow, _, _ = first[group[i]]
             for k in range(nrows):
                 hit = Signal(name=f"row_hit{k}_{q}" if nrows > 1 else f"row_hit{q}")
                 m.d.comb += hit.eq(row_hit(q, i, wrow[k]))
                 m.d.sync += [row_en[k][b][q].eq(hit & (wbuf == b)) for b in range(2)]
         for c in range(copies):
-            _, _, wcol_hot, (wdata, wpad) = first[c]
+            _, _, wcol_hot, (wdata, wpad) = first[group[c]]
             m.d.sync += [col_en[c][k][v].eq(wcol_hot[k][v]) for k in range(nrows) for v in range(cols)]
             m.d.sync += [data2[c][p].eq(Mux(wpad[p], 0, wdata[p])) for p in range(cfg.act_ports)]
         for b in range(2):
