@@ -1,5 +1,5 @@
 """On-chip buffers that are more than one ``lib.memory.Memory``: the activation buffer's read-port
-copies and the output buffer's banks.
+copies, the output buffer's banks and the index streams' block-sized banks.
 
 **Activation buffer** (:class:`ActivationBuffer`): the tile loader reads ``act_ports`` activations per
 cycle (``ArrayConfig.act_ports``, window rows x lanes), at positions of a window that no bank mapping
@@ -21,6 +21,13 @@ addresses per cycle (consecutive columns of one PE row: lane ``l`` at ``base + l
 the lane wrapped past the bank (``b < base mod W``). Each bank is a memory with one write and one read
 port, like the single buffer it replaces, so ``W`` times the write bandwidth costs no RAM bits.
 
+**Index memories** (:class:`BlockBanks`, ``hdl.decoder``): a memory deeper than one block RAM holds
+at its width is several block RAMs, and the synthesizer muxes their read data, late in the cycle, in
+front of whatever register takes it. Built as banks of one block's depth, each read at the same word,
+the streams land every bank's word in a register of its own and pick the addressed one after it, as the
+read-back does with the output buffer's banks (on the 8x8 ECP5 array the channel index's eight blocks,
+their mux and a route to a landing register by the sequencer were the worst path, 11.32 ns).
+
 The read-back (``hdl.prefetch.read_ahead`` in ``hdl.accelerator``) reads it in address order through
 :meth:`OutputBuffer.read_port`: every bank reads word ``p // W`` and the read data is all ``W`` banks'
 words; the bank ``p mod W`` is picked (:meth:`OutputBuffer.pick`) after the read-back's landing
@@ -32,7 +39,9 @@ like the write; it reads during a run, the read-back after it, so the two share 
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In
 
@@ -153,3 +162,64 @@ class OutputBuffer(wiring.Component):
             m.d.comb += self.psum.data[lane].eq(word.as_signed())
         m.d.comb += rd.data.eq(Cat(*reads))
         return m
+
+
+BLOCK_MODES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+"""``(width, depth)`` of a 16-Kbit block RAM's modes (the ECP5's DP16KD): the deepest block a word of a
+given width fits in. (An iCE40 EBR holds 4 Kbit; its index memories are a block deep or less.)"""
+
+
+def block_depth(width: int) -> int:
+    """Words of ``width`` bits one block RAM holds (:data:`BLOCK_MODES`; wider words: several blocks side
+    by side, each as deep as the widest mode)."""
+    return next((depth for w, depth in BLOCK_MODES if width <= w), BLOCK_MODES[-1][1])
+
+
+class BlockBanks:
+    """A ``depth``-word memory of ``shape`` as banks of :func:`block_depth` words (the last one shorter),
+    for ``hdl.prefetch.read_ahead``: its read ports read the same word of every bank and return them all
+    (``data``), and :meth:`pick` takes the addressed bank's word after the stream's landing register.
+    Builds its banks and ports into ``m`` (submodules ``<name>`` with one bank, ``<name><b>`` with several).
+    """
+
+    def __init__(self, m: Module, name: str, shape, depth: int):
+        self._m, self._shape, self._name, self._reads = m, shape, name, 0
+        self._width = Shape.cast(shape).width
+        self._abits = bits_for(depth - 1)
+        self._k = min(self._abits, block_depth(self._width).bit_length() - 1)  # word bits within a bank
+        size = 1 << self._k
+        self._banks = [memory.Memory(shape=shape, depth=min(size, depth - b), init=[]) for b in range(0, depth, size)]
+        for b, bank in enumerate(self._banks):
+            m.submodules[name if len(self._banks) == 1 else f"{name}{b}"] = bank
+
+    def _port(self, kind: str, shape) -> SimpleNamespace:
+        return SimpleNamespace(addr=Signal(self._abits, name=f"{self._name}_{kind}_addr"),
+                               en=Signal(name=f"{self._name}_{kind}_en"),
+                               data=Signal(shape, name=f"{self._name}_{kind}_data"))
+
+    def write_port(self) -> SimpleNamespace:
+        """A write port (``addr``, ``en``, ``data``, as a ``lib.memory`` port's) into the addressed bank."""
+        port = self._port("w", self._shape)
+        for b, bank in enumerate(self._banks):
+            wp = bank.write_port()
+            hit = port.addr[self._k:] == b if len(self._banks) > 1 else 1
+            self._m.d.comb += [wp.addr.eq(port.addr[:self._k]), wp.data.eq(port.data), wp.en.eq(port.en & hit)]
+        return port
+
+    def read_port(self) -> SimpleNamespace:
+        """A read port (``addr``, ``en``; ``data``: every bank's word at ``addr``'s row, the cycle after)."""
+        self._reads += 1
+        port = self._port(f"r{self._reads}", len(self._banks) * self._width)
+        words = []
+        for bank in self._banks:
+            rp = bank.read_port()
+            self._m.d.comb += [rp.addr.eq(port.addr[:self._k]), rp.en.eq(port.en)]
+            words.append(rp.data)
+        self._m.d.comb += port.data.eq(Cat(*words))
+        return port
+
+    def pick(self, data: Value, addr: Value) -> Value:
+        """The word at ``addr`` from a read port's ``data`` of a read at ``addr``."""
+        if len(self._banks) == 1:
+            return data
+        return data.word_select(addr[self._k:], self._width)

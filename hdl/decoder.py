@@ -36,7 +36,7 @@ past a tile's last item, which no walker consumes and the counter does not count
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from golden.config import ArrayConfig
@@ -44,6 +44,7 @@ from golden.dataflow import dataflow_of, unit_groups
 from golden.timing import STREAM_LATENCY
 from golden.words import NO_PATTERN_FIELDS, PATTERN_FIELDS, chan_header, chan_word, unit_word
 
+from .buffers import BlockBanks
 from .delay import require
 from .layouts import word_view
 from .prefetch import read_ahead
@@ -130,8 +131,8 @@ class IndexedDecoder(_Decoder):
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        m.submodules.chan_mem = chan_mem = memory.Memory(shape=cfg.chan_index_bits, depth=cfg.index_depth, init=[])
-        m.submodules.unit_mem = unit_mem = memory.Memory(shape=cfg.unit_index_bits, depth=cfg.index_depth, init=[])
+        chan_mem = BlockBanks(m, "chan_mem", cfg.chan_index_bits, cfg.index_depth)
+        unit_mem = BlockBanks(m, "unit_mem", cfg.unit_index_bits, cfg.index_depth)
         cw = chan_mem.write_port()
         uw = unit_mem.write_port()
         m.d.comb += [
@@ -140,7 +141,8 @@ class IndexedDecoder(_Decoder):
         ]
         df = dataflow_of(cfg.dataflow)
         for name, q in (("loader", self.loader), ("seq", self.seq)):
-            ahead = read_ahead(m, chan_mem, restart=q.restart, start=q.addr, pop=q.next, name=f"{name}_chan")
+            ahead = read_ahead(m, chan_mem, restart=q.restart, start=q.addr, pop=q.next, name=f"{name}_chan",
+                               pick=chan_mem.pick)
             entry, header = word_view(chan_word(cfg), ahead.head), word_view(chan_header(cfg), ahead.first)
             m.d.comb += [q.valid.eq(ahead.valid), q.chan.eq(entry.chan), q.count.eq(entry.count),
                          q.hcount.eq(header.count), q.hempty.eq(header.empty)]
@@ -149,7 +151,7 @@ class IndexedDecoder(_Decoder):
             else:
                 m.d.comb += [getattr(q, field).eq(value) for field, value in NO_PATTERN_FIELDS]
         u = self.unit
-        ahead = read_ahead(m, unit_mem, restart=u.restart, start=u.addr, pop=u.next, name="unit")
+        ahead = read_ahead(m, unit_mem, restart=u.restart, start=u.addr, pop=u.next, name="unit", pick=unit_mem.pick)
         word = word_view(unit_word(cfg), ahead.head)
         m.d.comb += [u.valid.eq(ahead.valid), u.slot.eq(word.slot)]
         groups = unit_groups(cfg)

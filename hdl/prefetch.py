@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from amaranth.hdl import Array, Module, Mux, Signal, Value
 from amaranth.lib import memory
@@ -21,6 +22,9 @@ from amaranth.lib import memory
 from golden.timing import STREAM_LATENCY
 
 from .delay import require
+
+if TYPE_CHECKING:
+    from .buffers import BlockBanks
 
 QUEUE_DEPTH = 3
 """Words queued, landed or in flight at most: the fewest with which a consumer popping every cycle
@@ -35,7 +39,7 @@ class ReadAhead:
     ptr: Signal  # address of the next word to read
 
 
-def read_ahead(m: Module, mem: memory.Memory, *, restart: Value, start: Value, pop: Value, name: str,
+def read_ahead(m: Module, mem: memory.Memory | BlockBanks, *, restart: Value, start: Value, pop: Value, name: str,
                more: Callable[[Signal], Value] | None = None,
                pick: Callable[[Value, Value], Value] | None = None) -> ReadAhead:
     """Stream ``mem`` from word ``start`` on; ``restart`` drops what is queued or in flight and reads
