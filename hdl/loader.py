@@ -23,7 +23,7 @@ Timing contract: ``golden/timing.py``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -116,8 +116,8 @@ class TileLoader(wiring.Component):
         # pixel is in bounds (else it is padding: 0). Every next value is one operation on registers:
         # each port keeps its own address and row-start address (no ``+ lane`` after a sum), each row
         # of the cycle its own row counters, and the column tests of the next position compare ``v``
-        # with per-lane bounds shifted by the step, set up once per layer (``tw``) or per entry
-        # (``vlo``, ``vhi``).
+        # with per-lane bounds shifted by the step, set up once per layer (``tw``), and the
+        # in-bounds columns are a mask shifted by the step, set up once per entry (``col_mask``).
         # (past the window by up to 2*act_rows - 1 rows in its last group: wide enough not to wrap)
         urb = bits_for(cfg.tile_rows + 2 * nrows)
         u = [Signal(urb, name=f"u{rk}", reset_less=True) for rk in range(nrows)]  # window row u + k
@@ -142,10 +142,20 @@ class TileLoader(wiring.Component):
         row_step = Signal(abits, name="row_step", reset_less=True)
         m.d.sync += row_step.eq(times_w(nrows))
         sb_ = vb + 2
-        # per lane: column v + lanes + lane is real / in bounds iff v < tw_next / vlo_next <= v < vhi_next
+        # per lane: column v + lanes + lane is real iff v < tw_next
         tw_next = [Signal(signed(sb_), name=f"tw_next{lane}", reset_less=True) for lane in range(lanes)]
-        vlo_next = [Signal(signed(sb_), name=f"vlo_next{lane}", reset_less=True) for lane in range(lanes)]
-        vhi_next = [Signal(signed(sb_), name=f"vhi_next{lane}", reset_less=True) for lane in range(lanes)]
+        # which columns are in bounds, as masks instead of compares on the step's path (on the ECP5 two
+        # compare chains from ``v`` into the in-bounds flags were the worst path of the 8x8 and the wide
+        # array): ``col_mask`` bit j, column j of the tile's windows (set per entry), and ``col_ahead`` bit
+        # i, column v + lanes + i (loaded at a row's start, shifted by the lanes with every step)
+        mw = cfg.tile_cols + 2 * lanes
+        col_mask = Signal(mw, name="col_mask", reset_less=True)
+        col_ahead = Signal(mw, name="col_ahead", reset_less=True)
+
+        def in_cols(j: int):
+            """Column ``j`` of the tile's windows is in bounds (from the tile's registered bounds; none past
+            the widest window, ``vhi <= tile_cols``)."""
+            return (vlo <= j) & (vhi > j) if j < cfg.tile_cols else C(0, 1)
         col0_in = [Signal(name=f"col0_in{lane}", reset_less=True) for lane in range(lanes)]  # column lane in bounds
         # v >= vlast_next: the group after the current one is its row's last
         vlast_next = Signal(signed(sb_), name="vlast_next", reset_less=True)
@@ -175,6 +185,10 @@ class TileLoader(wiring.Component):
                 m.d.sync += [inb[rk * lanes + lane].eq(nu_in & col0[lane]) for lane in range(lanes)]
             m.d.sync += ulast.eq(first_ulast if first_row else u1[0] >= th_lastr)
             m.d.sync += [v.eq(0), vlast.eq(row_vlast)]
+            if first_row:
+                m.d.sync += col_ahead.eq(Cat(*(in_cols(j) for j in range(lanes, lanes + mw))))
+            else:
+                m.d.sync += col_ahead.eq(col_mask[lanes:])
             m.d.sync += [lane_addr[p].eq(addrs[p]) for p in range(len(ports))]
             m.d.sync += [live[lane].eq(lane < c.tw) for lane in range(lanes)]
 
@@ -183,8 +197,8 @@ class TileLoader(wiring.Component):
             m.d.sync += [v.eq(v + lanes), vlast.eq(v_s >= vlast_next)]
             m.d.sync += [lane_addr[p].eq(lane_addr[p] + lanes) for p in range(len(ports))]
             m.d.sync += [live[lane].eq(v_s < tw_next[lane]) for lane in range(lanes)]
-            m.d.sync += [inb[p].eq(row_in[rk] & (v_s >= vlo_next[lane]) & (v_s < vhi_next[lane]))
-                         for p, (rk, lane) in enumerate(ports)]
+            m.d.sync += [inb[p].eq(row_in[rk] & col_ahead[lane]) for p, (rk, lane) in enumerate(ports)]
+            m.d.sync += col_ahead.eq(col_ahead[lanes:])
 
         # write stage: one cycle behind the read (the position's enables, row and column, registered with
         # the read), then ``ACT_DATA_LATENCY`` registers of the read data and of those, so the write leaves
@@ -224,9 +238,8 @@ class TileLoader(wiring.Component):
         go = Signal()  # ENTRY, and the entry's buffer is free: pop the entry, start its window
         m.d.comb += go.eq(in_entry & ~self.full.bit_select(buf, 1))
         with m.If(in_entry):
-            # the tile's column bounds, per lane, for the steps of its windows (the same every entry)
-            m.d.sync += [vlo_next[lane].eq(vlo - lanes - lane) for lane in range(lanes)]
-            m.d.sync += [vhi_next[lane].eq(vhi - lanes - lane) for lane in range(lanes)]
+            # the tile's in-bounds columns, for the steps of its windows (the same every entry)
+            m.d.sync += col_mask.eq(Cat(*(in_cols(j) for j in range(mw))))
             m.d.sync += [col0_in[lane].eq((vlo <= lane) & (vhi > lane)) for lane in range(lanes)]
         with m.If(go):
             m.d.comb += ent.next.eq(1)
