@@ -156,7 +156,6 @@ class TileLoader(wiring.Component):
             """Column ``j`` of the tile's windows is in bounds (from the tile's registered bounds; none past
             the widest window, ``vhi <= tile_cols``)."""
             return (vlo <= j) & (vhi > j) if j < cfg.tile_cols else C(0, 1)
-        col0_in = [Signal(name=f"col0_in{lane}", reset_less=True) for lane in range(lanes)]  # column lane in bounds
         # v >= vlast_next: the group after the current one is its row's last
         vlast_next = Signal(signed(sb_), name="vlast_next", reset_less=True)
         row_vlast = Signal(name="row_vlast", reset_less=True)  # a row's first group is its last (lanes >= TW)
@@ -170,9 +169,10 @@ class TileLoader(wiring.Component):
         for p in range(len(ports)):
             m.d.comb += self.act.addr[p].eq(lane_addr[p])
 
-        def row_start(first_row, addrs, col0) -> None:
-            """Move to column 0 of the window rows after ``u`` (``first_row``: rows from 0) at the ports'
-            ``addrs``; ``col0[lane]``: column ``lane`` is in bounds."""
+        def row_start(first_row, addrs) -> None:
+            """Move to column 0 of the window rows after ``u`` (``first_row``: rows from 0, the tile's
+            column bounds not yet in ``col_mask``) at the ports' ``addrs``."""
+            col0 = [in_cols(lane) for lane in range(lanes)] if first_row else col_mask
             for rk in range(nrows):
                 nu_in = Signal(name=f"nu_in{rk}")
                 if first_row:
@@ -240,12 +240,11 @@ class TileLoader(wiring.Component):
         with m.If(in_entry):
             # the tile's in-bounds columns, for the steps of its windows (the same every entry)
             m.d.sync += col_mask.eq(Cat(*(in_cols(j) for j in range(mw))))
-            m.d.sync += [col0_in[lane].eq((vlo <= lane) & (vhi > lane)) for lane in range(lanes)]
         with m.If(go):
             m.d.comb += ent.next.eq(1)
             # the entry's plane offset + the window origin, per port
             first = [ent.chan + base[p] for p in range(len(ports))]
-            row_start(True, first, [(vlo <= lane) & (vhi > lane) for lane in range(lanes)])
+            row_start(True, first)
             m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
         with m.If(in_load):
             for p, (rk, lane) in enumerate(ports):
@@ -256,7 +255,7 @@ class TileLoader(wiring.Component):
             with m.If(vlast):
                 step = c.w if nrows == 1 else row_step
                 nxt = [row_addr[p] + step for p in range(len(ports))]
-                row_start(False, nxt, col0_in)
+                row_start(False, nxt)
                 m.d.sync += [row_addr[p].eq(nxt[p]) for p in range(len(ports))]
             with m.Else():
                 step_columns()
