@@ -428,7 +428,7 @@ def golden_run(shape: Shape, v: int, sparse: bool, cfg: ArrayConfig | None = Non
 
 
 LANES_OVER = ("kernel", "channels", "lane-banks", "filters", "banks")
-MAPPINGS = ("tile", "raster", "factor", "register")
+MAPPINGS = ("tile", "raster", "chunks", "factor", "register")
 
 
 @dataclass(frozen=True)
@@ -457,7 +457,11 @@ class Design:
     packed : the loader's ports read any words of the entry's windows (a channel-interleaved buffer), so
         ``k`` windows of ``TH x TW`` take ``ceil(k*TH*TW / ports)`` cycles.
     mapping : ``tile`` (rows x cols pixel tiles), ``raster`` (16 consecutive output pixels of a pass in
-        raster order per tile), ``factor`` (per layer the fastest of the rows x cols factorizations of the
+        raster order per tile), ``chunks`` (the raster mapping as the tile's read network can take it
+        without a crossbar: PE row ``i`` takes ``cols`` consecutive outputs in raster order, of at most two
+        output rows, into storage of its own, and the loader fills each PE row's window piece by piece, a
+        ``R x span`` window per output-row segment of the row: no input pixel shared between PE rows is
+        loaded once), ``factor`` (per layer the fastest of the rows x cols factorizations of the
         PEs: 1x16 ... 16x1; a tile register sized for all of them), ``register`` (per layer the fastest
         shape whose window fits today's tile register, ``ArrayConfig().tile_rows x tile_cols``).
     choices : channel counts per entry the host may choose from per layer (and per pruning): each run
@@ -668,6 +672,8 @@ def recurrence(cfg: ArrayConfig, runs: Runs, entries: list[list[tuple[int, int]]
 def tile_pixels(p: Layer, cfg: ArrayConfig, design: Design) -> list[tuple[list[tuple[int, int]], int]]:
     """Per tile of one filter group: its output-row segments ``(outputs, input-row offset)`` and, as the
     second item, the number of output rows it spans; rectangular tiles or :attr:`Design.mapping` ``raster``."""
+    if design.mapping == "chunks":
+        return [(segs, len({y for _, y in segs})) for segs in _chunk_tiles(p, cfg)]
     if design.mapping != "raster":
         out = []
         for ty in range(-(-p.e // cfg.rows)):
@@ -686,6 +692,18 @@ def tile_pixels(p: Layer, cfg: ArrayConfig, design: Design) -> list[tuple[list[t
     return out
 
 
+def _chunk_tiles(p: Layer, cfg: ArrayConfig) -> list[list[tuple[int, int]]]:
+    """:attr:`Design.mapping` ``chunks``: per tile, the output-row segments ``(outputs, output row)`` of its PE
+    rows, PE row by PE row (a row's chunk ends early where a third output row would begin)."""
+    chunks, pos, total = [], 0, p.e * p.f
+    while pos < total:
+        y = pos // p.f
+        end = min(pos + cfg.cols, total, (y + 2) * p.f)
+        chunks.append([(min(end, (yy + 1) * p.f) - max(pos, yy * p.f), yy) for yy in range(y, (end - 1) // p.f + 1)])
+        pos = end
+    return [sum(chunks[t:t + cfg.rows], []) for t in range(0, len(chunks), cfg.rows)]
+
+
 def whatif_pass(p: Layer, cfg: ArrayConfig, design: Design) -> tuple[int, int, int, int, float]:
     """One pass on ``design``: busy, MAC, load-stall, drain-stall cycles and the PE-slot fill."""
     loader = design.loader(cfg)
@@ -697,7 +715,13 @@ def whatif_pass(p: Layer, cfg: ArrayConfig, design: Design) -> tuple[int, int, i
     groups = -(-p.m // A)
     entries = [entries_of(mask[g * A:(g + 1) * A], n, cfg.lanes, k, design.lanes_over) for g in range(groups)]
     tiles: list[tuple[Windows, int]] = []
-    if design.mapping == "raster":
+    if design.mapping == "chunks":
+        th = span(1, p.stride, p.r, design.compact)
+        for segs, _ in tile_pixels(p, cfg, design):
+            each = tuple((th, span(m, p.stride, p.s, design.compact)) for m, _ in segs)
+            tiles.append(((each,), sum(-(-m // width) for m, _ in segs)))
+        filled = p.e * p.f / (len(tiles) * PES)
+    elif design.mapping == "raster":
         for segs, nrows in tile_pixels(p, cfg, design):
             # each output-row segment's window, or their bounding box: the loader takes the faster
             th = span(1, p.stride, p.r, design.compact)
@@ -943,6 +967,10 @@ OPTIONS = (
                    wide=wide(**{**FILTER_LANES, "lanes_over": "banks"}))),
            (chosen("resnet50", V_WIDE, False, _pointwise, _k), chosen("resnet50", V_WIDE, True, _pointwise, _k))),
     Option("5. Edge waste", (TODAY, Design("(a) raster mapping", mapping="raster"),
+                             Design("(a') raster in PE-row chunks of <= 2 output rows, loaded per PE row",
+                                    mapping="chunks"),
+                             Design("(a') the same, acc_depth 64 at V=9", mapping="chunks",
+                                    wide=wide(acc_depth=64)),
                              Design("(b) per-layer shape, factors of 16", mapping="factor"),
                              Design("(c) per-layer shape, today's tile register", mapping="register")),
            (chosen("resnet18", 1, False, lambda s: True, _shape),)),

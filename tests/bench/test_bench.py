@@ -253,3 +253,22 @@ def test_dask_scheduler_without_dask_is_a_clear_error(monkeypatch, tmp_path):
     runs = grid.plan(["kernel"], [0.5], [{"rows": 2, "cols": 2}], ["tiny.a"])
     with pytest.raises(SystemExit, match=r"pip install 'dask\[distributed\]'"):
         sweep.sweep(runs, tmp_path / "r.jsonl", dask_scheduler="tcp://127.0.0.1:1", progress=False)
+
+
+@pytest.mark.parametrize("e,f", [(13, 13), (7, 7), (3, 2), (1, 1), (5, 1), (2, 17)])
+def test_chunk_mapping_covers_every_output_once_in_raster_order(e, f):
+    """``bench.shapes``' buildable raster mapping: every output in exactly one output-row segment of a PE
+    row, in raster order, a segment at most ``cols`` outputs; with outputs at least ``cols`` wide, as few
+    tiles as the PEs allow (what its utilization counts)."""
+    from bench.shapes import _chunk_tiles
+    from golden.layer import Layer
+    cfg = ArrayConfig()
+    layer = Layer(np.zeros((1, 1, 1, 1), np.int8), np.zeros((1, e, f), np.int8))
+    tiles = _chunk_tiles(layer, cfg)
+    order = [(y, n) for segs in tiles for n, y in segs]
+    assert sum(n for _, n in order) == e * f
+    rows_seen = [y for y, _ in order]
+    assert rows_seen == sorted(rows_seen)
+    assert all(0 < n <= cfg.cols for _, n in order)
+    if f >= cfg.cols:  # only a narrow output leaves PE slots empty before the layer's last tile
+        assert len(tiles) == -(-e * f // cfg.pes)
