@@ -151,7 +151,7 @@ class Accelerator(wiring.Component):
         with m.Elif(finishing):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
 
-        self._elaborate_readback(m, start, out_mem, written)
+        self._elaborate_readback(m, start, finishing, out_mem, written)
         self._elaborate_counters(m, start, {
             "busy_cycles": self.busy,
             "mac_cycles": seq.w.en,
@@ -236,7 +236,7 @@ class Accelerator(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
         return loading_psum
 
-    def _elaborate_readback(self, m: Module, start, out_mem, written_en) -> None:
+    def _elaborate_readback(self, m: Module, start, finishing, out_mem, written_en) -> None:
         """Output buffer → ``o`` stream after ``done``, in address order, with full backpressure.
 
         The buffer is read ahead into a register queue (``hdl.prefetch``), so ``o.payload`` is a
@@ -244,7 +244,9 @@ class Accelerator(wiring.Component):
         block RAM's late read data. The drain writes every output exactly once, so the number of
         outputs to read back is counted from its writes (``written_en``) rather than computed as
         ``M*E*F``: no multiplier. The stream restarts in the first cycle of ``done``, when the last
-        write has landed.
+        write has landed, from a flip-flop of its own set with ``done`` (the restart selects the read
+        address of every output block RAM; formed from ``done`` and its delayed copy it was the 8x8 ECP5
+        array's worst path at one build, 8.5 ns of routing behind a LUT).
         """
         cfg = self._cfg
         total = Signal(bits_for(cfg.out_depth), reset_less=True)
@@ -252,15 +254,15 @@ class Accelerator(wiring.Component):
             m.d.sync += total.eq(0)
         with m.Else():
             m.d.sync += total.eq(total + sum(en.as_unsigned() for en in written_en))
-        done_r = Signal()
-        m.d.sync += done_r.eq(self.done & ~start)
+        restart = Signal(name="readback_restart")  # the first cycle of ``done``: ``done`` rises with it
+        m.d.sync += restart.eq(finishing & ~start)
         reading = Signal()  # the read-back has been restarted for this layer's outputs
         with m.If(start):
             m.d.sync += reading.eq(0)
         with m.Elif(self.done):
             m.d.sync += reading.eq(1)
         pop = Signal()
-        ahead = read_ahead(m, out_mem, restart=self.done & ~done_r, start=0, pop=pop, name="readback",
+        ahead = read_ahead(m, out_mem, restart=restart, start=0, pop=pop, name="readback",
                            more=lambda ptr: ptr < total, pick=out_mem.pick)
         m.d.comb += [self.o.payload.eq(ahead.head), self.o.valid.eq(ahead.valid & reading),
                      pop.eq(self.o.valid & self.o.ready)]

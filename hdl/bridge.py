@@ -127,6 +127,11 @@ class HostBridge(wiring.Component):
         perf_bytes = Signal(8 * sz["perf"])
         out_bytes = Signal(8 * sz["out"])
         m.d.comb += [perf_bytes.eq(perf), out_bytes.eq(acc.o.payload)]
+        # an output word is popped into a register of the bridge's before its bytes are picked, so the
+        # byte pick and its ``idx`` select stay inside the bridge: picking from the read-back queue's head
+        # and popping it with the last byte made one path from ``idx`` through the queue's head mux into
+        # the transmit byte, across the die (the 8x8 ECP5 array's worst path at one seed, 9.5 ns routing)
+        out_word = Signal(8 * sz["out"], reset_less=True)
 
         def wait_input():
             """This state waits for the host (or the array); drop the command if that takes too long."""
@@ -246,16 +251,15 @@ class HostBridge(wiring.Component):
                 send(info.word_select(idx[:3], 8), idx == 7)
             with m.State("SEND_PERF"):
                 send(perf_byte, idx == sz["perf"] - 1, ready=perf_ready)
-            with m.State("READ"):
+            with m.State("READ"):  # take the next output word into the bridge's own register
                 wait_input()
+                m.d.comb += acc.o.ready.eq(1)
                 with m.If(acc.o.valid):
-                    m.d.sync += idx.eq(0)
+                    m.d.sync += [out_word.eq(out_bytes), idx.eq(0)]
                     m.next = "READ_SEND"
             with m.State("READ_SEND"):
                 last = idx == sz["out"] - 1
-                send(out_bytes.word_select(idx, 8), last & cnt_one, "IDLE")
-                with m.If(~tx_full & last):  # the word's last byte is picked: the word is done with
-                    m.d.comb += acc.o.ready.eq(1)
+                send(out_word.word_select(idx, 8), last & cnt_one, "IDLE")
                 with m.If(taken & last):
                     m.d.sync += [cnt.eq(cnt - 1), cnt_one.eq(cnt == 2), idx.eq(0)]
                     with m.If(~cnt_one):
