@@ -22,11 +22,13 @@ the lane wrapped past the bank (``b < base mod W``). Each bank is a memory with 
 port, like the single buffer it replaces, so ``W`` times the write bandwidth costs no RAM bits.
 
 **Index memories** (:class:`BlockBanks`, ``hdl.decoder``): a memory deeper than one block RAM holds
-at its width is several block RAMs, and the synthesizer muxes their read data, late in the cycle, in
-front of whatever register takes it. Built as banks of one block's depth, each read at the same word,
-the streams land every bank's word in a register of its own and pick the addressed one after it, as the
-read-back does with the output buffer's banks (on the 8x8 ECP5 array the channel index's eight blocks,
-their mux and a route to a landing register by the sequencer were the worst path, 11.32 ns).
+at its width is several block RAMs, and the synthesizer chose to stack them in depth and mux their read
+data, late in the cycle, in front of whatever register takes it (on the 8x8 ECP5 array the channel
+index's eight 512 x 36 blocks, their mux and a route to a landing register by the sequencer were the
+worst path, 11.32 ns). Built here as bit slices of the widest block mode deep enough (a 4096 x 27
+index: seven 4K x 4 blocks), every block's output goes to the landing register with no mux; only
+memories deeper than a block's deepest mode are banks in depth, landed and picked after the landing
+register, as the read-back does with the output buffer's banks.
 
 The read-back (``hdl.prefetch.read_ahead`` in ``hdl.accelerator``) reads it in address order through
 :meth:`OutputBuffer.read_port`: every bank reads word ``p // W`` and the read data is all ``W`` banks'
@@ -176,21 +178,39 @@ def block_depth(width: int) -> int:
 
 
 class BlockBanks:
-    """A ``depth``-word memory of ``shape`` as banks of :func:`block_depth` words (the last one shorter),
-    for ``hdl.prefetch.read_ahead``: its read ports read the same word of every bank and return them all
-    (``data``), and :meth:`pick` takes the addressed bank's word after the stream's landing register.
-    Builds its banks and ports into ``m`` (submodules ``<name>`` with one bank, ``<name><b>`` with several).
+    """A ``depth``-word memory of ``shape`` built from whole block RAMs, for ``hdl.prefetch.read_ahead``.
+
+    As deep as a block RAM's deepest mode (16 K words) or less, it is **bit slices**: the widest mode
+    (:data:`BLOCK_MODES`) that holds ``depth`` words, side by side across the word, each a memory of its
+    own (``<name>_s<k>``), so every block is read at the same address and its output goes straight to the
+    stream's landing register: no block RAM's read data passes a mux (a 4096 x 27 channel index is
+    seven 4K x 4 blocks, where the synthesizer built eight 512 x 36 blocks and a mux of their outputs).
+    Deeper, it is **banks** of :func:`block_depth` words (the last one shorter), each read at the same
+    word: the read port returns every bank's word and :meth:`pick` takes the addressed one after the
+    stream's landing register. Builds its memories into ``m`` (submodule ``<name>`` when it is one).
     """
 
     def __init__(self, m: Module, name: str, shape, depth: int):
         self._m, self._shape, self._name, self._reads = m, shape, name, 0
         self._width = Shape.cast(shape).width
         self._abits = bits_for(depth - 1)
-        self._k = min(self._abits, block_depth(self._width).bit_length() - 1)  # word bits within a bank
-        size = 1 << self._k
-        self._banks = [memory.Memory(shape=shape, depth=min(size, depth - b), init=[]) for b in range(0, depth, size)]
-        for b, bank in enumerate(self._banks):
-            m.submodules[name if len(self._banks) == 1 else f"{name}{b}"] = bank
+        slice_width = max((w for w, d in BLOCK_MODES if d >= depth), default=None)  # the widest deep enough
+        if slice_width is not None:  # one block deep: bit slices, one bank
+            self._k = self._abits
+            bounds = list(range(0, self._width, slice_width)) + [self._width]
+            self._slices = list(zip(bounds, bounds[1:], strict=False))
+            self._banks = [[memory.Memory(shape=hi - lo, depth=depth, init=[]) for lo, hi in self._slices]]
+            names = [[name if len(self._slices) == 1 else f"{name}_s{k}" for k in range(len(self._slices))]]
+        else:  # deeper: banks of a block's depth at the word's width
+            self._k = block_depth(self._width).bit_length() - 1  # word bits within a bank
+            size = 1 << self._k
+            self._slices = [(0, self._width)]
+            self._banks = [[memory.Memory(shape=shape, depth=min(size, depth - b), init=[])]
+                           for b in range(0, depth, size)]
+            names = [[f"{name}{b}"] for b in range(len(self._banks))]
+        for bank, bank_names in zip(self._banks, names, strict=True):
+            for mem, sub in zip(bank, bank_names, strict=True):
+                m.submodules[sub] = mem
 
     def _port(self, kind: str, shape) -> SimpleNamespace:
         return SimpleNamespace(addr=Signal(self._abits, name=f"{self._name}_{kind}_addr"),
@@ -201,9 +221,11 @@ class BlockBanks:
         """A write port (``addr``, ``en``, ``data``, as a ``lib.memory`` port's) into the addressed bank."""
         port = self._port("w", self._shape)
         for b, bank in enumerate(self._banks):
-            wp = bank.write_port()
             hit = port.addr[self._k:] == b if len(self._banks) > 1 else 1
-            self._m.d.comb += [wp.addr.eq(port.addr[:self._k]), wp.data.eq(port.data), wp.en.eq(port.en & hit)]
+            for mem, (lo, hi) in zip(bank, self._slices, strict=True):
+                wp = mem.write_port()
+                self._m.d.comb += [wp.addr.eq(port.addr[:self._k]), wp.data.eq(Value.cast(port.data)[lo:hi]),
+                                   wp.en.eq(port.en & hit)]
         return port
 
     def read_port(self) -> SimpleNamespace:
@@ -212,9 +234,10 @@ class BlockBanks:
         port = self._port(f"r{self._reads}", len(self._banks) * self._width)
         words = []
         for bank in self._banks:
-            rp = bank.read_port()
-            self._m.d.comb += [rp.addr.eq(port.addr[:self._k]), rp.en.eq(port.en)]
-            words.append(rp.data)
+            for mem in bank:
+                rp = mem.read_port()
+                self._m.d.comb += [rp.addr.eq(port.addr[:self._k]), rp.en.eq(port.en)]
+                words.append(rp.data)
         self._m.d.comb += port.data.eq(Cat(*words))
         return port
 

@@ -1,8 +1,9 @@
-"""Index memories built as block-sized banks (``hdl.buffers.BlockBanks``) stream like one memory.
+"""Index memories built from whole block RAMs (``hdl.buffers.BlockBanks``) stream like one memory.
 
-The decoder's streams read them through ``hdl.prefetch.read_ahead``, which lands every bank's word and
-picks the addressed one after the landing register; a stream that crosses bank boundaries (and the
-shorter last bank) must give the same words, in the same cycles, as a single memory would.
+Up to a block's deepest mode they are bit slices read straight into the landing register; deeper, banks
+whose words ``hdl.prefetch.read_ahead`` lands together and picks after the landing register. A stream
+(across bank boundaries and the shorter last bank, where there are banks) must give the same words, in
+the same cycles, as a single memory would.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ def test_block_depth_is_the_deepest_mode_the_width_fits():
     assert [block_depth(w) for w in (1, 4, 5, 9, 18, 27, 36, 40)] == [16384, 4096, 2048, 2048, 1024, 512, 512, 512]
 
 
-@pytest.mark.parametrize("width,depth,start", [(27, 1300, 500), (5, 2100, 2040), (27, 400, 3), (27, 530, 500)])
+def test_a_memory_one_block_deep_is_bit_slices_with_nothing_to_pick():
+    m = Module()
+    mem = BlockBanks(m, "chan", 27, 4096)  # the 8x8 array's channel index: 4K x 4 blocks
+    assert sorted(m._named_submodules) == [f"chan_s{k}" for k in range(7)]
+    data, addr = Signal(27), Signal(12)
+    assert mem.pick(data, addr) is data
+
+
+@pytest.mark.parametrize("width,depth,start", [(27, 1300, 500), (5, 2100, 2040), (27, 400, 3), (27, 530, 500),
+                                               (1, 16400, 16370)])
 def test_a_stream_across_banks_reads_every_word_in_order(width, depth, start):
     m = Module()
     mem = BlockBanks(m, "mem", width, depth)
