@@ -113,17 +113,21 @@ class Accelerator(wiring.Component):
         wiring.connect(m, seq.unit, dec.unit)
         wiring.connect(m, seq.drain, drain.req)
 
-        # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer)
+        # activations -> tile buffers (full flags: set by the loader, cleared by the sequencer), one equal
+        # copy for each of the two (``hdl.replica``): the loader's entry decision fans out to every
+        # register of its window walk, and from one shared copy, placed by the sequencer, that route was
+        # the wide ECP5 array's worst path (3.5 ns to the loader, 7.9 ns of routing in all)
         wiring.connect(m, loader.act, act_mem.rd)  # one read port per loader port (window row x lane)
-        full = Signal(2)
-        m.d.comb += [loader.full.eq(full), seq.full.eq(full)]
-        for b in range(2):
-            with m.If(loader.filled & (loader.filled_buf == b)):
-                m.d.sync += full[b].eq(1)
-            with m.If(seq.consumed & (seq.consume_buf == b)):
-                m.d.sync += full[b].eq(0)
-        with m.If(start):
-            m.d.sync += full.eq(0)
+        for name, port in (("loader", loader.full), ("seq", seq.full)):
+            full = Signal(2, name=f"{name}_full", attrs=KEEP)
+            m.d.comb += port.eq(full)
+            for b in range(2):
+                with m.If(loader.filled & (loader.filled_buf == b)):
+                    m.d.sync += full[b].eq(1)
+                with m.If(seq.consumed & (seq.consume_buf == b)):
+                    m.d.sync += full[b].eq(0)
+            with m.If(start):
+                m.d.sync += full.eq(0)
         wiring.connect(m, loader.tile, array.tile)
 
         # weights -> sequencer -> operands -> PE array (stage 1)
