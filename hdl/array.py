@@ -111,8 +111,8 @@ class PEArray(wiring.Component):
             m.d.comb += [tile.row_sel[lane][i].eq(self.op.row_sel[lane][i]) for i in range(cfg.rows)]
             m.d.comb += tile.col_sel[lane].eq(self.op.col_sel[lane])
         m.d.comb += tile.stride.eq(self.cfg.stride[:len(tile.stride)])
-        # ``fresh`` arrives from a ``acc_depth``:1 mux (the sequencer's touched bits): registered once,
-        # here, at stage B, then copied per row at stage A
+        # ``fresh`` (a register of the sequencer's) is registered once here, at stage B, then copied per row
+        # at stage A
         fresh_b = Signal(name="fresh_b", reset_less=True)
         m.d.sync += fresh_b.eq(self.op.fresh)
         row_reset = ResetCopies(m)

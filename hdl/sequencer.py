@@ -291,14 +291,18 @@ class ComputeSequencer(wiring.Component):
             m.d.sync += [col_sel[col_select_bit(cfg, st, s)].eq(stride_is[st - 1] & (lane_s[lane] == s))
                          for st in range(1, cfg.max_stride + 1) for s in taps_s]
             m.d.comb += self.lane_active[lane].eq(issue & lane_on[lane])
-        # ``fresh``: the op's slot has not been touched in this tile (stage 1, from the touched bits;
-        # the array registers it once, next to here, before it fans out)
+        # ``fresh``: the op's slot has not been touched in this tile, a stage-1 register like the slot: looked
+        # up in stage 0 from the slot being issued, with the touched bit the stage-1 op sets at this same
+        # edge forwarded (no clear of the bank falls in a cycle that issues: the clear is the tile's first
+        # state). Looked up in stage 1 from ``op_slot``, the touched bits' mux sat on a route across the
+        # die into the array's register of it (the 8x8 ECP5 array's worst path, 5.8 ns of routing)
         slot1 = self.op.slot
+        set_now = self.op.valid & (self.op.bank == bank) & (slot1 == cur_slot)
+        m.d.sync += self.op.fresh.eq(~(Mux(bank, self.drain.touched[1], self.drain.touched[0]).bit_select(cur_slot, 1)
+                                       | set_now))
         for b in range(2):
-            with m.If(self.op.bank == b):
-                m.d.comb += self.op.fresh.eq(~self.drain.touched[b].bit_select(slot1, 1))
-                with m.If(self.op.valid):
-                    m.d.sync += self.drain.touched[b].bit_select(slot1, 1).eq(1)
+            with m.If((self.op.bank == b) & self.op.valid):
+                m.d.sync += self.drain.touched[b].bit_select(slot1, 1).eq(1)
         return m
 
     def _lanes(self, m: Module, cur_r: Signal, cur_s: Signal, ulast: Signal, entering: Signal,
