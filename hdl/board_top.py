@@ -25,7 +25,7 @@ class BoardTop(Elaboratable):
     def __init__(self, cfg: ArrayConfig, spec: BoardSpec, *, clock: ClockPlan, baud: int):
         self.spec = spec
         self.clock = clock
-        self.bridge = HostBridge(cfg, clk_freq=clock.freq_hz, baud=baud)
+        self.bridge = HostBridge(cfg, clk_freq=clock.freq_hz, baud=baud, word_register=spec.replicate)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -31,7 +31,9 @@ class HostBridge(wiring.Component):
     ``k``-byte field ends up in its top ``k`` bytes) and drives the array's ``load`` payload and
     ``cfg`` straight from there (the array latches ``cfg`` at ``start``); replies are picked a byte
     at a time from their source (``perf``, the output word). Nothing is copied, because on the
-    iCE40 every flip-flop of the bridge is a logic cell the array cannot have.
+    iCE40 every flip-flop of the bridge is a logic cell the array cannot have; with ``word_register``
+    (boards that spend registers on timing, ``replicate`` in constraints/<board>.json) the output word
+    is popped into a register of the bridge's before its bytes are picked.
 
     Members
     -------
@@ -45,8 +47,10 @@ class HostBridge(wiring.Component):
         One of the sticky error flags is set (``golden.protocol.ERROR_BITS``, reported in the status byte).
     """
 
-    def __init__(self, cfg: ArrayConfig, *, clk_freq: float, baud: int, timeout: int | None = None):
+    def __init__(self, cfg: ArrayConfig, *, clk_freq: float, baud: int, timeout: int | None = None,
+                 word_register: bool = False):
         self._cfg = cfg
+        self._word_register = word_register
         self.accel = Accelerator(cfg)
         self.rxu = UARTReceiver(clk_freq=clk_freq, baud=baud)
         self.txu = UARTTransmitter(clk_freq=clk_freq, baud=baud)
@@ -127,10 +131,11 @@ class HostBridge(wiring.Component):
         perf_bytes = Signal(8 * sz["perf"])
         out_bytes = Signal(8 * sz["out"])
         m.d.comb += [perf_bytes.eq(perf), out_bytes.eq(acc.o.payload)]
-        # an output word is popped into a register of the bridge's before its bytes are picked, so the
-        # byte pick and its ``idx`` select stay inside the bridge: picking from the read-back queue's head
-        # and popping it with the last byte made one path from ``idx`` through the queue's head mux into
-        # the transmit byte, across the die (the 8x8 ECP5 array's worst path at one seed, 9.5 ns routing)
+        # with ``word_register`` an output word is popped into a register of the bridge's before its bytes
+        # are picked, so the byte pick and its ``idx`` select stay inside the bridge: picking from the
+        # read-back queue's head and popping it with the last byte made one path from ``idx`` through the
+        # queue's head mux into the transmit byte, across the die (the 8x8 ECP5 array's worst path at one
+        # seed, 9.5 ns routing); without, the bytes are picked from the head (16 LCs fewer on the iCE40)
         out_word = Signal(8 * sz["out"], reset_less=True)
 
         def wait_input():
@@ -251,15 +256,19 @@ class HostBridge(wiring.Component):
                 send(info.word_select(idx[:3], 8), idx == 7)
             with m.State("SEND_PERF"):
                 send(perf_byte, idx == sz["perf"] - 1, ready=perf_ready)
-            with m.State("READ"):  # take the next output word into the bridge's own register
+            with m.State("READ"):  # the next output word is there (with ``word_register``: take it)
                 wait_input()
-                m.d.comb += acc.o.ready.eq(1)
+                if self._word_register:
+                    m.d.comb += acc.o.ready.eq(1)
                 with m.If(acc.o.valid):
                     m.d.sync += [out_word.eq(out_bytes), idx.eq(0)]
                     m.next = "READ_SEND"
             with m.State("READ_SEND"):
                 last = idx == sz["out"] - 1
-                send(out_word.word_select(idx, 8), last & cnt_one, "IDLE")
+                send((out_word if self._word_register else out_bytes).word_select(idx, 8), last & cnt_one, "IDLE")
+                if not self._word_register:
+                    with m.If(~tx_full & last):  # the word's last byte is picked: the word is done with
+                        m.d.comb += acc.o.ready.eq(1)
                 with m.If(taken & last):
                     m.d.sync += [cnt.eq(cnt - 1), cnt_one.eq(cnt == 2), idx.eq(0)]
                     with m.If(~cnt_one):

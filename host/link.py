@@ -15,14 +15,14 @@ from hdl.bridge import HostBridge
 
 
 def simulate_session(cfg: ArrayConfig, session: Session, *, baud: int = 1_000_000, divisor: int = 4,
-                     timeout: int = 100_000):
+                     timeout: int = 100_000, word_register: bool = False):
     """Drive ``session`` through a UART model into :class:`HostBridge` in Amaranth's simulator.
 
     The bridge runs at ``baud * divisor`` Hz. Besides transactions the session may yield an ``int``:
     the line then idles for that many cycles (tests use it to provoke the bridge's ``timeout``).
-    Returns whatever the session returns.
+    Returns whatever the session returns. ``word_register``: the bridge's, as boards with ``replicate`` build it.
     """
-    dut = HostBridge(cfg, clk_freq=baud * divisor, baud=baud, timeout=timeout)
+    dut = HostBridge(cfg, clk_freq=baud * divisor, baud=baud, timeout=timeout, word_register=word_register)
     received: list[int] = []
     result: dict = {}
     stop = Signal()

@@ -142,14 +142,16 @@ def _check(enc, run):
     assert run.perf == simulate(enc).to_dict()
 
 
-@pytest.mark.parametrize("dataflow, perf_bits", [("kernel", 48), pytest.param("dense", 48, marks=pytest.mark.slow),
-                                                ("kernel", 24)])
-def test_layer_through_uart_bridge(dataflow, perf_bits):
-    """48-bit counters are read back through the bridge's two-step byte pick, 24-bit ones in one step."""
+@pytest.mark.parametrize("dataflow, perf_bits, word_register",
+                         [("kernel", 48, True), pytest.param("dense", 48, True, marks=pytest.mark.slow),
+                          ("kernel", 24, False)])
+def test_layer_through_uart_bridge(dataflow, perf_bits, word_register):
+    """48-bit counters are read back through the bridge's two-step byte pick, 24-bit ones in one step;
+    outputs through the bridge's word register (the ECP5's) and picked from the read-back's head (the iCE40's)."""
     cfg = ArrayConfig(dataflow=dataflow, perf_bits=perf_bits, **TINY)
     ly = random_layer(np.random.default_rng(3), m=3, c=2, h=4, w=4, padding=1, kernel_density=0.6)
     enc = encode(ly, cfg)
-    _check(enc, simulate_session(cfg, layer_session(Protocol(manifest(cfg)), enc)))
+    _check(enc, simulate_session(cfg, layer_session(Protocol(manifest(cfg)), enc), word_register=word_register))
 
 
 def test_long_transfers_are_split_into_chunks(monkeypatch):
