@@ -136,7 +136,8 @@ class HostBridge(wiring.Component):
         # read-back queue's head and popping it with the last byte made one path from ``idx`` through the
         # queue's head mux into the transmit byte, across the die (the 8x8 ECP5 array's worst path at one
         # seed, 9.5 ns routing); without, the bytes are picked from the head (16 LCs fewer on the iCE40)
-        out_word = Signal(8 * sz["out"], reset_less=True)
+        out_word = Signal(8 * sz["out"], reset_less=True) if self._word_register else None
+        out_pick = out_bytes if out_word is None else out_word  # where READ_SEND picks the word's bytes
 
         def wait_input():
             """This state waits for the host (or the array); drop the command if that takes too long."""
@@ -258,15 +259,17 @@ class HostBridge(wiring.Component):
                 send(perf_byte, idx == sz["perf"] - 1, ready=perf_ready)
             with m.State("READ"):  # the next output word is there (with ``word_register``: take it)
                 wait_input()
-                if self._word_register:
+                if out_word is not None:
                     m.d.comb += acc.o.ready.eq(1)
                 with m.If(acc.o.valid):
-                    m.d.sync += [out_word.eq(out_bytes), idx.eq(0)]
+                    m.d.sync += idx.eq(0)
+                    if out_word is not None:
+                        m.d.sync += out_word.eq(out_bytes)
                     m.next = "READ_SEND"
             with m.State("READ_SEND"):
                 last = idx == sz["out"] - 1
-                send((out_word if self._word_register else out_bytes).word_select(idx, 8), last & cnt_one, "IDLE")
-                if not self._word_register:
+                send(out_pick.word_select(idx, 8), last & cnt_one, "IDLE")
+                if out_word is None:
                     with m.If(~tx_full & last):  # the word's last byte is picked: the word is done with
                         m.d.comb += acc.o.ready.eq(1)
                 with m.If(taken & last):
