@@ -109,6 +109,8 @@ _ARRAY_HELP = {
     "dsp_packing": "products per multiplier: 2 shares one 18x18 multiplier (per lane) between neighbouring PE "
                    "columns, half the DSP blocks for a small correction, same results (one pipeline cycle more; 8-bit "
                    "operands at most; ECP5)",
+    "chunks": "1: also build the chunk mapping (PE rows take runs of cols consecutive outputs in raster order: "
+              "less PE idle at output edges; the host picks the faster mapping per layer); 0: pixel tiles only",
 }
 
 

@@ -112,6 +112,11 @@ class ArrayConfig:
         one pipeline register more (``golden.timing.PACKED_PRODUCT_LATENCY``, which the timing model counts:
         a cycle per layer). 8-bit operands at most (``golden.dsp_packing.fits``);
         with an odd ``cols`` the last column keeps its own multipliers.
+    chunks : 1 also builds the chunk mapping of output pixels (``golden.chunks``): PE rows take runs of
+        ``cols`` consecutive outputs in raster order, so an output that is not a multiple of the array's
+        shape wastes fewer PE slots; the host picks the faster mapping per layer. It stores each PE row's
+        window rows on their own (``hdl.tile``), ``max_kernel - 1`` columns wider, and its loader fills them
+        piece by piece.
     """
 
     dataflow: str = "kernel"
@@ -136,6 +141,7 @@ class ArrayConfig:
     param_depth: int = 256
     perf_bits: int = 48
     dsp_packing: int = 1
+    chunks: int = 0
 
     def __post_init__(self) -> None:
         dataflow_of(self.dataflow)  # raises for an unknown name
@@ -173,6 +179,7 @@ class ArrayConfig:
                    hint=f"a product of {self.weight_bits}-bit weights and {self.act_bits}-bit activations "
                         f"needs at least {need} bits")
         _check_int("dsp_packing", self.dsp_packing, 1, 2, hint="products per multiplier (2: PE column pairs share one)")
+        _check_int("chunks", self.chunks, 0, 1)
         if self.dsp_packing == 2:
             if self.cols < 2:
                 raise ValueError("dsp_packing 2 shares a multiplier between neighbouring PE columns; it needs "

@@ -30,10 +30,11 @@ Images (widths from ``ArrayConfig``), in load order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import chunks
 from .config import ArrayConfig
 from .dataflow import NO_PATTERN, Dataflow, Unit, dataflow_of
 from .epilogue import INIT_CODES
@@ -60,6 +61,7 @@ class EncodedLayer:
     chan_index: list[int] = field(default_factory=list)
     unit_index: list[int] = field(default_factory=list)
     mac_cycles: list[list[int]] = field(default_factory=list)
+    chunks: bool = False  # the chunk mapping of output pixels (``golden.chunks``), else pixel tiles
 
     @property
     def groups(self) -> int:
@@ -71,11 +73,13 @@ class EncodedLayer:
 
     @property
     def tiles_y(self) -> int:
-        return -(-self.layer.e // self.cfg.rows)
+        """Tile rows of a filter group (the chunk mapping's tiles are one row: ``tiles_x`` of them)."""
+        return 1 if self.chunks else -(-self.layer.e // self.cfg.rows)
 
     @property
     def tiles_x(self) -> int:
-        return -(-self.layer.f // self.cfg.cols)
+        ly = self.layer
+        return chunks.tile_count(ly.e, ly.f, self.cfg) if self.chunks else -(-ly.f // self.cfg.cols)
 
     def runtime_config(self) -> dict[str, int]:
         """Values of the array's configuration struct for this layer (names match the RTL fields).
@@ -87,10 +91,20 @@ class EncodedLayer:
         ystep, xstep = cfg.rows * ly.stride, cfg.cols * ly.stride
         return dict(c=ly.c, h=ly.h, w=ly.w, m=ly.m, r=ly.r, s=ly.s, stride=ly.stride, pad=ly.padding,
                     e=ly.e, f=ly.f, tiles_y=self.tiles_y, tiles_x=self.tiles_x, groups=self.groups,
-                    hw=ly.h * ly.w, ef=ly.e * ly.f, th=(cfg.rows - 1) * ly.stride + ly.r,
+                    hw=ly.h * ly.w, ef=ly.e * ly.f, th=ly.r if self.chunks else (cfg.rows - 1) * ly.stride + ly.r,
                     tw=(cfg.cols - 1) * ly.stride + ly.s, ystep=ystep, xstep=xstep, ystep_addr=ystep * ly.w,
                     pad_addr=ly.padding * ly.w + ly.padding, mg_last=self.group_filters(self.groups - 1),
-                    **self._out_config())
+                    **self._chunk_config(), **self._out_config())
+
+    def _chunk_config(self) -> dict[str, int]:
+        """The chunk mapping's fields (arrays built with ``chunks``): whether this layer runs in it, and the
+        products its loader steps by: ``fst = F*stride`` (input columns of an output row), ``cst =
+        cols*stride`` (of a chunk), ``wst = W*stride`` (the activation address from one output row to the next)."""
+        if not self.cfg.chunks:
+            return {}
+        ly = self.layer
+        return dict(chunks=int(self.chunks), fst=ly.f * ly.stride, cst=self.cfg.cols * ly.stride,
+                    wst=ly.w * ly.stride)
 
     def _out_config(self) -> dict[str, int]:
         """The output stage's fields (arrays built with ``epilogue``): what the sums start from, whether
@@ -208,9 +222,22 @@ def pack_weights(cfg: ArrayConfig, weights: list[int]) -> int:
     return weight_word(cfg).pack(**{f"lane{lane}": w for lane, w in enumerate(weights)})
 
 
-def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
+MAPPINGS = ("tile", "chunks")
+"""How output pixels map to PEs: pixel tiles, or PE-row chunks in raster order (``golden.chunks``)."""
+
+
+def encode(layer: Layer, cfg: ArrayConfig, mapping: str | None = None) -> EncodedLayer:
     """Encode ``layer`` for ``cfg.dataflow``; raises ``ValueError`` if it does not fit ``cfg``: one line
-    naming every limit it breaks (see :func:`_check_fits`)."""
+    naming every limit it breaks (see :func:`_check_fits`).
+
+    ``mapping`` (:data:`MAPPINGS`): how output pixels map to PEs; by default the faster by the cycle model
+    where the array has the chunk mapping and the layer can use it (``golden.chunks.usable``), else tiles."""
+    if mapping not in (None, *MAPPINGS):
+        raise ValueError(f"unknown mapping {mapping!r}: choose one of {', '.join(MAPPINGS)}")
+    if mapping == "chunks" and not chunks.usable(layer.f, cfg):
+        why = ("the array is built without it (regenerate with --chunks 1)" if not cfg.chunks else
+               f"the output is {layer.f} wide, less than the array's {cfg.cols} columns")
+        raise ValueError(f"the layer cannot run in the chunk mapping: {why}")
     _check_fits(layer, cfg)
     w = np.asarray(layer.weights, dtype=np.int64)
     a = [int(v) for v in np.asarray(layer.activations, dtype=np.int64).reshape(-1)]
@@ -251,6 +278,11 @@ def encode(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
         chan_index, unit_index = [], []
     enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index, mac_cycles)
     _check_depth(cfg, len(weight), len(chan_index), len(unit_index))
+    if mapping == "chunks" or (mapping is None and chunks.usable(layer.f, cfg)):
+        from .timing import cycles  # the timing model times encoded layers: imported here, not at the top
+        chunked = replace(enc, chunks=True)
+        if mapping == "chunks" or cycles(chunked) < cycles(enc):
+            return chunked
     return enc
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from . import chunks
 from .dataflow import dataflow_of
 from .encode import EncodedLayer
 
@@ -141,6 +142,11 @@ stream, the stream's latency less one (waiting), the cycle the header is at the 
 
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 
+SUB_WINDOW_SETUP = 3
+"""``hdl.loader`` in the chunk mapping (``golden.chunks``): cycles before each sub-window's first read: its
+origin's distances to the input's edges and its port addresses, their clamp to the sub-window, its first
+positions (the tile mapping does the same once per tile, in the header's cycles)."""
+
 PATTERN_LATENCY = 1
 """``hdl.sequencer`` with ``lanes`` > 1 and a stride pattern (strided): cycles from an entry's pattern at the
 index stream's head to the registers that hold its lanes' start positions (``phi + l*sigma``, a divmod by
@@ -242,24 +248,38 @@ class Counters:
         return asdict(self)
 
 
-def _tiles(enc: EncodedLayer):
-    """Tiles in execution order: filter group outermost, then tile row, then tile column."""
-    for g in range(enc.groups):
-        for ty in range(enc.tiles_y):
-            for tx in range(enc.tiles_x):
-                yield g, ty, tx
-
-
-def _window_reads(enc: EncodedLayer, ty: int, tx: int) -> int:
-    """In-bounds input pixels of one tile window (padding positions are not read)."""
-    ly, cfg = enc.layer, enc.cfg
-    th = (cfg.rows - 1) * ly.stride + ly.r
-    tw = (cfg.cols - 1) * ly.stride + ly.s
-    y0 = ty * cfg.rows * ly.stride - ly.padding
-    x0 = tx * cfg.cols * ly.stride - ly.padding
+def _in_bounds(ly, y0: int, x0: int, th: int, tw: int) -> int:
+    """In-bounds input pixels of a ``th x tw`` window at ``(y0, x0)`` (padding positions are not read)."""
     ny = max(0, min(y0 + th, ly.h) - max(y0, 0))
     nx = max(0, min(x0 + tw, ly.w) - max(x0, 0))
     return ny * nx
+
+
+def _tile_work(enc: EncodedLayer, loader: Loader, drain_width: int) -> list[tuple[int, int, int]]:
+    """Per tile of a filter group, in walk order: cycles to load one entry's window, its in-bounds input
+    pixels (``act_reads``), drain cycles per filter. Every group has the same tiles."""
+    ly, cfg = enc.layer, enc.cfg
+    if enc.chunks:
+        out = []
+        for t in range(enc.tiles_x):
+            subs = chunks.sub_windows(ly, cfg, t)
+            load = loader.overhead + sum(SUB_WINDOW_SETUP + -(-ly.r // loader.rows) * -(-sw.tw // loader.words)
+                                         for sw in subs)
+            reads = sum(_in_bounds(ly, sw.y0, sw.x0, ly.r, sw.tw) for sw in subs)
+            drain = sum(-(-n // drain_width) for n in chunks.outputs(ly.e, ly.f, cfg, t))
+            out.append((load, reads, drain))
+        return out
+    th, tw = (cfg.rows - 1) * ly.stride + ly.r, (cfg.cols - 1) * ly.stride + ly.s
+    load = loader.window_cycles(th, tw)
+    out = []
+    for ty in range(enc.tiles_y):
+        for tx in range(enc.tiles_x):
+            reads = _in_bounds(ly, ty * cfg.rows * ly.stride - ly.padding, tx * cfg.cols * ly.stride - ly.padding,
+                               th, tw)
+            rows_valid = min(cfg.rows, ly.e - ty * cfg.rows)
+            cols_valid = min(cfg.cols, ly.f - tx * cfg.cols)
+            out.append((load, reads, rows_valid * -(-cols_valid // drain_width)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -296,8 +316,7 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
     ly, cfg = enc.layer, enc.cfg
     loader = loader or Loader.of(cfg)
     drain_width = drain_width or cfg.drain_lanes
-    th, tw = (cfg.rows - 1) * ly.stride + ly.r, (cfg.cols - 1) * ly.stride + ly.s
-    load_cycles = loader.window_cycles(th, tw)
+    work = _tile_work(enc, loader, drain_width)
     nbuf = loader.buffers
     extra = entry_cycles(cfg) - 1  # cycles before an entry can pop, besides its wait for the window
     full_vis: list[int] = []  # per global entry: first cycle the sequencer sees its buffer full
@@ -309,9 +328,8 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
 
     # The loader runs ahead of the sequencer; both walk the same entries. Entry by entry, loader
     # first: the loader's entry e waits only for the sequencer's entry e - nbuf to free its buffer.
-    for g, ty, tx in _tiles(enc):
+    for g, (load_cycles, reads, drain_rows) in ((g, w) for g in range(enc.groups) for w in work):
         ents = enc.entries[g]
-        reads = _window_reads(enc, ty, tx)
         tl = loading + HEADER_CYCLES
         ts = seq + HEADER_CYCLES
         for k, (_, _, weights) in enumerate(ents):
@@ -334,9 +352,7 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
         # hand the bank to the drain, start the next tile the cycle after
         handoff = max(t, drain_idle)
         c["dstall"] += handoff - t
-        rows_valid = min(cfg.rows, ly.e - ty * cfg.rows)
-        cols_valid = min(cfg.cols, ly.f - tx * cfg.cols)
-        n_drain = enc.group_filters(g) * rows_valid * -(-cols_valid // drain_width)  # cycles
+        n_drain = enc.group_filters(g) * drain_rows  # cycles
         c["drain"] += n_drain
         drain_idle = handoff + 1 + drain_flush(cfg) + n_drain
         seq = handoff + 1

@@ -255,6 +255,9 @@ def config_widths(cfg: ArrayConfig) -> dict[str, int]:
         pad_addr=bits_for((cfg.max_kernel - 1) * (cfg.act_depth + 1)),
         mg_last=bits_for(cfg.acc_depth),
     )
+    if cfg.chunks:  # the chunk mapping (``golden.encode.EncodedLayer.runtime_config``)
+        widths.update(chunks=1, fst=bits_for(cfg.act_depth + 2 * cfg.max_kernel + cfg.max_stride),
+                      cst=bits_for(cfg.cols * cfg.max_stride), wst=bits_for(cfg.act_depth * cfg.max_stride))
     if cfg.epilogue:  # the output stage (``golden.epilogue.INIT_CODES``)
         widths.update(init=bits_for(max(INIT_CODES.values())), requant=1, relu=1)
     return widths

@@ -96,6 +96,9 @@ class PEArray(wiring.Component):
                          tile.wdata[p].eq(self.tile.data[p])]
         m.d.comb += [tile.wbuf.eq(self.tile.buf), tile.wcol.eq(self.tile.col),
                      *(tile.wrow[k].eq(self.tile.row[k]) for k in range(cfg.act_rows))]
+        if cfg.chunks:  # the chunk mapping's mode and segment flags (``golden.chunks``)
+            m.d.comb += [tile.chunks.eq(self.tile.chunks),
+                         *(tile.split[b][i].eq(self.tile.split[b][i]) for b in range(2) for i in range(cfg.rows))]
         # stage B: the weights next to their buffer
         wb = cfg.weight_bits
         weight_b = [Signal(signed(wb), name="weight_b" if cfg.lanes == 1 else f"l{lane}_weight_b", reset_less=True)

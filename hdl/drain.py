@@ -170,6 +170,17 @@ class Drain(wiring.Component):
         # the hand-off is only latched (``IDLE``); the running sums step from those registers a cycle
         # later (``SETUP``), so the sequencer's hand-off decision drives a few enables, not the sums
         x0, y0, g0 = (Signal(name=nm, reset_less=True) for nm in ("x0", "y0", "g0"))
+        # the chunk mapping (``golden.chunks``): a tile is ``rows*cols`` consecutive outputs, PE row ``i`` the
+        # ``cols`` from ``p0 + i*cols`` (``x_base`` is then ``p0`` and ``cols_left`` the outputs from it on): a
+        # row's outputs are ``cols`` addresses apart, and only the tile's last PE row may have fewer
+        if cfg.chunks:
+            cv0 = Signal.like(cv, reset_less=True)  # the first row's valid columns (every row's but the last)
+            cv_last = Signal.like(cv, reset_less=True)  # the last row's
+            tile_step = Mux(c.chunks, cfg.pes, cfg.cols)
+            row_step = Signal(ab, reset_less=True)
+            m.d.sync += row_step.eq(Mux(c.chunks, cfg.cols, c.f))
+        else:  # every row of a tile alike
+            tile_step, row_step = cfg.cols, c.f
         with m.FSM(name="drain"):
             with m.State("IDLE"):
                 with m.If(self.req.start):
@@ -179,7 +190,7 @@ class Drain(wiring.Component):
                     m.next = "SETUP"
             with m.State("SETUP"):
                 with m.If(x0):
-                    m.d.sync += [x_base.eq(0), cols_left.eq(c.f)]
+                    m.d.sync += [x_base.eq(0), cols_left.eq(Mux(c.chunks, c.ef, c.f) if cfg.chunks else c.f)]
                     with m.If(y0):
                         m.d.sync += [y_base.eq(0), rows_left.eq(c.e)]
                         with m.If(g0):
@@ -189,12 +200,16 @@ class Drain(wiring.Component):
                     with m.Else():
                         m.d.sync += [y_base.eq(y_next), rows_left.eq(rows_left - cfg.rows)]
                 with m.Else():
-                    m.d.sync += [x_base.eq(x_base + cfg.cols), cols_left.eq(cols_left - cfg.cols)]
+                    m.d.sync += [x_base.eq(x_base + tile_step), cols_left.eq(cols_left - tile_step)]
                 m.next = "FLUSH1"
             with m.State("FLUSH1"):
                 m.d.sync += [rv.eq(Mux(rows_left > cfg.rows, cfg.rows, rows_left)),
                              cv.eq(Mux(cols_left > cfg.cols, cfg.cols, cols_left)),
                              tile_addr.eq(y_base + x_base)]
+                if cfg.chunks:
+                    m.d.sync += cv0.eq(Mux(cols_left > cfg.cols, cfg.cols, cols_left))
+                    with m.If(c.chunks):
+                        self._chunk_rows(m, cols_left, rv, cv_last)
                 m.next = "FLUSH2"
             with m.State("FLUSH2"):
                 m.d.sync += [addr.eq(m_base + tile_addr), m_next.eq(m_base), y_next.eq(y_base),
@@ -215,8 +230,11 @@ class Drain(wiring.Component):
                 m.d.sync += [valid[0].eq(Cat(1, *(j + lane < cv for lane in range(1, W)))), rowend[0].eq(jlast),
                              slot1.eq(slot), addr_d[0].eq(addr), filt[0].eq(fbase + slot), at0.eq(0)]
                 with m.If(jlast):
-                    m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + c.f), row_addr.eq(row_addr + c.f),
+                    m.d.sync += [j.eq(0), i.eq(i + 1), addr.eq(row_addr + row_step), row_addr.eq(row_addr + row_step),
                                  jlast.eq(cv <= W), ilast.eq(i + 2 == rv)]
+                    if cfg.chunks:  # the tile's last PE row may have fewer outputs
+                        cv_next = Mux(c.chunks & (i + 2 == rv), cv_last, cv0)
+                        m.d.sync += [cv.eq(cv_next), jlast.eq(cv_next <= W)]
                     with m.If(slot == 0):
                         m.d.sync += y_next.eq(y_next + c.f)
                     with m.If(ilast):
@@ -224,9 +242,21 @@ class Drain(wiring.Component):
                         m.d.sync += [i.eq(0), slot.eq(slot + 1), addr.eq(next_slot), row_addr.eq(next_slot),
                                      slot_addr.eq(next_slot), m_next.eq(m_next + c.ef),
                                      ilast.eq(rv == 1), slast.eq(slot + 2 == mg), at0.eq(1)]
+                        if cfg.chunks:
+                            m.d.sync += [cv.eq(cv0), jlast.eq(cv0 <= W)]
                         with m.If(slast):
                             m.d.sync += idle.eq(1)
                             m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [j.eq(j + W), addr.eq(addr + W), jlast.eq(j + 2 * W >= cv)]
         return m
+
+    def _chunk_rows(self, m: Module, left, rv, cv_last) -> None:
+        """The chunk mapping's PE rows with outputs in a tile of ``left`` outputs from its first (``rv``, at
+        most ``rows``) and the last one's outputs (``cv_last``), by compares with the constants ``n*cols``."""
+        cfg = self._cfg
+        m.d.sync += [rv.eq(1), cv_last.eq(Mux(left > cfg.cols, cfg.cols, left))]
+        for n in range(2, cfg.rows + 1):
+            with m.If(left > (n - 1) * cfg.cols):
+                rest = left - (n - 1) * cfg.cols
+                m.d.sync += [rv.eq(n), cv_last.eq(Mux(rest > cfg.cols, cfg.cols, rest))]

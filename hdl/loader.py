@@ -23,7 +23,9 @@ Timing contract: ``golden/timing.py``.
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -106,7 +108,9 @@ class TileLoader(wiring.Component):
         # in-bounds window rows [ulo, uhi) and columns [vlo, vhi), fixed per tile: the distances from
         # the window origin to the input's edges in HWAIT, clamped to the window in HEADER (a subtract
         # and a clamp in one cycle is two carry chains in series)
-        ub, vb = bits_for(cfg.tile_rows), bits_for(cfg.tile_cols + lanes)
+        # the widest window: the tile's, or in the chunk mapping segment B's with its aligning columns
+        wmax = cfg.tile_cols + (lanes - 1 if cfg.chunks else 0)
+        ub, vb = bits_for(cfg.tile_rows), bits_for(wmax + lanes)
         ulo, uhi = Signal(ub, name="ulo", reset_less=True), Signal(ub, name="uhi", reset_less=True)
         vlo, vhi = Signal(vb, name="vlo", reset_less=True), Signal(vb, name="vhi", reset_less=True)
         edges = [Signal(signed(db + 3), name=f"edge_{e}", reset_less=True) for e in ("top", "bottom", "left", "right")]
@@ -148,21 +152,29 @@ class TileLoader(wiring.Component):
         # compare chains from ``v`` into the in-bounds flags were the worst path of the 8x8 and the wide
         # array): ``col_mask`` bit j, column j of the tile's windows (set per entry), and ``col_ahead`` bit
         # i, column v + lanes + i (loaded at a row's start, shifted by the lanes with every step)
-        mw = cfg.tile_cols + 2 * lanes
+        mw = wmax + 2 * lanes
         col_mask = Signal(mw, name="col_mask", reset_less=True)
         col_ahead = Signal(mw, name="col_ahead", reset_less=True)
 
         def in_cols(j: int):
             """Column ``j`` of the tile's windows is in bounds (from the tile's registered bounds; none past
-            the widest window, ``vhi <= tile_cols``)."""
-            return (vlo <= j) & (vhi > j) if j < cfg.tile_cols else C(0, 1)
+            the widest window, ``vhi <= wmax``)."""
+            return (vlo <= j) & (vhi > j) if j < wmax else C(0, 1)
         # v >= vlast_next: the group after the current one is its row's last
         vlast_next = Signal(signed(sb_), name="vlast_next", reset_less=True)
         row_vlast = Signal(name="row_vlast", reset_less=True)  # a row's first group is its last (lanes >= TW)
         th_lastr = Signal(signed(urb + 1), name="th_lastr", reset_less=True)  # TH - act_rows
         first_ulast = Signal(name="first_ulast", reset_less=True)  # a window's first rows are its last
-        m.d.sync += [tw_next[lane].eq(c.tw - lanes - lane) for lane in range(lanes)]
-        m.d.sync += [vlast_next.eq(c.tw - 2 * lanes), row_vlast.eq(lanes >= c.tw), th_lastr.eq(c.th - nrows),
+        # the window's width: the layer's, or in the chunk mapping the current sub-window's (``golden.chunks``)
+        chunked = c.chunks if cfg.chunks else C(0, 1)
+        sub_tw = Signal(vb, name="sub_tw", reset_less=True)
+        # and its first storage row and column (the tile's write addresses them directly)
+        sub_row = Signal(len(self.tile.row[0]), name="sub_row", reset_less=True)
+        sub_col = Signal(len(self.tile.col), name="sub_col", reset_less=True)
+        more = Signal(name="more")  # the chunk mapping: the window's current sub-window is not its last
+        tw = Mux(chunked, sub_tw, c.tw) if cfg.chunks else c.tw
+        m.d.sync += [tw_next[lane].eq(tw - lanes - lane) for lane in range(lanes)]
+        m.d.sync += [vlast_next.eq(tw - 2 * lanes), row_vlast.eq(lanes >= tw), th_lastr.eq(c.th - nrows),
                      first_ulast.eq(nrows >= c.th)]
         v_s = Signal(signed(sb_), name="v_s")  # v, signed, for the compares with the shifted bounds
         m.d.comb += v_s.eq(v)
@@ -190,7 +202,7 @@ class TileLoader(wiring.Component):
             else:
                 m.d.sync += col_ahead.eq(col_mask[lanes:])
             m.d.sync += [lane_addr[p].eq(addrs[p]) for p in range(len(ports))]
-            m.d.sync += [live[lane].eq(lane < c.tw) for lane in range(lanes)]
+            m.d.sync += [live[lane].eq(lane < tw) for lane in range(lanes)]
 
         def step_columns() -> None:
             """Move ``lanes`` columns right in the current window rows."""
@@ -237,6 +249,8 @@ class TileLoader(wiring.Component):
         in_entry, in_load = Signal(name="in_entry"), Signal(name="in_load")
         go = Signal()  # ENTRY, and the entry's buffer is free: pop the entry, start its window
         m.d.comb += go.eq(in_entry & ~self.full.bit_select(buf, 1))
+        if cfg.chunks:
+            walker = self._chunk_walker(m, buf, go, tiles.x0, (sub_tw, sub_row, sub_col), edges, base, port_off, more)
         with m.If(in_entry):
             # the tile's in-bounds columns, for the steps of its windows (the same every entry)
             m.d.sync += col_mask.eq(Cat(*(in_cols(j) for j in range(mw))))
@@ -250,8 +264,12 @@ class TileLoader(wiring.Component):
             for p, (rk, lane) in enumerate(ports):
                 m.d.comb += self.act.en[p].eq(inb[p])
                 m.d.sync += [wlive[p].eq(live[lane] & row_live[rk]), winb[p].eq(inb[p])]
-            m.d.sync += [wrow[rk].eq(u[rk]) for rk in range(nrows)]
-            m.d.sync += wcol.eq(v)
+            if cfg.chunks:  # the chunk mapping writes storage rows, from the sub-window's first row and column
+                m.d.sync += [wrow[rk].eq(Mux(chunked, u[rk] + sub_row, u[rk])) for rk in range(nrows)]
+                m.d.sync += wcol.eq(Mux(chunked, v + sub_col, v))
+            else:
+                m.d.sync += [wrow[rk].eq(u[rk]) for rk in range(nrows)]
+                m.d.sync += wcol.eq(v)
             with m.If(vlast):
                 step = c.w if nrows == 1 else row_step
                 nxt = [row_addr[p] + step for p in range(len(ports))]
@@ -264,7 +282,8 @@ class TileLoader(wiring.Component):
         # FILLED) and last one cycle: their flags are registered copies of that step, so the tile walker's
         # advance and the buffer's full flag are decided from flip-flops
         in_hwait, in_header, in_filled = Signal(name="in_hwait"), Signal(name="in_header"), Signal(name="in_filled")
-        m.d.sync += [in_header.eq(in_hwait), in_filled.eq(in_load & vlast & ulast)]
+        m.d.sync += [in_header.eq(in_hwait), in_filled.eq(in_load & vlast & ulast & ~more if cfg.chunks else
+                                                           in_load & vlast & ulast)]
         m.d.comb += [self.filled.eq(in_filled), self.filled_buf.eq(buf), tiles.n.eq(Mux(in_header, ent.hcount, n)),
                      tiles.advance.eq((in_header & ent.hempty) | (in_filled & klast))]
         m.d.sync += in_hwait.eq(0)
@@ -275,6 +294,8 @@ class TileLoader(wiring.Component):
                     m.next = "TILE"
 
             def restart() -> None:  # TILE: step the window origin to this tile's
+                if cfg.chunks:
+                    m.d.comb += walker.tile.eq(1)
                 with m.If(tiles.x0):
                     m.d.sync += x0.eq(-c.pad)
                     with m.If(tiles.y0):
@@ -291,7 +312,7 @@ class TileLoader(wiring.Component):
 
             def header() -> None:
                 m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
-                             vlo.eq(clamp(edges[2], c.tw)), vhi.eq(clamp(edges[3], c.tw))]
+                             vlo.eq(clamp(edges[2], tw)), vhi.eq(clamp(edges[3], tw))]
                 m.d.sync += [n.eq(ent.hcount), k.eq(0), klast.eq(ent.hcount == 1)]
                 with m.If(ent.hempty):
                     next_tile()
@@ -305,12 +326,40 @@ class TileLoader(wiring.Component):
             header_states(m, ent, restart=restart, wait=wait, header=header, before_wait=before_wait)
             with m.State("ENTRY"):
                 with m.If(go):
-                    m.d.sync += [in_entry.eq(0), in_load.eq(1)]
-                    m.next = "LOAD"
+                    m.d.sync += in_entry.eq(0)
+                    if cfg.chunks:
+                        with m.If(chunked):
+                            m.next = "SUB_EDGES"
+                        with m.Else():
+                            m.d.sync += in_load.eq(1)
+                            m.next = "LOAD"
+                    else:
+                        m.d.sync += in_load.eq(1)
+                        m.next = "LOAD"
             with m.State("LOAD"):
                 with m.If(vlast & ulast):
                     m.d.sync += in_load.eq(0)
                     m.next = "FILLED"
+                    if cfg.chunks:
+                        m.d.comb += walker.ending.eq(1)
+                        with m.If(more):
+                            m.next = "SUB_EDGES"
+            if cfg.chunks:  # the chunk mapping's sub-windows (``golden.chunks``, ``golden.timing.SUB_WINDOW_SETUP``)
+                with m.State("SUB_EDGES"):  # the sub-window's origin, edges, addresses, width
+                    m.d.comb += walker.setup.eq(1)
+                    m.next = "SUB_BOUNDS"
+                with m.State("SUB_BOUNDS"):  # its in-bounds rows and columns
+                    m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
+                                 vlo.eq(clamp(edges[2], tw)), vhi.eq(clamp(edges[3], tw))]
+                    m.next = "SUB_FIRST"
+                with m.State("SUB_FIRST"):  # its first positions
+                    m.d.sync += col_mask.eq(Cat(*(in_cols(j) for j in range(mw))))
+                    first = [walker.chan + base[p] for p in range(len(ports))]
+                    row_start(True, first)
+                    m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
+                    m.d.sync += in_load.eq(1)
+                    m.d.comb += walker.first.eq(1)
+                    m.next = "LOAD"
             with m.State("FILLED"):
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]
                 with m.If(~klast):
@@ -325,3 +374,90 @@ class TileLoader(wiring.Component):
         with m.If(self.start):
             m.d.sync += [buf.eq(0), in_entry.eq(0), in_load.eq(0)]
         return m
+
+    def _chunk_walker(self, m: Module, buf, go, group_start, sub: tuple, edges: list, base: list, port_off: list,
+                      more) -> SimpleNamespace:
+        """The chunk mapping's walk over a tile's sub-windows (``golden.chunks``): per PE row with outputs,
+        segment B's sub-window if its chunk is split, then segment A's. The walk is the same for every entry
+        of a tile (from a snapshot taken at the tile's start) and continues from tile to tile, restarting
+        with each filter group. Its state is the chunk's start: output column ``x`` and row ``y``, input
+        column ``X = x*stride`` and row ``Y = y*stride - pad``, ``Y``'s address ``Y*W``, the outputs from it
+        to the layer's end, the PE row and its first storage row; every step is additions of the host's
+        products (``fst``, ``cst``, ``wst``), no multiplier.
+
+        Strobes (returned): ``tile`` (the TILE state: take the snapshot), ``setup`` (SUB_EDGES: the
+        sub-window's edges, port addresses, width, first storage row and column), ``first`` (SUB_FIRST: after
+        segment A, step to the next PE row and set this one's segment flags), ``ending`` (the sub-window's
+        last read); ``chan``: the entry's plane offset, latched when the entry pops (``go``).
+        """
+        cfg = self._cfg
+        c = self.cfg
+        K, L, cols = cfg.max_kernel, cfg.act_lanes, cfg.cols
+        db, abits = cfg.dim_bits, len(self.act.addr[0])
+        sub_tw, sub_row, sub_col = sub
+        w = SimpleNamespace(tile=Signal(name="walk_tile"), setup=Signal(name="walk_setup"),
+                            first=Signal(name="walk_first"), ending=Signal(name="walk_ending"),
+                            chan=Signal(abits, name="walk_chan", reset_less=True))
+        rem_shape = signed(bits_for(cfg.out_depth) + 2)
+
+        def state(pre: str) -> SimpleNamespace:
+            return SimpleNamespace(
+                X=Signal(len(c.fst), name=f"{pre}X", reset_less=True), x=Signal(db, name=f"{pre}x", reset_less=True),
+                Y=Signal(signed(db + 2), name=f"{pre}Y", reset_less=True),
+                raddr=Signal(abits, name=f"{pre}raddr", reset_less=True), y=Signal(db, name=f"{pre}y", reset_less=True),
+                rem=Signal(rem_shape, name=f"{pre}rem", reset_less=True),
+                i=Signal(bits_for(cfg.rows), name=f"{pre}i", reset_less=True),
+                row=Signal.like(sub_row, name=f"{pre}row", reset_less=True))
+        cur, snap = state("walk_"), state("walk_tile_")
+        names = ("X", "x", "Y", "raddr", "y", "rem", "i", "row")
+        in_b = Signal(name="walk_in_b", reset_less=True)  # the current sub-window is segment B's
+
+        def split(st: SimpleNamespace):
+            """The chunk at ``st`` runs past its output row, and a next row exists."""
+            return (c.fst - st.X < c.cst) & (st.y + 1 < c.e)
+
+        with m.If(w.tile):
+            with m.If(group_start):
+                m.d.sync += [snap.X.eq(0), snap.x.eq(0), snap.Y.eq(-c.pad), snap.raddr.eq(c.pad - c.pad_addr),
+                             snap.y.eq(0), snap.rem.eq(c.ef)]
+            with m.Else():
+                m.d.sync += [getattr(snap, n).eq(getattr(cur, n)) for n in names[:6]]
+            m.d.sync += [snap.i.eq(0), snap.row.eq(0)]
+        with m.If(go):
+            m.d.sync += [getattr(cur, n).eq(getattr(snap, n)) for n in names]
+            m.d.sync += [w.chan.eq(self.ent.chan), in_b.eq(split(snap))]
+        # segment A's PEs times the stride (``a*stride``) and B's aligning columns (``golden.chunks.sub_windows``)
+        a_st = Signal(len(c.fst), name="walk_a_st")
+        m.d.comb += a_st.eq(Mux(c.fst - cur.X < c.cst, c.fst - cur.X, c.cst))
+        b_start = a_st + K - 1
+        span = cfg.cols * cfg.max_stride + K  # > every b_start
+        d = Signal(range(L), name="walk_d")
+        m.d.comb += d.eq(b_start % L if L & (L - 1) == 0 else Array(C(v % L, range(L)) for v in range(span))[b_start])
+        with m.If(w.setup):
+            y_in = Mux(in_b, cur.Y + c.stride, cur.Y)
+            x_in = Mux(in_b, -c.pad - d, cur.X - c.pad)
+            addr = Mux(in_b, cur.raddr + c.wst - c.pad - d, cur.raddr + cur.X - c.pad)
+            m.d.sync += [edges[0].eq(-y_in), edges[1].eq(c.h - y_in), edges[2].eq(-x_in), edges[3].eq(c.w - x_in)]
+            m.d.sync += [base[p].eq(addr + port_off[p]) for p in range(len(base))]
+            m.d.sync += [sub_tw.eq(Mux(in_b, d + c.cst - a_st, a_st) - c.stride + c.s),
+                         sub_col.eq(Mux(in_b, b_start - d, 0)), sub_row.eq(cur.row)]
+        # the segment flags, per buffer and PE row: PE j reads segment B (``x + j >= F``) of a split chunk
+        flags = [[Signal(cols, name=f"split{b}_{i}", reset_less=True) for i in range(cfg.rows)] for b in range(2)]
+        m.d.comb += self.tile.chunks.eq(c.chunks)
+        m.d.comb += [self.tile.split[b][i].eq(flags[b][i]) for b in range(2) for i in range(cfg.rows)]
+        with m.If(w.first & ~in_b):
+            mine = Cat(*(split(cur) & (cur.x + j >= c.f) for j in range(cols)))
+            for b in range(2):
+                for i in range(cfg.rows):
+                    with m.If((buf == b) & (cur.i == i)):
+                        m.d.sync += flags[b][i].eq(mine)
+            wrap = cur.x + cols >= c.f
+            m.d.sync += [cur.x.eq(Mux(wrap, cur.x + cols - c.f, cur.x + cols)),
+                         cur.X.eq(Mux(wrap, cur.X + c.cst - c.fst, cur.X + c.cst)),
+                         cur.Y.eq(Mux(wrap, cur.Y + c.stride, cur.Y)), cur.raddr.eq(Mux(wrap, cur.raddr + c.wst, cur.raddr)),
+                         cur.y.eq(cur.y + wrap), cur.rem.eq(cur.rem - cols), cur.i.eq(cur.i + 1), cur.row.eq(cur.row + K)]
+        # after this sub-window: segment A of its PE row, or the next PE row with outputs
+        m.d.comb += more.eq(c.chunks & (in_b | ((cur.i != cfg.rows) & (cur.rem > 0))))
+        with m.If(w.ending):
+            m.d.sync += in_b.eq(~in_b & split(cur))
+        return w

@@ -41,6 +41,7 @@ from amaranth.hdl import ShapeLike, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden import chunks
 from golden.config import ArrayConfig, bits_for
 from golden.dataflow import unit_groups
 from golden.words import PATTERN_FIELDS
@@ -187,12 +188,17 @@ def tile_write(cfg: ArrayConfig, prefix: str | None = None) -> Bus:
     ``we``, an activation ``data`` and ``pad``, the position is padding (the tile stores 0: ``data`` is
     then the activation buffer's stale output, zeroed a register stage after the fan-out to the PE
     rows, not before it, so the block RAM's output drives the tile's first registers through no LUT);
-    the buffer ``buf``, the window rows ``row`` of the cycle and the first column ``col``."""
-    return Bus({
+    the buffer ``buf``, the window rows ``row`` of the cycle and the first column ``col``; with the chunk
+    mapping (``cfg.chunks``) whether the layer runs in it and each buffer's segment-B flags (``hdl.tile``)."""
+    members = {
         "we": Out(1).array(cfg.act_ports), "pad": Out(1).array(cfg.act_ports), "buf": Out(1),
-        "row": Out(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
-        "col": Out(bits_for(cfg.tile_cols - 1)), "data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
-    }, prefix=prefix)
+        "row": Out(bits_for(chunks.write_rows(cfg) - 1)).array(cfg.act_rows),
+        "col": Out(bits_for(chunks.storage_columns(cfg) - 1)), "data": Out(signed(cfg.act_bits)).array(cfg.act_ports),
+    }
+    if cfg.chunks:  # the chunk mapping (``golden.chunks``): ``row`` is then a storage row, and per buffer and PE
+        # row the PEs that read segment B
+        members.update(chunks=Out(1), split=Out(cfg.cols).array(2, cfg.rows))
+    return Bus(members, prefix=prefix)
 
 
 def act_read(cfg: ArrayConfig, prefix: str | None = None) -> Bus:

@@ -55,6 +55,7 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from golden import chunks
 from golden.config import ArrayConfig, bits_for
 from golden.lanes import lane_taps
 from golden.timing import TILE_LATENCY
@@ -106,10 +107,11 @@ def col_select(cfg: ArrayConfig, stride: int, s: int) -> int:
 
 
 def per_row_storage(cfg: ArrayConfig) -> bool:
-    """Whether each PE row stores its own window rows (``max_stride > 1``; shared rows otherwise): then the
+    """Whether each PE row stores its own window rows (``max_stride > 1``, or the chunk mapping, whose PE rows
+    read rows of different output rows: ``golden.chunks``; shared rows otherwise): then the
     write fans out to every PE row's copies, and the loader registers it beside the activation buffer
     first (``hdl.loader``)."""
-    return cfg.max_stride > 1
+    return cfg.max_stride > 1 or bool(cfg.chunks)
 
 
 def row_layout(cfg: ArrayConfig) -> tuple[list[dict[int, int]], list[dict[tuple[int, int], int]]]:
@@ -144,6 +146,10 @@ class ActivationTile(wiring.Component):
         row (equal copies, from registers of their own: ``hdl.sequencer``).
     stride : In(bits_for(max_stride))
         The layer's stride (static during a run).
+    chunks, split : In(1), In(cols).array(2, rows) (arrays built with ``chunks``)
+        The layer runs in the chunk mapping (static during a run): ``wrow`` is then the storage row
+        ``i*max_kernel + r``; per buffer and PE row, the PEs that read segment B (column ``j*stride + s +
+        max_kernel - 1``, ``golden.chunks``), fixed while the PEs read the buffer.
     act : Out(signed(act_bits)).array(lanes, rows, cols)
         Each lane's activation for PE ``(i, j)``, ``golden.timing.TILE_LATENCY`` after the selects.
     """
@@ -154,17 +160,19 @@ class ActivationTile(wiring.Component):
         super().__init__({
             # write port ``k*act_lanes + l``: row ``wrow[k]``, column ``wcol + l`` (``ArrayConfig.act_ports``)
             "we": In(1).array(cfg.act_ports), "wpad": In(1).array(cfg.act_ports), "wbuf": In(1),
-            "wrow": In(bits_for(cfg.tile_rows - 1)).array(cfg.act_rows),
-            "wcol": In(bits_for(cfg.tile_cols - 1)), "wdata": In(signed(cfg.act_bits)).array(cfg.act_ports),
+            "wrow": In(bits_for(chunks.write_rows(cfg) - 1)).array(cfg.act_rows),
+            "wcol": In(bits_for(chunks.storage_columns(cfg) - 1)),
+            "wdata": In(signed(cfg.act_bits)).array(cfg.act_ports),
             "row_sel": In(2 * cfg.max_kernel).array(cfg.lanes, cfg.rows),
             "col_sel": In(cfg.max_stride * cfg.max_kernel).array(cfg.lanes), "stride": In(sb),
             "act": Out(signed(cfg.act_bits)).array(cfg.lanes, cfg.rows, cfg.cols),
+            **({"chunks": In(1), "split": In(cfg.cols).array(2, cfg.rows)} if cfg.chunks else {}),
         })
 
     def elaborate(self, platform) -> Module:
         cfg = self._cfg
         m = Module()
-        lanes, cols, nrows = cfg.act_lanes, cfg.tile_cols, cfg.act_rows
+        lanes, cols, nrows = cfg.act_lanes, chunks.storage_columns(cfg), cfg.act_rows
         require("TILE_LATENCY", TILE_LATENCY, TILE_LATENCY >= READ_STAGES,
                 f"hdl.tile's read network has {READ_STAGES} register stages (the selects' copies, the row register)")
         holds, reads = row_layout(cfg)
@@ -210,16 +218,21 @@ class ActivationTile(wiring.Component):
         stride_w = [Signal.like(self.stride, name=f"row{i}_stride_w", reset_less=True, attrs=KEEP)
                     for i in range(cfg.rows if per_row else 0)]
         m.d.sync += [sw.eq(self.stride) for sw in stride_w]
+        # and whether the layer runs in the chunk mapping, whose writes name the storage row itself
+        chunks_w = [Signal(name=f"row{i}_chunks_w", reset_less=True, attrs=KEEP) for i in range(cfg.rows if cfg.chunks else 0)]
+        m.d.sync += [cw.eq(self.chunks) for cw in chunks_w]
 
         def row_hit(q: int, i: int, row):
-            """``row`` is the window row storage row ``q`` holds (under PE row ``i``'s copy of the stride)."""
+            """``row`` is the window row storage row ``q`` holds (under PE row ``i``'s copy of the stride), or in
+            the chunk mapping ``row`` is ``q``."""
             targets = holds[q]
             if len(set(targets.values())) == 1:
-                return row == targets[1]
-            hit = 0
-            for st, u in targets.items():
-                hit = hit | ((stride_w[i] == st) & (row == u))
-            return hit
+                hit = row == targets[1]
+            else:
+                hit = 0
+                for st, u in targets.items():
+                    hit = hit | ((stride_w[i] == st) & (row == u))
+            return Mux(chunks_w[i], row == q, hit) if cfg.chunks else hit
 
         # per written row k of the cycle (a storage row holds one window row, so at most one k hits it)
         row_en = [[[Signal(name=f"row_en{k}_{b}_{q}" if nrows > 1 else f"row_en{b}_{q}") for q in range(len(holds))]
@@ -257,7 +270,7 @@ class ActivationTile(wiring.Component):
         one position each, a 2:1 buffer mux), an element lane up to every one: the area of
         unstructured lanes."""
         cfg = self._cfg
-        cols = cfg.tile_cols
+        cols = chunks.storage_columns(cfg)
         pre = f"l{lane}_" if cfg.lanes > 1 else ""
         # stage B: the one-hot selects, copied per PE row (the column choice) and per group of
         # SELECT_GROUP columns (the row choice): a select driving a whole row register is a net of
@@ -292,7 +305,35 @@ class ActivationTile(wiring.Component):
             col_hot = [Signal(name=f"{pre}row{i}_colsel{k}", reset_less=True, attrs=KEEP)
                        for k in range(len(col_keys))]
             m.d.sync += [col_hot[k].eq(col_hot_b[k]) for k in range(len(col_keys))]
+            in_b = self._segment_b(m, lane, i, col_keys, col_hot_b) if cfg.chunks else None
             for j in range(cfg.cols):
-                act = _any([Mux(col_hot[k], row[j * st + s], 0) for k, (st, s) in enumerate(col_keys)])
+                terms = [Mux(col_hot[k], row[j * st + s], 0) for k, (st, s) in enumerate(col_keys)]
+                if in_b is not None:  # the chunk mapping: segment A's column, or B's (``golden.chunks.pe_column``)
+                    sel_a, sel_b = in_b[j]
+                    terms = [Mux(sel_a[k], row[chunks.pe_column(cfg, j, s, st, False)], 0) for k, (st, s) in enumerate(col_keys)]
+                    terms += [Mux(sel_b[k], row[chunks.pe_column(cfg, j, s, st, True)], 0)
+                              for k, (st, s) in enumerate(col_keys)]
+                act = _any(terms)
                 m.d.comb += self.act[lane][i][j].eq(delay(m, act, TILE_LATENCY - READ_STAGES, name=f"{pre}act{i}_{j}",
                                                           shape=signed(cfg.act_bits), reset_less=True))
+
+    def _segment_b(self, m: Module, lane: int, i: int, col_keys: list, col_hot_b: list) -> list:
+        """The chunk mapping's column selects of PE row ``i`` (stage A, per PE ``j``: ``(segment A's,
+        segment B's)``, each one-hot over ``col_keys`` or 0): the column select ANDed with whether PE ``j``
+        reads segment B of the buffer being read, so each PE's mux stays an AND-OR of flip-flops. The
+        buffer is the row select's (its bits ``max_kernel ..``); the flags are fixed while the PEs read it
+        (the loader sets them in a window's setup, after the buffer's last read)."""
+        cfg = self._cfg
+        K = cfg.max_kernel
+        pre = f"l{lane}_" if cfg.lanes > 1 else ""
+        second = self.row_sel[lane][i][K:2 * K].any()  # reading buffer 1
+        split_b = Signal(cfg.cols, name=f"{pre}row{i}_split_b", reset_less=True, attrs=KEEP)
+        m.d.sync += split_b.eq(Mux(second, self.split[1][i], self.split[0][i]) & self.chunks.replicate(cfg.cols))
+        out = []
+        for j in range(cfg.cols):
+            sel = [[Signal(name=f"{pre}pe{i}_{j}_col{half}sel{k}", reset_less=True) for k in range(len(col_keys))]
+                   for half in "ab"]
+            m.d.sync += [sel[0][k].eq(col_hot_b[k] & ~split_b[j]) for k in range(len(col_keys))]
+            m.d.sync += [sel[1][k].eq(col_hot_b[k] & split_b[j]) for k in range(len(col_keys))]
+            out.append(sel)
+        return out

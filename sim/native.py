@@ -171,14 +171,15 @@ def read_results(path: Path) -> tuple[Rates, list[dict]]:
 
 def run_native(b: NativeBuild, layers: list, name: str = "layers", *, seed: int = 0, load_gap: float = 0.0,
                backpressure: float = 0.0, stalls: list[dict] | None = None,
-               waves: Path | None = None) -> tuple[list[dict], Rates]:
+               waves: Path | None = None, mapping: str | None = None) -> tuple[list[dict], Rates]:
     """Run ``layers`` on a native build: the per-layer results (as :func:`sim.verilator.run_layers`) and
     the driver's rates. Never raises on a mismatch: every result carries its ``problems``. ``waves``:
-    the driver dumps the job's waveform there (the build must be traced in that file's format)."""
+    the driver dumps the job's waveform there (the build must be traced in that file's format); ``mapping``:
+    every layer's mapping of output pixels (``golden.encode.encode``; default: the faster)."""
     cfg = b.cfg
     t0 = time.perf_counter()
     pack = Packing.from_manifest(b.manifest)
-    encs = [encode(layer, cfg) for layer in layers]
+    encs = [encode(layer, cfg, mapping) for layer in layers]
     if stalls is None:
         stalls = [{"load_gap": load_gap, "backpressure": backpressure}] * len(layers)
     work = b.directory / "runs" / name
@@ -226,14 +227,14 @@ def _verdict(pack: Packing, enc, r: dict, out_npy: Path) -> dict:
 def run_layers_native(cfg: ArrayConfig, layers: list, name: str = "layers", *, seed: int = 0,
                       load_gap: float = 0.0, backpressure: float = 0.0, check: bool = True,
                       root: Path = DEFAULT_BUILD_ROOT, stalls: list[dict] | None = None,
-                      waves: Path | None = None) -> list[dict]:
+                      waves: Path | None = None, mapping: str | None = None) -> list[dict]:
     """:func:`sim.verilator.run_layers` on the native driver (same arguments, same results)."""
     if stalls is not None and len(stalls) != len(layers):
         raise ValueError(f"stalls has {len(stalls)} entries for {len(layers)} layers")
     check_fits(cfg, layers)
     trace = trace_format(waves) if waves is not None else None
     results, _ = run_native(build_native(cfg, root, trace=trace), layers, name, seed=seed, load_gap=load_gap,
-                            backpressure=backpressure, stalls=stalls, waves=waves)
+                            backpressure=backpressure, stalls=stalls, waves=waves, mapping=mapping)
     errors = [f"layer {i}: " + "; ".join(r["problems"]) for i, r in enumerate(results) if r["problems"]]
     if check and errors:
         raise AssertionError("native run failed: " + "; ".join(errors))
