@@ -141,7 +141,7 @@ class ArrayConfig:
     param_depth: int = 256
     perf_bits: int = 48
     dsp_packing: int = 1
-    chunks: int = 0
+    chunks: int = 1
 
     def __post_init__(self) -> None:
         dataflow_of(self.dataflow)  # raises for an unknown name

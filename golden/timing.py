@@ -195,6 +195,7 @@ LATENCY_TABLE = (
     ("ROW_COPY_LATENCY", "`hdl.array`"),
     ("ADDER_LEVELS_PER_STAGE", "`hdl.pe` adder tree (levels per register)"),
     ("PATTERN_LATENCY", "`hdl.sequencer`, strided with `lanes` > 1 (at least 1)"),
+    ("SUB_WINDOW_SETUP", "`hdl.loader`, the chunk mapping (fixed)"),
     ("PSUM_LATENCY", "`hdl.buffers`, `hdl.epilogue`"),
     ("EPILOGUE_STAGES", "`hdl.epilogue`, per stage"),
     ("EPILOGUE_LATENCY", "`hdl.epilogue` (the stages' sum)"),

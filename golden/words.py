@@ -222,6 +222,11 @@ lies before its plane ``pad_addr = pad*W + pad``, and the filters of the last gr
 With them the loader, drain and tile walker need no multiplier: everything else advances by additions.
 """
 
+CHUNK_FIELDS = ("chunks", "fst", "cst", "wst")
+"""Run-time fields after :data:`CONFIG_FIELDS` on arrays built with the chunk mapping (``golden.chunks``):
+whether the layer runs in it, and the products its loader steps by
+(``golden.encode.EncodedLayer.runtime_config``)."""
+
 PERF_FIELDS = ("busy_cycles", "mac_cycles", "load_stall_cycles", "drain_cycles", "drain_stall_cycles",
                "tile_loads", "act_reads", "weight_reads", "index_reads", "output_writes")
 """Performance counters, in packing order; same names as ``golden.timing.Counters``."""

@@ -30,7 +30,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.timing import ACT_DATA_LATENCY, WINDOW_READ_SLACK
+from golden.timing import ACT_DATA_LATENCY, SUB_WINDOW_SETUP, WINDOW_READ_SLACK
 
 from .delay import delay, require
 from .layouts import config_layout
@@ -345,6 +345,8 @@ class TileLoader(wiring.Component):
                         with m.If(more):
                             m.next = "SUB_EDGES"
             if cfg.chunks:  # the chunk mapping's sub-windows (``golden.chunks``, ``golden.timing.SUB_WINDOW_SETUP``)
+                require("SUB_WINDOW_SETUP", SUB_WINDOW_SETUP, SUB_WINDOW_SETUP == 3,
+                        "hdl.loader sets a sub-window up in three states (edges, bounds, first positions)")
                 with m.State("SUB_EDGES"):  # the sub-window's origin, edges, addresses, width
                     m.d.comb += walker.setup.eq(1)
                     m.next = "SUB_BOUNDS"
@@ -423,16 +425,32 @@ class TileLoader(wiring.Component):
             with m.Else():
                 m.d.sync += [getattr(snap, n).eq(getattr(cur, n)) for n in names[:6]]
             m.d.sync += [snap.i.eq(0), snap.row.eq(0)]
+        # What a chunk's sub-windows follow from, registered from the walk's state a cycle after it changes:
+        # segment A's PEs times the stride (``a*stride``), B's aligning columns (``golden.chunks.sub_windows``)
+        # and whether the chunk is split; from the snapshot's when an entry restores it. Every sub-window's
+        # setup is at least a cycle after the step that precedes it (SUB_FIRST, then a LOAD cycle), so no
+        # setup sees a stale value, and the setup's own additions do not start behind these.
+        span = cfg.cols * cfg.max_stride + 1  # > every a*stride
+
+        def derived(st: SimpleNamespace, pre: str) -> tuple:
+            """The registers ``(a*stride, d, split)`` of the walk's state ``st`` and their next values."""
+            a_st = Signal(len(c.fst), name=f"{pre}a_st", reset_less=True)
+            d = Signal(range(L), name=f"{pre}d", reset_less=True)
+            spl = Signal(name=f"{pre}split", reset_less=True)
+            value = Mux(c.fst - st.X < c.cst, c.fst - st.X, c.cst)
+            return a_st, d, spl, (value, (value + K - 1) % L if L & (L - 1) == 0 else
+                                  Array(C((v + K - 1) % L, range(L)) for v in range(span))[value], split(st))
+
+        *snap_d, snap_next = derived(snap, "walk_tile_")
+        m.d.sync += [r.eq(v) for r, v in zip(snap_d, snap_next, strict=True)]
+        a_st, d, cur_split, cur_next = derived(cur, "walk_")
         with m.If(go):
             m.d.sync += [getattr(cur, n).eq(getattr(snap, n)) for n in names]
-            m.d.sync += [w.chan.eq(self.ent.chan), in_b.eq(split(snap))]
-        # segment A's PEs times the stride (``a*stride``) and B's aligning columns (``golden.chunks.sub_windows``)
-        a_st = Signal(len(c.fst), name="walk_a_st")
-        m.d.comb += a_st.eq(Mux(c.fst - cur.X < c.cst, c.fst - cur.X, c.cst))
+            m.d.sync += [w.chan.eq(self.ent.chan), in_b.eq(snap_d[2])]
+            m.d.sync += [r.eq(v) for r, v in zip((a_st, d, cur_split), snap_d, strict=True)]
+        with m.Else():
+            m.d.sync += [r.eq(v) for r, v in zip((a_st, d, cur_split), cur_next, strict=True)]
         b_start = a_st + K - 1
-        span = cfg.cols * cfg.max_stride + K  # > every b_start
-        d = Signal(range(L), name="walk_d")
-        m.d.comb += d.eq(b_start % L if L & (L - 1) == 0 else Array(C(v % L, range(L)) for v in range(span))[b_start])
         with m.If(w.setup):
             y_in = Mux(in_b, cur.Y + c.stride, cur.Y)
             x_in = Mux(in_b, -c.pad - d, cur.X - c.pad)
@@ -446,7 +464,7 @@ class TileLoader(wiring.Component):
         m.d.comb += self.tile.chunks.eq(c.chunks)
         m.d.comb += [self.tile.split[b][i].eq(flags[b][i]) for b in range(2) for i in range(cfg.rows)]
         with m.If(w.first & ~in_b):
-            mine = Cat(*(split(cur) & (cur.x + j >= c.f) for j in range(cols)))
+            mine = Cat(*(cur_split & (cur.x + j >= c.f) for j in range(cols)))
             for b in range(2):
                 for i in range(cfg.rows):
                     with m.If((buf == b) & (cur.i == i)):
@@ -454,8 +472,9 @@ class TileLoader(wiring.Component):
             wrap = cur.x + cols >= c.f
             m.d.sync += [cur.x.eq(Mux(wrap, cur.x + cols - c.f, cur.x + cols)),
                          cur.X.eq(Mux(wrap, cur.X + c.cst - c.fst, cur.X + c.cst)),
-                         cur.Y.eq(Mux(wrap, cur.Y + c.stride, cur.Y)), cur.raddr.eq(Mux(wrap, cur.raddr + c.wst, cur.raddr)),
-                         cur.y.eq(cur.y + wrap), cur.rem.eq(cur.rem - cols), cur.i.eq(cur.i + 1), cur.row.eq(cur.row + K)]
+                         cur.Y.eq(Mux(wrap, cur.Y + c.stride, cur.Y)),
+                         cur.raddr.eq(Mux(wrap, cur.raddr + c.wst, cur.raddr)), cur.y.eq(cur.y + wrap),
+                         cur.rem.eq(cur.rem - cols), cur.i.eq(cur.i + 1), cur.row.eq(cur.row + K)]
         # after this sub-window: segment A of its PE row, or the next PE row with outputs
         m.d.comb += more.eq(c.chunks & (in_b | ((cur.i != cfg.rows) & (cur.rem > 0))))
         with m.If(w.ending):

@@ -219,7 +219,8 @@ class ActivationTile(wiring.Component):
                     for i in range(cfg.rows if per_row else 0)]
         m.d.sync += [sw.eq(self.stride) for sw in stride_w]
         # and whether the layer runs in the chunk mapping, whose writes name the storage row itself
-        chunks_w = [Signal(name=f"row{i}_chunks_w", reset_less=True, attrs=KEEP) for i in range(cfg.rows if cfg.chunks else 0)]
+        chunks_w = [Signal(name=f"row{i}_chunks_w", reset_less=True, attrs=KEEP)
+                    for i in range(cfg.rows if cfg.chunks else 0)]
         m.d.sync += [cw.eq(self.chunks) for cw in chunks_w]
 
         def row_hit(q: int, i: int, row):
@@ -310,9 +311,8 @@ class ActivationTile(wiring.Component):
                 terms = [Mux(col_hot[k], row[j * st + s], 0) for k, (st, s) in enumerate(col_keys)]
                 if in_b is not None:  # the chunk mapping: segment A's column, or B's (``golden.chunks.pe_column``)
                     sel_a, sel_b = in_b[j]
-                    terms = [Mux(sel_a[k], row[chunks.pe_column(cfg, j, s, st, False)], 0) for k, (st, s) in enumerate(col_keys)]
-                    terms += [Mux(sel_b[k], row[chunks.pe_column(cfg, j, s, st, True)], 0)
-                              for k, (st, s) in enumerate(col_keys)]
+                    terms = [Mux(sel[k], row[chunks.pe_column(cfg, j, s, st, half)], 0)
+                             for half, sel in ((False, sel_a), (True, sel_b)) for k, (st, s) in enumerate(col_keys)]
                 act = _any(terms)
                 m.d.comb += self.act[lane][i][j].eq(delay(m, act, TILE_LATENCY - READ_STAGES, name=f"{pre}act{i}_{j}",
                                                           shape=signed(cfg.act_bits), reset_less=True))

@@ -69,13 +69,13 @@ def test_host_picks_the_faster_mapping():
         layer = Layer(rng.integers(-3, 4, (8, 4, 3, 3)), rng.integers(-9, 9, (4, h, h)), 1, 1)
         best = min(simulate(encode(layer, cfg, m)).busy_cycles for m in ("tile", "chunks"))
         assert simulate(encode(layer, cfg)).busy_cycles == best
-    assert encode(layer, ArrayConfig(epilogue=0)).chunks is False
+    assert encode(layer, ArrayConfig(epilogue=0, chunks=0)).chunks is False
 
 
 def test_chunk_mapping_errors():
     layer = Layer(np.ones((1, 1, 3, 3), dtype=np.int64), np.ones((1, 5, 5), dtype=np.int64), 1, 0)
     with pytest.raises(ValueError, match="built without it"):
-        encode(layer, ArrayConfig(epilogue=0), "chunks")
+        encode(layer, ArrayConfig(epilogue=0, chunks=0), "chunks")
     with pytest.raises(ValueError, match="3 wide, less than the array's 4 columns"):
         encode(layer, ArrayConfig(chunks=1, epilogue=0), "chunks")
     with pytest.raises(ValueError, match="unknown mapping"):

@@ -43,7 +43,7 @@ def test_generate_writes_verilog_and_manifest(tmp_path):
     assert {"load__payload", "o__payload", "cfg", "start", "busy", "done", "perf"} <= set(man["ports"])
     assert man["layouts"]["perf"]["busy_cycles"] == {"offset": 0, "width": 48}
     # memory zero-initialisation is one loop, not one line per word
-    assert v.count("initial begin") < 40 and len(v) < 400_000
+    assert v.count("initial begin") < 40 and len(v) < 500_000
 
 
 @pytest.mark.parametrize("argv,msg", [

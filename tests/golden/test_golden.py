@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from golden import chunks
 from golden.config import ArrayConfig
 from golden.conv import conv2d, exact_matmul, wrap
 from golden.encode import encode
 from golden.layer import Layer
 from golden.timing import simulate
-from golden.words import CONFIG_FIELDS, config_widths
+from golden.words import CHUNK_FIELDS, CONFIG_FIELDS, config_widths
 from tests.support import random_layer
 
 
@@ -142,9 +143,12 @@ def test_timing_invariants(df):
         assert sched >= int(np.count_nonzero(ly.weights)) * enc.tiles_y * enc.tiles_x
         assert t.busy_cycles >= t.mac_cycles + t.load_stall_cycles
         assert t.output_writes == ly.m * ly.e * ly.f
-        # a drain cycle writes up to W = drain_lanes outputs of one PE row, within one tile's columns
-        per_row = sum(-(-min(cfg.cols, ly.f - x) // cfg.drain_lanes) for x in range(0, ly.f, cfg.cols))
-        assert cfg.drain_lanes == 2 and t.drain_cycles == ly.m * ly.e * per_row
+        # a drain cycle writes up to W = drain_lanes outputs of one PE row, within one tile's columns, or
+        # in the chunk mapping within a PE row's run of consecutive outputs
+        W = cfg.drain_lanes
+        per_filter = (sum(-(-n // W) for t in range(enc.tiles_x) for n in chunks.outputs(ly.e, ly.f, cfg, t))
+                      if enc.chunks else ly.e * sum(-(-min(cfg.cols, ly.f - x) // W) for x in range(0, ly.f, cfg.cols)))
+        assert W == 2 and t.drain_cycles == ly.m * per_filter
         assert (t.index_reads == 0) == (df == "dense")
 
 
@@ -170,14 +174,19 @@ def _extreme_layers(cfg: ArrayConfig, rng: np.random.Generator):
     dict(rows=1, cols=1, acc_depth=1, max_kernel=1, max_stride=4, act_depth=16, out_depth=64),
     dict(rows=4, cols=2, acc_depth=3, max_kernel=5, max_stride=3, act_depth=40, out_depth=4096),
 ])
-def test_runtime_config_fits_its_fields(params):
+@pytest.mark.parametrize("with_chunks", [0, 1])
+def test_runtime_config_fits_its_fields(params, with_chunks):
     # the host-computed products must fit the configuration struct for every layer that fits the array
-    cfg = ArrayConfig(**params, epilogue=0)  # CONFIG_FIELDS: the fields of an array without the output stage
+    cfg = ArrayConfig(**params, epilogue=0, chunks=with_chunks)  # no output stage: no fields of its own
     widths = config_widths(cfg)
-    assert tuple(widths) == CONFIG_FIELDS
+    assert tuple(widths) == CONFIG_FIELDS + (CHUNK_FIELDS if with_chunks else ())
     for ly in _extreme_layers(cfg, np.random.default_rng(0)):
+        for mapping in ("tile", "chunks") if chunks.usable(ly.f, cfg) else ("tile",):
+            rc = encode(ly, cfg, mapping).runtime_config()
+            assert set(rc) == set(widths)
+            for name, value in rc.items():
+                assert 0 <= value < 1 << widths[name], (name, value, widths[name], ly.activations.shape)
         rc = encode(ly, cfg).runtime_config()
-        assert set(rc) == set(CONFIG_FIELDS)
         for name, value in rc.items():
             assert 0 <= value < 1 << widths[name], (name, value, widths[name], ly.activations.shape)
         assert rc["hw"] == ly.h * ly.w and rc["ystep_addr"] == cfg.rows * ly.stride * ly.w

@@ -9,16 +9,18 @@ on one small array, so the default suite compiles each array once.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench.granularity import GRANULARITY_OF, headline_layer, pruned_layers
-from golden import metrics
+from golden import chunks, metrics
 from golden.config import DATAFLOWS, ArrayConfig
 from golden.encode import encode
 from golden.lanes import WIDE_FEED
 from golden.timing import simulate
+from sim.native import run_layers_native
 from sim.verilator import generated, lint, run_layers
-from tests.support import DEFAULT, ODD, ODD_WIDE, WIDE_V9, assert_exact
+from tests.support import DEFAULT, ODD, ODD_WIDE, WIDE_V9, assert_exact, random_layer
 
 SHAPES = {"default": DEFAULT, "odd-v3": ODD_WIDE}
 
@@ -56,9 +58,33 @@ def test_nine_lanes_bit_and_cycle_exact(dataflow, edge_layer_set):
 
 
 PACKED = dict(ODD, lanes=3, drain_lanes=2, act_rows=2, weight_bits=8, act_bits=8, acc_bits=20, acc_pipeline=1,
-              dsp_packing=2)
+              dsp_packing=2, chunks=0)
 """``dsp_packing`` 2 on the odd array: int8 operands (the packing's soft correction), operands registered in
-the fabric first (``acc_pipeline``), two columns sharing multipliers and the third with its own."""
+the fabric first (``acc_pipeline``), two columns sharing multipliers and the third with its own; pixel tiles
+only (``chunks`` 0, as the boards build it), so the suite runs an array without the chunk mapping too."""
+
+
+def _chunk_layers(cfg: ArrayConfig, edges: list) -> list:
+    """The edge layers the chunk mapping can take (output at least ``cols`` wide), and outputs that split a
+    chunk at every PE of a row, end in a partial chunk, and split in the last output row."""
+    rng = np.random.default_rng(13)
+    wb, ab = cfg.weight_bits, cfg.act_bits
+    shapes = [(5, 7, 1, 1), (4, 11, 1, 0), (9, 8, 2, 1), (6, 10, 2, 0), (7, 5, 1, 0)]  # (H, W, stride, pad)
+    more = [random_layer(rng, cfg.acc_depth + 2, 2, h, w, stride=st, padding=pad, kernel_density=0.6,
+                         wbits=wb, abits=ab) for h, w, st, pad in shapes]
+    return [ly for ly in edges + more if chunks.usable(ly.f, cfg)]
+
+
+@pytest.mark.parametrize("dataflow", _slow_unless("kernel", DATAFLOWS))
+def test_chunk_mapping_bit_and_cycle_exact(dataflow, edge_layer_set):
+    """The chunk mapping (``golden.chunks``) on every layer it can take, forced where the host would pick the
+    tiles: on the odd 3-lane array (the build of the random and edge layers above), whose loader writes 3
+    columns per cycle, so segment B's sub-windows start at aligning columns; under stalls."""
+    cfg = ArrayConfig(dataflow=dataflow, **ODD_WIDE)
+    layers = _chunk_layers(cfg, edge_layer_set(cfg.to_dict(), 7))
+    assert len(layers) >= 12
+    assert_exact(run_layers_native(cfg, layers, "chunks", seed=3, load_gap=0.3, backpressure=0.4, mapping="chunks"),
+                 len(layers))
 
 
 @pytest.mark.parametrize("dataflow", _slow_unless("kernel", DATAFLOWS))
