@@ -44,7 +44,7 @@ import numpy as np
 from golden import passes as golden_passes
 from golden.cli import Parser
 from golden.config import ArrayConfig
-from golden.encode import EncodedLayer, ImageWords, encode
+from golden.encode import EncodedLayer, ImageWords, encode, pick_mapping
 from golden.lanes import predict
 from golden.layer import Layer
 from golden.passes import Plan, band_layer, fit_or_plan
@@ -188,7 +188,7 @@ def schedule(layer: Layer, cfg: ArrayConfig) -> EncodedLayer:
         ents = [(int(c), int(u), int(u) * n) for c, u in enumerate(units) if u]
         entries.append(ents)
         macs.append([u * per_kernel for _, u, _ in ents])
-    return EncodedLayer(cfg, layer, entries, [], [], mac_cycles=macs)
+    return pick_mapping(EncodedLayer(cfg, layer, entries, [], [], mac_cycles=macs))
 
 
 def check_schedule() -> None:
@@ -310,8 +310,10 @@ def passes(spec: LayerSpec, sparse: bool, cfg: ArrayConfig) -> tuple[Layer, ...]
 
 
 def array(v: int, sparse: bool, **changes) -> ArrayConfig:
-    """The 4x4 array at ``V = v`` (its default feed) on :data:`BUFFERS`, dense or kernel dataflow."""
-    return ArrayConfig(dataflow="kernel" if sparse else "dense", lanes=v, **{**BUFFERS, **changes})
+    """The 4x4 array at ``V = v`` (its default feed) on :data:`BUFFERS`, dense or kernel dataflow, with pixel
+    tiles only (``chunks`` 0): the array the what-if designs start from; the chunk mapping as built is the
+    design :data:`BUILT_CHUNKS`."""
+    return ArrayConfig(dataflow="kernel" if sparse else "dense", lanes=v, **{**BUFFERS, "chunks": 0, **changes})
 
 
 # --- a run's tally and what bounds it --------------------------------------------------------------------
@@ -409,10 +411,13 @@ def dense_memo(fn: Callable[..., tuple], p: Layer, cfg: ArrayConfig, *extra: obj
     return _DENSE[key]
 
 
-def golden_pass(p: Layer, cfg: ArrayConfig) -> tuple[int, int, int, int]:
-    """``golden.timing.simulate`` of one pass: busy, MAC, load-stall and drain-stall cycles."""
-    c: Counters = simulate(schedule(p, cfg))
-    return c.busy_cycles, c.mac_cycles, c.load_stall_cycles, c.drain_stall_cycles
+def golden_pass(p: Layer, cfg: ArrayConfig) -> tuple[int, int, int, int, float]:
+    """``golden.timing.simulate`` of one pass: busy, MAC, load-stall and drain-stall cycles, and the PE-slot
+    fill of the mapping it runs in."""
+    enc = schedule(p, cfg)
+    c: Counters = simulate(enc)
+    filled = p.e * p.f / (enc.tiles_x * cfg.pes) if enc.chunks else fill(p, cfg.rows, cfg.cols)
+    return c.busy_cycles, c.mac_cycles, c.load_stall_cycles, c.drain_stall_cycles, filled
 
 
 def golden_run(shape: Shape, v: int, sparse: bool, cfg: ArrayConfig | None = None) -> Run:
@@ -420,7 +425,7 @@ def golden_run(shape: Shape, v: int, sparse: bool, cfg: ArrayConfig | None = Non
     cfg = cfg or array(v, sparse)
     t = Tally()
     for p in passes(shape.spec, sparse, cfg):
-        t.add(*dense_memo(golden_pass, p, cfg), fill(p, cfg.rows, cfg.cols))
+        t.add(*dense_memo(golden_pass, p, cfg))
     return Run(shape, v, sparse, t, useful(shape.spec, sparse))
 
 
@@ -428,7 +433,7 @@ def golden_run(shape: Shape, v: int, sparse: bool, cfg: ArrayConfig | None = Non
 
 
 LANES_OVER = ("kernel", "channels", "lane-banks", "filters", "banks")
-MAPPINGS = ("tile", "raster", "chunks", "factor", "register")
+MAPPINGS = ("tile", "raster", "chunks", "factor", "register", "built")
 
 
 @dataclass(frozen=True)
@@ -503,6 +508,11 @@ class Design:
 
 
 TODAY = Design("today")
+
+BUILT_CHUNKS = Design("chunk mapping as built (--chunks 1, the host picks per layer; golden model of the RTL)",
+                      mapping="built")
+"""The chunk mapping the RTL builds (``golden.chunks``): not a what-if model but the golden model of the array
+with ``chunks`` 1, each pass in the mapping the cycle model says is faster."""
 
 
 def span(n: int, stride: int, r: int, compact: bool) -> int:
@@ -764,6 +774,9 @@ def whatif_run(shape: Shape, v: int, sparse: bool, design: Design, base: ArrayCo
     ``rows``): the host would choose per layer, and per pruning."""
     base = base or array(v, sparse)
     design = design.at(v)
+    if design.mapping == "built":
+        return golden_run(shape, v, sparse, replace(base, chunks=1, **({"acc_depth": design.acc_depth}
+                                                                          if design.acc_depth else {})))
     if design.acc_depth:
         base = replace(base, acc_depth=design.acc_depth)
     best: tuple[Tally, tuple[int, int, int]] | None = None
@@ -798,7 +811,7 @@ class Study:
         (``design`` None) or on a design."""
         key = (net, shape.spec, v, sparse, design)
         if key not in self._runs:
-            base = ArrayConfig(dataflow="kernel" if sparse else "dense", lanes=v, **DEFAULT_PARAMS) \
+            base = ArrayConfig(dataflow="kernel" if sparse else "dense", lanes=v, **{**DEFAULT_PARAMS, "chunks": 0}) \
                 if net == "sweep" else array(v, sparse)
             self._runs[key] = golden_run(shape, v, sparse, base) if design is None \
                 else whatif_run(shape, v, sparse, design, base)
@@ -971,6 +984,7 @@ OPTIONS = (
                                     mapping="chunks"),
                              Design("(a') the same, acc_depth 64 at V=9", mapping="chunks",
                                     wide=wide(acc_depth=64)),
+                             BUILT_CHUNKS,
                              Design("(b) per-layer shape, factors of 16", mapping="factor"),
                              Design("(c) per-layer shape, today's tile register", mapping="register")),
            (chosen("resnet18", 1, False, lambda s: True, _shape),)),

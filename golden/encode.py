@@ -278,12 +278,19 @@ def encode(layer: Layer, cfg: ArrayConfig, mapping: str | None = None) -> Encode
         chan_index, unit_index = [], []
     enc = EncodedLayer(cfg, layer, entries, a, weight, chan_index, unit_index, mac_cycles)
     _check_depth(cfg, len(weight), len(chan_index), len(unit_index))
-    if mapping == "chunks" or (mapping is None and chunks.usable(layer.f, cfg)):
-        from .timing import cycles  # the timing model times encoded layers: imported here, not at the top
-        chunked = replace(enc, chunks=True)
-        if mapping == "chunks" or cycles(chunked) < cycles(enc):
-            return chunked
-    return enc
+    return pick_mapping(enc, mapping)
+
+
+def pick_mapping(enc: EncodedLayer, mapping: str | None = None) -> EncodedLayer:
+    """``enc`` in ``mapping`` (:data:`MAPPINGS`), by default in the chunk mapping where the array has it, the
+    layer can use it (``golden.chunks.usable``) and the cycle model says it is faster (ties: tiles)."""
+    if mapping == "tile" or enc.chunks or not chunks.usable(enc.layer.f, enc.cfg):
+        return enc
+    chunked = replace(enc, chunks=True)
+    if mapping == "chunks":
+        return chunked
+    from .timing import cycles  # the timing model times encoded layers: imported here, not at the top
+    return chunked if cycles(chunked) < cycles(enc) else enc
 
 
 def _check_fits(layer: Layer, cfg: ArrayConfig) -> None:
