@@ -33,11 +33,10 @@ sparsity was bound by the loader (1.10x over dense on the default array, issue 2
 array whose ``max_stride`` is below ``s``.
 
 **The planner's rule** (:func:`plan`): the fewest channel chunks that fit (as above); then among
-every filter-chunk size and band height whose passes all fit, the one with the fewest **tiles**
-(:func:`pass_tiles`: per band ``ceil(band / rows) * ceil(F / cols)``, or on an array with the chunk mapping
-``ceil(band * F / (rows * cols))`` where that is fewer: a band that is not a multiple of the
+every filter-chunk size and band height whose passes all fit, the one with the fewest **tile rows**
+(``sum over bands of ceil(band / rows)``: a band that is not a multiple of the
 PE rows leaves PE rows idle in its last tile row, and the compute of every pass is proportional to
-its tiles, whatever the filter chunks), then the one that transfers the fewest words between
+its tile rows, whatever the filter chunks), then the one that transfers the fewest words between
 host and array (activations, weights, index, partial sums and output-stage parameters, once per pass;
 the outputs are the same for every plan), then the fewest passes, then the tallest bands.
 Activations are loaded once per (band, filter chunk) pair and weights once per pair too, so the two
@@ -45,8 +44,13 @@ splits trade against each other, and the search is exhaustive over both (at most
 ``ceil(M / acc_depth) * E`` candidates, each a sum of counts). (Measured: with transfer first, the
 full-size AlexNet conv3 at 75 % kernel sparsity took 1.75x the tile rows it needs on the default 4x4
 array, `bench.sweep`.) On arrays with the output stage, more channel chunks are tried too, while the
-best plan so far has more tiles than the whole layer's: smaller chunks allow taller bands in the
-same activation buffer, at the price of partial sums (counted in the transfer).
+best plan so far has more tile rows than ``ceil(E / rows)``: smaller chunks allow taller bands in the
+same activation buffer, at the price of partial sums (counted in the transfer). The bands are chosen for
+the tile mapping; on an array with the chunk mapping (``golden.chunks``) each pass then runs in the faster
+of the two (``golden.encode.pick_mapping``), so no pass is slower than on the tiles. (Measured on the golden
+model: counting a band's tiles in the mapping with fewer instead, ResNet-18's 56x56 layers took bands of 14
+rows in chunks, whose per-PE-row loads made them 1.6 % slower than bands of 12 in tiles, and the study's
+speedups at V = 9 fell from 3.37x to 3.24x, `bench.shapes`.)
 """
 
 from __future__ import annotations
@@ -57,7 +61,6 @@ from functools import cached_property
 
 import numpy as np
 
-from . import chunks
 from .config import ArrayConfig
 from .conv import conv2d, wrap
 from .encode import ImageWords, encode
@@ -184,19 +187,6 @@ def tile_rows(e: int, band: int, rows: int) -> int:
     return sum(-(-min(band, e - e0) // rows) for e0 in range(0, e, band))
 
 
-def pass_tiles(e: int, f: int, band: int, cfg: ArrayConfig) -> int:
-    """Tiles of an ``e x f`` output in bands of ``band`` rows, each band in the mapping with fewer
-    (``golden.chunks``: ``rows*cols`` consecutive outputs a tile, where the array has it): what a pass
-    plan's compute is proportional to; with tiles only, :func:`tile_rows` times the tile columns."""
-    per_row = -(-f // cfg.cols)
-    total = 0
-    for e0 in range(0, e, band):
-        n = min(band, e - e0)
-        tiles = -(-n // cfg.rows) * per_row
-        total += min(tiles, chunks.tile_count(n, f, cfg)) if chunks.usable(f, cfg) else tiles
-    return total
-
-
 def _act_transfer(layer: Layer, band: int) -> int:
     """Activation words of all bands of ``band`` rows (halos loaded again by each band), every channel."""
     ly = layer
@@ -313,7 +303,7 @@ def plan(layer: Layer, cfg: ArrayConfig, *, images: type[ImageWords] = ImageWord
     sizes = [fewest] + ([] if not cfg.epilogue else
                         sorted({-(-ly.c // n) for n in range(-(-ly.c // fewest) + 1, ly.c + 1)} - {fewest},
                                reverse=True))
-    least = pass_tiles(ly.e, ly.f, ly.e, cfg)  # no plan has fewer tiles
+    least = -(-ly.e // cfg.rows)  # no plan has fewer tile rows
     best: tuple | None = None
     refused: list[str] = []
     for cc in sizes:
@@ -361,7 +351,7 @@ def _best_split(ly: Layer, cfg: ArrayConfig, counter: ImageWords, cc: int, refus
             n_bands = -(-ly.e // band)
             transfer = (n_chunks * _act_transfer(ly, band) + n_bands * (weight_words + params * ly.m)
                         + psum_words)
-            key = (pass_tiles(ly.e, ly.f, band, cfg), transfer, n_chunks * n_bands * len(c_starts), -band)
+            key = (tile_rows(ly.e, band, cfg.rows), transfer, n_chunks * n_bands * len(c_starts), -band)
             if best is None or key < best[0]:
                 best = (key, chunk, band, transfer, cc)
     return best
