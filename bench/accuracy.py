@@ -56,7 +56,7 @@ import numpy as np
 import onnx
 
 from golden.cli import Parser
-from golden.config import feed_for
+from golden.config import ArrayConfig, feed_for
 from golden.dataflow import EXPLOITED_BY
 from golden.jsonl import append_jsonl, read_jsonl, record_key
 from golden.paths import display_path, records_root
@@ -376,12 +376,14 @@ def study(ctx: dict, points: list[tuple[str, float]], lanes: Sequence[int], *, w
 
 def current(r: dict) -> bool:
     """An ``ok`` record of the array the generator builds today for its ``V``: the key names the point,
-    not the feed, so a record made before the default feed changed (``golden.config.feed_for``; issue 24
-    gave ``V = 1`` a second drain lane) is run again rather than reported with another array's cycles."""
+    not the array, so a record made before a default changed (the feed, ``golden.config.feed_for``: issue 24
+    gave ``V = 1`` a second drain lane; the chunk mapping, ``chunks``, on since) is run again rather than
+    reported with another array's cycles."""
     if r.get("status") != "ok":
         return False
     array = r.get("array", {})
-    return all(array.get(k) == v for k, v in feed_for(r["lanes"], array.get("cols", 1)).items())
+    return all(array.get(k) == v for k, v in feed_for(r["lanes"], array.get("cols", 1)).items()) \
+        and array.get("chunks", 0) == ArrayConfig().chunks
 
 
 def verified(r: dict) -> bool:

@@ -39,7 +39,7 @@ def test_fpga_logic_reads_the_committed_area_reports():
 
 def test_a_record_of_another_feed_is_run_again():
     """The key names the point, not the array: a record made on an older default feed (``V = 1`` drained
-    one output per cycle before issue 24) is neither resumed nor reported."""
+    one output per cycle before issue 24) or before the chunk mapping is neither resumed nor reported."""
     from golden.config import ArrayConfig
 
     rec = {"key": "k", "status": "ok", "lanes": 1, "rtl_exact": True, "golden_matches_reference": True,
@@ -47,6 +47,8 @@ def test_a_record_of_another_feed_is_run_again():
     assert accuracy.verified(rec) and accuracy.latest([rec], {"k"}) == [rec]
     old = {**rec, "array": {**rec["array"], "drain_lanes": 1}}
     assert not accuracy.verified(old) and accuracy.latest([old], {"k"}) == []
+    tiles = {**rec, "array": {k: v for k, v in rec["array"].items() if k != "chunks"}}  # before the chunk mapping
+    assert not accuracy.verified(tiles) and accuracy.latest([tiles], {"k"}) == []
 
 
 @pytest.mark.parametrize("flag, value, words", [
