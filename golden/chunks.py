@@ -26,7 +26,7 @@ The loader fills a PE row's window one **sub-window** at a time (:func:`sub_wind
 loader writes ``act_lanes`` columns per cycle at columns aligned to ``act_lanes``, so B's sub-window starts
 ``d`` columns early at an aligned column, loading ``d`` padding columns (left of the input: never read)
 which may land on A's last columns; A, loaded after, writes them again. Each sub-window costs
-``golden.timing.SUB_WINDOW_SETUP`` cycles besides its reads.
+``golden.timing.SUB_WINDOW_GAP`` cycles at least (its setup overlaps the loads of the one before).
 """
 
 from __future__ import annotations

@@ -142,10 +142,17 @@ stream, the stream's latency less one (waiting), the cycle the header is at the 
 
 LOAD_OVERHEAD = 2  # setup cycle + the write of the last window position
 
-SUB_WINDOW_SETUP = 3
-"""``hdl.loader`` in the chunk mapping (``golden.chunks``): cycles before each sub-window's first read: its
-origin's distances to the input's edges and its port addresses, their clamp to the sub-window, its first
-positions (the tile mapping does the same once per tile, in the header's cycles)."""
+SUB_WINDOW_GAP = 2
+"""``hdl.loader`` in the chunk mapping (``golden.chunks``): the fewest cycles from one sub-window's first
+positions to the next one's. A sub-window is set up in two steps (its edges and port addresses, then its
+in-bounds rows and columns) while the one before it loads, and starts in that one's last read cycle: a
+sub-window of one read cycle leaves a cycle's gap."""
+
+CHUNK_TILE_SETUP = 1
+"""``hdl.loader`` in the chunk mapping: cycles a tile's first entry pops later than with tiles. Its first
+sub-window is set up from the header's last cycle on (the walk's new start is in its registers from then),
+so it is ready a cycle after the tile mapping's window would start; a later entry's first sub-window is set
+up while the entry before it loads."""
 
 PATTERN_LATENCY = 1
 """``hdl.sequencer`` with ``lanes`` > 1 and a stride pattern (strided): cycles from an entry's pattern at the
@@ -195,7 +202,8 @@ LATENCY_TABLE = (
     ("ROW_COPY_LATENCY", "`hdl.array`"),
     ("ADDER_LEVELS_PER_STAGE", "`hdl.pe` adder tree (levels per register)"),
     ("PATTERN_LATENCY", "`hdl.sequencer`, strided with `lanes` > 1 (at least 1)"),
-    ("SUB_WINDOW_SETUP", "`hdl.loader`, the chunk mapping (fixed)"),
+    ("SUB_WINDOW_GAP", "`hdl.loader`, the chunk mapping (fixed)"),
+    ("CHUNK_TILE_SETUP", "`hdl.loader`, the chunk mapping (fixed)"),
     ("PSUM_LATENCY", "`hdl.buffers`, `hdl.epilogue`"),
     ("EPILOGUE_STAGES", "`hdl.epilogue`, per stage"),
     ("EPILOGUE_LATENCY", "`hdl.epilogue` (the stages' sum)"),
@@ -264,8 +272,8 @@ def _tile_work(enc: EncodedLayer, loader: Loader, drain_width: int) -> list[tupl
         out = []
         for t in range(enc.tiles_x):
             subs = chunks.sub_windows(ly, cfg, t)
-            load = loader.overhead + sum(SUB_WINDOW_SETUP + -(-ly.r // loader.rows) * -(-sw.tw // loader.words)
-                                         for sw in subs)
+            reads = [-(-ly.r // loader.rows) * -(-sw.tw // loader.words) for sw in subs]
+            load = loader.overhead + sum(reads) + sum(max(0, SUB_WINDOW_GAP - n) for n in reads[:-1])
             reads = sum(_in_bounds(ly, sw.y0, sw.x0, ly.r, sw.tw) for sw in subs)
             drain = sum(-(-n // drain_width) for n in chunks.outputs(ly.e, ly.f, cfg, t))
             out.append((load, reads, drain))
@@ -336,7 +344,8 @@ def simulate(enc: EncodedLayer, *, mac_cycles: list[list[int]] | None = None,
         for k, (_, _, weights) in enumerate(ents):
             macs = (enc.mac_cycles if mac_cycles is None else mac_cycles)[g][k]
             e = len(full_vis)
-            start = max(tl, free_vis[e - nbuf] if e >= nbuf else 0)
+            ready = tl + (CHUNK_TILE_SETUP if enc.chunks and k == 0 else 0)  # the first sub-window's setup
+            start = max(ready, free_vis[e - nbuf] if e >= nbuf else 0)
             tl = start + load_cycles
             full_vis.append(tl)
             c["loads"] += 1

@@ -30,7 +30,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig, bits_for
-from golden.timing import ACT_DATA_LATENCY, SUB_WINDOW_SETUP, WINDOW_READ_SLACK
+from golden.timing import ACT_DATA_LATENCY, CHUNK_TILE_SETUP, SUB_WINDOW_GAP, WINDOW_READ_SLACK
 
 from .delay import delay, require
 from .layouts import config_layout
@@ -156,10 +156,11 @@ class TileLoader(wiring.Component):
         col_mask = Signal(mw, name="col_mask", reset_less=True)
         col_ahead = Signal(mw, name="col_ahead", reset_less=True)
 
-        def in_cols(j: int):
-            """Column ``j`` of the tile's windows is in bounds (from the tile's registered bounds; none past
-            the widest window, ``vhi <= wmax``)."""
-            return (vlo <= j) & (vhi > j) if j < wmax else C(0, 1)
+        def in_cols(j: int, nxt: SimpleNamespace | None = None):
+            """Column ``j`` of the tile's windows is in bounds (from the tile's registered bounds, or the chunk
+            mapping's next sub-window's, ``nxt``; none past the widest window, ``vhi <= wmax``)."""
+            lo, hi = (nxt.vlo, nxt.vhi) if nxt else (vlo, vhi)
+            return (lo <= j) & (hi > j) if j < wmax else C(0, 1)
         # v >= vlast_next: the group after the current one is its row's last
         vlast_next = Signal(signed(sb_), name="vlast_next", reset_less=True)
         row_vlast = Signal(name="row_vlast", reset_less=True)  # a row's first group is its last (lanes >= TW)
@@ -171,8 +172,17 @@ class TileLoader(wiring.Component):
         # and its first storage row and column (the tile's write addresses them directly)
         sub_row = Signal(len(self.tile.row[0]), name="sub_row", reset_less=True)
         sub_col = Signal(len(self.tile.col), name="sub_col", reset_less=True)
-        more = Signal(name="more")  # the chunk mapping: the window's current sub-window is not its last
-        tw = Mux(chunked, sub_tw, c.tw) if cfg.chunks else c.tw
+        # the chunk mapping's next sub-window, set up while the current one loads (``_chunk_walker``)
+        shadow = SimpleNamespace(
+            tw=Signal(vb, name="next_tw", reset_less=True), row=Signal.like(sub_row, name="next_row", reset_less=True),
+            col=Signal.like(sub_col, name="next_col", reset_less=True), a=Signal(name="next_a", reset_less=True),
+            flags=Signal(cfg.cols, name="next_flags", reset_less=True), last=Signal(name="next_last", reset_less=True),
+            flag_row=Signal(bits_for(cfg.rows), name="next_flag_row", reset_less=True),
+            ulo=Signal(ub, name="next_ulo", reset_less=True), uhi=Signal(ub, name="next_uhi", reset_less=True),
+            vlo=Signal(vb, name="next_vlo", reset_less=True), vhi=Signal(vb, name="next_vhi", reset_less=True),
+            row_vlast=Signal(name="next_row_vlast", reset_less=True))
+        taking = Signal(name="taking")  # the loader takes the next sub-window this cycle
+        tw = Mux(chunked, Mux(taking, shadow.tw, sub_tw), c.tw) if cfg.chunks else c.tw
         m.d.sync += [tw_next[lane].eq(tw - lanes - lane) for lane in range(lanes)]
         m.d.sync += [vlast_next.eq(tw - 2 * lanes), row_vlast.eq(lanes >= tw), th_lastr.eq(c.th - nrows),
                      first_ulast.eq(nrows >= c.th)]
@@ -181,14 +191,16 @@ class TileLoader(wiring.Component):
         for p in range(len(ports)):
             m.d.comb += self.act.addr[p].eq(lane_addr[p])
 
-        def row_start(first_row, addrs) -> None:
+        def row_start(first_row, addrs, nxt: SimpleNamespace | None = None) -> None:
             """Move to column 0 of the window rows after ``u`` (``first_row``: rows from 0, the tile's
-            column bounds not yet in ``col_mask``) at the ports' ``addrs``."""
-            col0 = [in_cols(lane) for lane in range(lanes)] if first_row else col_mask
+            column bounds not yet in ``col_mask``) at the ports' ``addrs``; ``nxt``: from the chunk mapping's
+            next sub-window's bounds (``shadow``) instead of the tile's."""
+            lo, hi = (nxt.ulo, nxt.uhi) if nxt else (ulo, uhi)
+            col0 = ([in_cols(lane, nxt) for lane in range(lanes)] if first_row else col_mask)
             for rk in range(nrows):
                 nu_in = Signal(name=f"nu_in{rk}")
                 if first_row:
-                    m.d.comb += nu_in.eq((ulo <= rk) & (uhi > rk))
+                    m.d.comb += nu_in.eq((lo <= rk) & (hi > rk))
                     m.d.sync += [u[rk].eq(rk), u1[rk].eq(rk + nrows), row_live[rk].eq(rk < c.th)]
                 else:
                     m.d.comb += nu_in.eq((u1[rk] >= ulo) & (u1[rk] < uhi))
@@ -196,9 +208,9 @@ class TileLoader(wiring.Component):
                 m.d.sync += row_in[rk].eq(nu_in)
                 m.d.sync += [inb[rk * lanes + lane].eq(nu_in & col0[lane]) for lane in range(lanes)]
             m.d.sync += ulast.eq(first_ulast if first_row else u1[0] >= th_lastr)
-            m.d.sync += [v.eq(0), vlast.eq(row_vlast)]
+            m.d.sync += [v.eq(0), vlast.eq(nxt.row_vlast if nxt else row_vlast)]
             if first_row:
-                m.d.sync += col_ahead.eq(Cat(*(in_cols(j) for j in range(lanes, lanes + mw))))
+                m.d.sync += col_ahead.eq(Cat(*(in_cols(j, nxt) for j in range(lanes, lanes + mw))))
             else:
                 m.d.sync += col_ahead.eq(col_mask[lanes:])
             m.d.sync += [lane_addr[p].eq(addrs[p]) for p in range(len(ports))]
@@ -248,18 +260,41 @@ class TileLoader(wiring.Component):
         # the enable of its few dozen registers is a LUT or two from flip-flops
         in_entry, in_load = Signal(name="in_entry"), Signal(name="in_load")
         go = Signal()  # ENTRY, and the entry's buffer is free: pop the entry, start its window
-        m.d.comb += go.eq(in_entry & ~self.full.bit_select(buf, 1))
+        in_hwait = Signal(name="in_hwait")
         if cfg.chunks:
-            walker = self._chunk_walker(m, buf, go, tiles.x0, (sub_tw, sub_row, sub_col), edges, base, port_off, more)
+            walker = self._chunk_walker(m, buf, tiles.x0, in_hwait, edges, base, port_off, shadow)
+            m.d.comb += [go.eq(in_entry & ~self.full.bit_select(buf, 1) & (walker.ready | ~chunked)),
+                         walker.take.eq(taking)]
+
+            def take(chan) -> None:
+                """Start the chunk mapping's next sub-window (``shadow``): its first positions, bounds, width,
+                storage row and column (``taking``)."""
+                m.d.comb += taking.eq(1)
+                first = [chan + base[p] for p in range(len(ports))]
+                row_start(True, first, shadow)
+                m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
+                m.d.sync += [ulo.eq(shadow.ulo), uhi.eq(shadow.uhi), sub_tw.eq(shadow.tw), sub_row.eq(shadow.row),
+                             sub_col.eq(shadow.col), col_mask.eq(Cat(*(in_cols(j, shadow) for j in range(mw))))]
+        else:
+            m.d.comb += go.eq(in_entry & ~self.full.bit_select(buf, 1))
         with m.If(in_entry):
             # the tile's in-bounds columns, for the steps of its windows (the same every entry)
             m.d.sync += col_mask.eq(Cat(*(in_cols(j) for j in range(mw))))
         with m.If(go):
             m.d.comb += ent.next.eq(1)
             # the entry's plane offset + the window origin, per port
-            first = [ent.chan + base[p] for p in range(len(ports))]
-            row_start(True, first)
-            m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
+            if cfg.chunks:
+                m.d.sync += walker.chan.eq(ent.chan)
+                with m.If(chunked):
+                    take(ent.chan)
+                with m.Else():
+                    first = [ent.chan + base[p] for p in range(len(ports))]
+                    row_start(True, first)
+                    m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
+            else:
+                first = [ent.chan + base[p] for p in range(len(ports))]
+                row_start(True, first)
+                m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
         with m.If(in_load):
             for p, (rk, lane) in enumerate(ports):
                 m.d.comb += self.act.en[p].eq(inb[p])
@@ -281,9 +316,9 @@ class TileLoader(wiring.Component):
         # HEADER and FILLED each follow a fixed step (TILE → HWAIT → HEADER, the window's last group →
         # FILLED) and last one cycle: their flags are registered copies of that step, so the tile walker's
         # advance and the buffer's full flag are decided from flip-flops
-        in_hwait, in_header, in_filled = Signal(name="in_hwait"), Signal(name="in_header"), Signal(name="in_filled")
-        m.d.sync += [in_header.eq(in_hwait), in_filled.eq(in_load & vlast & ulast & ~more if cfg.chunks else
-                                                           in_load & vlast & ulast)]
+        in_header, in_filled = Signal(name="in_header"), Signal(name="in_filled")
+        m.d.sync += [in_header.eq(in_hwait), in_filled.eq(in_load & vlast & ulast & (walker.last | ~chunked)
+                                                           if cfg.chunks else in_load & vlast & ulast)]
         m.d.comb += [self.filled.eq(in_filled), self.filled_buf.eq(buf), tiles.n.eq(Mux(in_header, ent.hcount, n)),
                      tiles.advance.eq((in_header & ent.hempty) | (in_filled & klast))]
         m.d.sync += in_hwait.eq(0)
@@ -326,42 +361,30 @@ class TileLoader(wiring.Component):
             header_states(m, ent, restart=restart, wait=wait, header=header, before_wait=before_wait)
             with m.State("ENTRY"):
                 with m.If(go):
-                    m.d.sync += in_entry.eq(0)
-                    if cfg.chunks:
-                        with m.If(chunked):
-                            m.next = "SUB_EDGES"
-                        with m.Else():
-                            m.d.sync += in_load.eq(1)
-                            m.next = "LOAD"
-                    else:
-                        m.d.sync += in_load.eq(1)
-                        m.next = "LOAD"
+                    m.d.sync += [in_entry.eq(0), in_load.eq(1)]
+                    m.next = "LOAD"
             with m.State("LOAD"):
                 with m.If(vlast & ulast):
                     m.d.sync += in_load.eq(0)
                     m.next = "FILLED"
-                    if cfg.chunks:
-                        m.d.comb += walker.ending.eq(1)
-                        with m.If(more):
-                            m.next = "SUB_EDGES"
-            if cfg.chunks:  # the chunk mapping's sub-windows (``golden.chunks``, ``golden.timing.SUB_WINDOW_SETUP``)
-                require("SUB_WINDOW_SETUP", SUB_WINDOW_SETUP, SUB_WINDOW_SETUP == 3,
-                        "hdl.loader sets a sub-window up in three states (edges, bounds, first positions)")
-                with m.State("SUB_EDGES"):  # the sub-window's origin, edges, addresses, width
-                    m.d.comb += walker.setup.eq(1)
-                    m.next = "SUB_BOUNDS"
-                with m.State("SUB_BOUNDS"):  # its in-bounds rows and columns
-                    m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
-                                 vlo.eq(clamp(edges[2], tw)), vhi.eq(clamp(edges[3], tw))]
-                    m.next = "SUB_FIRST"
-                with m.State("SUB_FIRST"):  # its first positions
-                    m.d.sync += col_mask.eq(Cat(*(in_cols(j) for j in range(mw))))
-                    first = [walker.chan + base[p] for p in range(len(ports))]
-                    row_start(True, first)
-                    m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
-                    m.d.sync += in_load.eq(1)
-                    m.d.comb += walker.first.eq(1)
-                    m.next = "LOAD"
+                    if cfg.chunks:  # the chunk mapping: the next sub-window from this cycle on, if it is set up
+                        with m.If(chunked & ~walker.last):
+                            with m.If(walker.ready):
+                                take(walker.chan)
+                                m.d.sync += in_load.eq(1)
+                                m.next = "LOAD"
+                            with m.Else():
+                                m.next = "SUB_WAIT"
+            if cfg.chunks:
+                require("SUB_WINDOW_GAP", SUB_WINDOW_GAP, SUB_WINDOW_GAP == 2,
+                        "hdl.loader sets a sub-window up in two steps while the one before loads")
+                require("CHUNK_TILE_SETUP", CHUNK_TILE_SETUP, CHUNK_TILE_SETUP == 1,
+                        "hdl.loader sets a tile's first sub-window up from the header on")
+                with m.State("SUB_WAIT"):  # the sub-window before took one cycle: its successor is not set up yet
+                    with m.If(walker.ready):
+                        take(walker.chan)
+                        m.d.sync += in_load.eq(1)
+                        m.next = "LOAD"
             with m.State("FILLED"):
                 m.d.sync += [buf.eq(~buf), k.eq(k + 1), klast.eq(k + 2 == n)]
                 with m.If(~klast):
@@ -377,28 +400,36 @@ class TileLoader(wiring.Component):
             m.d.sync += [buf.eq(0), in_entry.eq(0), in_load.eq(0)]
         return m
 
-    def _chunk_walker(self, m: Module, buf, go, group_start, sub: tuple, edges: list, base: list, port_off: list,
-                      more) -> SimpleNamespace:
-        """The chunk mapping's walk over a tile's sub-windows (``golden.chunks``): per PE row with outputs,
-        segment B's sub-window if its chunk is split, then segment A's. The walk is the same for every entry
-        of a tile (from a snapshot taken at the tile's start) and continues from tile to tile, restarting
-        with each filter group. Its state is the chunk's start: output column ``x`` and row ``y``, input
-        column ``X = x*stride`` and row ``Y = y*stride - pad``, ``Y``'s address ``Y*W``, the outputs from it
-        to the layer's end, the PE row and its first storage row; every step is additions of the host's
-        products (``fst``, ``cst``, ``wst``), no multiplier.
+    def _chunk_walker(self, m: Module, buf, group_start, block, edges: list, base: list, port_off: list,
+                      shadow: SimpleNamespace) -> SimpleNamespace:
+        """The chunk mapping's sub-windows (``golden.chunks``), set up ahead of the loads.
 
-        Strobes (returned): ``tile`` (the TILE state: take the snapshot), ``setup`` (SUB_EDGES: the
-        sub-window's edges, port addresses, width, first storage row and column), ``first`` (SUB_FIRST: after
-        segment A, step to the next PE row and set this one's segment flags), ``ending`` (the sub-window's
-        last read); ``chan``: the entry's plane offset, latched when the entry pops (``go``).
+        **The walk** over a tile's sub-windows: per PE row with outputs, segment B's sub-window if its chunk
+        is split, then segment A's; the same for every entry of a tile (from a snapshot taken at the tile's
+        start), continuing from tile to tile and restarting with each filter group. Its state is the chunk's
+        start: output column ``x`` and row ``y``, input column ``X = x*stride`` and row ``Y = y*stride - pad``,
+        ``Y``'s address ``Y*W``, the outputs from it to the layer's end, the PE row and its first storage row;
+        every step is additions of the host's products (``fst``, ``cst``, ``wst``), no multiplier.
+
+        **The setup** of the next sub-window runs while the current one loads, into ``shadow`` registers the
+        loads do not read: step E (its edges, port addresses, width, first storage row and column, segment
+        flags; after segment A the walk steps to the next PE row, or after the entry's last back to the
+        snapshot for the next entry), step B the cycle after (its in-bounds rows and columns), then it is
+        ``ready`` until the loader takes it (``take``: the first positions of the sub-window, in the last
+        read cycle of the one before or in the entry's pop). E runs when the shadow is free (or being taken)
+        and not in the tile's first two cycles (``block``: the walk's new state is not yet in its derived
+        registers): so consecutive sub-windows start at least ``golden.timing.SUB_WINDOW_GAP`` cycles apart,
+        and a tile's first entry pops ``golden.timing.CHUNK_TILE_SETUP`` cycle later than with tiles.
+
+        Returns strobes ``tile`` (the TILE state), ``take``, and ``ready``, ``last`` (the sub-window taken is
+        the entry's last: registered at ``take``), ``chan`` (the entry's plane offset, latched when it pops).
         """
         cfg = self._cfg
         c = self.cfg
         K, L, cols = cfg.max_kernel, cfg.act_lanes, cfg.cols
         db, abits = cfg.dim_bits, len(self.act.addr[0])
-        sub_tw, sub_row, sub_col = sub
-        w = SimpleNamespace(tile=Signal(name="walk_tile"), setup=Signal(name="walk_setup"),
-                            first=Signal(name="walk_first"), ending=Signal(name="walk_ending"),
+        w = SimpleNamespace(tile=Signal(name="walk_tile"), take=Signal(name="walk_take"),
+                            ready=Signal(name="walk_ready"), last=Signal(name="walk_last", reset_less=True),
                             chan=Signal(abits, name="walk_chan", reset_less=True))
         rem_shape = signed(bits_for(cfg.out_depth) + 2)
 
@@ -409,27 +440,17 @@ class TileLoader(wiring.Component):
                 raddr=Signal(abits, name=f"{pre}raddr", reset_less=True), y=Signal(db, name=f"{pre}y", reset_less=True),
                 rem=Signal(rem_shape, name=f"{pre}rem", reset_less=True),
                 i=Signal(bits_for(cfg.rows), name=f"{pre}i", reset_less=True),
-                row=Signal.like(sub_row, name=f"{pre}row", reset_less=True))
-        cur, snap = state("walk_"), state("walk_tile_")
+                row=Signal.like(shadow.row, name=f"{pre}row", reset_less=True))
+        cur, snap, nxt = state("walk_"), state("walk_tile_"), state("walk_next_")
         names = ("X", "x", "Y", "raddr", "y", "rem", "i", "row")
-        in_b = Signal(name="walk_in_b", reset_less=True)  # the current sub-window is segment B's
 
         def split(st: SimpleNamespace):
             """The chunk at ``st`` runs past its output row, and a next row exists."""
             return (c.fst - st.X < c.cst) & (st.y + 1 < c.e)
 
-        with m.If(w.tile):
-            with m.If(group_start):
-                m.d.sync += [snap.X.eq(0), snap.x.eq(0), snap.Y.eq(-c.pad), snap.raddr.eq(c.pad - c.pad_addr),
-                             snap.y.eq(0), snap.rem.eq(c.ef)]
-            with m.Else():
-                m.d.sync += [getattr(snap, n).eq(getattr(cur, n)) for n in names[:6]]
-            m.d.sync += [snap.i.eq(0), snap.row.eq(0)]
         # What a chunk's sub-windows follow from, registered from the walk's state a cycle after it changes:
         # segment A's PEs times the stride (``a*stride``), B's aligning columns (``golden.chunks.sub_windows``)
-        # and whether the chunk is split; from the snapshot's when an entry restores it. Every sub-window's
-        # setup is at least a cycle after the step that precedes it (SUB_FIRST, then a LOAD cycle), so no
-        # setup sees a stale value, and the setup's own additions do not start behind these.
+        # and whether the chunk is split; from the snapshot's when the walk returns to it.
         span = cfg.cols * cfg.max_stride + 1  # > every a*stride
 
         def derived(st: SimpleNamespace, pre: str) -> tuple:
@@ -444,39 +465,78 @@ class TileLoader(wiring.Component):
         *snap_d, snap_next = derived(snap, "walk_tile_")
         m.d.sync += [r.eq(v) for r, v in zip(snap_d, snap_next, strict=True)]
         a_st, d, cur_split, cur_next = derived(cur, "walk_")
-        with m.If(go):
-            m.d.sync += [getattr(cur, n).eq(getattr(snap, n)) for n in names]
-            m.d.sync += [w.chan.eq(self.ent.chan), in_b.eq(snap_d[2])]
-            m.d.sync += [r.eq(v) for r, v in zip((a_st, d, cur_split), snap_d, strict=True)]
-        with m.Else():
-            m.d.sync += [r.eq(v) for r, v in zip((a_st, d, cur_split), cur_next, strict=True)]
+        m.d.sync += [r.eq(v) for r, v in zip((a_st, d, cur_split), cur_next, strict=True)]
+
+        # the tile's start: the snapshot, and the walk restarts from it
+        with m.If(w.tile):
+            start = SimpleNamespace(**{n: getattr(nxt, n) for n in names})
+            with m.If(group_start):
+                m.d.sync += [snap.X.eq(0), snap.x.eq(0), snap.Y.eq(-c.pad), snap.raddr.eq(c.pad - c.pad_addr),
+                             snap.y.eq(0), snap.rem.eq(c.ef), cur.X.eq(0), cur.x.eq(0), cur.Y.eq(-c.pad),
+                             cur.raddr.eq(c.pad - c.pad_addr), cur.y.eq(0), cur.rem.eq(c.ef)]
+            with m.Else():
+                m.d.sync += [getattr(r, n).eq(getattr(start, n)) for r in (snap, cur) for n in names[:6]]
+            m.d.sync += [snap.i.eq(0), snap.row.eq(0), cur.i.eq(0), cur.row.eq(0)]
+
+        # the setup engine: E, then B, then ready until taken
+        after_b = Signal(name="walk_after_b", reset_less=True)  # the next sub-window is segment A of B's row
+        setting = Signal(name="walk_setting")  # B this cycle
+        e_now = Signal(name="walk_e")
+        m.d.comb += e_now.eq(c.chunks & ~block & ~w.tile & ~setting & (~w.ready | w.take))
+        m.d.sync += setting.eq(e_now)
+        with m.If(w.take):
+            m.d.sync += w.ready.eq(0)
+        with m.If(setting):
+            m.d.sync += w.ready.eq(1)
+        with m.If(w.tile):
+            m.d.sync += [w.ready.eq(0), setting.eq(0), after_b.eq(0)]
+        in_b = Signal(name="walk_in_b")
+        m.d.comb += in_b.eq(~after_b & cur_split)
         b_start = a_st + K - 1
-        with m.If(w.setup):
+        with m.If(e_now):
             y_in = Mux(in_b, cur.Y + c.stride, cur.Y)
             x_in = Mux(in_b, -c.pad - d, cur.X - c.pad)
             addr = Mux(in_b, cur.raddr + c.wst - c.pad - d, cur.raddr + cur.X - c.pad)
             m.d.sync += [edges[0].eq(-y_in), edges[1].eq(c.h - y_in), edges[2].eq(-x_in), edges[3].eq(c.w - x_in)]
             m.d.sync += [base[p].eq(addr + port_off[p]) for p in range(len(base))]
-            m.d.sync += [sub_tw.eq(Mux(in_b, d + c.cst - a_st, a_st) - c.stride + c.s),
-                         sub_col.eq(Mux(in_b, b_start - d, 0)), sub_row.eq(cur.row)]
-        # the segment flags, per buffer and PE row: PE j reads segment B (``x + j >= F``) of a split chunk
+            m.d.sync += [shadow.tw.eq(Mux(in_b, d + c.cst - a_st, a_st) - c.stride + c.s),
+                         shadow.col.eq(Mux(in_b, b_start - d, 0)), shadow.row.eq(cur.row), after_b.eq(in_b),
+                         shadow.flags.eq(Cat(*(cur_split & (cur.x + j >= c.f) for j in range(cols)))),
+                         shadow.flag_row.eq(cur.i), shadow.a.eq(~in_b)]
+            with m.If(~in_b):  # segment A: the PE row is done; on to the next, or back for the next entry
+                wrap = cur.x + cols >= c.f
+                stepped = dict(x=Mux(wrap, cur.x + cols - c.f, cur.x + cols),
+                               X=Mux(wrap, cur.X + c.cst - c.fst, cur.X + c.cst), Y=Mux(wrap, cur.Y + c.stride, cur.Y),
+                               raddr=Mux(wrap, cur.raddr + c.wst, cur.raddr), y=cur.y + wrap,
+                               rem=cur.rem - cols, i=cur.i + 1, row=cur.row + K)
+                live = (cur.i + 1 != cfg.rows) & (cur.rem > cols)
+                m.d.sync += shadow.last.eq(~live)
+                with m.If(live):
+                    m.d.sync += [getattr(cur, n).eq(v) for n, v in stepped.items()]
+                with m.Else():  # the next tile starts there; the next entry of this one at the snapshot
+                    m.d.sync += [getattr(nxt, n).eq(v) for n, v in stepped.items()]
+                    m.d.sync += [getattr(cur, n).eq(getattr(snap, n)) for n in names]
+                    m.d.sync += [r.eq(v) for r, v in zip((a_st, d, cur_split), snap_d, strict=True)]
+            with m.Else():
+                m.d.sync += shadow.last.eq(0)
+        with m.If(setting):  # B: the in-bounds rows and columns
+            m.d.sync += [shadow.ulo.eq(_clamp(edges[0], c.th)), shadow.uhi.eq(_clamp(edges[1], c.th)),
+                         shadow.vlo.eq(_clamp(edges[2], shadow.tw)), shadow.vhi.eq(_clamp(edges[3], shadow.tw)),
+                         shadow.row_vlast.eq(L >= shadow.tw)]
+        # the segment flags, per buffer and PE row: PE j reads segment B (``x + j >= F``) of a split chunk; set
+        # when segment A is taken (into the buffer being loaded)
         flags = [[Signal(cols, name=f"split{b}_{i}", reset_less=True) for i in range(cfg.rows)] for b in range(2)]
         m.d.comb += self.tile.chunks.eq(c.chunks)
         m.d.comb += [self.tile.split[b][i].eq(flags[b][i]) for b in range(2) for i in range(cfg.rows)]
-        with m.If(w.first & ~in_b):
-            mine = Cat(*(cur_split & (cur.x + j >= c.f) for j in range(cols)))
+        with m.If(w.take):
+            m.d.sync += w.last.eq(shadow.last)
             for b in range(2):
                 for i in range(cfg.rows):
-                    with m.If((buf == b) & (cur.i == i)):
-                        m.d.sync += flags[b][i].eq(mine)
-            wrap = cur.x + cols >= c.f
-            m.d.sync += [cur.x.eq(Mux(wrap, cur.x + cols - c.f, cur.x + cols)),
-                         cur.X.eq(Mux(wrap, cur.X + c.cst - c.fst, cur.X + c.cst)),
-                         cur.Y.eq(Mux(wrap, cur.Y + c.stride, cur.Y)),
-                         cur.raddr.eq(Mux(wrap, cur.raddr + c.wst, cur.raddr)), cur.y.eq(cur.y + wrap),
-                         cur.rem.eq(cur.rem - cols), cur.i.eq(cur.i + 1), cur.row.eq(cur.row + K)]
-        # after this sub-window: segment A of its PE row, or the next PE row with outputs
-        m.d.comb += more.eq(c.chunks & (in_b | ((cur.i != cfg.rows) & (cur.rem > 0))))
-        with m.If(w.ending):
-            m.d.sync += in_b.eq(~in_b & split(cur))
+                    with m.If(shadow.a & (buf == b) & (shadow.flag_row == i)):
+                        m.d.sync += flags[b][i].eq(shadow.flags)
         return w
+
+
+def _clamp(value, hi):
+    """``min(max(value, 0), hi)`` for a signed ``value`` and a small unsigned ``hi``."""
+    return Mux(value < 0, 0, Mux(value > hi, hi, value))
