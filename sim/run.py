@@ -63,6 +63,7 @@ def report(enc, result: dict) -> dict:
     return {
         **_run_fields(enc.layer, enc.cfg, result["outputs_match"], result["cycles"], result["predicted_cycles"],
                       result["perf"] == result["predicted_perf"], result["perf"]),
+        "mapping": "chunks" if enc.chunks else "tile",  # how output pixels map to PEs (``golden.chunks``)
         "compression_ratio": metrics.compression_ratio(enc),
         "storage": metrics.storage_bits(enc),
         "memory_references": metrics.memory_references(enc, result["perf"]),
