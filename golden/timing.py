@@ -6,7 +6,9 @@ The array runs three processes that hand buffers to each other (see docs/archite
   per tile it spends 3 cycles reading the group header (restart of its index stream, the stream's
   latency, the header); per entry it waits until its buffer is
   free, then takes ``1 + ceil(TH/K)*ceil(TW/L) + 1`` cycles (setup, ``L = act_lanes`` window positions
-  of ``K = act_rows`` rows per cycle, last write);
+  of ``K = act_rows`` rows per cycle, last write); in the chunk mapping (``golden.chunks``) the window is
+  its sub-windows, each at least :data:`SUB_WINDOW_GAP` cycles after the one before, and a tile's first
+  entry waits :data:`CHUNK_TILE_SETUP` cycle more;
   the buffer is *full* from the cycle after that;
 * the **compute sequencer** per tile spends 3 cycles on the header, then per entry waits in one
   cycle (two for strided with ``lanes`` > 1: :func:`entry_cycles`) for its buffer to be full and

@@ -245,10 +245,6 @@ class TileLoader(wiring.Component):
                          self.tile.data[p].eq(delay(m, self.act.data[p], lag, name=f"act_data{p}_d", reset_less=True))]
             m.d.sync += wlive[p].eq(0)
 
-        def clamp(value, hi):
-            """``min(max(value, 0), hi)`` for a signed ``value`` and a small unsigned ``hi``."""
-            return Mux(value < 0, 0, Mux(value > hi, hi, value))
-
         def next_tile():
             with m.If(tiles.last):
                 m.next = "FINISHED"
@@ -346,8 +342,8 @@ class TileLoader(wiring.Component):
                 m.d.sync += [base[p].eq(tile_base + port_off[p]) for p in range(len(ports))]
 
             def header() -> None:
-                m.d.sync += [ulo.eq(clamp(edges[0], c.th)), uhi.eq(clamp(edges[1], c.th)),
-                             vlo.eq(clamp(edges[2], tw)), vhi.eq(clamp(edges[3], tw))]
+                m.d.sync += [ulo.eq(_clamp(edges[0], c.th)), uhi.eq(_clamp(edges[1], c.th)),
+                             vlo.eq(_clamp(edges[2], tw)), vhi.eq(_clamp(edges[3], tw))]
                 m.d.sync += [n.eq(ent.hcount), k.eq(0), klast.eq(ent.hcount == 1)]
                 with m.If(ent.hempty):
                     next_tile()
