@@ -203,11 +203,11 @@ class Drain(wiring.Component):
                     m.d.sync += [x_base.eq(x_base + tile_step), cols_left.eq(cols_left - tile_step)]
                 m.next = "FLUSH1"
             with m.State("FLUSH1"):
-                m.d.sync += [rv.eq(Mux(rows_left > cfg.rows, cfg.rows, rows_left)),
-                             cv.eq(Mux(cols_left > cfg.cols, cfg.cols, cols_left)),
+                m.d.sync += [rv.eq(_at_most(rows_left, cfg.rows)),
+                             cv.eq(_at_most(cols_left, cfg.cols)),
                              tile_addr.eq(y_base + x_base)]
                 if cfg.chunks:
-                    m.d.sync += cv0.eq(Mux(cols_left > cfg.cols, cfg.cols, cols_left))
+                    m.d.sync += cv0.eq(_at_most(cols_left, cfg.cols))
                     with m.If(c.chunks):
                         self._chunk_rows(m, cols_left, rv, cv_last)
                 m.next = "FLUSH2"
@@ -255,8 +255,13 @@ class Drain(wiring.Component):
         """The chunk mapping's PE rows with outputs in a tile of ``left`` outputs from its first (``rv``, at
         most ``rows``) and the last one's outputs (``cv_last``), by compares with the constants ``n*cols``."""
         cfg = self._cfg
-        m.d.sync += [rv.eq(1), cv_last.eq(Mux(left > cfg.cols, cfg.cols, left))]
+        m.d.sync += [rv.eq(1), cv_last.eq(_at_most(left, cfg.cols))]
         for n in range(2, cfg.rows + 1):
             with m.If(left > (n - 1) * cfg.cols):
                 rest = left - (n - 1) * cfg.cols
-                m.d.sync += [rv.eq(n), cv_last.eq(Mux(rest > cfg.cols, cfg.cols, rest))]
+                m.d.sync += [rv.eq(n), cv_last.eq(_at_most(rest, cfg.cols))]
+
+
+def _at_most(value, n: int):
+    """``min(value, n)`` for a constant ``n``: a tile's valid rows or columns, a PE row's outputs."""
+    return Mux(value > n, n, value)

@@ -257,6 +257,12 @@ class TileLoader(wiring.Component):
         in_entry, in_load = Signal(name="in_entry"), Signal(name="in_load")
         go = Signal()  # ENTRY, and the entry's buffer is free: pop the entry, start its window
         in_hwait = Signal(name="in_hwait")
+
+        def start_window(chan) -> None:
+            """The entry's window (pixel tiles): its first positions at the entry's plane offset + the origin."""
+            first = [chan + base[p] for p in range(len(ports))]
+            row_start(True, first)
+            m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
         if cfg.chunks:
             walker = self._chunk_walker(m, buf, tiles.x0, in_hwait, edges, base, port_off, shadow)
             m.d.comb += [go.eq(in_entry & ~self.full.bit_select(buf, 1) & (walker.ready | ~chunked)),
@@ -278,19 +284,14 @@ class TileLoader(wiring.Component):
             m.d.sync += col_mask.eq(Cat(*(in_cols(j) for j in range(mw))))
         with m.If(go):
             m.d.comb += ent.next.eq(1)
-            # the entry's plane offset + the window origin, per port
             if cfg.chunks:
                 m.d.sync += walker.chan.eq(ent.chan)
                 with m.If(chunked):
                     take(ent.chan)
                 with m.Else():
-                    first = [ent.chan + base[p] for p in range(len(ports))]
-                    row_start(True, first)
-                    m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
+                    start_window(ent.chan)
             else:
-                first = [ent.chan + base[p] for p in range(len(ports))]
-                row_start(True, first)
-                m.d.sync += [row_addr[p].eq(first[p]) for p in range(len(ports))]
+                start_window(ent.chan)
         with m.If(in_load):
             for p, (rk, lane) in enumerate(ports):
                 m.d.comb += self.act.en[p].eq(inb[p])
@@ -464,14 +465,12 @@ class TileLoader(wiring.Component):
         m.d.sync += [r.eq(v) for r, v in zip((a_st, d, cur_split), cur_next, strict=True)]
 
         # the tile's start: the snapshot, and the walk restarts from it
-        with m.If(w.tile):
-            start = SimpleNamespace(**{n: getattr(nxt, n) for n in names})
+        with m.If(w.tile):  # a group's first tile starts at output (0, 0), a later one where the last ended
+            first = dict(X=0, x=0, Y=-c.pad, raddr=c.pad - c.pad_addr, y=0, rem=c.ef)
             with m.If(group_start):
-                m.d.sync += [snap.X.eq(0), snap.x.eq(0), snap.Y.eq(-c.pad), snap.raddr.eq(c.pad - c.pad_addr),
-                             snap.y.eq(0), snap.rem.eq(c.ef), cur.X.eq(0), cur.x.eq(0), cur.Y.eq(-c.pad),
-                             cur.raddr.eq(c.pad - c.pad_addr), cur.y.eq(0), cur.rem.eq(c.ef)]
+                m.d.sync += [getattr(r, n).eq(v) for r in (snap, cur) for n, v in first.items()]
             with m.Else():
-                m.d.sync += [getattr(r, n).eq(getattr(start, n)) for r in (snap, cur) for n in names[:6]]
+                m.d.sync += [getattr(r, n).eq(getattr(nxt, n)) for r in (snap, cur) for n in first]
             m.d.sync += [snap.i.eq(0), snap.row.eq(0), cur.i.eq(0), cur.row.eq(0)]
 
         # the setup engine: E, then B, then ready until taken
