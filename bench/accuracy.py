@@ -56,7 +56,7 @@ import numpy as np
 import onnx
 
 from golden.cli import Parser
-from golden.config import ArrayConfig, feed_for
+from golden.config import ArrayConfig
 from golden.dataflow import EXPLOITED_BY
 from golden.jsonl import append_jsonl, read_jsonl, record_key
 from golden.paths import display_path, records_root
@@ -375,15 +375,20 @@ def study(ctx: dict, points: list[tuple[str, float]], lanes: Sequence[int], *, w
 
 
 def current(r: dict) -> bool:
-    """An ``ok`` record of the array the generator builds today for its ``V``: the key names the point,
-    not the array, so a record made before a default changed (the feed, ``golden.config.feed_for``: issue 24
-    gave ``V = 1`` a second drain lane; the chunk mapping, ``chunks``, on since) is run again rather than
-    reported with another array's cycles."""
+    """An ``ok`` record of the array the generator builds today for its point: every field of the record's
+    array equals today's ``ArrayConfig`` with the record's own dataflow, lanes, shape and kernel size (what
+    the study and ``host.net`` set; the rest are the generator's defaults). The key names the point, not
+    the array, so a record made before a default changed (the feed, ``golden.config.feed_for``: issue 24
+    gave ``V = 1`` a second drain lane; the chunk mapping, ``chunks``) or before a field existed is run
+    again rather than reported with another array's cycles."""
     if r.get("status") != "ok":
         return False
     array = r.get("array", {})
-    return all(array.get(k) == v for k, v in feed_for(r["lanes"], array.get("cols", 1)).items()) \
-        and array.get("chunks", 0) == ArrayConfig().chunks
+    try:
+        today = ArrayConfig(**{k: array[k] for k in ("dataflow", "lanes", "rows", "cols", "max_kernel") if k in array})
+    except (TypeError, ValueError):
+        return False
+    return all(array.get(k) == v for k, v in today.to_dict().items())
 
 
 def verified(r: dict) -> bool:
